@@ -1,0 +1,245 @@
+//! Analytic cost model: parameters, FLOPs and a memory estimate per workload.
+//!
+//! FLOPs count matrix multiplications only, 2·m·n·k each; attention counts
+//! QKᵀ and AV as 4·S_q·S_k·d per layer; elementwise work (norms, RoPE,
+//! softmax, activations, modulation) is excluded. Causal attention is counted
+//! as full attention, as most published figures do. Training = 3 × forward
+//! (backward costs two matmuls per forward matmul).
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::parameter_count;
+use crate::workload::{LlamaConfig, ModelConfig, WanConfig};
+
+/// Text definitions of the cost-model figures, written into every result file.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "cost.parameters",
+        "exact parameter count of the model as built (reference state-dict names and shapes)",
+    ),
+    (
+        "cost.tokens_per_sample",
+        "Wan: space-time patches of one clip (latent frames/pt x height/ph x width/pw); Llama: sequence length",
+    ),
+    (
+        "cost.forward_flops",
+        "FLOPs of one forward pass over the whole batch: matmuls as 2*m*n*k, attention as 4*S_q*S_k*d per layer, elementwise ops excluded; causal attention counted as full",
+    ),
+    ("cost.train_flops", "3 x forward_flops (forward + backward)"),
+    (
+        "cost.self_attention_flops",
+        "share of forward_flops spent in self-attention scores and weighted sums (4*S^2*d per layer)",
+    ),
+    (
+        "cost.estimated_memory",
+        "rough estimate of weights, gradients and live activations for a composite (non-fused) attention implementation, used to skip cases that cannot fit",
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostFigures {
+    pub parameters: u64,
+    pub tokens_per_sample: u64,
+    /// Tokens in one pass (batch × tokens_per_sample).
+    pub tokens: u64,
+    pub forward_flops: f64,
+    pub train_flops: f64,
+    /// FLOPs of linear layers (projections, FFN, embeddings, head).
+    pub linear_flops: f64,
+    pub self_attention_flops: f64,
+    pub cross_attention_flops: f64,
+}
+
+/// Memory estimate in bytes for a pass at a given element size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    pub weights_bytes: u64,
+    pub gradients_bytes: u64,
+    pub activations_bytes: u64,
+    pub total_bytes: u64,
+}
+
+struct FlopBreakdown {
+    linear: f64,
+    self_attention: f64,
+    cross_attention: f64,
+}
+
+fn wan_flops(c: &WanConfig) -> FlopBreakdown {
+    let b = c.batch as f64;
+    let s = c.tokens_per_sample() as f64;
+    let d = c.dim as f64;
+    let t = c.text_len as f64;
+    let f = c.ffn_dim as f64;
+    let layers = c.num_layers as f64;
+    let mm = |m: f64, n: f64, k: f64| 2.0 * m * n * k;
+
+    let patch = mm(s, d, c.patch_values(c.in_dim) as f64);
+    let text = mm(t, d, c.text_dim as f64) + mm(t, d, d);
+    let time = mm(1.0, d, c.freq_dim as f64) + mm(1.0, d, d) + mm(1.0, 6.0 * d, d);
+    let per_layer_linear = mm(s, d, d) * 4.0 // self-attention q, k, v, o
+        + mm(s, d, d) * 2.0 // cross-attention q, o
+        + mm(t, d, d) * 2.0 // cross-attention k, v over the text tokens
+        + mm(s, f, d) + mm(s, d, f); // FFN
+    let head = mm(s, c.patch_values(c.out_dim) as f64, d);
+    FlopBreakdown {
+        linear: b * (patch + text + time + layers * per_layer_linear + head),
+        self_attention: b * layers * 4.0 * s * s * d,
+        cross_attention: b * layers * 4.0 * s * t * d,
+    }
+}
+
+fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
+    let b = c.batch as f64;
+    let s = c.seq_len as f64;
+    let d = c.hidden_size as f64;
+    let q = (c.num_attention_heads * c.head_dim()) as f64;
+    let kv = (c.num_key_value_heads * c.head_dim()) as f64;
+    let f = c.intermediate_size as f64;
+    let layers = c.num_hidden_layers as f64;
+    let per_layer_linear = 2.0 * s * (d * q + 2.0 * d * kv + q * d + 3.0 * d * f);
+    let lm_head = 2.0 * s * d * c.vocab_size as f64;
+    FlopBreakdown {
+        linear: b * (layers * per_layer_linear + lm_head),
+        self_attention: b * layers * 4.0 * s * s * q,
+        cross_attention: 0.0,
+    }
+}
+
+pub fn cost(config: &ModelConfig) -> CostFigures {
+    let flops = match config {
+        ModelConfig::Wan(c) => wan_flops(c),
+        ModelConfig::Llama(c) => llama_flops(c),
+    };
+    let forward = flops.linear + flops.self_attention + flops.cross_attention;
+    let per_sample = config.tokens_per_sample() as u64;
+    CostFigures {
+        parameters: parameter_count(config),
+        tokens_per_sample: per_sample,
+        tokens: per_sample * config.batch() as u64,
+        forward_flops: forward,
+        train_flops: 3.0 * forward,
+        linear_flops: flops.linear,
+        self_attention_flops: flops.self_attention,
+        cross_attention_flops: flops.cross_attention,
+    }
+}
+
+/// Estimated memory of one pass. Activations: forward keeps one layer's
+/// working set live (attention scores and probabilities, q/k/v, FFN hidden);
+/// training keeps every layer's saved tensors for the backward pass.
+pub fn estimate_memory(config: &ModelConfig, train: bool, bytes_per_element: u64) -> MemoryEstimate {
+    let params = parameter_count(config);
+    let (heads, s, d, ffn, layers, extra) = match config {
+        ModelConfig::Wan(c) => (
+            c.num_heads as u64,
+            c.tokens_per_sample() as u64,
+            c.dim as u64,
+            c.ffn_dim as u64,
+            c.num_layers as u64,
+            0u64,
+        ),
+        ModelConfig::Llama(c) => (
+            c.num_attention_heads as u64,
+            c.seq_len as u64,
+            c.hidden_size as u64,
+            c.intermediate_size as u64,
+            c.num_hidden_layers as u64,
+            // Logits, their log-softmax and, in training, their gradient.
+            c.seq_len as u64 * c.vocab_size as u64 * if train { 3 } else { 2 },
+        ),
+    };
+    let b = config.batch() as u64;
+    let attention = 2 * heads * s * s; // scores and probabilities
+    let activations = if train {
+        b * (layers * (attention + s * (16 * d + 3 * ffn)) + extra)
+    } else {
+        b * (attention + s * (8 * d + 2 * ffn) + extra)
+    };
+    let weights_bytes = params * bytes_per_element;
+    let gradients_bytes = if train { weights_bytes } else { 0 };
+    let activations_bytes = activations * bytes_per_element;
+    MemoryEstimate {
+        weights_bytes,
+        gradients_bytes,
+        activations_bytes,
+        total_bytes: weights_bytes + gradients_bytes + activations_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::find_preset;
+
+    fn params(name: &str) -> u64 {
+        cost(&find_preset(name).unwrap().config).parameters
+    }
+
+    #[test]
+    fn parameter_counts_match_published_and_reference_models() {
+        assert_eq!(params("wan-tiny"), 141_008);
+        assert_eq!(params("wan-small"), 15_742_144);
+        assert_eq!(params("wan2.1-1.3b-480p"), 1_418_996_800);
+        assert_eq!(params("wan2.1-14b-720p"), 14_288_491_584);
+        assert_eq!(params("llama-2-7b"), 6_738_415_616);
+        assert_eq!(params("llama-3-8b"), 8_030_261_248);
+        assert_eq!(params("llama-2-70b"), 68_976_648_192);
+        // Published sizes of the remaining configs.
+        assert_eq!(params("llama-3.2-1b"), 1_235_814_400);
+        assert_eq!(params("llama-3-70b"), 70_553_706_496);
+        let sora = params("sora-3b-guess-720p");
+        assert!((2.9e9..3.1e9).contains(&(sora as f64)), "{sora}");
+    }
+
+    #[test]
+    fn wan_tiny_flops_by_hand() {
+        // dim 64, ffn 128, 48 tokens, 8 text tokens, 2 layers, batch 1.
+        let c = cost(&find_preset("wan-tiny").unwrap().config);
+        let (s, d, t, f) = (48.0, 64.0, 8.0, 128.0);
+        let patch = 2.0 * s * d * 16.0;
+        let text = 2.0 * t * d * 32.0 + 2.0 * t * d * d;
+        let time = 2.0 * d * 32.0 + 2.0 * d * d + 2.0 * 6.0 * d * d;
+        let layer = 2.0 * s * d * d * 6.0 + 2.0 * t * d * d * 2.0 + 2.0 * 2.0 * s * d * f;
+        let head = 2.0 * s * 16.0 * d;
+        assert_eq!(c.linear_flops, patch + text + time + 2.0 * layer + head);
+        assert_eq!(c.self_attention_flops, 2.0 * 4.0 * s * s * d);
+        assert_eq!(c.cross_attention_flops, 2.0 * 4.0 * s * t * d);
+        assert_eq!(c.train_flops, 3.0 * c.forward_flops);
+        assert_eq!(c.tokens, 48);
+    }
+
+    #[test]
+    fn llama_flops_are_close_to_two_flops_per_parameter_per_token() {
+        // For short sequences the forward is ~2 * (non-embedding params) * tokens.
+        let cfg = find_preset("llama-2-7b").unwrap().config;
+        let c = cost(&cfg);
+        let ModelConfig::Llama(l) = &cfg else { panic!() };
+        let non_embedding = c.parameters as f64 - (l.vocab_size * l.hidden_size) as f64;
+        let approx = 2.0 * non_embedding * l.seq_len as f64;
+        assert!((c.linear_flops / approx - 1.0).abs() < 1e-3);
+        // Attention at 4096 tokens: 4 * S^2 * d * layers.
+        assert_eq!(c.self_attention_flops, 4.0 * 4096.0 * 4096.0 * 4096.0 * 32.0);
+    }
+
+    #[test]
+    fn video_attention_dominates_at_real_scale() {
+        let c = cost(&find_preset("wan2.1-14b-720p").unwrap().config);
+        assert!(c.self_attention_flops > c.linear_flops);
+        let tiny = cost(&find_preset("wan-tiny").unwrap().config);
+        assert!(tiny.self_attention_flops < tiny.linear_flops);
+    }
+
+    #[test]
+    fn memory_estimate_scales_with_pass_and_dtype() {
+        let cfg = find_preset("wan-small").unwrap().config;
+        let fwd = estimate_memory(&cfg, false, 4);
+        let train = estimate_memory(&cfg, true, 4);
+        let half = estimate_memory(&cfg, true, 2);
+        assert_eq!(fwd.weights_bytes, 15_742_144 * 4);
+        assert_eq!(fwd.gradients_bytes, 0);
+        assert_eq!(train.gradients_bytes, train.weights_bytes);
+        assert!(train.activations_bytes > fwd.activations_bytes);
+        assert_eq!(half.total_bytes * 2, train.total_bytes);
+    }
+}

@@ -1,0 +1,24 @@
+//! ditbench core: everything but the frameworks.
+//!
+//! - [`workload`]: Wan2.1 DiT and Llama configurations, presets, overrides.
+//! - [`params`] and [`cost`]: parameter inventory and analytic cost model.
+//! - [`tensors`]: host tensors and the seeded source of weights and inputs.
+//! - [`backend`]: the trait each framework crate implements.
+//! - [`runner`] and [`stats`]: timing, worker processes, statistics.
+//! - [`memory`], [`env`]: what was measured on which machine.
+//! - [`results`]: the versioned results file.
+
+pub mod backend;
+pub mod cost;
+pub mod env;
+pub mod memory;
+pub mod params;
+pub mod results;
+pub mod runner;
+pub mod stats;
+pub mod tensors;
+pub mod workload;
+
+pub use backend::{Backend, CaseSpec, Dtype, Pass, PassOutput, PhaseTimes, PreparedCase};
+pub use tensors::{HostData, HostTensor, Inputs, WeightSource};
+pub use workload::{ModelConfig, Workload};

@@ -1,0 +1,158 @@
+//! Memory measurement: the process's resident set from `/proc/self/status`
+//! and a counting wrapper of the Rust global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "memory.peak_rss_bytes",
+        "peak resident set size of the worker process (VmHWM from /proc/self/status): everything the case touched, framework runtime included",
+    ),
+    (
+        "memory.rss_before_build_bytes",
+        "resident set size of the worker (VmRSS) just before the model was built",
+    ),
+    (
+        "memory.rss_growth_bytes",
+        "peak_rss_bytes - rss_before_build_bytes: memory the model, its inputs and the timed passes added",
+    ),
+    (
+        "memory.peak_heap_bytes",
+        "peak bytes live in the Rust global allocator from just before the model was built to the end of the timed passes; null when the framework allocates outside it",
+    ),
+];
+
+/// A [`GlobalAlloc`] that forwards to the system allocator and tracks live
+/// and peak bytes. Install it in a binary with `#[global_allocator]`.
+pub struct CountingAllocator;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+fn grow(bytes: usize) {
+    let now = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+fn shrink(bytes: usize) {
+    LIVE.fetch_sub(bytes, Ordering::Relaxed);
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grow(layout.size());
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grow(layout.size());
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the pointer came from this allocator with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        shrink(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the pointer came from this allocator with this layout.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            shrink(layout.size());
+            grow(new_size);
+        }
+        p
+    }
+}
+
+/// Heap counters of the [`CountingAllocator`], when the binary installed it.
+pub mod heap {
+    use super::*;
+
+    /// Whether allocations go through the counting allocator.
+    pub fn installed() -> bool {
+        INSTALLED.load(Ordering::Relaxed)
+    }
+
+    pub fn live_bytes() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+
+    pub fn peak_bytes() -> usize {
+        PEAK.load(Ordering::Relaxed)
+    }
+
+    /// Start a new high-water mark from the bytes live now.
+    pub fn reset_peak() {
+        PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status_field(&status, field)
+}
+
+fn parse_status_field(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        let kb: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kb * 1024)
+    })
+}
+
+/// Current resident set size (VmRSS).
+pub fn current_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS")
+}
+
+/// Peak resident set size of this process so far (VmHWM).
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM")
+}
+
+/// The memory figures of one case; see [`DEFINITIONS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryFigures {
+    pub peak_rss_bytes: Option<u64>,
+    pub rss_before_build_bytes: Option<u64>,
+    pub rss_growth_bytes: Option<u64>,
+    pub peak_heap_bytes: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_status_fields() {
+        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(parse_status_field(status, "VmHWM"), Some(2048 * 1024));
+        assert_eq!(parse_status_field(status, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(parse_status_field(status, "VmPeak"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_this_process_rss() {
+        let rss = current_rss_bytes().unwrap();
+        let peak = peak_rss_bytes().unwrap();
+        assert!(rss > 0 && peak >= rss);
+    }
+}

@@ -1,0 +1,307 @@
+//! The results file: one JSON document per run, described by
+//! `results/schema.json`. Fields are only ever added within a schema version.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Dtype, Pass};
+use crate::cost::{CostFigures, MemoryEstimate};
+use crate::env::Environment;
+use crate::memory::MemoryFigures;
+use crate::runner::{StopReason, TimingConfig};
+use crate::stats::Stats;
+use crate::tensors::DataSource;
+use crate::workload::{Family, ModelConfig};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "throughput.samples_per_s",
+        "batch / stats.median_s: clips (Wan) or sequences (Llama) per second",
+    ),
+    (
+        "throughput.tokens_per_s",
+        "cost.tokens / stats.median_s, where cost.tokens = batch * tokens_per_sample",
+    ),
+    (
+        "throughput.tflops",
+        "achieved TFLOP/s: cost-model FLOPs of the pass (forward_flops, or train_flops for train) / stats.median_s / 1e12",
+    ),
+    (
+        "phases",
+        "train only: seconds of the forward (incl. loss) and backward phase of each timed iteration, device synchronized at the boundary; their sum is within timing noise of samples_s",
+    ),
+    (
+        "build_s",
+        "seconds to build the model (generate or load weights, copy to the device) and upload inputs; not part of any timed figure",
+    ),
+    (
+        "stop_reason",
+        "why timing stopped: converged (95% CI of the median within the target), budget (per-case time budget spent), max_iters",
+    ),
+];
+
+/// Every definition of every figure, keyed by its JSON path.
+pub fn all_definitions() -> BTreeMap<String, String> {
+    crate::stats::DEFINITIONS
+        .iter()
+        .chain(crate::memory::DEFINITIONS)
+        .chain(crate::cost::DEFINITIONS)
+        .chain(DEFINITIONS)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub git_commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub timing: TimingConfig,
+    pub seed: u64,
+    /// Whether cases whose estimated memory exceeds RAM were skipped.
+    pub memory_check: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub tool: ToolInfo,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339; null while the run is in progress or was interrupted.
+    pub finished_at: Option<String>,
+    /// The command line, argument by argument.
+    pub command: Vec<String>,
+    pub environment: Environment,
+    pub settings: RunSettings,
+    /// Definition of every figure, keyed by its path in a case.
+    pub definitions: BTreeMap<String, String>,
+    pub cases: Vec<CaseResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadRecord {
+    pub preset: String,
+    /// `preset` or `preset[dim=value,...]`.
+    pub label: String,
+    pub family: Family,
+    pub overrides: BTreeMap<String, usize>,
+    pub config: ModelConfig,
+    pub cost: CostFigures,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub samples_per_s: f64,
+    pub tokens_per_s: f64,
+    pub tflops: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSamples {
+    pub forward_s: Vec<f64>,
+    pub backward_s: Vec<f64>,
+    pub forward_median_s: f64,
+    pub backward_median_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// `workload backend device dtype pass`, unique within a run.
+    pub id: String,
+    pub workload: WorkloadRecord,
+    pub backend: String,
+    /// Framework and version, e.g. `candle-core 0.11.1`.
+    pub framework: Option<String>,
+    pub device: String,
+    /// The device as the framework names it.
+    pub device_name: Option<String>,
+    pub dtype: Dtype,
+    pub pass: Pass,
+    pub status: Status,
+    /// Why a case was skipped.
+    pub reason: Option<String>,
+    /// What failed.
+    pub error: Option<String>,
+    /// Attention implementation that ran.
+    pub attention: Option<String>,
+    pub notes: Vec<String>,
+    pub data: DataSource,
+    pub estimated_memory: MemoryEstimate,
+    pub build_s: Option<f64>,
+    pub stop_reason: Option<StopReason>,
+    pub warmup_samples_s: Vec<f64>,
+    pub samples_s: Vec<f64>,
+    pub phases: Option<PhaseSamples>,
+    pub stats: Option<Stats>,
+    pub throughput: Option<Throughput>,
+    pub memory: Option<MemoryFigures>,
+}
+
+impl CaseResult {
+    /// Throughput figures from the median and the cost model.
+    pub fn throughput_from(
+        cost: &CostFigures,
+        batch: usize,
+        pass: Pass,
+        median_s: f64,
+    ) -> Throughput {
+        let flops = match pass {
+            Pass::Forward => cost.forward_flops,
+            Pass::Train => cost.train_flops,
+        };
+        Throughput {
+            samples_per_s: batch as f64 / median_s,
+            tokens_per_s: cost.tokens as f64 / median_s,
+            tflops: flops / median_s / 1e12,
+        }
+    }
+}
+
+impl RunResults {
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Load and check a results file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => bail!(
+                "{} has schema version {v}; this ditbench reads version {SCHEMA_VERSION}",
+                path.display()
+            ),
+            None => bail!("{} is not a ditbench results file", path.display()),
+        }
+        serde_json::from_value(value)
+            .with_context(|| format!("{} does not match the results schema", path.display()))
+    }
+}
+
+/// A results file being written: first created under a fresh name (never
+/// replacing a file), then replaced atomically after every case, so that a
+/// reader or an interrupted run always sees a complete document.
+#[derive(Debug)]
+pub struct ResultsFile {
+    path: PathBuf,
+}
+
+fn write_temp(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = fs::File::create(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(tmp)
+}
+
+impl ResultsFile {
+    /// Create `dir/stem.json` (or `stem-2.json`, ... if taken) holding `contents`.
+    pub fn create(dir: &Path, stem: &str, contents: &str) -> Result<Self> {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        let tmp = write_temp(dir, stem, contents)?;
+        for n in 1..10_000 {
+            let name = if n == 1 {
+                format!("{stem}.json")
+            } else {
+                format!("{stem}-{n}.json")
+            };
+            let path = dir.join(name);
+            // hard_link fails if the target exists: an atomic create-if-absent.
+            match fs::hard_link(&tmp, &path) {
+                Ok(()) => {
+                    fs::remove_file(&tmp).ok();
+                    return Ok(ResultsFile { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    fs::remove_file(&tmp).ok();
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+        fs::remove_file(&tmp).ok();
+        bail!("no free results file name for {stem} in {}", dir.display())
+    }
+
+    /// Replace the file's contents atomically.
+    pub fn update(&self, contents: &str) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("results");
+        let tmp = write_temp(dir, name, contents)?;
+        fs::rename(&tmp, &self.path)
+            .with_context(|| format!("cannot replace {}", self.path.display()))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_files_never_replace_existing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ResultsFile::create(dir.path(), "run", "{\"a\":1}").unwrap();
+        let b = ResultsFile::create(dir.path(), "run", "{\"b\":2}").unwrap();
+        assert_ne!(a.path(), b.path());
+        assert_eq!(fs::read_to_string(a.path()).unwrap(), "{\"a\":1}");
+        a.update("{\"a\":3}").unwrap();
+        assert_eq!(fs::read_to_string(a.path()).unwrap(), "{\"a\":3}");
+        assert_eq!(fs::read_to_string(b.path()).unwrap(), "{\"b\":2}");
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn loading_rejects_other_files_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        fs::write(&p, "{\"schema_version\": 99}").unwrap();
+        assert!(RunResults::load(&p).unwrap_err().to_string().contains("schema version 99"));
+        fs::write(&p, "{\"hello\": 1}").unwrap();
+        assert!(RunResults::load(&p).unwrap_err().to_string().contains("not a ditbench"));
+        fs::write(&p, "{trunc").unwrap();
+        assert!(RunResults::load(&p).unwrap_err().to_string().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn every_definition_key_is_unique() {
+        let n = crate::stats::DEFINITIONS.len()
+            + crate::memory::DEFINITIONS.len()
+            + crate::cost::DEFINITIONS.len()
+            + DEFINITIONS.len();
+        assert_eq!(all_definitions().len(), n);
+    }
+}

@@ -1,0 +1,600 @@
+//! Running cases: the adaptive timing loop (inside a worker), the worker
+//! protocol, and the parent side that runs every case in its own process.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, CaseSpec, Dtype, Pass, PreparedCase};
+use crate::cost::{cost, estimate_memory};
+use crate::env::ThreadSettings;
+use crate::memory::{self, MemoryFigures, heap};
+use crate::results::{CaseResult, PhaseSamples, Status, WorkloadRecord};
+use crate::stats::{self, median, summarize};
+use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
+
+/// How long and how often a case is timed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingConfig {
+    /// Warm-up iterations at least (excluded from every figure).
+    pub warmup_iters: usize,
+    /// Warm-up seconds at least (capped at a quarter of the budget).
+    pub warmup_s: f64,
+    /// Timed iterations at least, unless the budget runs out first.
+    pub min_iters: usize,
+    /// Timed seconds at least before convergence may stop timing.
+    pub min_time_s: f64,
+    /// Timed iterations at most.
+    pub max_iters: usize,
+    /// Seconds of warm-up plus timing per case, at most (model build excluded).
+    pub budget_s: f64,
+    /// Stop once the 95% CI of the median is within ± this fraction of it.
+    pub target_rel_ci: f64,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        TimingConfig {
+            warmup_iters: 1,
+            warmup_s: 0.2,
+            min_iters: 5,
+            min_time_s: 1.0,
+            max_iters: 100_000,
+            budget_s: 6.0,
+            target_rel_ci: 0.01,
+        }
+    }
+}
+
+impl TimingConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_iters == 0 || self.max_iters < self.min_iters {
+            return Err("min-iters must be at least 1 and at most max-iters".into());
+        }
+        if !(self.budget_s > 0.0 && self.budget_s.is_finite()) {
+            return Err("budget must be a positive number of seconds".into());
+        }
+        if !(self.min_time_s >= 0.0 && self.warmup_s >= 0.0) {
+            return Err("min-time and warmup time must not be negative".into());
+        }
+        if !(self.target_rel_ci > 0.0 && self.target_rel_ci < 1.0) {
+            return Err("target-ci must be a fraction between 0 and 1 (e.g. 0.01 for 1%)".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Converged,
+    Budget,
+    MaxIters,
+}
+
+/// Raw timings of one case.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub warmup_samples_s: Vec<f64>,
+    pub samples_s: Vec<f64>,
+    pub forward_s: Vec<f64>,
+    pub backward_s: Vec<f64>,
+    pub stop_reason: Option<StopReason>,
+}
+
+/// Resamples of the bootstrap that decides when to stop (the reported CI uses more).
+const STOPPING_RESAMPLES: usize = 400;
+
+/// Check convergence at every sample early on, then at ~5% growth steps so
+/// the bootstrap never dominates fast cases.
+fn check_due(n: usize) -> bool {
+    n < 100 || n % (n / 20).max(1) == 0
+}
+
+/// Time `case` adaptively: warm up, then iterate with the device
+/// synchronized around each iteration until the median's CI is tight
+/// enough, the budget is spent or `max_iters` is reached.
+pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measurement> {
+    let start = Instant::now();
+    let mut m = Measurement::default();
+    case.synchronize()?;
+    loop {
+        let t = Instant::now();
+        case.step()?;
+        case.synchronize()?;
+        m.warmup_samples_s.push(t.elapsed().as_secs_f64());
+        let elapsed = start.elapsed().as_secs_f64();
+        if m.warmup_samples_s.len() >= cfg.warmup_iters
+            && (elapsed >= cfg.warmup_s || elapsed >= cfg.budget_s / 4.0)
+        {
+            break;
+        }
+    }
+    let timed_start = Instant::now();
+    let mut phases_complete = true;
+    loop {
+        let t = Instant::now();
+        let phases = case.step()?;
+        case.synchronize()?;
+        m.samples_s.push(t.elapsed().as_secs_f64());
+        match (phases.forward_s, phases.backward_s) {
+            (Some(f), Some(b)) if phases_complete => {
+                m.forward_s.push(f);
+                m.backward_s.push(b);
+            }
+            _ => phases_complete = false,
+        }
+        let n = m.samples_s.len();
+        if n >= cfg.max_iters {
+            m.stop_reason = Some(StopReason::MaxIters);
+            break;
+        }
+        if n >= cfg.min_iters
+            && timed_start.elapsed().as_secs_f64() >= cfg.min_time_s
+            && check_due(n)
+            && stats::relative_ci_half_width(&m.samples_s, STOPPING_RESAMPLES)
+                <= cfg.target_rel_ci
+        {
+            m.stop_reason = Some(StopReason::Converged);
+            break;
+        }
+        if start.elapsed().as_secs_f64() >= cfg.budget_s {
+            m.stop_reason = Some(StopReason::Budget);
+            break;
+        }
+    }
+    if !phases_complete {
+        m.forward_s.clear();
+        m.backward_s.clear();
+    }
+    Ok(m)
+}
+
+/// What the parent asks a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub case: CaseSpec,
+    pub timing: TimingConfig,
+}
+
+/// What a worker reports back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerResponse {
+    /// Set when the case failed inside the worker.
+    pub error: Option<String>,
+    pub framework: Option<String>,
+    pub device_name: Option<String>,
+    pub attention: Option<String>,
+    pub notes: Vec<String>,
+    pub data: Option<DataSource>,
+    pub build_s: Option<f64>,
+    pub measurement: Measurement,
+    pub memory: Option<MemoryFigures>,
+}
+
+fn find_backend<'a>(backends: &[&'a dyn Backend], name: &str) -> Option<&'a dyn Backend> {
+    backends.iter().copied().find(|b| b.name() == name)
+}
+
+/// Run one case in this process (the worker side of the protocol).
+pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerResponse {
+    let mut response = WorkerResponse {
+        error: None,
+        framework: None,
+        device_name: None,
+        attention: None,
+        notes: Vec::new(),
+        data: None,
+        build_s: None,
+        measurement: Measurement::default(),
+        memory: None,
+    };
+    if let Err(e) = serve_into(request, backends, &mut response) {
+        response.error = Some(format!("{e:#}"));
+    }
+    response
+}
+
+fn serve_into(
+    request: &WorkerRequest,
+    backends: &[&dyn Backend],
+    out: &mut WorkerResponse,
+) -> Result<()> {
+    let case = &request.case;
+    let backend = find_backend(backends, &case.backend)
+        .with_context(|| format!("backend '{}' is not compiled into this binary", case.backend))?;
+    out.framework = Some(backend.framework_version());
+    let weights = SeededWeights { seed: case.seed };
+    let inputs = seeded_inputs(&case.workload.config, case.seed);
+    out.data = Some(DataSource {
+        weights: weights.describe(),
+        inputs: format!("seeded({})", case.seed),
+    });
+
+    let rss_before = memory::current_rss_bytes();
+    heap::reset_peak();
+    let t = Instant::now();
+    let mut prepared = backend.prepare(case, &weights, &inputs)?;
+    prepared.synchronize()?;
+    out.build_s = Some(t.elapsed().as_secs_f64());
+    out.device_name = Some(prepared.device_name());
+    out.attention = Some(prepared.attention_impl());
+    out.notes = prepared.notes();
+
+    out.measurement = measure(prepared.as_mut(), &request.timing)?;
+
+    let peak_rss = memory::peak_rss_bytes();
+    out.memory = Some(MemoryFigures {
+        peak_rss_bytes: peak_rss,
+        rss_before_build_bytes: rss_before,
+        rss_growth_bytes: match (peak_rss, rss_before) {
+            (Some(p), Some(b)) => Some(p.saturating_sub(b)),
+            _ => None,
+        },
+        peak_heap_bytes: heap::installed().then(|| heap::peak_bytes() as u64),
+    });
+    Ok(())
+}
+
+/// How the parent starts a worker: this binary with a subcommand.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// Everything the parent needs to run cases.
+pub struct Runner<'a> {
+    pub backends: Vec<&'a dyn Backend>,
+    pub timing: TimingConfig,
+    pub threads: ThreadSettings,
+    pub worker: WorkerCommand,
+    /// Skip cases whose estimated memory exceeds this many bytes (CPU RAM).
+    pub memory_limit: Option<u64>,
+}
+
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    format!("{name} (signal {signal})")
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+impl Runner<'_> {
+    fn backend(&self, name: &str) -> Option<&dyn Backend> {
+        find_backend(&self.backends, name)
+    }
+
+    /// Why the parent will not start a worker for this case, if so.
+    fn skip_reason(&self, case: &CaseSpec) -> Option<String> {
+        let Some(backend) = self.backend(&case.backend) else {
+            return Some(format!("backend '{}' is not compiled in", case.backend));
+        };
+        if !backend.devices().contains(&case.device) {
+            return Some(format!(
+                "device {} is not available to {} in this build",
+                case.device, case.backend
+            ));
+        }
+        if let Some(reason) = backend.unsupported(&case.device, case.dtype, case.pass) {
+            return Some(reason);
+        }
+        if let Some(limit) = self.memory_limit.filter(|_| case.device == "cpu") {
+            let est = estimate_memory(
+                &case.workload.config,
+                case.pass == Pass::Train,
+                case.dtype.bytes(),
+            );
+            if est.total_bytes > limit {
+                return Some(format!(
+                    "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
+                    gib(est.total_bytes),
+                    gib(limit)
+                ));
+            }
+        }
+        None
+    }
+
+    /// Run one case in a fresh worker process and assemble its result.
+    pub fn run_case(&self, case: &CaseSpec) -> CaseResult {
+        let mut result = empty_result(case);
+        result.framework = self.backend(&case.backend).map(|b| b.framework_version());
+        if let Some(reason) = self.skip_reason(case) {
+            result.status = Status::Skipped;
+            result.reason = Some(reason);
+            return result;
+        }
+        match self.spawn_worker(case) {
+            Ok(response) => fill_from_response(&mut result, response),
+            Err(e) => {
+                result.status = Status::Failed;
+                result.error = Some(format!("{e:#}"));
+            }
+        }
+        result
+    }
+
+    fn spawn_worker(&self, case: &CaseSpec) -> Result<WorkerResponse> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let request_path = dir.path().join("request.json");
+        let response_path = dir.path().join("response.json");
+        let stderr_path = dir.path().join("stderr.log");
+        let request = WorkerRequest {
+            case: case.clone(),
+            timing: self.timing.clone(),
+        };
+        std::fs::write(&request_path, serde_json::to_vec(&request)?)?;
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let status = Command::new(&self.worker.program)
+            .args(&self.worker.args)
+            .arg("--request")
+            .arg(&request_path)
+            .arg("--response")
+            .arg(&response_path)
+            .envs(&self.threads.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .status()
+            .with_context(|| format!("cannot start worker {}", self.worker.program.display()))?;
+        let stderr_text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        if let Ok(bytes) = std::fs::read(&response_path)
+            && let Ok(response) = serde_json::from_slice::<WorkerResponse>(&bytes)
+        {
+            return Ok(response);
+        }
+        #[cfg(unix)]
+        let how = {
+            use std::os::unix::process::ExitStatusExt;
+            match status.signal() {
+                Some(sig) => format!("worker killed by {}", signal_name(sig)),
+                None => format!("worker exited with {status}"),
+            }
+        };
+        #[cfg(not(unix))]
+        let how = format!("worker exited with {status}");
+        let tail = last_lines(&stderr_text, 8);
+        if tail.is_empty() {
+            anyhow::bail!("{how} without a result")
+        }
+        anyhow::bail!("{how} without a result; its last output:\n{tail}")
+    }
+}
+
+fn empty_result(case: &CaseSpec) -> CaseResult {
+    let w = &case.workload;
+    CaseResult {
+        id: case.label(),
+        workload: WorkloadRecord {
+            preset: w.preset.clone(),
+            label: w.label(),
+            family: w.config.family(),
+            overrides: w.overrides.clone(),
+            config: w.config.clone(),
+            cost: cost(&w.config),
+        },
+        backend: case.backend.clone(),
+        framework: None,
+        device: case.device.clone(),
+        device_name: None,
+        dtype: case.dtype,
+        pass: case.pass,
+        status: Status::Failed,
+        reason: None,
+        error: None,
+        attention: None,
+        notes: Vec::new(),
+        data: DataSource {
+            weights: format!("seeded({})", case.seed),
+            inputs: format!("seeded({})", case.seed),
+        },
+        estimated_memory: estimate_memory(&w.config, case.pass == Pass::Train, case.dtype.bytes()),
+        build_s: None,
+        stop_reason: None,
+        warmup_samples_s: Vec::new(),
+        samples_s: Vec::new(),
+        phases: None,
+        stats: None,
+        throughput: None,
+        memory: None,
+    }
+}
+
+fn fill_from_response(result: &mut CaseResult, r: WorkerResponse) {
+    if r.framework.is_some() {
+        result.framework = r.framework;
+    }
+    result.device_name = r.device_name;
+    result.attention = r.attention;
+    result.notes = r.notes;
+    if let Some(data) = r.data {
+        result.data = data;
+    }
+    result.build_s = r.build_s;
+    result.memory = r.memory;
+    let m = r.measurement;
+    result.stop_reason = m.stop_reason;
+    result.warmup_samples_s = m.warmup_samples_s;
+    if let Some(error) = r.error {
+        result.status = Status::Failed;
+        result.error = Some(error);
+        return;
+    }
+    if m.samples_s.is_empty() {
+        result.status = Status::Failed;
+        result.error = Some("worker returned no timed samples".into());
+        return;
+    }
+    let s = summarize(&m.samples_s);
+    result.throughput = Some(CaseResult::throughput_from(
+        &result.workload.cost,
+        result.workload.config.batch(),
+        result.pass,
+        s.median_s,
+    ));
+    result.stats = Some(s);
+    if !m.forward_s.is_empty() && m.forward_s.len() == m.samples_s.len() {
+        result.phases = Some(PhaseSamples {
+            forward_median_s: median(&m.forward_s),
+            backward_median_s: median(&m.backward_s),
+            forward_s: m.forward_s,
+            backward_s: m.backward_s,
+        });
+    }
+    result.samples_s = m.samples_s;
+    result.status = Status::Ok;
+}
+
+/// Cases in run order: workload-major, then backend, device, dtype, pass.
+pub fn plan_cases(
+    workloads: &[crate::workload::Workload],
+    backends: &[String],
+    devices: &[String],
+    dtypes: &[Dtype],
+    passes: &[Pass],
+    seed: u64,
+) -> Vec<CaseSpec> {
+    let mut cases = Vec::new();
+    for w in workloads {
+        for b in backends {
+            for d in devices {
+                for &dtype in dtypes {
+                    for &pass in passes {
+                        cases.push(CaseSpec {
+                            workload: w.clone(),
+                            backend: b.clone(),
+                            device: d.clone(),
+                            dtype,
+                            pass,
+                            seed,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{PassOutput, PhaseTimes};
+    use crate::tensors::HostTensor;
+    use std::time::Duration;
+
+    /// A fake case that sleeps a fixed time per step.
+    struct Sleeper {
+        step: Duration,
+        steps: usize,
+    }
+
+    impl PreparedCase for Sleeper {
+        fn step(&mut self) -> Result<PhaseTimes> {
+            std::thread::sleep(self.step);
+            self.steps += 1;
+            Ok(PhaseTimes {
+                forward_s: Some(self.step.as_secs_f64() / 3.0),
+                backward_s: Some(self.step.as_secs_f64() * 2.0 / 3.0),
+            })
+        }
+        fn synchronize(&self) -> Result<()> {
+            Ok(())
+        }
+        fn output(&mut self) -> Result<PassOutput> {
+            Ok(PassOutput {
+                output: HostTensor::f32(vec![1], vec![0.0]),
+                loss: None,
+                grad_norms: vec![],
+            })
+        }
+        fn device_name(&self) -> String {
+            "test".into()
+        }
+        fn attention_impl(&self) -> String {
+            "none".into()
+        }
+    }
+
+    #[test]
+    fn timing_respects_minimums_budget_and_iteration_cap() {
+        let mut case = Sleeper {
+            step: Duration::from_millis(2),
+            steps: 0,
+        };
+        let cfg = TimingConfig {
+            warmup_iters: 2,
+            warmup_s: 0.0,
+            min_iters: 5,
+            min_time_s: 0.0,
+            max_iters: 12,
+            budget_s: 10.0,
+            target_rel_ci: 1e-9,
+        };
+        let m = measure(&mut case, &cfg).unwrap();
+        assert_eq!(m.warmup_samples_s.len(), 2);
+        assert_eq!(m.samples_s.len(), 12);
+        assert_eq!(m.stop_reason, Some(StopReason::MaxIters));
+        assert_eq!(case.steps, 14);
+        assert_eq!(m.forward_s.len(), 12);
+        assert!(m.samples_s.iter().all(|&s| s >= 0.002));
+
+        let budget = TimingConfig {
+            max_iters: 1_000_000,
+            budget_s: 0.1,
+            ..cfg.clone()
+        };
+        let t = Instant::now();
+        let m = measure(&mut case, &budget).unwrap();
+        assert_eq!(m.stop_reason, Some(StopReason::Budget));
+        assert!(t.elapsed().as_secs_f64() < 0.5);
+
+        let converge = TimingConfig {
+            max_iters: 1_000_000,
+            target_rel_ci: 0.5,
+            ..cfg
+        };
+        let m = measure(&mut case, &converge).unwrap();
+        assert_eq!(m.stop_reason, Some(StopReason::Converged));
+        assert_eq!(m.samples_s.len(), 5);
+    }
+
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
+        assert_eq!(signal_name(42), "signal 42");
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
+    }
+
+    #[test]
+    fn timing_config_rejects_nonsense() {
+        let ok = TimingConfig::default();
+        assert!(ok.validate().is_ok());
+        assert!(TimingConfig { min_iters: 0, ..ok.clone() }.validate().is_err());
+        assert!(TimingConfig { budget_s: 0.0, ..ok.clone() }.validate().is_err());
+        assert!(TimingConfig { target_rel_ci: 2.0, ..ok }.validate().is_err());
+    }
+}
