@@ -16,6 +16,7 @@ pub mod params;
 pub mod results;
 pub mod runner;
 pub mod stats;
+pub mod tables;
 pub mod tensors;
 pub mod workload;
 

@@ -1,1 +1,263 @@
+//! ditbench backend for Candle (candle-core / candle-nn).
 
+pub mod llama;
+pub mod ops;
+pub mod wan;
+pub mod weights;
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use ditbench_harness::params::parameters;
+use ditbench_harness::{
+    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
+    PreparedCase, WeightSource,
+};
+
+use crate::llama::{LlamaInputs, LlamaModel};
+use crate::ops::Mode;
+use crate::wan::{WanInputs, WanModel};
+use crate::weights::Weights;
+
+pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_CANDLE_VERSION");
+
+pub struct CandleBackend;
+
+fn candle_dtype(dtype: Dtype) -> DType {
+    match dtype {
+        Dtype::F32 => DType::F32,
+        Dtype::Bf16 => DType::BF16,
+        Dtype::F16 => DType::F16,
+    }
+}
+
+fn candle_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    if let Some(ordinal) = name.strip_prefix("cuda:") {
+        let ordinal: usize = ordinal.parse().with_context(|| format!("bad device '{name}'"))?;
+        return Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"));
+    }
+    bail!("candle has no device '{name}'")
+}
+
+impl Backend for CandleBackend {
+    fn name(&self) -> &'static str {
+        "candle"
+    }
+
+    fn framework_version(&self) -> String {
+        format!("candle-core {FRAMEWORK_VERSION}")
+    }
+
+    fn devices(&self) -> Vec<String> {
+        let mut devices = vec!["cpu".to_string()];
+        if candle_core::utils::cuda_is_available() {
+            devices.extend(
+                (0..64)
+                    .map_while(|i| Device::new_cuda(i).ok().map(|_| format!("cuda:{i}"))),
+            );
+        }
+        devices
+    }
+
+    fn unsupported(&self, _device: &str, _dtype: Dtype, _pass: Pass) -> Option<String> {
+        None
+    }
+
+    fn prepare(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<Box<dyn PreparedCase>> {
+        let device = candle_device(&case.device)?;
+        let dtype = candle_dtype(case.dtype);
+        let config = &case.workload.config;
+        let specs = parameters(config);
+        let weights = Weights::load(&specs, weights, dtype, &device, case.pass == Pass::Train)?;
+        let upload = |t: &HostTensor, dt: DType| -> Result<Tensor> {
+            Ok(Tensor::from_slice(t.as_f32()?, t.shape.as_slice(), &device)?.to_dtype(dt)?)
+        };
+        let model = match (config, inputs) {
+            (
+                ModelConfig::Wan(c),
+                Inputs::Wan {
+                    latents,
+                    timesteps,
+                    context,
+                    target,
+                },
+            ) => Model::Wan(
+                WanModel::new(c, dtype, &device)?,
+                WanInputs {
+                    latents: upload(latents, dtype)?,
+                    time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device)?,
+                    context: upload(context, dtype)?,
+                    target: upload(target, DType::F32)?,
+                },
+            ),
+            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
+                let shape = (c.batch, c.seq_len);
+                Model::Llama(
+                    LlamaModel::new(c, dtype, &device)?,
+                    LlamaInputs {
+                        tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?,
+                        targets: LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
+                    },
+                )
+            }
+            _ => bail!("inputs do not match the workload's model family"),
+        };
+        Ok(Box::new(CandleCase {
+            model,
+            weights,
+            pass: case.pass,
+            device,
+            dtype,
+        }))
+    }
+}
+
+enum Model {
+    Wan(WanModel, WanInputs),
+    Llama(LlamaModel, LlamaInputs),
+}
+
+struct CandleCase {
+    model: Model,
+    weights: Weights,
+    pass: Pass,
+    device: Device,
+    dtype: DType,
+}
+
+impl CandleCase {
+    fn mode(&self) -> Mode {
+        match self.pass {
+            Pass::Forward => Mode::Inference,
+            Pass::Train => Mode::Training,
+        }
+    }
+
+    fn forward(&self) -> candle_core::Result<Tensor> {
+        let mode = self.mode();
+        match &self.model {
+            Model::Wan(m, inputs) => m.forward(&self.weights, inputs, mode),
+            Model::Llama(m, inputs) => m.forward(&self.weights, &inputs.tokens, mode),
+        }
+    }
+
+    fn loss(&self, output: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.model {
+            Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
+            Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+        }
+    }
+}
+
+fn to_host(t: &Tensor) -> Result<HostTensor> {
+    let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(HostTensor::f32(t.dims().to_vec(), values))
+}
+
+impl PreparedCase for CandleCase {
+    fn step(&mut self) -> Result<PhaseTimes> {
+        match self.pass {
+            Pass::Forward => {
+                self.forward()?;
+                Ok(PhaseTimes::default())
+            }
+            Pass::Train => {
+                let t = Instant::now();
+                let loss = self.loss(&self.forward()?)?;
+                self.device.synchronize()?;
+                let forward_s = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let grads = loss.backward()?;
+                self.device.synchronize()?;
+                let backward_s = t.elapsed().as_secs_f64();
+                drop(grads);
+                Ok(PhaseTimes {
+                    forward_s: Some(forward_s),
+                    backward_s: Some(backward_s),
+                })
+            }
+        }
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        Ok(self.device.synchronize()?)
+    }
+
+    fn output(&mut self) -> Result<PassOutput> {
+        let out = self.forward()?;
+        let output = to_host(&out)?;
+        if self.pass == Pass::Forward {
+            return Ok(PassOutput {
+                output,
+                loss: None,
+                grad_norms: Vec::new(),
+            });
+        }
+        let loss = self.loss(&out)?;
+        let grads = loss.backward()?;
+        let grad_norms = self
+            .weights
+            .vars()
+            .iter()
+            .map(|(name, var)| {
+                let norm = match grads.get(var.as_tensor()) {
+                    Some(g) => f64::from(
+                        g.to_dtype(DType::F32)?
+                            .sqr()?
+                            .sum_all()?
+                            .sqrt()?
+                            .to_scalar::<f32>()?,
+                    ),
+                    None => 0.0,
+                };
+                Ok((name.clone(), norm))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PassOutput {
+            output,
+            loss: Some(f64::from(loss.to_scalar::<f32>()?)),
+            grad_norms,
+        })
+    }
+
+    fn device_name(&self) -> String {
+        match &self.device {
+            Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
+            other => format!("{:?}", other.location()),
+        }
+    }
+
+    fn attention_impl(&self) -> String {
+        self.mode().attention_impl().to_string()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![
+            "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string(),
+        ];
+        notes.push(match self.pass {
+            Pass::Forward => "fused candle_nn kernels for softmax, LayerNorm, RMSNorm and RoPE; no autograd graph".into(),
+            Pass::Train => "differentiable compositions for softmax, LayerNorm, RMSNorm and RoPE (candle's fused kernels record no backward op); gradients for every parameter, no optimizer step".into(),
+        });
+        if self.device.is_cpu() {
+            match self.dtype {
+                DType::BF16 => notes.push("CPU bf16: candle has no bf16 gemm kernel; each matmul widens to f32, multiplies and rounds back".into()),
+                DType::F16 => notes.push("CPU f16: matmuls use the gemm crate's f16 kernels".into()),
+                _ => {}
+            }
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests;

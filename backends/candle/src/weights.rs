@@ -1,0 +1,68 @@
+//! Parameters on the device, by reference name.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use ditbench_harness::WeightSource;
+use ditbench_harness::params::ParamSpec;
+
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    /// Trainable handles in inventory order; empty for inference.
+    vars: Vec<(String, Var)>,
+}
+
+impl Weights {
+    /// Load every parameter from `source`. With `trainable`, each becomes a
+    /// `Var` so the autograd graph tracks it; otherwise plain tensors, so
+    /// inference builds no graph (like `torch.no_grad()`).
+    pub fn load(
+        specs: &[ParamSpec],
+        source: &dyn WeightSource,
+        dtype: DType,
+        device: &Device,
+        trainable: bool,
+    ) -> Result<Self> {
+        let mut tensors = HashMap::with_capacity(specs.len());
+        let mut vars = Vec::new();
+        for spec in specs {
+            let host = source
+                .load(spec)
+                .with_context(|| format!("loading {}", spec.name))?;
+            anyhow::ensure!(
+                host.shape == spec.shape,
+                "{}: expected shape {:?}, the source has {:?}",
+                spec.name,
+                spec.shape,
+                host.shape
+            );
+            let t = Tensor::from_slice(host.as_f32()?, spec.shape.as_slice(), device)?
+                .to_dtype(dtype)?;
+            let t = if trainable {
+                let var = Var::from_tensor(&t)?;
+                let t = var.as_tensor().clone();
+                vars.push((spec.name.clone(), var));
+                t
+            } else {
+                t
+            };
+            tensors.insert(spec.name.clone(), t);
+        }
+        Ok(Weights { tensors, vars })
+    }
+
+    pub fn get(&self, name: &str) -> candle_core::Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("missing parameter {name}")))
+    }
+
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
+    pub fn numel(&self) -> usize {
+        self.tensors.values().map(Tensor::elem_count).sum()
+    }
+}
