@@ -1,1 +1,131 @@
-fn main() {}
+//! `ditbench`: the command-line front end over `ditbench-harness` and the
+//! framework backends.
+
+mod backends;
+mod cli;
+mod format;
+mod run;
+
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ditbench_harness::env::{self, BuildInfo, ThreadSettings, default_threads};
+use ditbench_harness::memory::CountingAllocator;
+use ditbench_harness::runner::{WorkerRequest, serve};
+use ditbench_harness::workload::presets;
+
+use crate::cli::{Cli, Command};
+
+// Counts heap bytes for the `peak_heap_bytes` figure.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Bad input from the user: exit code 2, nothing run or written.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn build_info() -> BuildInfo {
+    let features = [("candle", cfg!(feature = "candle")), ("cuda", cfg!(feature = "cuda"))];
+    BuildInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("DITBENCH_GIT_COMMIT").to_string(),
+        rustc: env!("DITBENCH_RUSTC").to_string(),
+        cargo_features: features
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(f, _)| f.to_string())
+            .collect(),
+        profile: env!("DITBENCH_PROFILE").to_string(),
+    }
+}
+
+fn worker(request: &Path, response: &Path) -> Result<()> {
+    let text = std::fs::read(request)
+        .with_context(|| format!("cannot read worker request {}", request.display()))?;
+    let request: WorkerRequest =
+        serde_json::from_slice(&text).context("malformed worker request")?;
+    let backends = backends::compiled_backends();
+    let reply = serve(&request, &backends);
+    // Write then rename, so the parent never reads half a response.
+    let tmp = response.with_extension("partial");
+    std::fs::write(&tmp, serde_json::to_vec(&reply)?)?;
+    std::fs::rename(&tmp, response)?;
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            let outcome = run::run(&args)?;
+            if outcome.failed > 0 {
+                eprintln!("error: {} case(s) failed; see the results file", outcome.failed);
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::List { json } => {
+            let presets = presets();
+            if json {
+                let rows: Vec<_> = presets
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "name": p.name,
+                            "description": p.description,
+                            "config": p.config,
+                            "cost": ditbench_harness::cost::cost(&p.config),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{}", format::presets_table(&presets));
+                println!(
+                    "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), \
+                     elementwise ops excluded; train = 3 x forward."
+                );
+            }
+        }
+        Command::Env { threads } => {
+            let (n, source) = match threads {
+                Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+                Some(n) => (n, "--threads"),
+                None => (default_threads(), "default: physical cores"),
+            };
+            let compiled = backends::compiled_backends();
+            let env = env::capture(
+                &build_info(),
+                backends::frameworks(&compiled),
+                ThreadSettings::new(n, source),
+            );
+            println!("{}", serde_json::to_string_pretty(&env)?);
+        }
+        Command::Worker { request, response } => worker(&request, &response)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

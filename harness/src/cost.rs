@@ -150,11 +150,12 @@ pub fn estimate_memory(config: &ModelConfig, train: bool, bytes_per_element: u64
         ),
     };
     let b = config.batch() as u64;
-    let attention = 2 * heads * s * s; // scores and probabilities
+    // Constants fitted loosely to composite implementations, which keep many
+    // intermediates (norm statistics, softmax exponentials) for backward.
     let activations = if train {
-        b * (layers * (attention + s * (16 * d + 3 * ffn)) + extra)
+        b * (layers * (4 * heads * s * s + s * (48 * d + 8 * ffn)) + extra)
     } else {
-        b * (attention + s * (8 * d + 2 * ffn) + extra)
+        b * (2 * heads * s * s + s * (8 * d + 2 * ffn) + extra)
     };
     let weights_bytes = params * bytes_per_element;
     let gradients_bytes = if train { weights_bytes } else { 0 };

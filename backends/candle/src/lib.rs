@@ -231,7 +231,10 @@ impl PreparedCase for CandleCase {
 
     fn device_name(&self) -> String {
         match &self.device {
-            Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
+            Device::Cpu => match candle_core::utils::get_num_threads() {
+                1 => "cpu (1 thread)".to_string(),
+                n => format!("cpu ({n} threads)"),
+            },
             other => format!("{:?}", other.location()),
         }
     }

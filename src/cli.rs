@@ -1,0 +1,148 @@
+//! Command-line interface definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ditbench_harness::{Dtype, Pass};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ditbench",
+    version,
+    about = "Benchmark video diffusion transformers (Wan2.1) and Llama baselines across frameworks and hardware",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run benchmark cases and write a results JSON file.
+    Run(RunArgs),
+    /// List presets with parameters, tokens and FLOPs.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the environment as results record it (JSON).
+    Env {
+        /// Thread count to record (default: physical cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Run one case (started by `ditbench run`; not for direct use).
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long)]
+        response: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Presets to run, comma-separated (default: wan-tiny,wan-small,llama-tiny,llama-small). See `ditbench list`.
+    #[arg(long, short = 'p', value_delimiter = ',')]
+    pub presets: Vec<String>,
+    /// Backends, comma-separated (default: every compiled backend).
+    #[arg(long, short = 'b', value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// Devices, comma-separated: cpu, cuda:0, ... (default: every device found).
+    #[arg(long, short = 'd', value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Element types, comma-separated: f32, bf16, f16.
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    pub dtypes: Vec<Dtype>,
+    /// Passes, comma-separated: forward, train.
+    #[arg(long, value_delimiter = ',', default_value = "forward,train")]
+    pub passes: Vec<Pass>,
+    /// Threads for every framework (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Directory for the results file.
+    #[arg(long, short = 'o', default_value = "results")]
+    pub out: PathBuf,
+    /// Seed of the generated weights and inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run cases even when their estimated memory exceeds this machine's RAM.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Timing")]
+pub struct TimingArgs {
+    /// Seconds of warm-up plus timing per case, at most (model build not included).
+    #[arg(long, default_value_t = 6.0)]
+    pub budget: f64,
+    /// Timed iterations at least (unless the budget runs out).
+    #[arg(long, default_value_t = 5)]
+    pub min_iters: usize,
+    /// Timed iterations at most.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_iters: usize,
+    /// Timed seconds at least before timing may stop on convergence.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_time: f64,
+    /// Warm-up iterations at least.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Warm-up seconds at least (capped at a quarter of the budget).
+    #[arg(long, default_value_t = 0.2)]
+    pub warmup_time: f64,
+    /// Stop once the median's 95% CI is within ± this percentage of it.
+    #[arg(long, default_value_t = 1.0)]
+    pub target_ci: f64,
+}
+
+/// Dimension overrides. A comma-separated list sweeps the dimension.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Overrides (a list sweeps, e.g. --frames 5,9,17)")]
+pub struct OverrideArgs {
+    /// Transformer blocks / decoder layers.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    /// Model width (Wan dim / Llama hidden_size).
+    #[arg(long, value_delimiter = ',')]
+    pub dim: Vec<usize>,
+    /// Attention heads.
+    #[arg(long, value_delimiter = ',')]
+    pub heads: Vec<usize>,
+    /// Llama key/value heads (grouped-query attention).
+    #[arg(long, value_delimiter = ',')]
+    pub kv_heads: Vec<usize>,
+    /// FFN / MLP hidden width.
+    #[arg(long, value_delimiter = ',')]
+    pub ffn: Vec<usize>,
+    /// Wan video frames (4n+1).
+    #[arg(long, value_delimiter = ',')]
+    pub frames: Vec<usize>,
+    /// Wan video height in pixels (multiple of 16).
+    #[arg(long, value_delimiter = ',')]
+    pub height: Vec<usize>,
+    /// Wan video width in pixels (multiple of 16).
+    #[arg(long, value_delimiter = ',')]
+    pub width: Vec<usize>,
+    /// Wan text tokens.
+    #[arg(long, value_delimiter = ',')]
+    pub text_len: Vec<usize>,
+    /// Llama sequence length.
+    #[arg(long, value_delimiter = ',')]
+    pub seq_len: Vec<usize>,
+    /// Llama vocabulary size.
+    #[arg(long, value_delimiter = ',')]
+    pub vocab: Vec<usize>,
+    /// Samples per pass.
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Vec<usize>,
+}

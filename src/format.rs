@@ -1,0 +1,203 @@
+//! Human-readable numbers and the terminal tables.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
+use ditbench_harness::cost::cost;
+use ditbench_harness::results::{CaseResult, Status};
+use ditbench_harness::workload::Preset;
+
+/// Seconds with a unit that keeps 3-4 significant digits.
+pub fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+/// A count with an SI suffix: 1.42B, 32.8k.
+pub fn si(x: f64) -> String {
+    let (v, suffix) = match x.abs() {
+        a if a >= 1e12 => (x / 1e12, "T"),
+        a if a >= 1e9 => (x / 1e9, "B"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "k"),
+        _ => (x, ""),
+    };
+    if suffix.is_empty() {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}{suffix}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}{suffix}")
+    } else {
+        format!("{v:.2}{suffix}")
+    }
+}
+
+/// FLOPs in engineering notation: 2.35 PFLOP.
+pub fn flops(x: f64) -> String {
+    let units = [
+        (1e18, "EFLOP"),
+        (1e15, "PFLOP"),
+        (1e12, "TFLOP"),
+        (1e9, "GFLOP"),
+        (1e6, "MFLOP"),
+    ];
+    for (scale, unit) in units {
+        if x >= scale {
+            return format!("{:.3} {unit}", x / scale);
+        }
+    }
+    format!("{x:.0} FLOP")
+}
+
+pub fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+/// Significant figures for small rates such as TFLOP/s.
+pub fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// One line per finished case, for progress output.
+pub fn case_line(c: &CaseResult) -> String {
+    match c.status {
+        Status::Ok => {
+            let s = c.stats.as_ref().expect("ok cases have stats");
+            let t = c.throughput.as_ref().expect("ok cases have throughput");
+            format!(
+                "ok      {}  {} ±{:.1}%  {} tok/s  {} TFLOP/s",
+                c.id,
+                seconds(s.median_s),
+                ci_percent(c),
+                si(t.tokens_per_s),
+                rate(t.tflops)
+            )
+        }
+        Status::Skipped => format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
+        Status::Failed => format!(
+            "FAILED  {}: {}",
+            c.id,
+            c.error.as_deref().unwrap_or("").lines().next().unwrap_or("")
+        ),
+    }
+}
+
+fn ci_percent(c: &CaseResult) -> f64 {
+    c.stats.as_ref().map_or(0.0, |s| {
+        (s.ci95_median_s[1] - s.ci95_median_s[0]) / 2.0 / s.median_s * 100.0
+    })
+}
+
+fn right(text: impl Into<String>) -> Cell {
+    Cell::new(text.into()).set_alignment(CellAlignment::Right)
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    t
+}
+
+/// The summary table printed at the end of `ditbench run`.
+pub fn summary_table(cases: &[CaseResult]) -> Table {
+    let mut t = table(&[
+        "workload", "backend", "device", "dtype", "pass", "median", "±CI95", "fwd / bwd",
+        "tokens/s", "TFLOP/s", "peak RSS", "iters", "status",
+    ]);
+    for c in cases {
+        let mut row = vec![
+            Cell::new(&c.workload.label),
+            Cell::new(&c.backend),
+            Cell::new(&c.device),
+            Cell::new(c.dtype),
+            Cell::new(c.pass),
+        ];
+        match (&c.stats, &c.throughput) {
+            (Some(s), Some(tp)) => {
+                let phases = c.phases.as_ref().map_or("-".to_string(), |p| {
+                    format!("{} / {}", seconds(p.forward_median_s), seconds(p.backward_median_s))
+                });
+                let rss = c
+                    .memory
+                    .as_ref()
+                    .and_then(|m| m.peak_rss_bytes)
+                    .map_or("-".into(), bytes);
+                row.extend([
+                    right(seconds(s.median_s)),
+                    right(format!("{:.1}%", ci_percent(c))),
+                    right(phases),
+                    right(si(tp.tokens_per_s)),
+                    right(rate(tp.tflops)),
+                    right(rss),
+                    right(s.n.to_string()),
+                ]);
+            }
+            _ => row.extend((0..7).map(|_| right("-"))),
+        }
+        row.push(match c.status {
+            Status::Ok => Cell::new("ok").fg(Color::Green),
+            Status::Skipped => Cell::new(format!("skipped: {}", c.reason.as_deref().unwrap_or(""))).fg(Color::Yellow),
+            Status::Failed => Cell::new("FAILED").fg(Color::Red),
+        });
+        t.add_row(row);
+    }
+    t
+}
+
+/// The table of `ditbench list`.
+pub fn presets_table(presets: &[Preset]) -> Table {
+    let mut t = table(&[
+        "preset", "family", "parameters", "tokens", "forward", "train", "attention share", "description",
+    ]);
+    for p in presets {
+        let c = cost(&p.config);
+        let attention = (c.self_attention_flops + c.cross_attention_flops) / c.forward_flops;
+        t.add_row(vec![
+            Cell::new(p.name),
+            Cell::new(p.config.family().to_string()),
+            right(si(c.parameters as f64)),
+            right(c.tokens.to_string()),
+            right(flops(c.forward_flops)),
+            right(flops(c.train_flops)),
+            right(format!("{:.0}%", attention * 100.0)),
+            Cell::new(p.description),
+        ]);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(seconds(1.5), "1.500 s");
+        assert_eq!(seconds(0.0123), "12.300 ms");
+        assert_eq!(seconds(0.000_012_3), "12.3 µs");
+        assert_eq!(si(1_418_996_800.0), "1.42B");
+        assert_eq!(si(32_760.0), "32.8k");
+        assert_eq!(si(999.0), "999");
+        assert_eq!(flops(2.5e15), "2.500 PFLOP");
+        assert_eq!(bytes(3 << 30), "3.00 GiB");
+        assert_eq!(rate(0.01234), "0.0123");
+    }
+}

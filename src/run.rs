@@ -1,0 +1,263 @@
+//! `ditbench run`: validate the request, run every case in a worker process,
+//! write results after each case, print the summary.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ditbench_harness::env::{self, ThreadSettings, default_threads};
+use ditbench_harness::results::{
+    ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
+};
+use ditbench_harness::runner::{Runner, TimingConfig, WorkerCommand, plan_cases};
+use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, expand_workloads};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backends::{compiled_backends, frameworks, resolve_backends};
+use crate::cli::{OverrideArgs, RunArgs, TimingArgs};
+use crate::format;
+use crate::{UsageError, build_info};
+
+/// What a finished run reports to `main`.
+pub struct RunOutcome {
+    pub failed: usize,
+}
+
+fn sweeps(o: &OverrideArgs) -> BTreeMap<Dimension, Vec<usize>> {
+    let lists = [
+        (Dimension::Layers, &o.layers),
+        (Dimension::Dim, &o.dim),
+        (Dimension::Heads, &o.heads),
+        (Dimension::KvHeads, &o.kv_heads),
+        (Dimension::Ffn, &o.ffn),
+        (Dimension::Frames, &o.frames),
+        (Dimension::Height, &o.height),
+        (Dimension::Width, &o.width),
+        (Dimension::TextLen, &o.text_len),
+        (Dimension::SeqLen, &o.seq_len),
+        (Dimension::Vocab, &o.vocab),
+        (Dimension::Batch, &o.batch),
+    ];
+    lists
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(d, v)| (d, v.clone()))
+        .collect()
+}
+
+fn timing(t: &TimingArgs) -> Result<TimingConfig, UsageError> {
+    let cfg = TimingConfig {
+        warmup_iters: t.warmup,
+        warmup_s: t.warmup_time,
+        min_iters: t.min_iters,
+        min_time_s: t.min_time,
+        max_iters: t.max_iters,
+        budget_s: t.budget,
+        target_rel_ci: t.target_ci / 100.0,
+    };
+    cfg.validate().map_err(UsageError)?;
+    Ok(cfg)
+}
+
+fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for i in items {
+        if !out.contains(i) {
+            out.push(i.clone());
+        }
+    }
+    out
+}
+
+/// A file name part from a host name: letters, digits, '-' and '_' only.
+fn file_safe(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(40)
+        .collect();
+    if cleaned.is_empty() { "host".into() } else { cleaned }
+}
+
+fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError(format!(
+            "--out {} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+pub fn run(args: &RunArgs) -> Result<RunOutcome> {
+    // Everything the user typed is checked before anything runs or is written.
+    let preset_names: Vec<String> = if args.presets.is_empty() {
+        DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
+    } else {
+        dedup(&args.presets)
+    };
+    let workloads = expand_workloads(&preset_names, &sweeps(&args.overrides))
+        .map_err(|e| UsageError(e.0))?;
+    let compiled = compiled_backends();
+    let backends = resolve_backends(&compiled, &args.backends)?;
+    let available: Vec<String> = dedup(
+        &backends
+            .iter()
+            .flat_map(|b| b.devices())
+            .collect::<Vec<_>>(),
+    );
+    let devices = if args.devices.is_empty() {
+        available.clone()
+    } else {
+        let devices = dedup(&args.devices);
+        for d in &devices {
+            if !available.contains(d) {
+                return Err(UsageError(format!(
+                    "device '{d}' is not available to the selected backends on this machine; available: {}",
+                    available.join(", ")
+                ))
+                .into());
+            }
+        }
+        devices
+    };
+    let dtypes = dedup(&args.dtypes);
+    let passes = dedup(&args.passes);
+    let timing = timing(&args.timing)?;
+    let (threads, source) = match args.threads {
+        Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+        Some(n) => (n, "--threads"),
+        None => (default_threads(), "default: physical cores"),
+    };
+    check_out_dir(&args.out)?;
+
+    let build = build_info();
+    let threads = ThreadSettings::new(threads, source);
+    let environment = env::capture(&build, frameworks(&compiled), threads.clone());
+    let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
+    let cases = plan_cases(&workloads, &backend_names, &devices, &dtypes, &passes, args.seed);
+
+    let runner = Runner {
+        backends: backends.clone(),
+        timing: timing.clone(),
+        threads,
+        worker: WorkerCommand {
+            program: std::env::current_exe().context("cannot locate the ditbench executable")?,
+            args: vec!["worker".into()],
+        },
+        memory_limit: (!args.force).then_some(environment.ram_bytes).filter(|&b| b > 0),
+    };
+
+    let started = chrono::Local::now();
+    let mut results = RunResults {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "ditbench".into(),
+            version: build.tool_version.clone(),
+            git_commit: build.git_commit.clone(),
+        },
+        started_at: started.to_rfc3339(),
+        finished_at: None,
+        command: std::env::args().collect(),
+        environment,
+        settings: RunSettings {
+            timing,
+            seed: args.seed,
+            memory_check: !args.force,
+        },
+        definitions: all_definitions(),
+        cases: Vec::new(),
+    };
+    let stem = format!(
+        "ditbench-{}-{}",
+        started.format("%Y%m%d-%H%M%S"),
+        file_safe(&results.environment.host)
+    );
+    let file = ResultsFile::create(&args.out, &stem, &results.to_json()?)?;
+
+    let progress = Progress::new(cases.len() as u64);
+    for case in &cases {
+        progress.start(&case.label());
+        let result = runner.run_case(case);
+        progress.finish(&format::case_line(&result));
+        results.cases.push(result);
+        file.update(&results.to_json()?)?;
+    }
+    progress.done();
+    results.finished_at = Some(chrono::Local::now().to_rfc3339());
+    file.update(&results.to_json()?)?;
+
+    println!("{}", format::summary_table(&results.cases));
+    let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
+    let (ok, skipped, failed) = (count(Status::Ok), count(Status::Skipped), count(Status::Failed));
+    println!(
+        "{ok} ok, {skipped} skipped, {failed} failed. Results: {}",
+        file.path().display()
+    );
+    Ok(RunOutcome { failed })
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: std::cell::Cell<u64>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    fn start(&self, label: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(label.to_string()),
+            None => eprintln!("[{}/{}] {label} ...", self.done.get() + 1, self.total),
+        }
+    }
+
+    fn finish(&self, line: &str) {
+        self.done.set(self.done.get() + 1);
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_become_safe_file_names() {
+        assert_eq!(file_safe("gpu-01.example.org"), "gpu-01_example_org");
+        assert_eq!(file_safe("<script>"), "_script_");
+        assert_eq!(file_safe(""), "host");
+    }
+}
