@@ -5,9 +5,10 @@ use ditbench_harness::env::Framework;
 
 use crate::UsageError;
 
-/// Every backend this build contains, in the default run order.
+/// Every backend this build contains, in the default run order: one push
+/// per enabled backend feature.
+#[allow(unused_mut, clippy::vec_init_then_push)]
 pub fn compiled_backends() -> Vec<&'static dyn Backend> {
-    #[allow(unused_mut)]
     let mut backends: Vec<&'static dyn Backend> = Vec::new();
     #[cfg(feature = "candle")]
     backends.push(&ditbench_candle::CandleBackend);
@@ -32,7 +33,8 @@ pub fn resolve_backends(
     let names: Vec<&str> = compiled.iter().map(|b| b.name()).collect();
     if compiled.is_empty() {
         return Err(UsageError(
-            "this binary was built without any backend; enable a cargo feature such as `candle`".into(),
+            "this binary was built without any backend; enable a cargo feature such as `candle`"
+                .into(),
         ));
     }
     if requested.is_empty() {

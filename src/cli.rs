@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run benchmark cases and write a results JSON file.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List presets with parameters, tokens and FLOPs.
     List {
         /// Print JSON instead of a table.

@@ -93,7 +93,12 @@ pub fn case_line(c: &CaseResult) -> String {
         Status::Failed => format!(
             "FAILED  {}: {}",
             c.id,
-            c.error.as_deref().unwrap_or("").lines().next().unwrap_or("")
+            c.error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
         ),
     }
 }
@@ -112,15 +117,26 @@ fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     t
 }
 
 /// The summary table printed at the end of `ditbench run`.
 pub fn summary_table(cases: &[CaseResult]) -> Table {
     let mut t = table(&[
-        "workload", "backend", "device", "dtype", "pass", "median", "±CI95", "fwd / bwd",
-        "tokens/s", "TFLOP/s", "peak RSS", "iters", "status",
+        "workload",
+        "backend",
+        "device",
+        "dtype",
+        "pass",
+        "median",
+        "±CI95",
+        "fwd / bwd",
+        "tokens/s",
+        "TFLOP/s",
+        "peak RSS",
+        "iters",
+        "status",
     ]);
     for c in cases {
         let mut row = vec![
@@ -133,7 +149,11 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
         match (&c.stats, &c.throughput) {
             (Some(s), Some(tp)) => {
                 let phases = c.phases.as_ref().map_or("-".to_string(), |p| {
-                    format!("{} / {}", seconds(p.forward_median_s), seconds(p.backward_median_s))
+                    format!(
+                        "{} / {}",
+                        seconds(p.forward_median_s),
+                        seconds(p.backward_median_s)
+                    )
                 });
                 let rss = c
                     .memory
@@ -154,7 +174,8 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
         }
         row.push(match c.status {
             Status::Ok => Cell::new("ok").fg(Color::Green),
-            Status::Skipped => Cell::new(format!("skipped: {}", c.reason.as_deref().unwrap_or(""))).fg(Color::Yellow),
+            Status::Skipped => Cell::new(format!("skipped: {}", c.reason.as_deref().unwrap_or("")))
+                .fg(Color::Yellow),
             Status::Failed => Cell::new("FAILED").fg(Color::Red),
         });
         t.add_row(row);
@@ -165,7 +186,14 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
 /// The table of `ditbench list`.
 pub fn presets_table(presets: &[Preset]) -> Table {
     let mut t = table(&[
-        "preset", "family", "parameters", "tokens", "forward", "train", "attention share", "description",
+        "preset",
+        "family",
+        "parameters",
+        "tokens",
+        "forward",
+        "train",
+        "attention share",
+        "description",
     ]);
     for p in presets {
         let c = cost(&p.config);

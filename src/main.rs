@@ -36,7 +36,10 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn build_info() -> BuildInfo {
-    let features = [("candle", cfg!(feature = "candle")), ("cuda", cfg!(feature = "cuda"))];
+    let features = [
+        ("candle", cfg!(feature = "candle")),
+        ("cuda", cfg!(feature = "cuda")),
+    ];
     BuildInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: env!("DITBENCH_GIT_COMMIT").to_string(),
@@ -69,7 +72,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let outcome = run::run(&args)?;
             if outcome.failed > 0 {
-                eprintln!("error: {} case(s) failed; see the results file", outcome.failed);
+                eprintln!(
+                    "error: {} case(s) failed; see the results file",
+                    outcome.failed
+                );
                 return Ok(ExitCode::from(1));
             }
         }

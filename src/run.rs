@@ -75,10 +75,20 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
 fn file_safe(s: &str) -> String {
     let cleaned: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
-    if cleaned.is_empty() { "host".into() } else { cleaned }
+    if cleaned.is_empty() {
+        "host".into()
+    } else {
+        cleaned
+    }
 }
 
 fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
@@ -98,8 +108,8 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     } else {
         dedup(&args.presets)
     };
-    let workloads = expand_workloads(&preset_names, &sweeps(&args.overrides))
-        .map_err(|e| UsageError(e.0))?;
+    let workloads =
+        expand_workloads(&preset_names, &sweeps(&args.overrides)).map_err(|e| UsageError(e.0))?;
     let compiled = compiled_backends();
     let backends = resolve_backends(&compiled, &args.backends)?;
     let available: Vec<String> = dedup(
@@ -137,7 +147,14 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     let threads = ThreadSettings::new(threads, source);
     let environment = env::capture(&build, frameworks(&compiled), threads.clone());
     let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
-    let cases = plan_cases(&workloads, &backend_names, &devices, &dtypes, &passes, args.seed);
+    let cases = plan_cases(
+        &workloads,
+        &backend_names,
+        &devices,
+        &dtypes,
+        &passes,
+        args.seed,
+    );
 
     let runner = Runner {
         backends: backends.clone(),
@@ -147,7 +164,9 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
             program: std::env::current_exe().context("cannot locate the ditbench executable")?,
             args: vec!["worker".into()],
         },
-        memory_limit: (!args.force).then_some(environment.ram_bytes).filter(|&b| b > 0),
+        memory_limit: (!args.force)
+            .then_some(environment.ram_bytes)
+            .filter(|&b| b > 0),
     };
 
     let started = chrono::Local::now();
@@ -191,7 +210,11 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
 
     println!("{}", format::summary_table(&results.cases));
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
-    let (ok, skipped, failed) = (count(Status::Ok), count(Status::Skipped), count(Status::Failed));
+    let (ok, skipped, failed) = (
+        count(Status::Ok),
+        count(Status::Skipped),
+        count(Status::Failed),
+    );
     println!(
         "{ok} ok, {skipped} skipped, {failed} failed. Results: {}",
         file.path().display()

@@ -10,8 +10,9 @@ fn ditbench() -> Command {
 }
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/schema.json"))
-        .expect("results/schema.json");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/schema.json"))
+            .expect("results/schema.json");
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
 }
 
@@ -24,7 +25,16 @@ fn result_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Quick timing so tests stay fast on a 2-core machine.
-const QUICK: [&str; 8] = ["--budget", "0.6", "--min-time", "0.1", "--min-iters", "3", "--warmup-time", "0.05"];
+const QUICK: [&str; 8] = [
+    "--budget",
+    "0.6",
+    "--min-time",
+    "0.1",
+    "--min-iters",
+    "3",
+    "--warmup-time",
+    "0.05",
+];
 
 fn run_ok(out: &Path, args: &[&str]) -> (Value, String) {
     let assert = ditbench()
@@ -49,24 +59,51 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, stdout) = run_ok(dir.path(), &["--presets", "wan-tiny,llama-tiny", "--backends", "candle", "--threads", "1"]);
-    let errors: Vec<String> = schema().iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let (json, stdout) = run_ok(
+        dir.path(),
+        &[
+            "--presets",
+            "wan-tiny,llama-tiny",
+            "--backends",
+            "candle",
+            "--threads",
+            "1",
+        ],
+    );
+    let errors: Vec<String> = schema()
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 
     assert_eq!(json["environment"]["threads"]["threads"], 1);
-    assert_eq!(json["environment"]["threads"]["env"]["RAYON_NUM_THREADS"], "1");
+    assert_eq!(
+        json["environment"]["threads"]["env"]["RAYON_NUM_THREADS"],
+        "1"
+    );
     assert!(json["finished_at"].is_string());
     let cases = json["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 4);
     for c in cases {
         let id = c["id"].as_str().unwrap();
-        assert!(stdout.contains(c["workload"]["label"].as_str().unwrap()), "table lacks {id}");
+        assert!(
+            stdout.contains(c["workload"]["label"].as_str().unwrap()),
+            "table lacks {id}"
+        );
         assert_eq!(c["status"], "ok", "{id}: {}", c["error"]);
         assert!(c["framework"].as_str().unwrap().starts_with("candle-core "));
-        assert_eq!(c["device_name"], "cpu (1 thread)", "the thread setting reached candle");
+        assert_eq!(
+            c["device_name"], "cpu (1 thread)",
+            "the thread setting reached candle"
+        );
         assert!(!c["attention"].as_str().unwrap().is_empty());
 
-        let samples: Vec<f64> = c["samples_s"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let samples: Vec<f64> = c["samples_s"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let s = &c["stats"];
         let f = |k: &str| s[k].as_f64().unwrap();
         assert_eq!(s["n"].as_u64().unwrap() as usize, samples.len());
@@ -75,7 +112,9 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
         assert!(f("min_s") <= f("p10_s") && f("p10_s") <= f("median_s"));
         assert!(f("median_s") <= f("p90_s") && f("p90_s") <= f("max_s"));
         let ci = s["ci95_median_s"].as_array().unwrap();
-        assert!(ci[0].as_f64().unwrap() <= f("median_s") && f("median_s") <= ci[1].as_f64().unwrap());
+        assert!(
+            ci[0].as_f64().unwrap() <= f("median_s") && f("median_s") <= ci[1].as_f64().unwrap()
+        );
         let min = samples.iter().cloned().fold(f64::INFINITY, f64::min);
         assert!(close(min, f("min_s")));
 
@@ -87,7 +126,11 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
         assert_eq!(tokens, 48.0);
         assert!(close(t["tokens_per_s"].as_f64().unwrap(), tokens / median));
         assert!(close(t["samples_per_s"].as_f64().unwrap(), 1.0 / median));
-        let flops = if c["pass"] == "train" { cost["train_flops"].as_f64().unwrap() } else { cost["forward_flops"].as_f64().unwrap() };
+        let flops = if c["pass"] == "train" {
+            cost["train_flops"].as_f64().unwrap()
+        } else {
+            cost["forward_flops"].as_f64().unwrap()
+        };
         assert!(close(t["tflops"].as_f64().unwrap(), flops / median / 1e12));
 
         let m = &c["memory"];
@@ -95,7 +138,10 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
         let growth = m["rss_growth_bytes"].as_u64().unwrap();
         let before = m["rss_before_build_bytes"].as_u64().unwrap();
         assert!(peak > 0 && growth > 0 && peak == before + growth);
-        assert!(m["peak_heap_bytes"].as_u64().unwrap() > 0, "counting allocator active");
+        assert!(
+            m["peak_heap_bytes"].as_u64().unwrap() > 0,
+            "counting allocator active"
+        );
 
         if c["pass"] == "train" {
             let p = &c["phases"];
@@ -108,9 +154,16 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
             assert!(c["phases"].is_null());
         }
     }
-    let params: Vec<u64> = cases.iter().map(|c| c["workload"]["cost"]["parameters"].as_u64().unwrap()).collect();
+    let params: Vec<u64> = cases
+        .iter()
+        .map(|c| c["workload"]["cost"]["parameters"].as_u64().unwrap())
+        .collect();
     assert_eq!(params[0], 141_008);
-    for key in ["stats.median_s", "throughput.tflops", "memory.peak_heap_bytes"] {
+    for key in [
+        "stats.median_s",
+        "throughput.tflops",
+        "memory.peak_heap_bytes",
+    ] {
         assert!(json["definitions"][key].is_string(), "definition of {key}");
     }
 }
@@ -118,7 +171,10 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
 #[test]
 fn the_schema_rejects_broken_results() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, _) = run_ok(dir.path(), &["--presets", "wan-tiny", "--passes", "forward"]);
+    let (json, _) = run_ok(
+        dir.path(),
+        &["--presets", "wan-tiny", "--passes", "forward"],
+    );
     let validator = schema();
     assert!(validator.is_valid(&json));
     let broken = |edit: &dyn Fn(&mut Value)| {
@@ -128,7 +184,9 @@ fn the_schema_rejects_broken_results() {
     };
     assert!(broken(&|j| j["cases"][0]["status"] = "great".into()));
     assert!(broken(&|j| j["cases"][0]["stats"] = Value::Null));
-    assert!(broken(&|j| j["cases"][0]["samples_s"] = serde_json::json!([-1.0])));
+    assert!(broken(
+        &|j| j["cases"][0]["samples_s"] = serde_json::json!([-1.0])
+    ));
     assert!(broken(&|j| j["schema_version"] = 2.into()));
     assert!(broken(&|j| {
         j.as_object_mut().unwrap().remove("environment");
@@ -138,9 +196,22 @@ fn the_schema_rejects_broken_results() {
 #[test]
 fn sweeps_record_their_overrides_and_runs_never_overwrite() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, _) = run_ok(dir.path(), &["--presets", "wan-tiny", "--frames", "5,9", "--passes", "forward"]);
+    let (json, _) = run_ok(
+        dir.path(),
+        &[
+            "--presets",
+            "wan-tiny",
+            "--frames",
+            "5,9",
+            "--passes",
+            "forward",
+        ],
+    );
     let cases = json["cases"].as_array().unwrap();
-    let labels: Vec<&str> = cases.iter().map(|c| c["workload"]["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = cases
+        .iter()
+        .map(|c| c["workload"]["label"].as_str().unwrap())
+        .collect();
     assert_eq!(labels, ["wan-tiny[frames=5]", "wan-tiny[frames=9]"]);
     assert_eq!(cases[0]["workload"]["overrides"]["frames"], 5);
     assert_eq!(cases[0]["workload"]["cost"]["tokens"], 32);
@@ -148,19 +219,37 @@ fn sweeps_record_their_overrides_and_runs_never_overwrite() {
 
     let first = result_files(dir.path());
     let before = std::fs::read(&first[0]).unwrap();
-    ditbench().args(["run", "--presets", "llama-tiny", "--passes", "forward"]).args(QUICK).arg("--out").arg(dir.path()).assert().success();
+    ditbench()
+        .args(["run", "--presets", "llama-tiny", "--passes", "forward"])
+        .args(QUICK)
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
     let after = result_files(dir.path());
     assert_eq!(after.len(), 2);
-    assert_eq!(std::fs::read(&first[0]).unwrap(), before, "earlier results untouched");
+    assert_eq!(
+        std::fs::read(&first[0]).unwrap(),
+        before,
+        "earlier results untouched"
+    );
 }
 
 #[test]
 fn cases_too_big_for_this_machine_are_skipped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, stdout) = run_ok(dir.path(), &["--presets", "wan2.1-14b-720p", "--passes", "train"]);
+    let (json, stdout) = run_ok(
+        dir.path(),
+        &["--presets", "wan2.1-14b-720p", "--passes", "train"],
+    );
     let case = &json["cases"][0];
     assert_eq!(case["status"], "skipped");
-    assert!(case["reason"].as_str().unwrap().contains("exceeds this machine's"));
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds this machine's")
+    );
     assert!(stdout.contains("skipped"));
     assert!(schema().is_valid(&json));
 }
@@ -168,22 +257,51 @@ fn cases_too_big_for_this_machine_are_skipped_with_a_reason() {
 fn fails_with(args: &[&str], message: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let assert = ditbench().args(args).arg("--out").arg(&out).assert().code(2);
+    let assert = ditbench()
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(stderr.contains(message), "{args:?}: expected '{message}' in:\n{stderr}");
+    assert!(
+        stderr.contains(message),
+        "{args:?}: expected '{message}' in:\n{stderr}"
+    );
     assert!(!out.exists(), "{args:?} wrote output");
 }
 
 #[test]
 fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
-    fails_with(&["run", "--presets", "wan-huge"], "unknown preset 'wan-huge'");
-    fails_with(&["run", "--presets", "wan-tiny", "--heads", "3"], "heads (3) must divide dim (64)");
-    fails_with(&["run", "--presets", "wan-tiny", "--frames", "0"], "frames must be at least 1");
+    fails_with(
+        &["run", "--presets", "wan-huge"],
+        "unknown preset 'wan-huge'",
+    );
+    fails_with(
+        &["run", "--presets", "wan-tiny", "--heads", "3"],
+        "heads (3) must divide dim (64)",
+    );
+    fails_with(
+        &["run", "--presets", "wan-tiny", "--frames", "0"],
+        "frames must be at least 1",
+    );
     fails_with(&["run", "--presets", "wan-tiny", "--frames", "8"], "4n+1");
-    fails_with(&["run", "--presets", "llama-tiny", "--kv-heads", "3"], "kv-heads (3) must divide heads (4)");
-    fails_with(&["run", "--presets", "llama-tiny", "--frames", "9"], "does not apply");
-    fails_with(&["run", "--backends", "pytorch"], "backend 'pytorch' is not compiled");
-    fails_with(&["run", "--devices", "cuda:7"], "device 'cuda:7' is not available");
+    fails_with(
+        &["run", "--presets", "llama-tiny", "--kv-heads", "3"],
+        "kv-heads (3) must divide heads (4)",
+    );
+    fails_with(
+        &["run", "--presets", "llama-tiny", "--frames", "9"],
+        "does not apply",
+    );
+    fails_with(
+        &["run", "--backends", "pytorch"],
+        "backend 'pytorch' is not compiled",
+    );
+    fails_with(
+        &["run", "--devices", "cuda:7"],
+        "device 'cuda:7' is not available",
+    );
     fails_with(&["run", "--dtypes", "f64"], "unknown dtype 'f64'");
     fails_with(&["run", "--passes", "backward"], "unknown pass 'backward'");
     fails_with(&["run", "--threads", "0"], "--threads must be at least 1");
@@ -195,35 +313,78 @@ fn an_out_path_that_is_a_file_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("precious.json");
     std::fs::write(&file, "keep me").unwrap();
-    let assert = ditbench().args(["run", "--presets", "wan-tiny", "--out"]).arg(&file).assert().code(2);
+    let assert = ditbench()
+        .args(["run", "--presets", "wan-tiny", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2);
     assert!(String::from_utf8_lossy(&assert.get_output().stderr).contains("is not a directory"));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
 
 #[test]
 fn list_shows_every_preset_with_its_cost() {
-    let out = ditbench().arg("list").assert().success().get_output().stdout.clone();
+    let out = ditbench()
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
-    for name in ["wan-tiny", "wan-small", "wan2.1-1.3b-480p", "wan2.1-14b-720p", "sora-3b-guess-720p", "llama-tiny", "llama-small", "llama-3.2-1b", "llama-2-7b", "llama-3-8b", "llama-2-70b", "llama-3-70b"] {
+    for name in [
+        "wan-tiny",
+        "wan-small",
+        "wan2.1-1.3b-480p",
+        "wan2.1-14b-720p",
+        "sora-3b-guess-720p",
+        "llama-tiny",
+        "llama-small",
+        "llama-3.2-1b",
+        "llama-2-7b",
+        "llama-3-8b",
+        "llama-2-70b",
+        "llama-3-70b",
+    ] {
         assert!(text.contains(name), "list lacks {name}");
     }
     assert!(text.contains("1.42B") && text.contains("14.3B") && text.contains("32760"));
 
-    let out = ditbench().args(["list", "--json"]).assert().success().get_output().stdout.clone();
+    let out = ditbench()
+        .args(["list", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let rows: Vec<Value> = serde_json::from_slice(&out).unwrap();
     let find = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap().clone();
-    assert_eq!(find("wan2.1-1.3b-480p")["cost"]["parameters"], 1_418_996_800u64);
+    assert_eq!(
+        find("wan2.1-1.3b-480p")["cost"]["parameters"],
+        1_418_996_800u64
+    );
     assert_eq!(find("llama-2-70b")["cost"]["parameters"], 68_976_648_192u64);
     assert_eq!(find("sora-3b-guess-720p")["cost"]["tokens"], 111_600);
 }
 
 #[test]
 fn env_reports_this_machine() {
-    let out = ditbench().args(["env", "--threads", "2"]).assert().success().get_output().stdout.clone();
+    let out = ditbench()
+        .args(["env", "--threads", "2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let env: Value = serde_json::from_slice(&out).unwrap();
     assert!(env["logical_cores"].as_u64().unwrap() >= 1);
     assert!(env["ram_bytes"].as_u64().unwrap() > 0);
     assert_eq!(env["threads"]["threads"], 2);
     assert!(env["rustc"].as_str().unwrap().starts_with("rustc "));
-    assert!(env["frameworks"][0]["version"].as_str().unwrap().starts_with("candle-core"));
+    assert!(
+        env["frameworks"][0]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("candle-core")
+    );
 }

@@ -128,7 +128,11 @@ pub fn cost(config: &ModelConfig) -> CostFigures {
 /// Estimated memory of one pass. Activations: forward keeps one layer's
 /// working set live (attention scores and probabilities, q/k/v, FFN hidden);
 /// training keeps every layer's saved tensors for the backward pass.
-pub fn estimate_memory(config: &ModelConfig, train: bool, bytes_per_element: u64) -> MemoryEstimate {
+pub fn estimate_memory(
+    config: &ModelConfig,
+    train: bool,
+    bytes_per_element: u64,
+) -> MemoryEstimate {
     let params = parameter_count(config);
     let (heads, s, d, ffn, layers, extra) = match config {
         ModelConfig::Wan(c) => (
@@ -215,12 +219,17 @@ mod tests {
         // For short sequences the forward is ~2 * (non-embedding params) * tokens.
         let cfg = find_preset("llama-2-7b").unwrap().config;
         let c = cost(&cfg);
-        let ModelConfig::Llama(l) = &cfg else { panic!() };
+        let ModelConfig::Llama(l) = &cfg else {
+            panic!()
+        };
         let non_embedding = c.parameters as f64 - (l.vocab_size * l.hidden_size) as f64;
         let approx = 2.0 * non_embedding * l.seq_len as f64;
         assert!((c.linear_flops / approx - 1.0).abs() < 1e-3);
         // Attention at 4096 tokens: 4 * S^2 * d * layers.
-        assert_eq!(c.self_attention_flops, 4.0 * 4096.0 * 4096.0 * 4096.0 * 32.0);
+        assert_eq!(
+            c.self_attention_flops,
+            4.0 * 4096.0 * 4096.0 * 4096.0 * 32.0
+        );
     }
 
     #[test]

@@ -115,7 +115,11 @@ fn nvidia_gpus() -> Vec<GpuInfo> {
         .collect()
 }
 
-pub fn capture(build: &BuildInfo, frameworks: Vec<Framework>, threads: ThreadSettings) -> Environment {
+pub fn capture(
+    build: &BuildInfo,
+    frameworks: Vec<Framework>,
+    threads: ThreadSettings,
+) -> Environment {
     let unknown = || "unknown".to_string();
     let (cpu_model, logical_cores, ram_bytes) = match System::new_with_specifics(
         RefreshKind::nothing()

@@ -168,7 +168,11 @@ pub fn llama_parameters(c: &LlamaConfig) -> Vec<ParamSpec> {
             ("mlp.up_proj", c.intermediate_size, d),
             ("mlp.down_proj", d, c.intermediate_size),
         ] {
-            p.push(ParamSpec::new(format!("{l}.{name}.weight"), &[out, inp], std));
+            p.push(ParamSpec::new(
+                format!("{l}.{name}.weight"),
+                &[out, inp],
+                std,
+            ));
         }
         for norm in ["input_layernorm", "post_attention_layernorm"] {
             p.push(ParamSpec::new(

@@ -211,8 +211,8 @@ pub struct ResultsFile {
 
 fn write_temp(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = fs::File::create(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f =
+        fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(tmp)
@@ -251,7 +251,11 @@ impl ResultsFile {
     /// Replace the file's contents atomically.
     pub fn update(&self, contents: &str) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("results");
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("results");
         let tmp = write_temp(dir, name, contents)?;
         fs::rename(&tmp, &self.path)
             .with_context(|| format!("cannot replace {}", self.path.display()))
@@ -289,11 +293,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.json");
         fs::write(&p, "{\"schema_version\": 99}").unwrap();
-        assert!(RunResults::load(&p).unwrap_err().to_string().contains("schema version 99"));
+        assert!(
+            RunResults::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("schema version 99")
+        );
         fs::write(&p, "{\"hello\": 1}").unwrap();
-        assert!(RunResults::load(&p).unwrap_err().to_string().contains("not a ditbench"));
+        assert!(
+            RunResults::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not a ditbench")
+        );
         fs::write(&p, "{trunc").unwrap();
-        assert!(RunResults::load(&p).unwrap_err().to_string().contains("not valid JSON"));
+        assert!(
+            RunResults::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not valid JSON")
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ const STOPPING_RESAMPLES: usize = 400;
 /// Check convergence at every sample early on, then at ~5% growth steps so
 /// the bootstrap never dominates fast cases.
 fn check_due(n: usize) -> bool {
-    n < 100 || n % (n / 20).max(1) == 0
+    n < 100 || n.is_multiple_of((n / 20).max(1))
 }
 
 /// Time `case` adaptively: warm up, then iterate with the device
@@ -135,8 +135,7 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
         if n >= cfg.min_iters
             && timed_start.elapsed().as_secs_f64() >= cfg.min_time_s
             && check_due(n)
-            && stats::relative_ci_half_width(&m.samples_s, STOPPING_RESAMPLES)
-                <= cfg.target_rel_ci
+            && stats::relative_ci_half_width(&m.samples_s, STOPPING_RESAMPLES) <= cfg.target_rel_ci
         {
             m.stop_reason = Some(StopReason::Converged);
             break;
@@ -204,8 +203,12 @@ fn serve_into(
     out: &mut WorkerResponse,
 ) -> Result<()> {
     let case = &request.case;
-    let backend = find_backend(backends, &case.backend)
-        .with_context(|| format!("backend '{}' is not compiled into this binary", case.backend))?;
+    let backend = find_backend(backends, &case.backend).with_context(|| {
+        format!(
+            "backend '{}' is not compiled into this binary",
+            case.backend
+        )
+    })?;
     out.framework = Some(backend.framework_version());
     let weights = SeededWeights { seed: case.seed };
     let inputs = seeded_inputs(&case.workload.config, case.seed);
@@ -593,8 +596,29 @@ mod tests {
     fn timing_config_rejects_nonsense() {
         let ok = TimingConfig::default();
         assert!(ok.validate().is_ok());
-        assert!(TimingConfig { min_iters: 0, ..ok.clone() }.validate().is_err());
-        assert!(TimingConfig { budget_s: 0.0, ..ok.clone() }.validate().is_err());
-        assert!(TimingConfig { target_rel_ci: 2.0, ..ok }.validate().is_err());
+        assert!(
+            TimingConfig {
+                min_iters: 0,
+                ..ok.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            TimingConfig {
+                budget_s: 0.0,
+                ..ok.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            TimingConfig {
+                target_rel_ci: 2.0,
+                ..ok
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -10,7 +10,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "samples_s",
         "wall-clock seconds of each timed iteration, device synchronized before and after; warm-up iterations excluded",
     ),
-    ("stats.median_s", "median of samples_s (linear interpolation)"),
+    (
+        "stats.median_s",
+        "median of samples_s (linear interpolation)",
+    ),
     ("stats.mean_s", "arithmetic mean of samples_s"),
     (
         "stats.stddev_s",
@@ -195,19 +198,26 @@ mod tests {
 
     #[test]
     fn bootstrap_ci_brackets_the_median_and_narrows_with_more_samples() {
-        let noisy: Vec<f64> = (0..20).map(|i| 1.0 + 0.01 * ((i * 7919) % 13) as f64).collect();
+        let noisy: Vec<f64> = (0..20)
+            .map(|i| 1.0 + 0.01 * ((i * 7919) % 13) as f64)
+            .collect();
         let [lo, hi] = bootstrap_median_ci(&noisy, 2000, 0);
         let m = median(&noisy);
         assert!(lo <= m && m <= hi, "{lo} {m} {hi}");
         assert!(lo >= 1.0 && hi <= 1.12);
-        let many: Vec<f64> = (0..400).map(|i| 1.0 + 0.01 * ((i * 7919) % 13) as f64).collect();
+        let many: Vec<f64> = (0..400)
+            .map(|i| 1.0 + 0.01 * ((i * 7919) % 13) as f64)
+            .collect();
         let w = |s: &[f64]| {
             let [a, b] = bootstrap_median_ci(s, 2000, 0);
             b - a
         };
         assert!(w(&many) < w(&noisy));
         // Deterministic for a seed.
-        assert_eq!(bootstrap_median_ci(&noisy, 500, 3), bootstrap_median_ci(&noisy, 500, 3));
+        assert_eq!(
+            bootstrap_median_ci(&noisy, 500, 3),
+            bootstrap_median_ci(&noisy, 500, 3)
+        );
         // Identical samples: zero width.
         assert_eq!(bootstrap_median_ci(&[2.0; 10], 100, 0), [2.0, 2.0]);
         assert_eq!(relative_ci_half_width(&[2.0; 10], 100), 0.0);

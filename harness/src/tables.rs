@@ -41,7 +41,11 @@ fn inv_freqs(dim: usize, theta: f64) -> Vec<f64> {
 pub fn wan_rope(c: &WanConfig) -> RopeTable {
     let [f, h, w] = c.grid();
     let [pf, ph, pw] = c.rope_pairs();
-    let freqs = [inv_freqs(2 * pf, 10_000.0), inv_freqs(2 * ph, 10_000.0), inv_freqs(2 * pw, 10_000.0)];
+    let freqs = [
+        inv_freqs(2 * pf, 10_000.0),
+        inv_freqs(2 * ph, 10_000.0),
+        inv_freqs(2 * pw, 10_000.0),
+    ];
     let pairs = pf + ph + pw;
     let angles = (0..f).flat_map(move |fi| {
         let freqs = freqs.clone();

@@ -219,7 +219,10 @@ mod tests {
         assert_ne!(a, other);
         assert_ne!(a, reseeded);
         // A longer draw starts with the same values.
-        assert_eq!(&uniform_values(7, "blocks.0.ffn.0.weight", 9, 1.0)[..5], &a[..]);
+        assert_eq!(
+            &uniform_values(7, "blocks.0.ffn.0.weight", 9, 1.0)[..5],
+            &a[..]
+        );
     }
 
     #[test]

@@ -150,23 +150,23 @@ impl WanConfig {
         if self.patch_size.contains(&0) || self.vae_stride.contains(&0) {
             return bail("patch size and VAE stride must be positive");
         }
-        if self.dim % self.num_heads != 0 {
+        if !self.dim.is_multiple_of(self.num_heads) {
             return bail(format!(
                 "heads ({}) must divide dim ({}) evenly",
                 self.num_heads, self.dim
             ));
         }
         let head_dim = self.head_dim();
-        if head_dim % 2 != 0 || head_dim < 6 {
+        if !head_dim.is_multiple_of(2) || head_dim < 6 {
             return bail(format!(
                 "head dimension dim/heads = {head_dim} cannot be split for Wan's 3-D RoPE: \
                  it must be even and at least 6 (one rotation pair per axis)"
             ));
         }
-        if self.freq_dim % 2 != 0 {
+        if !self.freq_dim.is_multiple_of(2) {
             return bail(format!("freq_dim must be even, got {}", self.freq_dim));
         }
-        if (self.frames - 1) % self.vae_stride[0] != 0 {
+        if !(self.frames - 1).is_multiple_of(self.vae_stride[0]) {
             let n = (self.frames - 1) / self.vae_stride[0];
             return bail(format!(
                 "frames = {}: Wan's video VAE takes {}n+1 frames (e.g. {} or {})",
@@ -177,14 +177,19 @@ impl WanConfig {
             ));
         }
         let latent = self.latent_shape();
-        if latent[0] % self.patch_size[0] != 0 {
+        if !latent[0].is_multiple_of(self.patch_size[0]) {
             return bail(format!(
                 "latent frames ({}) must be a multiple of the temporal patch size ({})",
                 latent[0], self.patch_size[0]
             ));
         }
         for (axis, pixels, vae, patch) in [
-            ("height", self.height, self.vae_stride[1], self.patch_size[1]),
+            (
+                "height",
+                self.height,
+                self.vae_stride[1],
+                self.patch_size[1],
+            ),
             ("width", self.width, self.vae_stride[2], self.patch_size[2]),
         ] {
             let unit = vae * patch;
@@ -225,19 +230,22 @@ impl LlamaConfig {
                 return bail(format!("{name} must be at least 1, got 0"));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bail(format!(
                 "heads ({}) must divide dim ({}) evenly",
                 self.num_attention_heads, self.hidden_size
             ));
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return bail(format!(
                 "kv-heads ({}) must divide heads ({}) evenly for grouped-query attention",
                 self.num_key_value_heads, self.num_attention_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bail(format!(
                 "head dimension dim/heads = {} must be even for RoPE",
                 self.head_dim()
@@ -311,6 +319,7 @@ pub struct Preset {
     pub config: ModelConfig,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn wan(
     dim: usize,
     ffn_dim: usize,
@@ -428,22 +437,58 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "llama-2-7b",
             description: "Llama-2-7B, 4096-token prefill",
-            config: ModelConfig::Llama(llama(32_000, 4096, 11008, 32, (32, 32), 10_000.0, 4096, 4096)),
+            config: ModelConfig::Llama(llama(
+                32_000,
+                4096,
+                11008,
+                32,
+                (32, 32),
+                10_000.0,
+                4096,
+                4096,
+            )),
         },
         Preset {
             name: "llama-3-8b",
             description: "Llama-3-8B (GQA 32/8), 4096-token prefill",
-            config: ModelConfig::Llama(llama(128_256, 4096, 14336, 32, (32, 8), 500_000.0, 8192, 4096)),
+            config: ModelConfig::Llama(llama(
+                128_256,
+                4096,
+                14336,
+                32,
+                (32, 8),
+                500_000.0,
+                8192,
+                4096,
+            )),
         },
         Preset {
             name: "llama-2-70b",
             description: "Llama-2-70B (GQA 64/8), 4096-token prefill",
-            config: ModelConfig::Llama(llama(32_000, 8192, 28672, 80, (64, 8), 10_000.0, 4096, 4096)),
+            config: ModelConfig::Llama(llama(
+                32_000,
+                8192,
+                28672,
+                80,
+                (64, 8),
+                10_000.0,
+                4096,
+                4096,
+            )),
         },
         Preset {
             name: "llama-3-70b",
             description: "Llama-3-70B (GQA 64/8), 4096-token prefill",
-            config: ModelConfig::Llama(llama(128_256, 8192, 28672, 80, (64, 8), 500_000.0, 8192, 4096)),
+            config: ModelConfig::Llama(llama(
+                128_256,
+                8192,
+                28672,
+                80,
+                (64, 8),
+                500_000.0,
+                8192,
+                4096,
+            )),
         },
     ]
 }
@@ -452,13 +497,16 @@ pub fn presets() -> Vec<Preset> {
 pub const DEFAULT_PRESETS: [&str; 4] = ["wan-tiny", "wan-small", "llama-tiny", "llama-small"];
 
 pub fn find_preset(name: &str) -> Result<Preset, ConfigError> {
-    presets().into_iter().find(|p| p.name == name).ok_or_else(|| {
-        let names: Vec<_> = presets().iter().map(|p| p.name).collect();
-        ConfigError(format!(
-            "unknown preset '{name}'; known presets: {}",
-            names.join(", ")
-        ))
-    })
+    presets()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = presets().iter().map(|p| p.name).collect();
+            ConfigError(format!(
+                "unknown preset '{name}'; known presets: {}",
+                names.join(", ")
+            ))
+        })
 }
 
 /// Dimensions a user can override on the command line.
@@ -682,7 +730,9 @@ mod tests {
     #[test]
     fn every_preset_is_valid() {
         for p in presets() {
-            p.config.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            p.config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
         }
     }
 
@@ -731,7 +781,9 @@ mod tests {
                 "llama-tiny[layers=2]",
             ]
         );
-        let ModelConfig::Wan(c) = &w[0].config else { panic!() };
+        let ModelConfig::Wan(c) = &w[0].config else {
+            panic!()
+        };
         assert_eq!((c.frames, c.num_layers, c.tokens_per_sample()), (5, 1, 32));
     }
 }

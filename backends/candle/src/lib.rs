@@ -37,7 +37,9 @@ fn candle_device(name: &str) -> Result<Device> {
         return Ok(Device::Cpu);
     }
     if let Some(ordinal) = name.strip_prefix("cuda:") {
-        let ordinal: usize = ordinal.parse().with_context(|| format!("bad device '{name}'"))?;
+        let ordinal: usize = ordinal
+            .parse()
+            .with_context(|| format!("bad device '{name}'"))?;
         return Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"));
     }
     bail!("candle has no device '{name}'")
@@ -56,8 +58,7 @@ impl Backend for CandleBackend {
         let mut devices = vec!["cpu".to_string()];
         if candle_core::utils::cuda_is_available() {
             devices.extend(
-                (0..64)
-                    .map_while(|i| Device::new_cuda(i).ok().map(|_| format!("cuda:{i}"))),
+                (0..64).map_while(|i| Device::new_cuda(i).ok().map(|_| format!("cuda:{i}"))),
             );
         }
         devices

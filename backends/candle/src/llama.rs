@@ -54,9 +54,18 @@ impl LlamaModel {
         let eps = c.rms_norm_eps;
 
         let x = rms_norm(h, get("input_layernorm")?, eps, mode)?;
-        let q = split_heads(&linear(&x, get("self_attn.q_proj")?, None)?, c.num_attention_heads)?;
-        let k = split_heads(&linear(&x, get("self_attn.k_proj")?, None)?, c.num_key_value_heads)?;
-        let v = split_heads(&linear(&x, get("self_attn.v_proj")?, None)?, c.num_key_value_heads)?;
+        let q = split_heads(
+            &linear(&x, get("self_attn.q_proj")?, None)?,
+            c.num_attention_heads,
+        )?;
+        let k = split_heads(
+            &linear(&x, get("self_attn.k_proj")?, None)?,
+            c.num_key_value_heads,
+        )?;
+        let v = split_heads(
+            &linear(&x, get("self_attn.v_proj")?, None)?,
+            c.num_key_value_heads,
+        )?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, false, mode)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, false, mode)?;
         let rep = c.num_attention_heads / c.num_key_value_heads;
@@ -75,9 +84,10 @@ impl LlamaModel {
         let c = &self.cfg;
         let (b, s) = tokens.dims2()?;
         let embed = w.get("model.embed_tokens.weight")?;
-        let mut h = embed
-            .index_select(&tokens.flatten_all()?, 0)?
-            .reshape((b, s, c.hidden_size))?;
+        let mut h =
+            embed
+                .index_select(&tokens.flatten_all()?, 0)?
+                .reshape((b, s, c.hidden_size))?;
         for i in 0..c.num_hidden_layers {
             h = self.layer(w, i, &h, mode)?;
         }

@@ -119,7 +119,13 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, mode: Mode) -> Result<Ten
 
 /// RoPE on x [B, H, S, D] with cos/sin [S, D/2]. `interleaved`: pairs are
 /// adjacent channels (Wan); otherwise halves (Llama's `rotate_half`).
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool, mode: Mode) -> Result<Tensor> {
+pub fn rope(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    interleaved: bool,
+    mode: Mode,
+) -> Result<Tensor> {
     let x = x.contiguous()?;
     match (mode, interleaved) {
         (Mode::Inference, true) => rotary_emb::rope_i(&x, cos, sin),
@@ -154,7 +160,9 @@ pub fn attention(
 /// [B, S, H*D] -> [B, H, S, D].
 pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, s, hd) = x.dims3()?;
-    x.reshape((b, s, heads, hd / heads))?.transpose(1, 2)?.contiguous()
+    x.reshape((b, s, heads, hd / heads))?
+        .transpose(1, 2)?
+        .contiguous()
 }
 
 /// [B, H, S, D] -> [B, S, H*D].
@@ -175,7 +183,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -227,8 +244,12 @@ mod tests {
         let q = rand(&[1, 1, 3, 4], 0.2);
         let k = rand(&[1, 1, 3, 4], 0.4);
         let v = rand(&[1, 1, 3, 4], 0.9);
-        let mask =
-            Tensor::from_vec(ditbench_harness::tables::causal_mask(3), (3, 3), &Device::Cpu).unwrap();
+        let mask = Tensor::from_vec(
+            ditbench_harness::tables::causal_mask(3),
+            (3, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
         let full = attention(&q, &k, &v, Some(&mask), Mode::Inference).unwrap();
         // The first query sees only the first value.
         let first = full.narrow(2, 0, 1).unwrap();

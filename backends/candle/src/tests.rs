@@ -9,7 +9,9 @@ use ditbench_harness::{Backend, CaseSpec, Dtype, HostTensor, ModelConfig, Pass, 
 use super::*;
 
 fn workload(name: &str) -> Workload {
-    expand_workloads(&[name.to_string()], &BTreeMap::new()).unwrap().remove(0)
+    expand_workloads(&[name.to_string()], &BTreeMap::new())
+        .unwrap()
+        .remove(0)
 }
 
 fn case(workload: &Workload, dtype: Dtype, pass: Pass) -> CaseSpec {
@@ -36,7 +38,11 @@ fn run(workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
 fn rel_err(a: &HostTensor, b: &HostTensor) -> f64 {
     let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
     assert_eq!(a.len(), b.len());
-    let diff: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum();
     let norm: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
     (diff / norm).sqrt()
 }
@@ -52,7 +58,11 @@ fn every_parameter_receives_a_nonzero_gradient() {
         let expected = parameters(&w.config);
         assert_eq!(out.grad_norms.len(), expected.len(), "{}", w.label());
         for (name, norm) in &out.grad_norms {
-            assert!(norm.is_finite() && *norm > 0.0, "{}: {name} has gradient norm {norm}", w.label());
+            assert!(
+                norm.is_finite() && *norm > 0.0,
+                "{}: {name} has gradient norm {norm}",
+                w.label()
+            );
         }
         assert!(out.loss.unwrap().is_finite());
     }
@@ -72,9 +82,15 @@ fn fused_inference_matches_differentiable_training_forward() {
 #[test]
 fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
     let w = workload("wan-tiny");
-    assert_eq!(run(&w, Dtype::F32, Pass::Forward).output.shape, vec![1, 4, 3, 8, 8]);
+    assert_eq!(
+        run(&w, Dtype::F32, Pass::Forward).output.shape,
+        vec![1, 4, 3, 8, 8]
+    );
     let l = workload("llama-tiny");
-    assert_eq!(run(&l, Dtype::F32, Pass::Forward).output.shape, vec![1, 48, 256]);
+    assert_eq!(
+        run(&l, Dtype::F32, Pass::Forward).output.shape,
+        vec![1, 48, 256]
+    );
     for w in [w, l] {
         let loaded = Weights::load(
             &parameters(&w.config),
@@ -91,17 +107,49 @@ fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
 #[test]
 fn patch_embedding_equals_a_strided_conv3d() {
     let w = workload("wan-tiny");
-    let ModelConfig::Wan(c) = &w.config else { panic!() };
-    let weights = Weights::load(&parameters(&w.config), &SeededWeights { seed: 1 }, DType::F32, &Device::Cpu, false).unwrap();
-    let Inputs::Wan { latents, .. } = seeded_inputs(&w.config, 1) else { panic!() };
-    let x = Tensor::from_slice(latents.as_f32().unwrap(), latents.shape.as_slice(), &Device::Cpu).unwrap();
+    let ModelConfig::Wan(c) = &w.config else {
+        panic!()
+    };
+    let weights = Weights::load(
+        &parameters(&w.config),
+        &SeededWeights { seed: 1 },
+        DType::F32,
+        &Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let Inputs::Wan { latents, .. } = seeded_inputs(&w.config, 1) else {
+        panic!()
+    };
+    let x = Tensor::from_slice(
+        latents.as_f32().unwrap(),
+        latents.shape.as_slice(),
+        &Device::Cpu,
+    )
+    .unwrap();
     let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
-    let got: Vec<f32> = model.patch_embed(&weights, &x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let got: Vec<f32> = model
+        .patch_embed(&weights, &x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
 
     // Naive Conv3d, kernel = stride = (1, 2, 2), output flattened as (f, h, w) tokens.
     let xv = latents.as_f32().unwrap();
-    let kw: Vec<f32> = weights.get("patch_embedding.weight").unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let kb: Vec<f32> = weights.get("patch_embedding.bias").unwrap().to_vec1().unwrap();
+    let kw: Vec<f32> = weights
+        .get("patch_embedding.weight")
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let kb: Vec<f32> = weights
+        .get("patch_embedding.bias")
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let [ch, lf, lh, lw] = [c.in_dim, 3, 8, 8];
     let [gf, gh, gw] = c.grid();
     let [pt, ph, pw] = c.patch_size;
@@ -112,7 +160,9 @@ fn patch_embedding_equals_a_strided_conv3d() {
                 for o in 0..c.dim {
                     let mut acc = f64::from(kb[o]);
                     for ci in 0..ch {
-                        for (a, b, d) in (0..pt).flat_map(|a| (0..ph).flat_map(move |b| (0..pw).map(move |d| (a, b, d)))) {
+                        for (a, b, d) in (0..pt).flat_map(|a| {
+                            (0..ph).flat_map(move |b| (0..pw).map(move |d| (a, b, d)))
+                        }) {
                             let xi = ((ci * lf + f * pt + a) * lh + h * ph + b) * lw + wi * pw + d;
                             let ki = (((o * ch + ci) * pt + a) * ph + b) * pw + d;
                             acc += f64::from(xv[xi]) * f64::from(kw[ki]);
@@ -123,25 +173,44 @@ fn patch_embedding_equals_a_strided_conv3d() {
             }
         }
     }
-    let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(max < 1e-4, "max abs difference {max}");
 }
 
 #[test]
 fn unpatchify_follows_the_reference_einsum() {
     let w = workload("wan-tiny");
-    let ModelConfig::Wan(c) = &w.config else { panic!() };
+    let ModelConfig::Wan(c) = &w.config else {
+        panic!()
+    };
     let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
     let [gf, gh, gw] = c.grid();
     let [pt, ph, pw] = c.patch_size;
     let co = c.out_dim;
     let per_token = pt * ph * pw * co;
     let n = gf * gh * gw * per_token;
-    let x = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap().reshape((1, gf * gh * gw, per_token)).unwrap();
-    let y: Vec<f32> = model.unpatchify(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let x = Tensor::arange(0f32, n as f32, &Device::Cpu)
+        .unwrap()
+        .reshape((1, gf * gh * gw, per_token))
+        .unwrap();
+    let y: Vec<f32> = model
+        .unpatchify(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     // einsum('fhwpqrc->cfphqwr'): out[c, f*pt+p, h*ph+q, w*pw+r] = in[f, h, w, p, q, r, c].
     let (of, oh, ow) = (gf * pt, gh * ph, gw * pw);
-    for (f, h, wi, p, q, r, ci) in [(0, 0, 0, 0, 0, 0, 0), (2, 3, 1, 0, 1, 0, 3), (1, 2, 3, 0, 1, 1, 2)] {
+    for (f, h, wi, p, q, r, ci) in [
+        (0, 0, 0, 0, 0, 0, 0),
+        (2, 3, 1, 0, 1, 0, 3),
+        (1, 2, 3, 0, 1, 1, 2),
+    ] {
         let src = ((((((f * gh + h) * gw + wi) * pt + p) * ph + q) * pw + r) * co) + ci;
         let dst = ((ci * of + f * pt + p) * oh + h * ph + q) * ow + wi * pw + r;
         assert_eq!(y[dst], src as f32);
@@ -151,8 +220,17 @@ fn unpatchify_follows_the_reference_einsum() {
 #[test]
 fn llama_logits_do_not_depend_on_future_tokens() {
     let w = workload("llama-tiny");
-    let ModelConfig::Llama(c) = &w.config else { panic!() };
-    let weights = Weights::load(&parameters(&w.config), &SeededWeights { seed: 0 }, DType::F32, &Device::Cpu, false).unwrap();
+    let ModelConfig::Llama(c) = &w.config else {
+        panic!()
+    };
+    let weights = Weights::load(
+        &parameters(&w.config),
+        &SeededWeights { seed: 0 },
+        DType::F32,
+        &Device::Cpu,
+        false,
+    )
+    .unwrap();
     let model = LlamaModel::new(c, DType::F32, &Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {
@@ -163,10 +241,30 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     ids[40] = 255;
     let after = logits(&ids);
     let diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     };
-    assert_eq!(diff(&before.narrow(1, 0, 40).unwrap(), &after.narrow(1, 0, 40).unwrap()), 0.0);
-    assert!(diff(&before.narrow(1, 40, 8).unwrap(), &after.narrow(1, 40, 8).unwrap()) > 0.0);
+    assert_eq!(
+        diff(
+            &before.narrow(1, 0, 40).unwrap(),
+            &after.narrow(1, 0, 40).unwrap()
+        ),
+        0.0
+    );
+    assert!(
+        diff(
+            &before.narrow(1, 40, 8).unwrap(),
+            &after.narrow(1, 40, 8).unwrap()
+        ) > 0.0
+    );
 }
 
 #[test]
@@ -192,7 +290,9 @@ fn half_precision_runs_close_to_f32() {
 #[test]
 fn overrides_change_the_built_model() {
     let sweeps = BTreeMap::from([(Dimension::Layers, vec![1]), (Dimension::Frames, vec![5])]);
-    let w = expand_workloads(&["wan-tiny".to_string()], &sweeps).unwrap().remove(0);
+    let w = expand_workloads(&["wan-tiny".to_string()], &sweeps)
+        .unwrap()
+        .remove(0);
     let out = run(&w, Dtype::F32, Pass::Forward);
     assert_eq!(out.output.shape, vec![1, 4, 2, 8, 8]);
     assert!(find_preset("wan-tiny").is_ok());

@@ -39,7 +39,12 @@ impl WanModel {
 
     /// The time embedding's input for the given timesteps (precomputed once,
     /// like the reference computes it outside autocast).
-    pub fn time_freqs(cfg: &WanConfig, timesteps: &[f32], dtype: DType, device: &Device) -> Result<Tensor> {
+    pub fn time_freqs(
+        cfg: &WanConfig,
+        timesteps: &[f32],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         let e = sinusoidal_embedding(cfg.freq_dim, timesteps);
         Tensor::from_vec(e, (timesteps.len(), cfg.freq_dim), device)?.to_dtype(dtype)
     }
@@ -56,7 +61,9 @@ impl WanModel {
             .permute(vec![0, 2, 4, 6, 1, 3, 5, 7])?
             .contiguous()?
             .reshape((b, gf * gh * gw, ch * pt * ph * pw))?;
-        let weight = w.get("patch_embedding.weight")?.reshape((c.dim, ch * pt * ph * pw))?;
+        let weight = w
+            .get("patch_embedding.weight")?
+            .reshape((c.dim, ch * pt * ph * pw))?;
         linear(&patches, &weight, Some(w.get("patch_embedding.bias")?))
     }
 
@@ -74,25 +81,84 @@ impl WanModel {
 
     fn self_attention(&self, w: &Weights, p: &str, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let proj = |name: &str| linear(x, w.get(&format!("{p}.{name}.weight"))?, Some(w.get(&format!("{p}.{name}.bias"))?));
-        let q = rms_norm(&proj("q")?, w.get(&format!("{p}.norm_q.weight"))?, eps, mode)?;
-        let k = rms_norm(&proj("k")?, w.get(&format!("{p}.norm_k.weight"))?, eps, mode)?;
-        let q = rope(&split_heads(&q, n)?, &self.rope_cos, &self.rope_sin, true, mode)?;
-        let k = rope(&split_heads(&k, n)?, &self.rope_cos, &self.rope_sin, true, mode)?;
+        let proj = |name: &str| {
+            linear(
+                x,
+                w.get(&format!("{p}.{name}.weight"))?,
+                Some(w.get(&format!("{p}.{name}.bias"))?),
+            )
+        };
+        let q = rms_norm(
+            &proj("q")?,
+            w.get(&format!("{p}.norm_q.weight"))?,
+            eps,
+            mode,
+        )?;
+        let k = rms_norm(
+            &proj("k")?,
+            w.get(&format!("{p}.norm_k.weight"))?,
+            eps,
+            mode,
+        )?;
+        let q = rope(
+            &split_heads(&q, n)?,
+            &self.rope_cos,
+            &self.rope_sin,
+            true,
+            mode,
+        )?;
+        let k = rope(
+            &split_heads(&k, n)?,
+            &self.rope_cos,
+            &self.rope_sin,
+            true,
+            mode,
+        )?;
         let v = split_heads(&proj("v")?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, None, mode)?)?;
-        linear(&y, w.get(&format!("{p}.o.weight"))?, Some(w.get(&format!("{p}.o.bias"))?))
+        linear(
+            &y,
+            w.get(&format!("{p}.o.weight"))?,
+            Some(w.get(&format!("{p}.o.bias"))?),
+        )
     }
 
-    fn cross_attention(&self, w: &Weights, p: &str, x: &Tensor, context: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn cross_attention(
+        &self,
+        w: &Weights,
+        p: &str,
+        x: &Tensor,
+        context: &Tensor,
+        mode: Mode,
+    ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
         let proj = |name: &str, input: &Tensor| {
-            linear(input, w.get(&format!("{p}.{name}.weight"))?, Some(w.get(&format!("{p}.{name}.bias"))?))
+            linear(
+                input,
+                w.get(&format!("{p}.{name}.weight"))?,
+                Some(w.get(&format!("{p}.{name}.bias"))?),
+            )
         };
-        let q = rms_norm(&proj("q", x)?, w.get(&format!("{p}.norm_q.weight"))?, eps, mode)?;
-        let k = rms_norm(&proj("k", context)?, w.get(&format!("{p}.norm_k.weight"))?, eps, mode)?;
+        let q = rms_norm(
+            &proj("q", x)?,
+            w.get(&format!("{p}.norm_q.weight"))?,
+            eps,
+            mode,
+        )?;
+        let k = rms_norm(
+            &proj("k", context)?,
+            w.get(&format!("{p}.norm_k.weight"))?,
+            eps,
+            mode,
+        )?;
         let v = proj("v", context)?;
-        let y = attention(&split_heads(&q, n)?, &split_heads(&k, n)?, &split_heads(&v, n)?, None, mode)?;
+        let y = attention(
+            &split_heads(&q, n)?,
+            &split_heads(&k, n)?,
+            &split_heads(&v, n)?,
+            None,
+            mode,
+        )?;
         proj("o", &merge_heads(&y)?)
     }
 
@@ -101,7 +167,15 @@ impl WanModel {
         x.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)
     }
 
-    fn block(&self, w: &Weights, i: usize, x: &Tensor, e0: &Tensor, context: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn block(
+        &self,
+        w: &Weights,
+        i: usize,
+        x: &Tensor,
+        e0: &Tensor,
+        context: &Tensor,
+        mode: Mode,
+    ) -> Result<Tensor> {
         let p = format!("blocks.{i}");
         let eps = self.cfg.eps;
         // [1, 6, dim] + [B, 6, dim] -> six rows [B, 1, dim].
@@ -112,26 +186,53 @@ impl WanModel {
         let y = self.self_attention(w, &format!("{p}.self_attn"), &h, mode)?;
         let x = (x + y.broadcast_mul(&e[2])?)?;
 
-        let h = layer_norm(&x, Some(w.get(&format!("{p}.norm3.weight"))?), Some(w.get(&format!("{p}.norm3.bias"))?), eps, mode)?;
+        let h = layer_norm(
+            &x,
+            Some(w.get(&format!("{p}.norm3.weight"))?),
+            Some(w.get(&format!("{p}.norm3.bias"))?),
+            eps,
+            mode,
+        )?;
         let x = (&x + self.cross_attention(w, &format!("{p}.cross_attn"), &h, context, mode)?)?;
 
         let h = Self::modulate(&layer_norm(&x, None, None, eps, mode)?, &e[3], &e[4])?;
-        let h = linear(&h, w.get(&format!("{p}.ffn.0.weight"))?, Some(w.get(&format!("{p}.ffn.0.bias"))?))?.gelu()?;
-        let y = linear(&h, w.get(&format!("{p}.ffn.2.weight"))?, Some(w.get(&format!("{p}.ffn.2.bias"))?))?;
+        let h = linear(
+            &h,
+            w.get(&format!("{p}.ffn.0.weight"))?,
+            Some(w.get(&format!("{p}.ffn.0.bias"))?),
+        )?
+        .gelu()?;
+        let y = linear(
+            &h,
+            w.get(&format!("{p}.ffn.2.weight"))?,
+            Some(w.get(&format!("{p}.ffn.2.bias"))?),
+        )?;
         x + y.broadcast_mul(&e[5])?
     }
 
     /// One denoising forward: latents [B, C, F, H, W] -> velocity [B, C_out, F, H, W].
     pub fn forward(&self, w: &Weights, inputs: &WanInputs, mode: Mode) -> Result<Tensor> {
         let c = &self.cfg;
-        let lin = |name: &str, x: &Tensor| linear(x, w.get(&format!("{name}.weight"))?, Some(w.get(&format!("{name}.bias"))?));
+        let lin = |name: &str, x: &Tensor| {
+            linear(
+                x,
+                w.get(&format!("{name}.weight"))?,
+                Some(w.get(&format!("{name}.bias"))?),
+            )
+        };
         let mut x = self.patch_embed(w, &inputs.latents)?;
 
-        let e = lin("time_embedding.2", &lin("time_embedding.0", &inputs.time_freqs)?.silu()?)?;
+        let e = lin(
+            "time_embedding.2",
+            &lin("time_embedding.0", &inputs.time_freqs)?.silu()?,
+        )?;
         let b = e.dim(0)?;
         let e0 = lin("time_projection.1", &e.silu()?)?.reshape((b, 6, c.dim))?;
 
-        let context = lin("text_embedding.2", &lin("text_embedding.0", &inputs.context)?.gelu()?)?;
+        let context = lin(
+            "text_embedding.2",
+            &lin("text_embedding.0", &inputs.context)?.gelu()?,
+        )?;
 
         for i in 0..c.num_layers {
             x = self.block(w, i, &x, &e0, &context, mode)?;
