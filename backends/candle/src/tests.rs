@@ -105,6 +105,7 @@ fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // index arithmetic mirrors the Conv3d definition
 fn patch_embedding_equals_a_strided_conv3d() {
     let w = workload("wan-tiny");
     let ModelConfig::Wan(c) = &w.config else {
