@@ -83,7 +83,7 @@ pub struct RunArgs {
 #[command(next_help_heading = "Timing")]
 pub struct TimingArgs {
     /// Seconds of warm-up plus timing per case, at most (model build not included).
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = 8.0)]
     pub budget: f64,
     /// Timed iterations at least (unless the budget runs out).
     #[arg(long, default_value_t = 5)]

@@ -112,12 +112,19 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         expand_workloads(&preset_names, &sweeps(&args.overrides)).map_err(|e| UsageError(e.0))?;
     let compiled = compiled_backends();
     let backends = resolve_backends(&compiled, &args.backends)?;
-    let available: Vec<String> = dedup(
-        &backends
-            .iter()
-            .flat_map(|b| b.devices())
-            .collect::<Vec<_>>(),
-    );
+    let timing = timing(&args.timing)?;
+    let (threads, source) = match args.threads {
+        Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
+        Some(n) => (n, "--threads"),
+        None => (default_threads(), "default: physical cores"),
+    };
+    let threads = ThreadSettings::new(threads, source);
+    let worker = WorkerCommand {
+        program: std::env::current_exe().context("cannot locate the ditbench executable")?,
+        args: vec!["worker".into()],
+    };
+    let runner = Runner::new(backends.clone(), timing.clone(), threads.clone(), worker);
+    let available = runner.available_devices();
     let devices = if args.devices.is_empty() {
         available.clone()
     } else {
@@ -135,17 +142,10 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     };
     let dtypes = dedup(&args.dtypes);
     let passes = dedup(&args.passes);
-    let timing = timing(&args.timing)?;
-    let (threads, source) = match args.threads {
-        Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
-        Some(n) => (n, "--threads"),
-        None => (default_threads(), "default: physical cores"),
-    };
     check_out_dir(&args.out)?;
 
     let build = build_info();
-    let threads = ThreadSettings::new(threads, source);
-    let environment = env::capture(&build, frameworks(&compiled), threads.clone());
+    let environment = env::capture(&build, frameworks(&compiled), threads);
     let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
     let cases = plan_cases(
         &workloads,
@@ -155,19 +155,12 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         &passes,
         args.seed,
     );
-
-    let runner = Runner {
-        backends: backends.clone(),
-        timing: timing.clone(),
-        threads,
-        worker: WorkerCommand {
-            program: std::env::current_exe().context("cannot locate the ditbench executable")?,
-            args: vec!["worker".into()],
-        },
-        memory_limit: (!args.force)
+    // Cases whose estimate exceeds RAM are skipped unless --force.
+    let runner = runner.with_memory_limit(
+        (!args.force)
             .then_some(environment.ram_bytes)
             .filter(|&b| b > 0),
-    };
+    );
 
     let started = chrono::Local::now();
     let mut results = RunResults {

@@ -238,10 +238,24 @@ impl ResultsFile {
                     return Ok(ResultsFile { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    fs::remove_file(&tmp).ok();
-                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
-                }
+                // Filesystems without hard links: create-if-absent, then write.
+                Err(_) => match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(mut f) => {
+                        fs::remove_file(&tmp).ok();
+                        f.write_all(contents.as_bytes())?;
+                        f.sync_all()?;
+                        return Ok(ResultsFile { path });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => {
+                        fs::remove_file(&tmp).ok();
+                        return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                    }
+                },
             }
         }
         fs::remove_file(&tmp).ok();

@@ -43,7 +43,7 @@ impl Default for TimingConfig {
             min_iters: 5,
             min_time_s: 1.0,
             max_iters: 100_000,
-            budget_s: 6.0,
+            budget_s: 8.0,
             target_rel_ci: 0.01,
         }
     }
@@ -251,12 +251,14 @@ pub struct WorkerCommand {
 
 /// Everything the parent needs to run cases.
 pub struct Runner<'a> {
-    pub backends: Vec<&'a dyn Backend>,
-    pub timing: TimingConfig,
-    pub threads: ThreadSettings,
-    pub worker: WorkerCommand,
+    backends: Vec<&'a dyn Backend>,
+    /// Devices of each backend, queried once (a GPU probe is not free).
+    devices: Vec<Vec<String>>,
+    timing: TimingConfig,
+    threads: ThreadSettings,
+    worker: WorkerCommand,
     /// Skip cases whose estimated memory exceeds this many bytes (CPU RAM).
-    pub memory_limit: Option<u64>,
+    memory_limit: Option<u64>,
 }
 
 fn signal_name(signal: i32) -> String {
@@ -285,17 +287,52 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    pub fn new(
+        backends: Vec<&'a dyn Backend>,
+        timing: TimingConfig,
+        threads: ThreadSettings,
+        worker: WorkerCommand,
+    ) -> Self {
+        let devices = backends.iter().map(|b| b.devices()).collect();
+        Runner {
+            backends,
+            devices,
+            timing,
+            threads,
+            worker,
+            memory_limit: None,
+        }
+    }
+
+    /// Skip CPU cases whose estimated memory exceeds `limit` bytes.
+    pub fn with_memory_limit(mut self, limit: Option<u64>) -> Self {
+        self.memory_limit = limit;
+        self
+    }
+
+    /// Devices any backend can use, in first-seen order.
+    pub fn available_devices(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for d in self.devices.iter().flatten() {
+            if !all.contains(d) {
+                all.push(d.clone());
+            }
+        }
+        all
+    }
+
     fn backend(&self, name: &str) -> Option<&dyn Backend> {
         find_backend(&self.backends, name)
     }
 
     /// Why the parent will not start a worker for this case, if so.
     fn skip_reason(&self, case: &CaseSpec) -> Option<String> {
-        let Some(backend) = self.backend(&case.backend) else {
+        let Some(index) = self.backends.iter().position(|b| b.name() == case.backend) else {
             return Some(format!("backend '{}' is not compiled in", case.backend));
         };
-        if !backend.devices().contains(&case.device) {
+        let backend = self.backends[index];
+        if !self.devices[index].contains(&case.device) {
             return Some(format!(
                 "device {} is not available to {} in this build",
                 case.device, case.backend
