@@ -174,25 +174,13 @@ pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::max_abs_diff;
     use candle_core::{Device, Var};
 
     fn rand(shape: &[usize], seed: f32) -> Tensor {
         let n: usize = shape.iter().product();
         let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect();
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
     }
 
     #[test]
@@ -202,11 +190,11 @@ mod tests {
         let b = rand(&[16], 0.3);
         for (m1, m2) in [(Mode::Inference, Mode::Training)] {
             let ln = |m| layer_norm(&x, Some(&w), Some(&b), 1e-6, m).unwrap();
-            assert!(max_diff(&ln(m1), &ln(m2)) < 1e-5);
+            assert!(max_abs_diff(&ln(m1), &ln(m2)) < 1e-5);
             let ln0 = |m| layer_norm(&x, None, None, 1e-6, m).unwrap();
-            assert!(max_diff(&ln0(m1), &ln0(m2)) < 1e-5);
+            assert!(max_abs_diff(&ln0(m1), &ln0(m2)) < 1e-5);
             let rms = |m| rms_norm(&x, &w, 1e-6, m).unwrap();
-            assert!(max_diff(&rms(m1), &rms(m2)) < 1e-5);
+            assert!(max_abs_diff(&rms(m1), &rms(m2)) < 1e-5);
             let q = rand(&[1, 2, 3, 8], 0.2);
             let k = rand(&[1, 2, 3, 8], 0.4);
             let v = rand(&[1, 2, 3, 8], 0.9);
@@ -214,7 +202,7 @@ mod tests {
             let sin = rand(&[3, 4], 0.6);
             for inter in [true, false] {
                 let r = |m| rope(&q, &cos, &sin, inter, m).unwrap();
-                assert!(max_diff(&r(m1), &r(m2)) < 1e-6);
+                assert!(max_abs_diff(&r(m1), &r(m2)) < 1e-6);
             }
             let mask = Tensor::from_vec(
                 ditbench_harness::tables::causal_mask(3),
@@ -223,7 +211,7 @@ mod tests {
             )
             .unwrap();
             let a = |m| attention(&q, &k, &v, Some(&mask), m).unwrap();
-            assert!(max_diff(&a(m1), &a(m2)) < 1e-6);
+            assert!(max_abs_diff(&a(m1), &a(m2)) < 1e-6);
         }
     }
 
@@ -253,7 +241,7 @@ mod tests {
         let full = attention(&q, &k, &v, Some(&mask), Mode::Inference).unwrap();
         // The first query sees only the first value.
         let first = full.narrow(2, 0, 1).unwrap();
-        assert!(max_diff(&first, &v.narrow(2, 0, 1).unwrap()) < 1e-6);
+        assert!(max_abs_diff(&first, &v.narrow(2, 0, 1).unwrap()) < 1e-6);
     }
 
     #[test]

@@ -14,6 +14,28 @@ fn workload(name: &str) -> Workload {
         .remove(0)
 }
 
+/// Seeded f32 inference weights on the CPU.
+fn cpu_weights(w: &Workload, seed: u64) -> Weights {
+    Weights::load(
+        &parameters(&w.config),
+        &SeededWeights { seed },
+        DType::F32,
+        &Device::Cpu,
+        false,
+    )
+    .unwrap()
+}
+
+/// Largest absolute elementwise difference.
+pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar())
+        .unwrap()
+}
+
 fn case(workload: &Workload, dtype: Dtype, pass: Pass) -> CaseSpec {
     CaseSpec {
         workload: workload.clone(),
@@ -92,14 +114,7 @@ fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
         vec![1, 48, 256]
     );
     for w in [w, l] {
-        let loaded = Weights::load(
-            &parameters(&w.config),
-            &SeededWeights { seed: 0 },
-            DType::F32,
-            &Device::Cpu,
-            false,
-        )
-        .unwrap();
+        let loaded = cpu_weights(&w, 0);
         assert_eq!(loaded.numel() as u64, cost(&w.config).parameters);
     }
 }
@@ -111,14 +126,7 @@ fn patch_embedding_equals_a_strided_conv3d() {
     let ModelConfig::Wan(c) = &w.config else {
         panic!()
     };
-    let weights = Weights::load(
-        &parameters(&w.config),
-        &SeededWeights { seed: 1 },
-        DType::F32,
-        &Device::Cpu,
-        false,
-    )
-    .unwrap();
+    let weights = cpu_weights(&w, 1);
     let Inputs::Wan { latents, .. } = seeded_inputs(&w.config, 1) else {
         panic!()
     };
@@ -224,14 +232,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     let ModelConfig::Llama(c) = &w.config else {
         panic!()
     };
-    let weights = Weights::load(
-        &parameters(&w.config),
-        &SeededWeights { seed: 0 },
-        DType::F32,
-        &Device::Cpu,
-        false,
-    )
-    .unwrap();
+    let weights = cpu_weights(&w, 0);
     let model = LlamaModel::new(c, DType::F32, &Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {
@@ -241,27 +242,15 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     let before = logits(&ids);
     ids[40] = 255;
     let after = logits(&ids);
-    let diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
     assert_eq!(
-        diff(
+        max_abs_diff(
             &before.narrow(1, 0, 40).unwrap(),
             &after.narrow(1, 0, 40).unwrap()
         ),
         0.0
     );
     assert!(
-        diff(
+        max_abs_diff(
             &before.narrow(1, 40, 8).unwrap(),
             &after.narrow(1, 40, 8).unwrap()
         ) > 0.0
