@@ -27,6 +27,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the seeded weights and inputs of a workload as safetensors files.
+    Data(Box<DataArgs>),
     /// Print the environment as results record it (JSON).
     Env {
         /// Thread count to record (default: physical cores).
@@ -72,6 +74,15 @@ pub struct RunArgs {
     /// Run cases even when their estimated memory exceeds this machine's RAM.
     #[arg(long)]
     pub force: bool,
+    /// Weights from this safetensors file (reference parameter names) instead of the seeded ones. Needs exactly one workload.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Inputs from this safetensors file instead of the seeded ones. Needs exactly one workload.
+    #[arg(long, value_name = "FILE")]
+    pub inputs: Option<PathBuf>,
+    /// Write each case's outputs (and for train its loss and gradient norms) as safetensors into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dump_outputs: Option<PathBuf>,
 
     #[command(flatten)]
     pub timing: TimingArgs,
@@ -145,4 +156,19 @@ pub struct OverrideArgs {
     /// Samples per pass.
     #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Preset to export. See `ditbench list`.
+    #[arg(long, short = 'p')]
+    pub preset: String,
+    /// Seed of the weights and inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Directory for the two files.
+    #[arg(long, short = 'o', default_value = "results/data")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
 }

@@ -3,6 +3,7 @@
 
 mod backends;
 mod cli;
+mod data;
 mod format;
 mod run;
 
@@ -116,6 +117,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             println!("{}", serde_json::to_string_pretty(&env)?);
         }
+        Command::Data(args) => data::export(&args)?,
         Command::Worker { request, response } => worker(&request, &response)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
+use ditbench_harness::files::{FileWeights, load_inputs};
+use ditbench_harness::params::parameters;
 use ditbench_harness::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
 };
-use ditbench_harness::runner::{Runner, TimingConfig, WorkerCommand, plan_cases};
-use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, expand_workloads};
+use ditbench_harness::runner::{DataFiles, Runner, TimingConfig, WorkerCommand, plan_cases};
+use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
@@ -25,7 +27,7 @@ pub struct RunOutcome {
     pub failed: usize,
 }
 
-fn sweeps(o: &OverrideArgs) -> BTreeMap<Dimension, Vec<usize>> {
+pub fn sweeps(o: &OverrideArgs) -> BTreeMap<Dimension, Vec<usize>> {
     let lists = [
         (Dimension::Layers, &o.layers),
         (Dimension::Dim, &o.dim),
@@ -72,7 +74,7 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
 }
 
 /// A file name part from a host name: letters, digits, '-' and '_' only.
-fn file_safe(s: &str) -> String {
+pub fn file_safe(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
@@ -82,7 +84,7 @@ fn file_safe(s: &str) -> String {
                 '_'
             }
         })
-        .take(40)
+        .take(80)
         .collect();
     if cleaned.is_empty() {
         "host".into()
@@ -99,6 +101,47 @@ fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
         )));
     }
     Ok(())
+}
+
+/// Check `--weights`, `--inputs` and `--dump-outputs` before anything runs.
+fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, UsageError> {
+    if let Some(dir) = &args.dump_outputs
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(UsageError(format!(
+            "--dump-outputs {} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    if args.weights.is_none() && args.inputs.is_none() {
+        return Ok(DataFiles {
+            dump_outputs: args.dump_outputs.clone(),
+            ..DataFiles::default()
+        });
+    }
+    let [workload] = workloads else {
+        let labels: Vec<String> = workloads.iter().map(Workload::label).collect();
+        return Err(UsageError(format!(
+            "--weights and --inputs describe one model; this run has {} workloads ({})",
+            workloads.len(),
+            labels.join(", ")
+        )));
+    };
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(path) = &args.weights {
+        FileWeights::open(path, &parameters(&workload.config))
+            .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
+    }
+    if let Some(path) = &args.inputs {
+        load_inputs(path, &workload.config, args.seed)
+            .map_err(|e| UsageError(format!("--inputs: {e:#}")))?;
+    }
+    Ok(DataFiles {
+        weights: args.weights.as_deref().map(absolute),
+        inputs: args.inputs.as_deref().map(absolute),
+        dump_outputs: args.dump_outputs.clone(),
+    })
 }
 
 pub fn run(args: &RunArgs) -> Result<RunOutcome> {
@@ -143,6 +186,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     let dtypes = dedup(&args.dtypes);
     let passes = dedup(&args.passes);
     check_out_dir(&args.out)?;
+    let data = data_files(args, &workloads)?;
 
     let build = build_info();
     let environment = env::capture(&build, frameworks(&compiled), threads);
@@ -156,11 +200,13 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         args.seed,
     );
     // Cases whose estimate exceeds RAM are skipped unless --force.
-    let runner = runner.with_memory_limit(
-        (!args.force)
-            .then_some(environment.ram_bytes)
-            .filter(|&b| b > 0),
-    );
+    let runner = runner
+        .with_memory_limit(
+            (!args.force)
+                .then_some(environment.ram_bytes)
+                .filter(|&b| b > 0),
+        )
+        .with_data(data);
 
     let started = chrono::Local::now();
     let mut results = RunResults {

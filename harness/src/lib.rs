@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod cost;
 pub mod env;
+pub mod files;
 pub mod memory;
 pub mod params;
 pub mod results;

@@ -42,6 +42,18 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "seconds to build the model (generate or load weights, copy to the device) and upload inputs; not part of any timed figure",
     ),
     (
+        "outputs",
+        "with --dump-outputs: the pass run once more after timing; file holds `output` (and for train `loss`, `grad_norm`, `grad_norm.<parameter>`)",
+    ),
+    (
+        "outputs.loss",
+        "train: Wan flow-matching MSE against the target, or Llama mean next-token cross-entropy, computed in f32",
+    ),
+    (
+        "outputs.grad_norm",
+        "train: global L2 norm of the gradients of all parameters",
+    ),
+    (
         "stop_reason",
         "why timing stopped: converged (95% CI of the median within the target), budget (per-case time budget spent), max_iters",
     ),
@@ -155,6 +167,16 @@ pub struct CaseResult {
     pub stats: Option<Stats>,
     pub throughput: Option<Throughput>,
     pub memory: Option<MemoryFigures>,
+    /// Results of one more pass, written with `--dump-outputs`.
+    pub outputs: Option<OutputsRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputsRecord {
+    /// The safetensors file holding the outputs.
+    pub file: Option<String>,
+    pub loss: Option<f64>,
+    pub grad_norm: Option<f64>,
 }
 
 impl CaseResult {

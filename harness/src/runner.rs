@@ -1,7 +1,7 @@
 //! Running cases: the adaptive timing loop (inside a worker), the worker
 //! protocol, and the parent side that runs every case in its own process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, CaseSpec, Dtype, Pass, PreparedCase};
 use crate::cost::{cost, estimate_memory};
 use crate::env::ThreadSettings;
+use crate::files::{
+    FileWeights, encode, global_grad_norm, load_inputs, output_tensors, write_new_file,
+};
 use crate::memory::{self, MemoryFigures, heap};
-use crate::results::{CaseResult, PhaseSamples, Status, WorkloadRecord};
+use crate::params::parameters;
+use crate::results::{CaseResult, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{self, median, summarize};
 use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
 
@@ -157,6 +161,19 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
 pub struct WorkerRequest {
     pub case: CaseSpec,
     pub timing: TimingConfig,
+    /// Weights from this safetensors file instead of the seeded source.
+    pub weights_file: Option<PathBuf>,
+    /// Inputs from this safetensors file instead of the seeded source.
+    pub inputs_file: Option<PathBuf>,
+    /// After timing, run the pass once more and write its outputs here.
+    pub outputs_file: Option<PathBuf>,
+}
+
+/// Loss and gradient norm of a pass whose outputs were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSummary {
+    pub loss: Option<f64>,
+    pub grad_norm: Option<f64>,
 }
 
 /// What a worker reports back.
@@ -172,6 +189,7 @@ pub struct WorkerResponse {
     pub build_s: Option<f64>,
     pub measurement: Measurement,
     pub memory: Option<MemoryFigures>,
+    pub outputs: Option<OutputSummary>,
 }
 
 fn find_backend<'a>(backends: &[&'a dyn Backend], name: &str) -> Option<&'a dyn Backend> {
@@ -190,6 +208,7 @@ pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerRespon
         build_s: None,
         measurement: Measurement::default(),
         memory: None,
+        outputs: None,
     };
     if let Err(e) = serve_into(request, backends, &mut response) {
         response.error = Some(format!("{e:#}"));
@@ -210,22 +229,38 @@ fn serve_into(
         )
     })?;
     out.framework = Some(backend.framework_version());
-    let weights = SeededWeights { seed: case.seed };
-    let inputs = seeded_inputs(&case.workload.config, case.seed);
+    let config = &case.workload.config;
+    let weights: Box<dyn WeightSource> = match &request.weights_file {
+        Some(path) => Box::new(FileWeights::open(path, &parameters(config))?),
+        None => Box::new(SeededWeights { seed: case.seed }),
+    };
+    let (inputs, inputs_source) = match &request.inputs_file {
+        Some(path) => {
+            let (inputs, notes) = load_inputs(path, config, case.seed)?;
+            out.notes.extend(notes);
+            (inputs, format!("file {}", path.display()))
+        }
+        None => (
+            seeded_inputs(config, case.seed),
+            format!("seeded({})", case.seed),
+        ),
+    };
     out.data = Some(DataSource {
         weights: weights.describe(),
-        inputs: format!("seeded({})", case.seed),
+        inputs: inputs_source,
     });
 
     let rss_before = memory::current_rss_bytes();
     heap::reset_peak();
     let t = Instant::now();
-    let mut prepared = backend.prepare(case, &weights, &inputs)?;
+    let mut prepared = backend.prepare(case, weights.as_ref(), &inputs)?;
     prepared.synchronize()?;
     out.build_s = Some(t.elapsed().as_secs_f64());
     out.device_name = Some(prepared.device_name());
     out.attention = Some(prepared.attention_impl());
-    out.notes = prepared.notes();
+    let mut notes = prepared.notes();
+    notes.append(&mut out.notes);
+    out.notes = notes;
 
     out.measurement = measure(prepared.as_mut(), &request.timing)?;
 
@@ -239,6 +274,17 @@ fn serve_into(
         },
         peak_heap_bytes: heap::installed().then(|| heap::peak_bytes() as u64),
     });
+
+    if let Some(path) = &request.outputs_file {
+        let result = prepared.output()?;
+        let metadata = [("case".to_string(), case.label())].into_iter().collect();
+        std::fs::write(path, encode(&output_tensors(&result), metadata)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        out.outputs = Some(OutputSummary {
+            loss: result.loss,
+            grad_norm: global_grad_norm(&result),
+        });
+    }
     Ok(())
 }
 
@@ -259,6 +305,16 @@ pub struct Runner<'a> {
     worker: WorkerCommand,
     /// Skip cases whose estimated memory exceeds this many bytes (CPU RAM).
     memory_limit: Option<u64>,
+    data: DataFiles,
+}
+
+/// User-supplied data files and where to keep each case's outputs.
+#[derive(Debug, Clone, Default)]
+pub struct DataFiles {
+    pub weights: Option<PathBuf>,
+    pub inputs: Option<PathBuf>,
+    /// Directory for each case's outputs (`--dump-outputs`).
+    pub dump_outputs: Option<PathBuf>,
 }
 
 fn signal_name(signal: i32) -> String {
@@ -302,7 +358,14 @@ impl<'a> Runner<'a> {
             threads,
             worker,
             memory_limit: None,
+            data: DataFiles::default(),
         }
+    }
+
+    /// Use these data files for every case.
+    pub fn with_data(mut self, data: DataFiles) -> Self {
+        self.data = data;
+        self
     }
 
     /// Skip CPU cases whose estimated memory exceeds `limit` bytes.
@@ -367,8 +430,42 @@ impl<'a> Runner<'a> {
             result.reason = Some(reason);
             return result;
         }
-        match self.spawn_worker(case) {
-            Ok(response) => fill_from_response(&mut result, response),
+        // The temporary directory lives until the outputs are copied out.
+        let outcome = tempfile::tempdir()
+            .context("cannot create a temporary directory")
+            .and_then(|dir| {
+                let outputs = self
+                    .data
+                    .dump_outputs
+                    .as_ref()
+                    .map(|_| dir.path().join("outputs.safetensors"));
+                let response = self.spawn_worker(case, dir.path(), outputs.clone())?;
+                Ok((response, outputs, dir))
+            });
+        match outcome {
+            Ok((response, outputs, _dir)) => {
+                let summary = response.outputs.clone();
+                fill_from_response(&mut result, response);
+                if let (Some(dir), Some(tmp), Some(summary)) =
+                    (&self.data.dump_outputs, outputs, summary)
+                {
+                    let kept = std::fs::read(&tmp)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|bytes| {
+                            write_new_file(dir, &file_stem(&result.id), "safetensors", &bytes)
+                        });
+                    match kept {
+                        Ok(path) => {
+                            result.outputs = Some(OutputsRecord {
+                                file: Some(path.display().to_string()),
+                                loss: summary.loss,
+                                grad_norm: summary.grad_norm,
+                            })
+                        }
+                        Err(e) => result.notes.push(format!("outputs not kept: {e:#}")),
+                    }
+                }
+            }
             Err(e) => {
                 result.status = Status::Failed;
                 result.error = Some(format!("{e:#}"));
@@ -377,14 +474,21 @@ impl<'a> Runner<'a> {
         result
     }
 
-    fn spawn_worker(&self, case: &CaseSpec) -> Result<WorkerResponse> {
-        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let request_path = dir.path().join("request.json");
-        let response_path = dir.path().join("response.json");
-        let stderr_path = dir.path().join("stderr.log");
+    fn spawn_worker(
+        &self,
+        case: &CaseSpec,
+        dir: &Path,
+        outputs_file: Option<PathBuf>,
+    ) -> Result<WorkerResponse> {
+        let request_path = dir.join("request.json");
+        let response_path = dir.join("response.json");
+        let stderr_path = dir.join("stderr.log");
         let request = WorkerRequest {
             case: case.clone(),
             timing: self.timing.clone(),
+            weights_file: self.data.weights.clone(),
+            inputs_file: self.data.inputs.clone(),
+            outputs_file,
         };
         std::fs::write(&request_path, serde_json::to_vec(&request)?)?;
         let stderr = std::fs::File::create(&stderr_path)?;
@@ -424,6 +528,19 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// A file name from a case id: letters, digits, '.', '-' and '_' only.
+pub fn file_stem(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn empty_result(case: &CaseSpec) -> CaseResult {
     let w = &case.workload;
     CaseResult {
@@ -460,6 +577,7 @@ fn empty_result(case: &CaseSpec) -> CaseResult {
         stats: None,
         throughput: None,
         memory: None,
+        outputs: None,
     }
 }
 

@@ -1,0 +1,523 @@
+//! Weights, inputs and outputs as safetensors files, so that ditbench's data
+//! can be checked against any other implementation (e.g. the PyTorch
+//! reference models) and users can bring their own.
+//!
+//! Names: weights use the reference state-dict names (`blocks.0.self_attn.q.weight`,
+//! `model.layers.0.mlp.up_proj.weight`, ...). Inputs: Wan `latents`
+//! [B, C, F, H, W], `timesteps` [B], `context` [B, text_len, text_dim],
+//! `target` [B, C_out, F, H, W]; Llama `tokens` [B, S] and `targets` [B, S].
+//! Outputs: `output`, and for `train` `loss`, `grad_norm` (global L2 norm of
+//! all gradients) and `grad_norm.<parameter>`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use safetensors::{Dtype as StDtype, SafeTensors, tensor::TensorView};
+
+use crate::backend::PassOutput;
+use crate::params::ParamSpec;
+use crate::tensors::{HostData, HostTensor, Inputs, WeightSource, seeded_inputs};
+use crate::workload::ModelConfig;
+
+/// Write `dir/stem.ext`, or `stem-2.ext`, ... when taken: never replaces a file.
+pub fn write_new_file(dir: &Path, stem: &str, ext: &str, contents: &[u8]) -> Result<PathBuf> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for n in 1..10_000 {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(contents)
+                    .and_then(|_| f.sync_all())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+    }
+    bail!("no free file name for {stem}.{ext} in {}", dir.display())
+}
+
+/// Serialize named host tensors (f32 as F32, token ids as I64, PyTorch's `long`).
+pub fn encode(
+    tensors: &[(String, HostTensor)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, StDtype, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let (dtype, data) = match &t.data {
+                HostData::F32(v) => (
+                    StDtype::F32,
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ),
+                HostData::U32(v) => (
+                    StDtype::I64,
+                    v.iter().flat_map(|&x| i64::from(x).to_le_bytes()).collect(),
+                ),
+            };
+            (name.clone(), dtype, t.shape.clone(), data)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), data)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(safetensors::serialize(views, Some(metadata))?)
+}
+
+/// A safetensors file read into memory.
+pub struct SafetensorsFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+fn float_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
+    let data = view.data();
+    Some(match view.dtype() {
+        StDtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        StDtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        StDtype::F16 => data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        StDtype::BF16 => data
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}
+
+fn integer_values(view: &TensorView<'_>) -> Option<Vec<i64>> {
+    let data = view.data();
+    Some(match view.dtype() {
+        StDtype::I64 => data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        StDtype::I32 => data
+            .chunks_exact(4)
+            .map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        StDtype::U32 => data
+            .chunks_exact(4)
+            .map(|c| i64::from(u32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        StDtype::I16 => data
+            .chunks_exact(2)
+            .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        StDtype::U8 => data.iter().map(|&b| i64::from(b)).collect(),
+        _ => return None,
+    })
+}
+
+impl SafetensorsFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+        Ok(SafetensorsFile {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+
+    fn parsed(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("validated when opened")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.parsed()
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.parsed().tensor(name).ok().map(|v| v.shape().to_vec())
+    }
+
+    /// A floating-point tensor as f32 (F32, F64, F16 and BF16 are accepted).
+    pub fn float(&self, name: &str) -> Result<HostTensor> {
+        let st = self.parsed();
+        let view = st
+            .tensor(name)
+            .with_context(|| format!("{} has no tensor '{name}'", self.path.display()))?;
+        let values = float_values(&view).with_context(|| {
+            format!(
+                "{}: '{name}' is {:?}, expected a floating-point tensor",
+                self.path.display(),
+                view.dtype()
+            )
+        })?;
+        Ok(HostTensor::f32(view.shape().to_vec(), values))
+    }
+
+    /// Token ids as u32 (any integer type; values must fit in [0, vocab)).
+    pub fn tokens(&self, name: &str, vocab: usize) -> Result<HostTensor> {
+        let st = self.parsed();
+        let view = st
+            .tensor(name)
+            .with_context(|| format!("{} has no tensor '{name}'", self.path.display()))?;
+        let values = integer_values(&view).with_context(|| {
+            format!(
+                "{}: '{name}' is {:?}, expected integer token ids",
+                self.path.display(),
+                view.dtype()
+            )
+        })?;
+        if let Some(bad) = values.iter().find(|&&v| v < 0 || v as u64 >= vocab as u64) {
+            bail!(
+                "{}: '{name}' holds token id {bad}, outside the vocabulary [0, {vocab})",
+                self.path.display()
+            );
+        }
+        Ok(HostTensor::u32(
+            view.shape().to_vec(),
+            values.iter().map(|&v| v as u32).collect(),
+        ))
+    }
+}
+
+/// Weights from a safetensors file with reference parameter names.
+pub struct FileWeights {
+    file: SafetensorsFile,
+}
+
+impl FileWeights {
+    /// Open `path` and check that it holds every parameter of `specs` with
+    /// the right shape; the error lists every problem found.
+    pub fn open(path: &Path, specs: &[ParamSpec]) -> Result<Self> {
+        let file = SafetensorsFile::open(path)?;
+        let mut problems = Vec::new();
+        for spec in specs {
+            match file.shape(&spec.name) {
+                None => problems.push(format!("missing '{}'", spec.name)),
+                Some(shape) if shape != spec.shape => problems.push(format!(
+                    "'{}' has shape {shape:?}, the model needs {:?}",
+                    spec.name, spec.shape
+                )),
+                Some(_) => {}
+            }
+        }
+        if !problems.is_empty() {
+            let shown: Vec<_> = problems.iter().take(8).cloned().collect();
+            let more = problems.len().saturating_sub(shown.len());
+            bail!(
+                "{} does not match the workload's parameters ({} problem(s)): {}{}",
+                path.display(),
+                problems.len(),
+                shown.join("; "),
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        Ok(FileWeights { file })
+    }
+}
+
+impl WeightSource for FileWeights {
+    fn load(&self, spec: &ParamSpec) -> Result<HostTensor> {
+        self.file.float(&spec.name)
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.file.path().display())
+    }
+}
+
+fn expect_shape(file: &SafetensorsFile, t: &HostTensor, name: &str, shape: &[usize]) -> Result<()> {
+    if t.shape != shape {
+        bail!(
+            "{}: '{name}' has shape {:?}, the workload needs {shape:?}",
+            file.path().display(),
+            t.shape
+        );
+    }
+    Ok(())
+}
+
+/// Inputs from a safetensors file, checked against the workload's shapes.
+/// A missing training target (`target` / `targets`) is taken from the seeded
+/// inputs; the returned note says so.
+pub fn load_inputs(path: &Path, config: &ModelConfig, seed: u64) -> Result<(Inputs, Vec<String>)> {
+    let file = SafetensorsFile::open(path)?;
+    let names = file.names();
+    let has = |n: &str| names.iter().any(|x| x == n);
+    let mut notes = Vec::new();
+    let seeded = seeded_inputs(config, seed);
+    let inputs = match (config, seeded) {
+        (
+            ModelConfig::Wan(c),
+            Inputs::Wan {
+                target: seeded_target,
+                ..
+            },
+        ) => {
+            let [f, h, w] = c.latent_shape();
+            let latent = [c.batch, c.in_dim, f, h, w];
+            let latents = file.float("latents")?;
+            expect_shape(&file, &latents, "latents", &latent)?;
+            let timesteps = file.float("timesteps")?;
+            expect_shape(&file, &timesteps, "timesteps", &[c.batch])?;
+            let context = file.float("context")?;
+            expect_shape(
+                &file,
+                &context,
+                "context",
+                &[c.batch, c.text_len, c.text_dim],
+            )?;
+            let target = if has("target") {
+                let t = file.float("target")?;
+                expect_shape(&file, &t, "target", &[c.batch, c.out_dim, f, h, w])?;
+                t
+            } else {
+                notes.push(format!(
+                    "{} has no 'target': the seeded training target is used",
+                    path.display()
+                ));
+                seeded_target
+            };
+            Inputs::Wan {
+                latents,
+                timesteps,
+                context,
+                target,
+            }
+        }
+        (
+            ModelConfig::Llama(c),
+            Inputs::Llama {
+                targets: seeded_targets,
+                ..
+            },
+        ) => {
+            let tokens = file.tokens("tokens", c.vocab_size)?;
+            expect_shape(&file, &tokens, "tokens", &[c.batch, c.seq_len])?;
+            let targets = if has("targets") {
+                let t = file.tokens("targets", c.vocab_size)?;
+                expect_shape(&file, &t, "targets", &[c.batch, c.seq_len])?;
+                t
+            } else {
+                notes.push(format!(
+                    "{} has no 'targets': the seeded next-token targets are used",
+                    path.display()
+                ));
+                seeded_targets
+            };
+            Inputs::Llama { tokens, targets }
+        }
+        _ => unreachable!("seeded inputs follow the config's family"),
+    };
+    Ok((inputs, notes))
+}
+
+/// Named tensors of a workload's inputs, as `load_inputs` reads them.
+pub fn input_tensors(inputs: &Inputs) -> Vec<(String, HostTensor)> {
+    match inputs {
+        Inputs::Wan {
+            latents,
+            timesteps,
+            context,
+            target,
+        } => vec![
+            ("latents".into(), latents.clone()),
+            ("timesteps".into(), timesteps.clone()),
+            ("context".into(), context.clone()),
+            ("target".into(), target.clone()),
+        ],
+        Inputs::Llama { tokens, targets } => {
+            vec![
+                ("tokens".into(), tokens.clone()),
+                ("targets".into(), targets.clone()),
+            ]
+        }
+    }
+}
+
+/// Global L2 norm of all gradients.
+pub fn global_grad_norm(out: &PassOutput) -> Option<f64> {
+    (!out.grad_norms.is_empty()).then(|| {
+        out.grad_norms
+            .iter()
+            .map(|(_, n)| n * n)
+            .sum::<f64>()
+            .sqrt()
+    })
+}
+
+/// Named tensors of a pass's results (see the module documentation).
+pub fn output_tensors(out: &PassOutput) -> Vec<(String, HostTensor)> {
+    let scalar = |v: f64| HostTensor::f32(vec![1], vec![v as f32]);
+    let mut t = vec![("output".to_string(), out.output.clone())];
+    if let Some(loss) = out.loss {
+        t.push(("loss".into(), scalar(loss)));
+    }
+    if let Some(norm) = global_grad_norm(out) {
+        t.push(("grad_norm".into(), scalar(norm)));
+    }
+    for (name, norm) in &out.grad_norms {
+        t.push((format!("grad_norm.{name}"), scalar(*norm)));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parameters;
+    use crate::tensors::SeededWeights;
+    use crate::workload::find_preset;
+
+    fn write(dir: &Path, name: &str, tensors: &[(String, HostTensor)]) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, encode(tensors, HashMap::new()).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn tensors_round_trip_and_half_precision_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = HostTensor::f32(vec![2, 2], vec![1.0, -2.5, 3.25, 0.0]);
+        let ids = HostTensor::u32(vec![1, 3], vec![0, 7, 255]);
+        let path = write(
+            dir.path(),
+            "a.safetensors",
+            &[("f".into(), f.clone()), ("ids".into(), ids.clone())],
+        );
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.float("f").unwrap(), f);
+        assert_eq!(file.tokens("ids", 256).unwrap(), ids);
+        assert!(
+            file.tokens("ids", 100)
+                .unwrap_err()
+                .to_string()
+                .contains("outside the vocabulary")
+        );
+        assert!(
+            file.float("ids")
+                .unwrap_err()
+                .to_string()
+                .contains("expected a floating-point")
+        );
+        assert!(
+            file.float("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("has no tensor 'nope'")
+        );
+
+        let halves: Vec<u8> = [1.5f32, -0.25]
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect();
+        let view = TensorView::new(StDtype::BF16, vec![2], &halves).unwrap();
+        let bytes = safetensors::serialize(vec![("h", view)], None).unwrap();
+        fs::write(dir.path().join("h.safetensors"), bytes).unwrap();
+        let file = SafetensorsFile::open(&dir.path().join("h.safetensors")).unwrap();
+        assert_eq!(file.float("h").unwrap().as_f32().unwrap(), &[1.5, -0.25]);
+
+        fs::write(dir.path().join("bad"), b"not safetensors").unwrap();
+        let err = SafetensorsFile::open(&dir.path().join("bad"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not a valid safetensors file"));
+    }
+
+    #[test]
+    fn weight_files_are_checked_against_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = find_preset("wan-tiny").unwrap().config;
+        let specs = parameters(&config);
+        let seeded = SeededWeights { seed: 0 };
+        let mut all: Vec<(String, HostTensor)> = specs
+            .iter()
+            .map(|s| (s.name.clone(), seeded.load(s).unwrap()))
+            .collect();
+        let good = write(dir.path(), "good.safetensors", &all);
+        let weights = FileWeights::open(&good, &specs).unwrap();
+        for s in &specs {
+            assert_eq!(weights.load(s).unwrap(), seeded.load(s).unwrap());
+        }
+        all.retain(|(n, _)| n != "head.modulation");
+        all[0].1 = HostTensor::f32(vec![1], vec![0.0]);
+        let bad = write(dir.path(), "bad.safetensors", &all);
+        let err = FileWeights::open(&bad, &specs).err().unwrap().to_string();
+        assert!(err.contains("2 problem(s)"), "{err}");
+        assert!(err.contains("missing 'head.modulation'"), "{err}");
+        assert!(
+            err.contains("'patch_embedding.weight' has shape [1]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn input_files_round_trip_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        for preset in ["wan-tiny", "llama-tiny"] {
+            let config = find_preset(preset).unwrap().config;
+            let inputs = seeded_inputs(&config, 4);
+            let path = write(
+                dir.path(),
+                &format!("{preset}.safetensors"),
+                &input_tensors(&inputs),
+            );
+            let (loaded, notes) = load_inputs(&path, &config, 0).unwrap();
+            assert_eq!(input_tensors(&loaded), input_tensors(&inputs));
+            assert!(notes.is_empty());
+            // Without the training target, the seeded one is used and said so.
+            let mut partial = input_tensors(&inputs);
+            partial.pop();
+            let path = write(
+                dir.path(),
+                &format!("{preset}-partial.safetensors"),
+                &partial,
+            );
+            let (_, notes) = load_inputs(&path, &config, 0).unwrap();
+            assert_eq!(notes.len(), 1);
+        }
+        let config = find_preset("wan-small").unwrap().config;
+        let wrong = dir.path().join("wan-tiny.safetensors");
+        let err = load_inputs(&wrong, &config, 0).err().unwrap().to_string();
+        assert!(err.contains("'latents' has shape [1, 4, 3, 8, 8]"), "{err}");
+    }
+
+    #[test]
+    fn new_files_never_replace_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write_new_file(dir.path(), "x", "bin", b"a").unwrap();
+        let b = write_new_file(dir.path(), "x", "bin", b"b").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(fs::read(&a).unwrap(), b"a");
+    }
+}
