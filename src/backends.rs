@@ -12,6 +12,10 @@ pub fn compiled_backends() -> Vec<&'static dyn Backend> {
     let mut backends: Vec<&'static dyn Backend> = Vec::new();
     #[cfg(feature = "candle")]
     backends.push(&ditbench_candle::CandleBackend);
+    #[cfg(feature = "burn")]
+    backends.push(&ditbench_burn::FLEX);
+    #[cfg(feature = "burn")]
+    backends.push(&ditbench_burn::NDARRAY);
     backends
 }
 

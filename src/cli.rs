@@ -80,6 +80,12 @@ pub struct RunArgs {
     /// Inputs from this safetensors file instead of the seeded ones. Needs exactly one workload.
     #[arg(long, value_name = "FILE")]
     pub inputs: Option<PathBuf>,
+    /// Check parity against the reference backend for workloads of at most this many parameters.
+    #[arg(long, default_value_t = 200_000_000)]
+    pub parity_max_params: u64,
+    /// Do not check parity.
+    #[arg(long)]
+    pub no_parity: bool,
     /// Write each case's outputs (and for train its loss and gradient norms) as safetensors into DIR.
     #[arg(long, value_name = "DIR")]
     pub dump_outputs: Option<PathBuf>,

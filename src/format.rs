@@ -3,6 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
+use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::workload::Preset;
 
@@ -136,6 +137,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
         "TFLOP/s",
         "peak RSS",
         "iters",
+        "parity",
         "status",
     ]);
     for c in cases {
@@ -172,6 +174,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
             }
             _ => row.extend((0..7).map(|_| right("-"))),
         }
+        row.push(parity_cell(c));
         row.push(match c.status {
             Status::Ok => Cell::new("ok").fg(Color::Green),
             Status::Skipped => Cell::new(format!("skipped: {}", c.reason.as_deref().unwrap_or("")))
@@ -181,6 +184,18 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
         t.add_row(row);
     }
     t
+}
+
+/// `ref`, `ok 3e-7` (relative output error) or `FAIL 2e-3`.
+fn parity_cell(c: &CaseResult) -> Cell {
+    match &c.parity {
+        None => right("-"),
+        Some(p) => match p.status {
+            ParityStatus::Reference => right("ref"),
+            ParityStatus::Pass => right(format!("ok {:.0e}", p.output_rel_error)).fg(Color::Green),
+            ParityStatus::Fail => right(format!("FAIL {:.0e}", p.output_rel_error)).fg(Color::Red),
+        },
+    }
 }
 
 /// The table of `ditbench list`.

@@ -72,10 +72,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             let outcome = run::run(&args)?;
-            if outcome.failed > 0 {
+            if outcome.failed > 0 || outcome.parity_failed > 0 {
                 eprintln!(
-                    "error: {} case(s) failed; see the results file",
-                    outcome.failed
+                    "error: {} case(s) failed and {} failed the parity check; see the results file",
+                    outcome.failed, outcome.parity_failed
                 );
                 return Ok(ExitCode::from(1));
             }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::files::{FileWeights, load_inputs};
 use ditbench_harness::params::parameters;
+use ditbench_harness::parity::{ParityStatus, reference_first};
 use ditbench_harness::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
 };
@@ -25,6 +26,7 @@ use crate::{UsageError, build_info};
 /// What a finished run reports to `main`.
 pub struct RunOutcome {
     pub failed: usize,
+    pub parity_failed: usize,
 }
 
 pub fn sweeps(o: &OverrideArgs) -> BTreeMap<Dimension, Vec<usize>> {
@@ -190,7 +192,9 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
 
     let build = build_info();
     let environment = env::capture(&build, frameworks(&compiled), threads);
-    let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
+    let mut backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
+    // The parity reference of each group must run before the backends it checks.
+    reference_first(&mut backend_names);
     let cases = plan_cases(
         &workloads,
         &backend_names,
@@ -200,13 +204,14 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         args.seed,
     );
     // Cases whose estimate exceeds RAM are skipped unless --force.
-    let runner = runner
+    let mut runner = runner
         .with_memory_limit(
             (!args.force)
                 .then_some(environment.ram_bytes)
                 .filter(|&b| b > 0),
         )
-        .with_data(data);
+        .with_data(data)
+        .with_parity((!args.no_parity).then_some(args.parity_max_params));
 
     let started = chrono::Local::now();
     let mut results = RunResults {
@@ -254,11 +259,25 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         count(Status::Skipped),
         count(Status::Failed),
     );
+    let parity_failed = results
+        .cases
+        .iter()
+        .filter(|c| {
+            c.parity
+                .as_ref()
+                .is_some_and(|p| p.status == ParityStatus::Fail)
+        })
+        .count();
+    let checked = results.cases.iter().filter(|c| c.parity.is_some()).count();
     println!(
-        "{ok} ok, {skipped} skipped, {failed} failed. Results: {}",
+        "{ok} ok, {skipped} skipped, {failed} failed; parity: {} of {checked} checked cases agree. Results: {}",
+        checked - parity_failed,
         file.path().display()
     );
-    Ok(RunOutcome { failed })
+    Ok(RunOutcome {
+        failed,
+        parity_failed,
+    })
 }
 
 /// A progress bar on a terminal, plain lines otherwise.

@@ -1,26 +1,7 @@
-//! Records the candle-core version this crate was built against, read from
-//! the workspace's Cargo.lock, so results name the exact framework version.
+//! Records the candle-core version this crate was built against.
 
-use std::path::Path;
-
-fn locked_version(lock: &str, package: &str) -> Option<String> {
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == format!("name = \"{package}\"") {
-            let version = lines.next()?.trim().strip_prefix("version = \"")?;
-            return Some(version.trim_end_matches('"').to_string());
-        }
-    }
-    None
-}
+include!("../locked_version.rs");
 
 fn main() {
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let lock_path = Path::new(&manifest).join("../../Cargo.lock");
-    println!("cargo:rerun-if-changed={}", lock_path.display());
-    let version = std::fs::read_to_string(&lock_path)
-        .ok()
-        .and_then(|lock| locked_version(&lock, "candle-core"))
-        .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=DITBENCH_CANDLE_VERSION={version}");
+    emit_locked_version("candle-core", "DITBENCH_CANDLE_VERSION");
 }

@@ -392,6 +392,30 @@ pub fn output_tensors(out: &PassOutput) -> Vec<(String, HostTensor)> {
     t
 }
 
+/// Read a pass's results back from a file written by [`output_tensors`].
+pub fn read_outputs(path: &Path) -> Result<PassOutput> {
+    let file = SafetensorsFile::open(path)?;
+    let scalar = |name: &str| -> Result<f64> { Ok(f64::from(file.float(name)?.as_f32()?[0])) };
+    let names = file.names();
+    let loss = if names.iter().any(|n| n == "loss") {
+        Some(scalar("loss")?)
+    } else {
+        None
+    };
+    let mut grad_norms = Vec::new();
+    for name in &names {
+        if let Some(param) = name.strip_prefix("grad_norm.") {
+            grad_norms.push((param.to_string(), scalar(name)?));
+        }
+    }
+    grad_norms.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(PassOutput {
+        output: file.float("output")?,
+        loss,
+        grad_norms,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod env;
 pub mod files;
 pub mod memory;
 pub mod params;
+pub mod parity;
 pub mod results;
 pub mod runner;
 pub mod stats;

@@ -13,6 +13,7 @@ use crate::backend::{Dtype, Pass};
 use crate::cost::{CostFigures, MemoryEstimate};
 use crate::env::Environment;
 use crate::memory::MemoryFigures;
+use crate::parity::Parity;
 use crate::runner::{StopReason, TimingConfig};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
@@ -43,7 +44,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "outputs",
-        "with --dump-outputs: the pass run once more after timing; file holds `output` (and for train `loss`, `grad_norm`, `grad_norm.<parameter>`)",
+        "the pass run once more after timing, for the parity check and --dump-outputs; file (with --dump-outputs) holds `output` (and for train `loss`, `grad_norm`, `grad_norm.<parameter>`)",
     ),
     (
         "outputs.loss",
@@ -65,6 +66,7 @@ pub fn all_definitions() -> BTreeMap<String, String> {
         .iter()
         .chain(crate::memory::DEFINITIONS)
         .chain(crate::cost::DEFINITIONS)
+        .chain(crate::parity::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -167,8 +169,10 @@ pub struct CaseResult {
     pub stats: Option<Stats>,
     pub throughput: Option<Throughput>,
     pub memory: Option<MemoryFigures>,
-    /// Results of one more pass, written with `--dump-outputs`.
+    /// Results of one more pass after timing (for parity and `--dump-outputs`).
     pub outputs: Option<OutputsRecord>,
+    /// Agreement with the reference backend; null when not checked.
+    pub parity: Option<Parity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,6 +360,7 @@ mod tests {
         let n = crate::stats::DEFINITIONS.len()
             + crate::memory::DEFINITIONS.len()
             + crate::cost::DEFINITIONS.len()
+            + crate::parity::DEFINITIONS.len()
             + DEFINITIONS.len();
         assert_eq!(all_definitions().len(), n);
     }

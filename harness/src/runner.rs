@@ -1,6 +1,7 @@
 //! Running cases: the adaptive timing loop (inside a worker), the worker
 //! protocol, and the parent side that runs every case in its own process.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -8,16 +9,20 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::PassOutput;
 use crate::backend::{Backend, CaseSpec, Dtype, Pass, PreparedCase};
 use crate::cost::{cost, estimate_memory};
 use crate::env::ThreadSettings;
 use crate::files::{
-    FileWeights, encode, global_grad_norm, load_inputs, output_tensors, write_new_file,
+    FileWeights, encode, global_grad_norm, load_inputs, output_tensors, read_outputs,
+    write_new_file,
 };
 use crate::memory::{self, MemoryFigures, heap};
-use crate::params::parameters;
+use crate::params::{ParamSpec, parameter_count, parameters};
+use crate::parity::{self, Parity};
 use crate::results::{CaseResult, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{self, median, summarize};
+use crate::tensors::HostTensor;
 use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
 
 /// How long and how often a case is timed.
@@ -230,10 +235,16 @@ fn serve_into(
     })?;
     out.framework = Some(backend.framework_version());
     let config = &case.workload.config;
-    let weights: Box<dyn WeightSource> = match &request.weights_file {
+    let mut weights: Box<dyn WeightSource> = match &request.weights_file {
         Some(path) => Box::new(FileWeights::open(path, &parameters(config))?),
         None => Box::new(SeededWeights { seed: case.seed }),
     };
+    if std::env::var(PERTURB_ENV).is_ok_and(|b| b == case.backend) {
+        weights = Box::new(Perturbed(weights));
+        out.notes.push(format!(
+            "TEST FAULT: weights scaled by 1.001 ({PERTURB_ENV})"
+        ));
+    }
     let (inputs, inputs_source) = match &request.inputs_file {
         Some(path) => {
             let (inputs, notes) = load_inputs(path, config, case.seed)?;
@@ -288,6 +299,24 @@ fn serve_into(
     Ok(())
 }
 
+/// Test-only fault switch: a worker whose backend is named here scales every
+/// weight by 1.001, so tests can show that the parity check fails.
+pub const PERTURB_ENV: &str = "DITBENCH_TEST_PERTURB_WEIGHTS";
+
+struct Perturbed(Box<dyn WeightSource>);
+
+impl WeightSource for Perturbed {
+    fn load(&self, spec: &ParamSpec) -> Result<HostTensor> {
+        let t = self.0.load(spec)?;
+        let values = t.as_f32()?.iter().map(|v| v * 1.001).collect();
+        Ok(HostTensor::f32(t.shape, values))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} perturbed for a test", self.0.describe())
+    }
+}
+
 /// How the parent starts a worker: this binary with a subcommand.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
@@ -306,6 +335,10 @@ pub struct Runner<'a> {
     /// Skip cases whose estimated memory exceeds this many bytes (CPU RAM).
     memory_limit: Option<u64>,
     data: DataFiles,
+    /// Check parity for workloads of at most this many parameters.
+    parity_max_params: Option<u64>,
+    /// Outputs of the parity reference of each (workload, device, dtype, pass).
+    references: HashMap<String, (String, PassOutput)>,
 }
 
 /// User-supplied data files and where to keep each case's outputs.
@@ -334,8 +367,19 @@ fn signal_name(signal: i32) -> String {
     format!("{name} (signal {signal})")
 }
 
+/// What a dead worker last said: its panic message when it panicked (not the
+/// backtrace after it), otherwise its last `n` non-empty lines.
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let Some(start) = lines.iter().rposition(|l| l.contains("panicked at")) {
+        let message: Vec<&str> = lines[start..]
+            .iter()
+            .take_while(|l| !l.starts_with("stack backtrace:") && !l.starts_with("note: run with"))
+            .take(n)
+            .copied()
+            .collect();
+        return message.join("\n");
+    }
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
@@ -359,7 +403,20 @@ impl<'a> Runner<'a> {
             worker,
             memory_limit: None,
             data: DataFiles::default(),
+            parity_max_params: None,
+            references: HashMap::new(),
         }
+    }
+
+    /// Check parity for workloads of at most `max_params` parameters.
+    pub fn with_parity(mut self, max_params: Option<u64>) -> Self {
+        self.parity_max_params = max_params;
+        self
+    }
+
+    fn parity_applies(&self, case: &CaseSpec) -> bool {
+        self.parity_max_params
+            .is_some_and(|max| parameter_count(&case.workload.config) <= max)
     }
 
     /// Use these data files for every case.
@@ -422,7 +479,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Run one case in a fresh worker process and assemble its result.
-    pub fn run_case(&self, case: &CaseSpec) -> CaseResult {
+    pub fn run_case(&mut self, case: &CaseSpec) -> CaseResult {
         let mut result = empty_result(case);
         result.framework = self.backend(&case.backend).map(|b| b.framework_version());
         if let Some(reason) = self.skip_reason(case) {
@@ -430,48 +487,76 @@ impl<'a> Runner<'a> {
             result.reason = Some(reason);
             return result;
         }
-        // The temporary directory lives until the outputs are copied out.
+        let parity = self.parity_applies(case);
+        let want_outputs = parity || self.data.dump_outputs.is_some();
+        // The temporary directory lives until the outputs are read.
         let outcome = tempfile::tempdir()
             .context("cannot create a temporary directory")
             .and_then(|dir| {
-                let outputs = self
-                    .data
-                    .dump_outputs
-                    .as_ref()
-                    .map(|_| dir.path().join("outputs.safetensors"));
+                let outputs = want_outputs.then(|| dir.path().join("outputs.safetensors"));
                 let response = self.spawn_worker(case, dir.path(), outputs.clone())?;
                 Ok((response, outputs, dir))
             });
-        match outcome {
-            Ok((response, outputs, _dir)) => {
-                let summary = response.outputs.clone();
-                fill_from_response(&mut result, response);
-                if let (Some(dir), Some(tmp), Some(summary)) =
-                    (&self.data.dump_outputs, outputs, summary)
-                {
-                    let kept = std::fs::read(&tmp)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|bytes| {
-                            write_new_file(dir, &file_stem(&result.id), "safetensors", &bytes)
-                        });
-                    match kept {
-                        Ok(path) => {
-                            result.outputs = Some(OutputsRecord {
-                                file: Some(path.display().to_string()),
-                                loss: summary.loss,
-                                grad_norm: summary.grad_norm,
-                            })
-                        }
-                        Err(e) => result.notes.push(format!("outputs not kept: {e:#}")),
-                    }
-                }
-            }
+        let (response, outputs, _dir) = match outcome {
+            Ok(o) => o,
             Err(e) => {
                 result.status = Status::Failed;
                 result.error = Some(format!("{e:#}"));
+                return result;
+            }
+        };
+        let summary = response.outputs.clone();
+        fill_from_response(&mut result, response);
+        let (Some(path), Some(summary)) = (outputs, summary) else {
+            return result;
+        };
+        let mut record = OutputsRecord {
+            file: None,
+            loss: summary.loss,
+            grad_norm: summary.grad_norm,
+        };
+        if let Some(dir) = &self.data.dump_outputs {
+            let kept = std::fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|bytes| {
+                    write_new_file(dir, &file_stem(&result.id), "safetensors", &bytes)
+                });
+            match kept {
+                Ok(kept) => record.file = Some(kept.display().to_string()),
+                Err(e) => result.notes.push(format!("outputs not kept: {e:#}")),
+            }
+        }
+        result.outputs = Some(record);
+        if parity {
+            match read_outputs(&path) {
+                Ok(out) => result.parity = Some(self.check_parity(case, out)),
+                Err(e) => {
+                    result.status = Status::Failed;
+                    result.error = Some(format!(
+                        "cannot read the outputs for the parity check: {e:#}"
+                    ));
+                }
             }
         }
         result
+    }
+
+    /// Compare with the group's reference, or become the reference.
+    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput) -> Parity {
+        let key = format!(
+            "{} {} {} {}",
+            case.workload.label(),
+            case.device,
+            case.dtype,
+            case.pass
+        );
+        match self.references.get(&key) {
+            Some((backend, reference)) => parity::compare(backend, reference, &out, case.dtype),
+            None => {
+                self.references.insert(key, (case.backend.clone(), out));
+                parity::reference_record(&case.backend, case.dtype)
+            }
+        }
     }
 
     fn spawn_worker(
@@ -578,6 +663,7 @@ fn empty_result(case: &CaseSpec) -> CaseResult {
         throughput: None,
         memory: None,
         outputs: None,
+        parity: None,
     }
 }
 
@@ -745,6 +831,12 @@ mod tests {
         assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
         assert_eq!(signal_name(42), "signal 42");
         assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
+        let panic =
+            "thread 'main' panicked at src/x.rs:1:2:\nbad shape\nstack backtrace:\n  0: foo\n";
+        assert_eq!(
+            last_lines(panic, 8),
+            "thread 'main' panicked at src/x.rs:1:2:\nbad shape"
+        );
     }
 
     #[test]

@@ -1,0 +1,322 @@
+//! ditbench backends for Burn: `burn-flex` (Burn's recommended CPU backend)
+//! and `burn-ndarray`, training through Burn's autodiff.
+
+pub mod llama;
+pub mod ops;
+pub mod wan;
+pub mod weights;
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::tensor::{DType, Device, Int, Tensor};
+use ditbench_harness::params::parameters;
+use ditbench_harness::{
+    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
+    PreparedCase, WeightSource,
+};
+
+use crate::llama::{LlamaInputs, LlamaModel, int_tensor};
+use crate::wan::{WanInputs, WanModel, float_tensor};
+use crate::weights::Weights;
+
+pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
+
+/// Which Burn CPU backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Flex,
+    NdArray,
+}
+
+pub struct BurnBackend {
+    pub kind: Kind,
+}
+
+pub const FLEX: BurnBackend = BurnBackend { kind: Kind::Flex };
+pub const NDARRAY: BurnBackend = BurnBackend {
+    kind: Kind::NdArray,
+};
+
+fn burn_dtype(dtype: Dtype) -> DType {
+    match dtype {
+        Dtype::F32 => DType::F32,
+        Dtype::Bf16 => DType::BF16,
+        Dtype::F16 => DType::F16,
+    }
+}
+
+impl BurnBackend {
+    fn device(&self, name: &str, pass: Pass) -> Result<Device> {
+        if name != "cpu" {
+            bail!("{} has no device '{name}' in this build", self.name());
+        }
+        let device = match self.kind {
+            Kind::Flex => Device::flex(),
+            // Deprecated upstream in favour of Flex; kept so users can compare the two.
+            #[allow(deprecated)]
+            Kind::NdArray => Device::ndarray(),
+        };
+        Ok(match pass {
+            Pass::Forward => device,
+            Pass::Train => device.autodiff(),
+        })
+    }
+}
+
+impl Backend for BurnBackend {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Flex => "burn-flex",
+            Kind::NdArray => "burn-ndarray",
+        }
+    }
+
+    fn framework_version(&self) -> String {
+        format!("burn {FRAMEWORK_VERSION}")
+    }
+
+    fn devices(&self) -> Vec<String> {
+        vec!["cpu".to_string()]
+    }
+
+    fn unsupported(&self, device: &str, dtype: Dtype, pass: Pass) -> Option<String> {
+        let device = self.device(device, pass).ok()?;
+        (!device.supports_dtype(burn_dtype(dtype)))
+            .then(|| format!("{} does not support {dtype}", self.name()))
+    }
+
+    fn prepare(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<Box<dyn PreparedCase>> {
+        let device = self.device(&case.device, case.pass)?;
+        let dtype = burn_dtype(case.dtype);
+        let config = &case.workload.config;
+        let weights = Weights::load(
+            &parameters(config),
+            weights,
+            dtype,
+            &device,
+            case.pass == Pass::Train,
+        )?;
+        let model = match (config, inputs) {
+            (
+                ModelConfig::Wan(c),
+                Inputs::Wan {
+                    latents,
+                    timesteps,
+                    context,
+                    target,
+                },
+            ) => {
+                let five = |t: &HostTensor, dt: DType| -> Result<Tensor<5>> {
+                    let shape: [usize; 5] = t.shape.as_slice().try_into()?;
+                    Ok(float_tensor(t.as_f32()?.to_vec(), shape, dt, &device))
+                };
+                let text: [usize; 3] = context.shape.as_slice().try_into()?;
+                Model::Wan(
+                    WanModel::new(c, dtype, &device),
+                    WanInputs {
+                        latents: five(latents, dtype)?,
+                        time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device),
+                        context: float_tensor(context.as_f32()?.to_vec(), text, dtype, &device),
+                        target: five(target, DType::F32)?,
+                    },
+                )
+            }
+            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
+                let n = c.batch * c.seq_len;
+                Model::Llama(
+                    LlamaModel::new(c, dtype, &device),
+                    LlamaInputs {
+                        tokens: int_tensor(tokens.as_u32()?, [n], &device),
+                        targets: int_tensor(targets.as_u32()?, [n, 1], &device),
+                    },
+                )
+            }
+            _ => bail!("inputs do not match the workload's model family"),
+        };
+        Ok(Box::new(BurnCase {
+            kind: self.kind,
+            model,
+            weights,
+            pass: case.pass,
+            device,
+            dtype,
+        }))
+    }
+}
+
+enum Model {
+    Wan(WanModel, WanInputs),
+    Llama(LlamaModel, LlamaInputs),
+}
+
+/// A forward output of either model, flattened to the host on demand.
+enum Output {
+    Video(Tensor<5>),
+    Logits(Tensor<3>),
+}
+
+struct BurnCase {
+    kind: Kind,
+    model: Model,
+    weights: Weights,
+    pass: Pass,
+    device: Device,
+    dtype: DType,
+}
+
+impl BurnCase {
+    fn forward(&self) -> Output {
+        match &self.model {
+            Model::Wan(m, inputs) => Output::Video(m.forward(&self.weights, inputs)),
+            Model::Llama(m, inputs) => {
+                Output::Logits(m.forward(&self.weights, inputs.tokens.clone()))
+            }
+        }
+    }
+
+    fn loss(&self, output: Output) -> Tensor<1> {
+        match (&self.model, output) {
+            (Model::Wan(_, inputs), Output::Video(out)) => {
+                WanModel::loss(out, inputs.target.clone())
+            }
+            (Model::Llama(_, inputs), Output::Logits(out)) => {
+                LlamaModel::loss(out, inputs.targets.clone())
+            }
+            _ => unreachable!("the output follows the model"),
+        }
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.device
+            .sync()
+            .map_err(|e| anyhow::anyhow!("device synchronization failed: {e:?}"))
+    }
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Result<HostTensor> {
+    let shape = t.dims().to_vec();
+    let values = t
+        .cast(DType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading a tensor back: {e:?}"))?;
+    Ok(HostTensor::f32(shape, values))
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64> {
+    Ok(f64::from(host(t)?.as_f32()?[0]))
+}
+
+impl PreparedCase for BurnCase {
+    fn step(&mut self) -> Result<PhaseTimes> {
+        match self.pass {
+            Pass::Forward => {
+                // Burn executes lazily on some backends: keep the output until the runner syncs.
+                let out = self.forward();
+                self.sync()?;
+                drop(out);
+                Ok(PhaseTimes::default())
+            }
+            Pass::Train => {
+                let t = Instant::now();
+                let loss = self.loss(self.forward());
+                self.sync()?;
+                let forward_s = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let grads = loss.backward();
+                self.sync()?;
+                let backward_s = t.elapsed().as_secs_f64();
+                drop(grads);
+                Ok(PhaseTimes {
+                    forward_s: Some(forward_s),
+                    backward_s: Some(backward_s),
+                })
+            }
+        }
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.sync()
+    }
+
+    fn output(&mut self) -> Result<PassOutput> {
+        let out = self.forward();
+        let (output, loss_input) = match out {
+            Output::Video(t) => (host(t.clone())?, Output::Video(t)),
+            Output::Logits(t) => (host(t.clone())?, Output::Logits(t)),
+        };
+        if self.pass == Pass::Forward {
+            return Ok(PassOutput {
+                output,
+                loss: None,
+                grad_norms: Vec::new(),
+            });
+        }
+        let loss = self.loss(loss_input);
+        let grads = loss.backward();
+        let grad_norms = self
+            .weights
+            .names()
+            .iter()
+            .map(|name| {
+                let norm = match self.weights.leaf(name).grad(&grads) {
+                    Some(g) => scalar(g.cast(DType::F32).square().sum())?.sqrt(),
+                    None => 0.0,
+                };
+                Ok((name.clone(), norm))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PassOutput {
+            output,
+            loss: Some(scalar(loss)?),
+            grad_norms,
+        })
+    }
+
+    fn device_name(&self) -> String {
+        match self.kind {
+            Kind::Flex => "cpu (burn Flex)".into(),
+            Kind::NdArray => "cpu (burn NdArray)".into(),
+        }
+    }
+
+    fn attention_impl(&self) -> String {
+        match (self.pass, self.kind) {
+            (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
+            (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
+            (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![
+            "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul"
+                .to_string(),
+            "LayerNorm and RMSNorm written out (Burn's LayerNorm module is always affine)"
+                .to_string(),
+        ];
+        if self.pass == Pass::Train {
+            notes.push(
+                "gradients for every parameter through Burn's Autodiff; no optimizer step".into(),
+            );
+        }
+        if self.dtype != DType::F32 {
+            notes.push(format!(
+                "norm statistics and the loss computed in f32; everything else in {:?}",
+                self.dtype
+            ));
+        }
+        notes
+    }
+}
+
+/// Token ids as a device tensor (for tests).
+pub fn tokens(ids: &[u32], device: &Device) -> Tensor<1, Int> {
+    int_tensor(ids, [ids.len()], device)
+}

@@ -1,0 +1,114 @@
+//! Llama (HF transformers `LlamaForCausalLM`) prefill on Burn, with HF's
+//! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use ditbench_harness::tables::llama_rope;
+use ditbench_harness::workload::LlamaConfig;
+
+use crate::ops::{attention, linear, merge_heads, rms_norm, rope, silu, split_heads};
+use crate::wan::float_tensor;
+use crate::weights::Weights;
+
+pub struct LlamaInputs {
+    /// Token ids, flattened [B*S].
+    pub tokens: Tensor<1, Int>,
+    /// Next-token targets [B*S, 1].
+    pub targets: Tensor<2, Int>,
+}
+
+pub struct LlamaModel {
+    cfg: LlamaConfig,
+    rope_cos: Tensor<2>,
+    rope_sin: Tensor<2>,
+}
+
+pub fn int_tensor<const D: usize>(
+    ids: &[u32],
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D, Int> {
+    let ids: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+    Tensor::from_data(TensorData::new(ids, shape), device)
+}
+
+impl LlamaModel {
+    pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Self {
+        let t = llama_rope(cfg);
+        let shape = [t.positions, t.pairs];
+        LlamaModel {
+            cfg: cfg.clone(),
+            rope_cos: float_tensor(t.cos, shape, dtype, device),
+            rope_sin: float_tensor(t.sin, shape, dtype, device),
+        }
+    }
+
+    /// [B, KV, S, D] -> [B, KV*rep, S, D], each kv head shared by `rep` query heads.
+    fn repeat_kv(x: Tensor<4>, rep: usize) -> Tensor<4> {
+        if rep == 1 {
+            return x;
+        }
+        let [b, kv, s, d] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv, rep, s, d])
+            .reshape([b, kv * rep, s, d])
+    }
+
+    fn layer(&self, w: &Weights, i: usize, h: Tensor<3>) -> Tensor<3> {
+        let c = &self.cfg;
+        let get = |name: &str| w.get2(&format!("model.layers.{i}.{name}.weight"));
+        let norm = |name: &str| w.get1(&format!("model.layers.{i}.{name}.weight"));
+        let eps = c.rms_norm_eps;
+
+        let x = rms_norm(h.clone(), norm("input_layernorm"), eps);
+        let q = split_heads(
+            linear(x.clone(), get("self_attn.q_proj"), None),
+            c.num_attention_heads,
+        );
+        let k = split_heads(
+            linear(x.clone(), get("self_attn.k_proj"), None),
+            c.num_key_value_heads,
+        );
+        let v = split_heads(
+            linear(x, get("self_attn.v_proj"), None),
+            c.num_key_value_heads,
+        );
+        let q = rope(q, &self.rope_cos, &self.rope_sin, false);
+        let k = rope(k, &self.rope_cos, &self.rope_sin, false);
+        let rep = c.num_attention_heads / c.num_key_value_heads;
+        let y = attention(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true);
+        let h = h + linear(merge_heads(y), get("self_attn.o_proj"), None);
+
+        let x = rms_norm(h.clone(), norm("post_attention_layernorm"), eps);
+        let gate = silu(linear(x.clone(), get("mlp.gate_proj"), None));
+        let up = linear(x, get("mlp.up_proj"), None);
+        h + linear(gate * up, get("mlp.down_proj"), None)
+    }
+
+    /// Prefill: token ids -> logits [B, S, vocab].
+    pub fn forward(&self, w: &Weights, tokens: Tensor<1, Int>) -> Tensor<3> {
+        let c = &self.cfg;
+        let embed = w.get2("model.embed_tokens.weight");
+        let mut h = embed
+            .clone()
+            .select(0, tokens)
+            .reshape([c.batch, c.seq_len, c.hidden_size]);
+        for i in 0..c.num_hidden_layers {
+            h = self.layer(w, i, h);
+        }
+        let h = rms_norm(h, w.get1("model.norm.weight"), c.rms_norm_eps);
+        let head = if c.tie_word_embeddings {
+            embed
+        } else {
+            w.get2("lm_head.weight")
+        };
+        linear(h, head, None)
+    }
+
+    /// Mean next-token cross-entropy, computed in f32.
+    pub fn loss(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+        let [b, s, v] = logits.dims();
+        let log_probs = log_softmax(logits.cast(DType::F32).reshape([b * s, v]), 1);
+        log_probs.gather(1, targets).mean().neg()
+    }
+}

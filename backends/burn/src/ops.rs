@@ -1,0 +1,124 @@
+//! Building blocks shared by the Wan and Llama models, on Burn's tensor API.
+//!
+//! Burn's `LayerNorm` module always has an affine weight and Wan's norms
+//! compute statistics in f32, so norms are written out here; they are
+//! differentiable, as every op here is.
+
+use burn::tensor::module::attention as burn_attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{DType, Tensor};
+
+/// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
+pub fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {
+    let [batch, seq, inp] = x.dims();
+    let out = w.dims()[0];
+    let y = x.reshape([batch * seq, inp]).matmul(w.transpose());
+    let y = match b {
+        Some(b) => y + b.unsqueeze_dim::<2>(0),
+        None => y,
+    };
+    y.reshape([batch, seq, out])
+}
+
+/// Statistics in f32 for half-precision inputs, as the references do.
+fn upcast<const D: usize>(x: Tensor<D>) -> (Tensor<D>, DType) {
+    let dtype = x.dtype();
+    match dtype {
+        DType::F16 | DType::BF16 => (x.cast(DType::F32), dtype),
+        _ => (x, dtype),
+    }
+}
+
+fn restore<const D: usize>(x: Tensor<D>, dtype: DType) -> Tensor<D> {
+    if x.dtype() == dtype { x } else { x.cast(dtype) }
+}
+
+/// A [n] vector as [1, 1, n] for broadcasting over [B, S, n].
+fn row(v: Tensor<1>) -> Tensor<3> {
+    v.unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0)
+}
+
+/// LayerNorm over the last dimension; without `weight`/`bias` it is Wan's
+/// non-affine `WanLayerNorm`.
+pub fn layer_norm(
+    x: Tensor<3>,
+    weight: Option<Tensor<1>>,
+    bias: Option<Tensor<1>>,
+    eps: f64,
+) -> Tensor<3> {
+    let (x, dtype) = upcast(x);
+    let centered = x.clone() - x.mean_dim(2);
+    let var = centered.clone().square().mean_dim(2);
+    let mut y = restore(centered / (var + eps).sqrt(), dtype);
+    if let Some(w) = weight {
+        y = y * row(w);
+    }
+    if let Some(b) = bias {
+        y = y + row(b);
+    }
+    y
+}
+
+/// RMSNorm over the last dimension with a weight.
+pub fn rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
+    let (x, dtype) = upcast(x);
+    let ms = x.clone().square().mean_dim(2);
+    restore(x / (ms + eps).sqrt(), dtype) * row(weight)
+}
+
+/// RoPE on x [B, H, S, D] with cos/sin [S, D/2]. `interleaved`: pairs are
+/// adjacent channels (Wan); otherwise halves (Llama's `rotate_half`).
+pub fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>, interleaved: bool) -> Tensor<4> {
+    let [b, h, s, d] = x.dims();
+    let half = d / 2;
+    if interleaved {
+        let x = x.reshape([b, h, s, half, 2]);
+        let x0 = x.clone().narrow(4, 0, 1);
+        let x1 = x.narrow(4, 1, 1);
+        let cos = cos.clone().reshape([1, 1, s, half, 1]);
+        let sin = sin.clone().reshape([1, 1, s, half, 1]);
+        let out0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
+        let out1 = x0 * sin + x1 * cos;
+        Tensor::cat(vec![out0, out1], 4).reshape([b, h, s, d])
+    } else {
+        let x1 = x.clone().narrow(3, 0, half);
+        let x2 = x.narrow(3, half, half);
+        let cos = cos.clone().reshape([1, 1, s, half]);
+        let sin = sin.clone().reshape([1, 1, s, half]);
+        let out1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+        let out2 = x2 * cos + x1 * sin;
+        Tensor::cat(vec![out1, out2], 3)
+    }
+}
+
+/// Softmax attention through Burn's `module::attention` (q [B, H, Sq, D],
+/// k and v [B, H, Sk, D]), scaled by 1/sqrt(D).
+pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: causal,
+    };
+    burn_attention(q, k, v, None, None, options)
+}
+
+/// [B, S, H*D] -> [B, H, S, D].
+pub fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [b, s, hd] = x.dims();
+    x.reshape([b, s, heads, hd / heads]).swap_dims(1, 2)
+}
+
+/// [B, H, S, D] -> [B, S, H*D].
+pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
+    let [b, h, s, d] = x.dims();
+    x.swap_dims(1, 2).reshape([b, s, h * d])
+}
+
+/// GELU with the tanh approximation (PyTorch's `approximate='tanh'`).
+pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::gelu_approximate(x)
+}
+
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::silu(x)
+}
