@@ -365,6 +365,16 @@ pub fn input_tensors(inputs: &Inputs) -> Vec<(String, HostTensor)> {
     }
 }
 
+/// L2 norm accumulated in f64: an f32 sum over millions of squares loses
+/// about as much precision as the parity check tolerates.
+pub fn l2_norm(values: &[f32]) -> f64 {
+    values
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
 /// Global L2 norm of all gradients.
 pub fn global_grad_norm(out: &PassOutput) -> Option<f64> {
     (!out.grad_norms.is_empty()).then(|| {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Int, Tensor};
+use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
@@ -266,7 +267,7 @@ impl PreparedCase for BurnCase {
             .iter()
             .map(|name| {
                 let norm = match self.weights.leaf(name).grad(&grads) {
-                    Some(g) => scalar(g.cast(DType::F32).square().sum())?.sqrt(),
+                    Some(g) => l2_norm(host(g)?.as_f32()?),
                     None => 0.0,
                 };
                 Ok((name.clone(), norm))

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
+use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
@@ -211,13 +212,7 @@ impl PreparedCase for CandleCase {
             .iter()
             .map(|(name, var)| {
                 let norm = match grads.get(var.as_tensor()) {
-                    Some(g) => f64::from(
-                        g.to_dtype(DType::F32)?
-                            .sqr()?
-                            .sum_all()?
-                            .sqrt()?
-                            .to_scalar::<f32>()?,
-                    ),
+                    Some(g) => l2_norm(&g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
                     None => 0.0,
                 };
                 Ok((name.clone(), norm))
