@@ -16,6 +16,10 @@ pub fn compiled_backends() -> Vec<&'static dyn Backend> {
     backends.push(&ditbench_burn::FLEX);
     #[cfg(feature = "burn")]
     backends.push(&ditbench_burn::NDARRAY);
+    #[cfg(feature = "burn-cuda")]
+    backends.push(&ditbench_burn::CUDA);
+    #[cfg(feature = "burn-wgpu")]
+    backends.push(&ditbench_burn::WGPU);
     backends
 }
 

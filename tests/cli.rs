@@ -173,7 +173,14 @@ fn the_schema_rejects_broken_results() {
     let dir = tempfile::tempdir().unwrap();
     let (json, _) = run_ok(
         dir.path(),
-        &["--presets", "wan-tiny", "--passes", "forward"],
+        &[
+            "--presets",
+            "wan-tiny",
+            "--passes",
+            "forward",
+            "--backends",
+            "candle",
+        ],
     );
     let validator = schema();
     assert!(validator.is_valid(&json));
@@ -203,6 +210,8 @@ fn sweeps_record_their_overrides_and_runs_never_overwrite() {
             "wan-tiny",
             "--frames",
             "5,9",
+            "--backends",
+            "candle",
             "--passes",
             "forward",
         ],

@@ -28,7 +28,7 @@ fn run_dumping(root: &Path, name: &str, extra: &[&str]) -> (Value, Vec<PathBuf>)
     let out = root.join(format!("{name}-results"));
     let dump = root.join(format!("{name}-outputs"));
     ditbench()
-        .args(["run", "--presets", "wan-tiny"])
+        .args(["run", "--presets", "wan-tiny", "--backends", "candle"])
         .args(QUICK)
         .args(extra)
         .arg("--out")

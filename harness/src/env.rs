@@ -90,7 +90,7 @@ pub fn default_threads() -> usize {
 }
 
 /// NVIDIA GPUs the kernel driver lists; empty on machines without one.
-fn nvidia_gpus() -> Vec<GpuInfo> {
+pub fn nvidia_gpus() -> Vec<GpuInfo> {
     let Ok(dir) = std::fs::read_dir("/proc/driver/nvidia/gpus") else {
         return Vec::new();
     };

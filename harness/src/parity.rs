@@ -68,6 +68,11 @@ pub struct Parity {
     pub detail: Option<String>,
 }
 
+/// Whether an error is within tolerance; NaN never is.
+fn within(error: f64, tol: f64) -> bool {
+    error <= tol
+}
+
 fn rel_diff(a: f64, b: f64) -> f64 {
     if a == b {
         0.0
@@ -121,21 +126,21 @@ pub fn compare(
     } else {
         (diff2 / ref2.max(f64::MIN_POSITIVE)).sqrt()
     };
-    if !(rel <= tol) {
+    if !within(rel, tol) {
         failures.push(format!("output relative error {rel:.3e} > {tol:.0e}"));
     }
     let loss_rel = match (out.loss, reference.loss) {
         (Some(l), Some(r)) => Some(rel_diff(l, r)),
         _ => None,
     };
-    if let Some(d) = loss_rel.filter(|d| !(*d <= tol)) {
+    if let Some(d) = loss_rel.filter(|&d| !within(d, tol)) {
         failures.push(format!("loss differs by {d:.3e} relative"));
     }
     let grad_rel = match (global_grad_norm(out), global_grad_norm(reference)) {
         (Some(g), Some(r)) => Some(rel_diff(g, r)),
         _ => None,
     };
-    if let Some(d) = grad_rel.filter(|d| !(*d <= tol)) {
+    if let Some(d) = grad_rel.filter(|&d| !within(d, tol)) {
         failures.push(format!("gradient norm differs by {d:.3e} relative"));
     }
     if out.loss.is_some() != reference.loss.is_some() {

@@ -9,7 +9,7 @@ pub mod weights;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use burn::tensor::{DType, Device, Int, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
@@ -28,6 +28,10 @@ pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
 pub enum Kind {
     Flex,
     NdArray,
+    #[cfg(feature = "cuda")]
+    Cuda,
+    #[cfg(feature = "wgpu")]
+    Wgpu,
 }
 
 pub struct BurnBackend {
@@ -38,6 +42,16 @@ pub const FLEX: BurnBackend = BurnBackend { kind: Kind::Flex };
 pub const NDARRAY: BurnBackend = BurnBackend {
     kind: Kind::NdArray,
 };
+#[cfg(feature = "cuda")]
+pub const CUDA: BurnBackend = BurnBackend { kind: Kind::Cuda };
+#[cfg(feature = "wgpu")]
+pub const WGPU: BurnBackend = BurnBackend { kind: Kind::Wgpu };
+
+/// The GPU ordinal of a `cuda:N` device name.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn gpu_ordinal(name: &str) -> Option<usize> {
+    name.strip_prefix("cuda:")?.parse().ok()
+}
 
 fn burn_dtype(dtype: Dtype) -> DType {
     match dtype {
@@ -49,14 +63,21 @@ fn burn_dtype(dtype: Dtype) -> DType {
 
 impl BurnBackend {
     fn device(&self, name: &str, pass: Pass) -> Result<Device> {
-        if name != "cpu" {
-            bail!("{} has no device '{name}' in this build", self.name());
+        if !self.devices().iter().any(|d| d == name) {
+            bail!("{} has no device '{name}' on this machine", self.name());
         }
         let device = match self.kind {
             Kind::Flex => Device::flex(),
             // Deprecated upstream in favour of Flex; kept so users can compare the two.
             #[allow(deprecated)]
             Kind::NdArray => Device::ndarray(),
+            #[cfg(feature = "cuda")]
+            Kind::Cuda => Device::cuda(gpu_ordinal(name).unwrap_or(0)),
+            // wgpu numbers adapters itself; cuda:N maps to its N-th discrete GPU.
+            #[cfg(feature = "wgpu")]
+            Kind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(
+                gpu_ordinal(name).unwrap_or(0),
+            )),
         };
         Ok(match pass {
             Pass::Forward => device,
@@ -70,6 +91,10 @@ impl Backend for BurnBackend {
         match self.kind {
             Kind::Flex => "burn-flex",
             Kind::NdArray => "burn-ndarray",
+            #[cfg(feature = "cuda")]
+            Kind::Cuda => "burn-cuda",
+            #[cfg(feature = "wgpu")]
+            Kind::Wgpu => "burn-wgpu",
         }
     }
 
@@ -78,7 +103,15 @@ impl Backend for BurnBackend {
     }
 
     fn devices(&self) -> Vec<String> {
-        vec!["cpu".to_string()]
+        match self.kind {
+            Kind::Flex | Kind::NdArray => vec!["cpu".to_string()],
+            // GPUs the NVIDIA driver lists: none on a CPU-only machine.
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => ditbench_harness::env::nvidia_gpus()
+                .iter()
+                .map(|g| format!("cuda:{}", g.index))
+                .collect(),
+        }
     }
 
     fn unsupported(&self, device: &str, dtype: Dtype, pass: Pass) -> Option<String> {
@@ -118,7 +151,7 @@ impl Backend for BurnBackend {
                     Ok(float_tensor(t.as_f32()?.to_vec(), shape, dt, &device))
                 };
                 let text: [usize; 3] = context.shape.as_slice().try_into()?;
-                Model::Wan(
+                Model::Wan(Box::new((
                     WanModel::new(c, dtype, &device),
                     WanInputs {
                         latents: five(latents, dtype)?,
@@ -126,17 +159,17 @@ impl Backend for BurnBackend {
                         context: float_tensor(context.as_f32()?.to_vec(), text, dtype, &device),
                         target: five(target, DType::F32)?,
                     },
-                )
+                )))
             }
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let n = c.batch * c.seq_len;
-                Model::Llama(
+                Model::Llama(Box::new((
                     LlamaModel::new(c, dtype, &device),
                     LlamaInputs {
                         tokens: int_tensor(tokens.as_u32()?, [n], &device),
                         targets: int_tensor(targets.as_u32()?, [n, 1], &device),
                     },
-                )
+                )))
             }
             _ => bail!("inputs do not match the workload's model family"),
         };
@@ -152,8 +185,9 @@ impl Backend for BurnBackend {
 }
 
 enum Model {
-    Wan(WanModel, WanInputs),
-    Llama(LlamaModel, LlamaInputs),
+    // Burn tensors are large handles: keep the variants small.
+    Wan(Box<(WanModel, WanInputs)>),
+    Llama(Box<(LlamaModel, LlamaInputs)>),
 }
 
 /// A forward output of either model, flattened to the host on demand.
@@ -174,20 +208,18 @@ struct BurnCase {
 impl BurnCase {
     fn forward(&self) -> Output {
         match &self.model {
-            Model::Wan(m, inputs) => Output::Video(m.forward(&self.weights, inputs)),
-            Model::Llama(m, inputs) => {
-                Output::Logits(m.forward(&self.weights, inputs.tokens.clone()))
+            Model::Wan(wan) => Output::Video(wan.0.forward(&self.weights, &wan.1)),
+            Model::Llama(llama) => {
+                Output::Logits(llama.0.forward(&self.weights, llama.1.tokens.clone()))
             }
         }
     }
 
     fn loss(&self, output: Output) -> Tensor<1> {
         match (&self.model, output) {
-            (Model::Wan(_, inputs), Output::Video(out)) => {
-                WanModel::loss(out, inputs.target.clone())
-            }
-            (Model::Llama(_, inputs), Output::Logits(out)) => {
-                LlamaModel::loss(out, inputs.targets.clone())
+            (Model::Wan(wan), Output::Video(out)) => WanModel::loss(out, wan.1.target.clone()),
+            (Model::Llama(llama), Output::Logits(out)) => {
+                LlamaModel::loss(out, llama.1.targets.clone())
             }
             _ => unreachable!("the output follows the model"),
         }
@@ -284,6 +316,8 @@ impl PreparedCase for BurnCase {
         match self.kind {
             Kind::Flex => "cpu (burn Flex)".into(),
             Kind::NdArray => "cpu (burn NdArray)".into(),
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => format!("{:?}", self.device),
         }
     }
 
@@ -291,6 +325,10 @@ impl PreparedCase for BurnCase {
         match (self.pass, self.kind) {
             (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
             (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            (Pass::Forward, _) => {
+                "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
+            }
             (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
         }
     }
@@ -317,7 +355,5 @@ impl PreparedCase for BurnCase {
     }
 }
 
-/// Token ids as a device tensor (for tests).
-pub fn tokens(ids: &[u32], device: &Device) -> Tensor<1, Int> {
-    int_tensor(ids, [ids.len()], device)
-}
+#[cfg(test)]
+mod tests;

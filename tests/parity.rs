@@ -1,0 +1,132 @@
+//! Cross-framework parity: Candle, Burn-Flex and Burn-NdArray compute the same
+//! function on the same weights and inputs, and the check can fail.
+
+use std::collections::BTreeMap;
+
+use assert_cmd::Command;
+use ditbench_harness::parity::{ParityStatus, compare};
+use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
+use ditbench_harness::workload::expand_workloads;
+use ditbench_harness::{Backend, CaseSpec, Dtype, Pass, PassOutput};
+use serde_json::Value;
+
+fn run(backend: &dyn Backend, preset: &str, pass: Pass) -> PassOutput {
+    let workload = expand_workloads(&[preset.to_string()], &BTreeMap::new())
+        .unwrap()
+        .remove(0);
+    let spec = CaseSpec {
+        workload: workload.clone(),
+        backend: backend.name().into(),
+        device: "cpu".into(),
+        dtype: Dtype::F32,
+        pass,
+        seed: 0,
+    };
+    let inputs = seeded_inputs(&workload.config, 0);
+    backend
+        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
+        .unwrap()
+        .output()
+        .unwrap()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+#[test]
+fn burn_backends_agree_with_candle_within_1e_4_in_f32() {
+    let candle = &ditbench_candle::CandleBackend;
+    for preset in ["wan-tiny", "llama-tiny"] {
+        for pass in [Pass::Forward, Pass::Train] {
+            let reference = run(candle, preset, pass);
+            for backend in [&ditbench_burn::FLEX, &ditbench_burn::NDARRAY] {
+                let out = run(backend, preset, pass);
+                let p = compare("candle", &reference, &out, Dtype::F32);
+                let label = format!("{preset} {pass} {}", backend.name());
+                assert_eq!(p.status, ParityStatus::Pass, "{label}: {p:?}");
+                assert!(p.output_rel_error < 1e-4, "{label}");
+                if pass == Pass::Train {
+                    assert!(
+                        rel(out.loss.unwrap(), reference.loss.unwrap()) < 1e-4,
+                        "{label} loss"
+                    );
+                    let g = |o: &PassOutput| {
+                        o.grad_norms.iter().map(|(_, n)| n * n).sum::<f64>().sqrt()
+                    };
+                    assert!(rel(g(&out), g(&reference)) < 1e-4, "{label} gradient norm");
+                    // Per-parameter agreement too, not only the global norm.
+                    for ((name, a), (_, b)) in out.grad_norms.iter().zip(&reference.grad_norms) {
+                        assert!(
+                            rel(*a, *b) < 1e-3,
+                            "{label}: gradient of {name}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::cargo_bin("ditbench").unwrap();
+    cmd.args([
+        "run",
+        "--presets",
+        "wan-tiny,llama-tiny",
+        "--budget",
+        "0.3",
+        "--min-time",
+        "0.05",
+        "--min-iters",
+        "2",
+    ])
+    .arg("--out")
+    .arg(dir.path());
+    if let Some(backend) = env {
+        cmd.env("DITBENCH_TEST_PERTURB_WEIGHTS", backend);
+    }
+    let output = cmd.output().unwrap();
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    (output.status.code(), json)
+}
+
+#[test]
+fn every_run_checks_parity_and_a_perturbed_backend_fails_it() {
+    let (code, json) = run_cli(None);
+    assert_eq!(code, Some(0));
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 12);
+    for c in cases {
+        let p = &c["parity"];
+        assert_eq!(p["reference"], "candle", "{}", c["id"]);
+        let expected = if c["backend"] == "candle" {
+            "reference"
+        } else {
+            "pass"
+        };
+        assert_eq!(p["status"], expected, "{}: {p}", c["id"]);
+    }
+
+    let (code, json) = run_cli(Some("burn-ndarray"));
+    assert_eq!(code, Some(1), "a parity failure exits non-zero");
+    for c in json["cases"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "every case still ran and was written");
+        let status = c["parity"]["status"].as_str().unwrap();
+        match c["backend"].as_str().unwrap() {
+            "burn-ndarray" => {
+                assert_eq!(status, "fail", "{}", c["id"]);
+                assert!(c["parity"]["detail"].as_str().unwrap().contains("relative"));
+            }
+            "candle" => assert_eq!(status, "reference"),
+            _ => assert_eq!(status, "pass"),
+        }
+    }
+}
