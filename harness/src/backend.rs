@@ -125,6 +125,29 @@ pub struct PhaseTimes {
     pub backward_s: Option<f64>,
 }
 
+/// Time a training step's phases, synchronizing the device after each:
+/// `forward` returns the loss, `backward` its gradients, which are dropped
+/// only after the clock stops.
+pub fn time_train_step<L, G>(
+    sync: impl Fn() -> Result<()>,
+    forward: impl FnOnce() -> Result<L>,
+    backward: impl FnOnce(L) -> Result<G>,
+) -> Result<PhaseTimes> {
+    let t = std::time::Instant::now();
+    let loss = forward()?;
+    sync()?;
+    let forward_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let grads = backward(loss)?;
+    sync()?;
+    let backward_s = t.elapsed().as_secs_f64();
+    drop(grads);
+    Ok(PhaseTimes {
+        forward_s: Some(forward_s),
+        backward_s: Some(backward_s),
+    })
+}
+
 /// What one pass computed, for correctness checks (not timed).
 #[derive(Debug, Clone)]
 pub struct PassOutput {

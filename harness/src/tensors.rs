@@ -70,6 +70,22 @@ pub trait WeightSource: Sync {
     fn describe(&self) -> String;
 }
 
+/// Load one parameter and check its shape against the inventory.
+pub fn load_checked(source: &dyn WeightSource, spec: &ParamSpec) -> Result<HostTensor> {
+    let host = source
+        .load(spec)
+        .map_err(|e| e.context(format!("loading {}", spec.name)))?;
+    if host.shape != spec.shape {
+        bail!(
+            "{}: expected shape {:?}, the source has {:?}",
+            spec.name,
+            spec.shape,
+            host.shape
+        );
+    }
+    Ok(host)
+}
+
 /// FNV-1a: a stable 64-bit key for a name, independent of platform and
 /// compiler (std's hasher makes no such promise).
 fn name_key(name: &str) -> u64 {

@@ -6,10 +6,9 @@ pub mod ops;
 pub mod wan;
 pub mod weights;
 
-use std::time::Instant;
-
 use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
+use ditbench_harness::backend::time_train_step;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
@@ -256,21 +255,11 @@ impl PreparedCase for BurnCase {
                 drop(out);
                 Ok(PhaseTimes::default())
             }
-            Pass::Train => {
-                let t = Instant::now();
-                let loss = self.loss(self.forward());
-                self.sync()?;
-                let forward_s = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let grads = loss.backward();
-                self.sync()?;
-                let backward_s = t.elapsed().as_secs_f64();
-                drop(grads);
-                Ok(PhaseTimes {
-                    forward_s: Some(forward_s),
-                    backward_s: Some(backward_s),
-                })
-            }
+            Pass::Train => time_train_step(
+                || self.sync(),
+                || Ok(self.loss(self.forward())),
+                |loss| Ok(loss.backward()),
+            ),
         }
     }
 

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
 use ditbench_harness::WeightSource;
 use ditbench_harness::params::ParamSpec;
+use ditbench_harness::tensors::load_checked;
 
 pub struct Weights {
     tensors: HashMap<String, (Tensor<1>, Vec<usize>)>,
@@ -26,16 +27,7 @@ impl Weights {
         let mut order = Vec::with_capacity(specs.len());
         let options = TensorCreationOptions::new(device.clone()).with_dtype(dtype);
         for spec in specs {
-            let host = source
-                .load(spec)
-                .with_context(|| format!("loading {}", spec.name))?;
-            anyhow::ensure!(
-                host.shape == spec.shape,
-                "{}: expected shape {:?}, the source has {:?}",
-                spec.name,
-                spec.shape,
-                host.shape
-            );
+            let host = load_checked(source, spec)?;
             let values = host.as_f32()?.to_vec();
             let n = values.len();
             let t = Tensor::<1>::from_data(TensorData::new(values, [n]), options.clone());

@@ -5,10 +5,9 @@ pub mod ops;
 pub mod wan;
 pub mod weights;
 
-use std::time::Instant;
-
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
+use ditbench_harness::backend::time_train_step;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
@@ -172,21 +171,11 @@ impl PreparedCase for CandleCase {
                 self.forward()?;
                 Ok(PhaseTimes::default())
             }
-            Pass::Train => {
-                let t = Instant::now();
-                let loss = self.loss(&self.forward()?)?;
-                self.device.synchronize()?;
-                let forward_s = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let grads = loss.backward()?;
-                self.device.synchronize()?;
-                let backward_s = t.elapsed().as_secs_f64();
-                drop(grads);
-                Ok(PhaseTimes {
-                    forward_s: Some(forward_s),
-                    backward_s: Some(backward_s),
-                })
-            }
+            Pass::Train => time_train_step(
+                || Ok(self.device.synchronize()?),
+                || Ok(self.loss(&self.forward()?)?),
+                |loss| Ok(loss.backward()?),
+            ),
         }
     }
 

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use candle_core::{DType, Device, Tensor, Var};
 use ditbench_harness::WeightSource;
 use ditbench_harness::params::ParamSpec;
+use ditbench_harness::tensors::load_checked;
 
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
@@ -27,16 +28,7 @@ impl Weights {
         let mut tensors = HashMap::with_capacity(specs.len());
         let mut vars = Vec::new();
         for spec in specs {
-            let host = source
-                .load(spec)
-                .with_context(|| format!("loading {}", spec.name))?;
-            anyhow::ensure!(
-                host.shape == spec.shape,
-                "{}: expected shape {:?}, the source has {:?}",
-                spec.name,
-                spec.shape,
-                host.shape
-            );
+            let host = load_checked(source, spec)?;
             let t = Tensor::from_slice(host.as_f32()?, spec.shape.as_slice(), device)?
                 .to_dtype(dtype)?;
             let t = if trainable {
