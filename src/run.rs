@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
-use ditbench_harness::files::{FileWeights, load_inputs};
-use ditbench_harness::params::parameters;
+use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
+use ditbench_harness::params::{parameter_count, parameters};
 use ditbench_harness::parity::{ParityStatus, reference_first};
 use ditbench_harness::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
@@ -143,6 +143,7 @@ fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, Usage
         weights: args.weights.as_deref().map(absolute),
         inputs: args.inputs.as_deref().map(absolute),
         dump_outputs: args.dump_outputs.clone(),
+        ..DataFiles::default()
     })
 }
 
@@ -188,7 +189,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     let dtypes = dedup(&args.dtypes);
     let passes = dedup(&args.passes);
     check_out_dir(&args.out)?;
-    let data = data_files(args, &workloads)?;
+    let mut data = data_files(args, &workloads)?;
 
     let build = build_info();
     let environment = env::capture(&build, frameworks(&compiled), threads);
@@ -203,6 +204,17 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         &passes,
         args.seed,
     );
+    // Every backend loads the same weight and input files for the workloads
+    // checked for parity; larger ones initialise in the worker.
+    if data.weights.is_none() && data.inputs.is_none() && !args.no_parity {
+        let cache = args.out.join("cache");
+        for w in &workloads {
+            if parameter_count(&w.config) <= args.parity_max_params {
+                let files = cached_seeded_data(&cache, &w.config, &w.label(), args.seed)?;
+                data.shared.insert(w.label(), files);
+            }
+        }
+    }
     // Cases whose estimate exceeds RAM are skipped unless --force.
     let mut runner = runner
         .with_memory_limit(

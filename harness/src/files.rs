@@ -402,6 +402,65 @@ pub fn output_tensors(out: &PassOutput) -> Vec<(String, HostTensor)> {
     t
 }
 
+/// The seeded weights and inputs of a workload as safetensors, written once
+/// under `dir` and reused: the file names carry a hash of the configuration,
+/// seed and generator version, so a stale file is never picked up.
+pub fn cached_seeded_data(
+    dir: &Path,
+    config: &ModelConfig,
+    label: &str,
+    seed: u64,
+) -> Result<(PathBuf, PathBuf)> {
+    let config_json = serde_json::to_string(config)?;
+    let key = crate::tensors::name_key(&format!(
+        "{config_json}|{seed}|{}",
+        crate::tensors::SEEDED_DATA_VERSION
+    ));
+    let safe: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = format!("{safe}-seed{seed}-{key:016x}");
+    let weights = dir.join(format!("{stem}.weights.safetensors"));
+    let inputs = dir.join(format!("{stem}.inputs.safetensors"));
+    let metadata: HashMap<String, String> = [
+        ("format".to_string(), "ditbench".to_string()),
+        ("workload".to_string(), label.to_string()),
+        ("seed".to_string(), seed.to_string()),
+        ("config".to_string(), config_json),
+    ]
+    .into_iter()
+    .collect();
+    let write = |path: &Path, tensors: Vec<(String, HostTensor)>| -> Result<()> {
+        if path.exists() {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Write then rename: a concurrent or interrupted run never sees half a file.
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        fs::write(&tmp, encode(&tensors, metadata.clone())?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
+    };
+    let source = crate::tensors::SeededWeights { seed };
+    let specs = crate::params::parameters(config);
+    if !weights.exists() {
+        let tensors = specs
+            .iter()
+            .map(|s| Ok((s.name.clone(), source.load(s)?)))
+            .collect::<Result<Vec<_>>>()?;
+        write(&weights, tensors)?;
+    }
+    write(&inputs, input_tensors(&seeded_inputs(config, seed)))?;
+    Ok((weights, inputs))
+}
+
 /// Read a pass's results back from a file written by [`output_tensors`].
 pub fn read_outputs(path: &Path) -> Result<PassOutput> {
     let file = SafetensorsFile::open(path)?;
@@ -544,6 +603,34 @@ mod tests {
         let wrong = dir.path().join("wan-tiny.safetensors");
         let err = load_inputs(&wrong, &config, 0).err().unwrap().to_string();
         assert!(err.contains("'latents' has shape [1, 4, 3, 8, 8]"), "{err}");
+    }
+
+    #[test]
+    fn seeded_data_is_cached_once_and_matches_the_generator() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = find_preset("wan-tiny").unwrap().config;
+        let (w, i) = cached_seeded_data(dir.path(), &config, "wan-tiny", 0).unwrap();
+        let written = fs::metadata(&w).unwrap().modified().unwrap();
+        let again = cached_seeded_data(dir.path(), &config, "wan-tiny", 0).unwrap();
+        assert_eq!(again, (w.clone(), i.clone()));
+        assert_eq!(
+            fs::metadata(&w).unwrap().modified().unwrap(),
+            written,
+            "reused, not rewritten"
+        );
+        let specs = parameters(&config);
+        let file = FileWeights::open(&w, &specs).unwrap();
+        let seeded = SeededWeights { seed: 0 };
+        for spec in &specs {
+            assert_eq!(file.load(spec).unwrap(), seeded.load(spec).unwrap());
+        }
+        let (inputs, _) = load_inputs(&i, &config, 0).unwrap();
+        assert_eq!(
+            input_tensors(&inputs),
+            input_tensors(&seeded_inputs(&config, 0))
+        );
+        let (other, _) = cached_seeded_data(dir.path(), &config, "wan-tiny", 1).unwrap();
+        assert_ne!(other, w, "another seed is another file");
     }
 
     #[test]

@@ -348,6 +348,9 @@ pub struct DataFiles {
     pub inputs: Option<PathBuf>,
     /// Directory for each case's outputs (`--dump-outputs`).
     pub dump_outputs: Option<PathBuf>,
+    /// Cached seeded (weights, inputs) files by workload label, shared by
+    /// every backend; used where no user file is given.
+    pub shared: HashMap<String, (PathBuf, PathBuf)>,
 }
 
 fn signal_name(signal: i32) -> String {
@@ -488,6 +491,15 @@ impl<'a> Runner<'a> {
             return result;
         }
         let parity = self.parity_applies(case);
+        if !parity {
+            let why = match self.parity_max_params {
+                Some(max) => format!("more than --parity-max-params {max} parameters"),
+                None => "--no-parity".to_string(),
+            };
+            result.notes.push(format!(
+                "parity not checked: {why}; weights initialised in the worker"
+            ));
+        }
         let want_outputs = parity || self.data.dump_outputs.is_some();
         // The temporary directory lives until the outputs are read.
         let outcome = tempfile::tempdir()
@@ -568,11 +580,20 @@ impl<'a> Runner<'a> {
         let request_path = dir.join("request.json");
         let response_path = dir.join("response.json");
         let stderr_path = dir.join("stderr.log");
+        let shared = self.data.shared.get(&case.workload.label());
         let request = WorkerRequest {
             case: case.clone(),
             timing: self.timing.clone(),
-            weights_file: self.data.weights.clone(),
-            inputs_file: self.data.inputs.clone(),
+            weights_file: self
+                .data
+                .weights
+                .clone()
+                .or_else(|| shared.map(|s| s.0.clone())),
+            inputs_file: self
+                .data
+                .inputs
+                .clone()
+                .or_else(|| shared.map(|s| s.1.clone())),
             outputs_file,
         };
         std::fs::write(&request_path, serde_json::to_vec(&request)?)?;

@@ -86,9 +86,13 @@ pub fn load_checked(source: &dyn WeightSource, spec: &ParamSpec) -> Result<HostT
     Ok(host)
 }
 
+/// Version of the seeded generator's output: bump it whenever the values it
+/// produces change, so cached data files are regenerated.
+pub const SEEDED_DATA_VERSION: u32 = 1;
+
 /// FNV-1a: a stable 64-bit key for a name, independent of platform and
 /// compiler (std's hasher makes no such promise).
-fn name_key(name: &str) -> u64 {
+pub fn name_key(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
