@@ -16,10 +16,12 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
 }
 
+/// The results files (JSON) in `dir`, not the shared-data `cache/`.
 fn result_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
     files.sort();
     files
 }

@@ -37,7 +37,10 @@ fn run_dumping(root: &Path, name: &str, extra: &[&str]) -> (Value, Vec<PathBuf>)
         .arg(&dump)
         .assert()
         .success();
-    let results = files_in(&out);
+    let results: Vec<PathBuf> = files_in(&out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     let json = serde_json::from_str(&std::fs::read_to_string(&results[0]).unwrap()).unwrap();
     (json, files_in(&dump))
 }

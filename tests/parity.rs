@@ -90,10 +90,9 @@ fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
     let output = cmd.output().unwrap();
     let file = std::fs::read_dir(dir.path())
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a results file");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     (output.status.code(), json)
 }
