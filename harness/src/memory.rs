@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "memory.peak_rss_bytes",
-        "peak resident set size of the worker process (VmHWM from /proc/self/status): everything the case touched, framework runtime included",
+        "peak resident set size of the worker during warm-up and timed passes (VmHWM from /proc/self/status, reset after the model was built and the host copies of weights and inputs were freed): the model, its activations and the framework runtime",
     ),
     (
         "memory.rss_before_build_bytes",
@@ -21,7 +21,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "memory.peak_heap_bytes",
-        "peak bytes live in the Rust global allocator from just before the model was built to the end of the timed passes; null when the framework allocates outside it",
+        "peak bytes live in the Rust global allocator during warm-up and timed passes (high-water mark restarted after the model was built); null when the framework allocates outside it",
     ),
 ];
 
@@ -115,6 +115,12 @@ fn parse_status_field(status: &str, field: &str) -> Option<u64> {
         let kb: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
         Some(kb * 1024)
     })
+}
+
+/// Start a new peak-RSS high-water mark from the current RSS (Linux
+/// `clear_refs` 5). Returns whether the kernel accepted it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Current resident set size (VmRSS).
