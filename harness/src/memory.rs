@@ -13,7 +13,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "memory.rss_before_build_bytes",
-        "resident set size of the worker (VmRSS) just before the model was built",
+        "resident set size of the worker (VmRSS) before any weights or inputs were read",
     ),
     (
         "memory.rss_growth_bytes",

@@ -235,6 +235,8 @@ fn serve_into(
     })?;
     out.framework = Some(backend.framework_version());
     let config = &case.workload.config;
+    // The baseline before any weights or inputs are read.
+    let rss_before = memory::current_rss_bytes();
     let mut weights: Box<dyn WeightSource> = match &request.weights_file {
         Some(path) => Box::new(FileWeights::open(path, &parameters(config))?),
         None => Box::new(SeededWeights { seed: case.seed }),
@@ -261,7 +263,6 @@ fn serve_into(
         inputs: inputs_source,
     });
 
-    let rss_before = memory::current_rss_bytes();
     let t = Instant::now();
     let mut prepared = backend.prepare(case, weights.as_ref(), &inputs)?;
     prepared.synchronize()?;
