@@ -2,12 +2,9 @@
 //! that other implementations (e.g. the PyTorch reference models) can load
 //! exactly what ditbench runs.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
-use ditbench_harness::files::{encode, input_tensors, write_new_file};
+use ditbench_harness::files::{seeded_inputs_file, seeded_weights_file, write_new_file};
 use ditbench_harness::params::parameters;
-use ditbench_harness::tensors::{SeededWeights, WeightSource, seeded_inputs};
 use ditbench_harness::workload::expand_workloads;
 
 use crate::UsageError;
@@ -41,35 +38,19 @@ pub fn export(args: &DataArgs) -> Result<()> {
     if args.out.exists() && !args.out.is_dir() {
         return Err(UsageError(format!("--out {} is not a directory", args.out.display())).into());
     }
-    let metadata: HashMap<String, String> = [
-        ("format".to_string(), "ditbench".to_string()),
-        ("workload".to_string(), workload.label()),
-        ("seed".to_string(), args.seed.to_string()),
-        (
-            "config".to_string(),
-            serde_json::to_string(&workload.config)?,
-        ),
-    ]
-    .into_iter()
-    .collect();
-    let source = SeededWeights { seed: args.seed };
-    let weights = specs
-        .iter()
-        .map(|s| Ok((s.name.clone(), source.load(s)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let inputs = input_tensors(&seeded_inputs(&workload.config, args.seed));
-    let stem = format!("{}-seed{}", file_safe(&workload.label()), args.seed);
+    let label = workload.label();
+    let stem = format!("{}-seed{}", file_safe(&label), args.seed);
     let w = write_new_file(
         &args.out,
         &format!("{stem}.weights"),
         "safetensors",
-        &encode(&weights, metadata.clone())?,
+        &seeded_weights_file(&workload.config, &label, args.seed)?,
     )?;
     let i = write_new_file(
         &args.out,
         &format!("{stem}.inputs"),
         "safetensors",
-        &encode(&inputs, metadata)?,
+        &seeded_inputs_file(&workload.config, &label, args.seed)?,
     )?;
     println!("weights: {}", w.display());
     println!("inputs:  {}", i.display());

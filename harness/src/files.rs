@@ -15,7 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use safetensors::{Dtype as StDtype, SafeTensors, tensor::TensorView};
+use safetensors::tensor::{TensorInfo, TensorView};
+use safetensors::{Dtype as StDtype, SafeTensors};
 
 use crate::backend::PassOutput;
 use crate::params::ParamSpec;
@@ -84,6 +85,10 @@ pub fn encode(
 pub struct SafetensorsFile {
     path: PathBuf,
     bytes: Vec<u8>,
+    /// Where the tensor data begins in `bytes`.
+    data_start: usize,
+    /// The header, parsed once when the file is opened.
+    index: HashMap<String, TensorInfo>,
 }
 
 fn float_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
@@ -136,40 +141,51 @@ fn integer_values(view: &TensorView<'_>) -> Option<Vec<i64>> {
 impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        SafeTensors::deserialize(&bytes)
-            .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+        let invalid = || format!("{} is not a valid safetensors file", path.display());
+        // Validates the header against the buffer (offsets, sizes) once.
+        SafeTensors::deserialize(&bytes).with_context(invalid)?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&bytes).with_context(invalid)?;
+        let index = metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| (name, info.clone()))
+            .collect();
         Ok(SafetensorsFile {
             path: path.to_path_buf(),
             bytes,
+            data_start: 8 + header_len,
+            index,
         })
-    }
-
-    fn parsed(&self) -> SafeTensors<'_> {
-        SafeTensors::deserialize(&self.bytes).expect("validated when opened")
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Tensor names, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.parsed()
-            .names()
-            .into_iter()
-            .map(String::from)
-            .collect()
+        let mut names: Vec<String> = self.index.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.parsed().tensor(name).ok().map(|v| v.shape().to_vec())
+        self.index.get(name).map(|info| info.shape.clone())
+    }
+
+    fn view(&self, name: &str) -> Result<TensorView<'_>> {
+        let info = self
+            .index
+            .get(name)
+            .with_context(|| format!("{} has no tensor '{name}'", self.path.display()))?;
+        let (begin, end) = info.data_offsets;
+        let data = &self.bytes[self.data_start + begin..self.data_start + end];
+        Ok(TensorView::new(info.dtype, info.shape.clone(), data)?)
     }
 
     /// A floating-point tensor as f32 (F32, F64, F16 and BF16 are accepted).
     pub fn float(&self, name: &str) -> Result<HostTensor> {
-        let st = self.parsed();
-        let view = st
-            .tensor(name)
-            .with_context(|| format!("{} has no tensor '{name}'", self.path.display()))?;
+        let view = self.view(name)?;
         let values = float_values(&view).with_context(|| {
             format!(
                 "{}: '{name}' is {:?}, expected a floating-point tensor",
@@ -182,10 +198,7 @@ impl SafetensorsFile {
 
     /// Token ids as u32 (any integer type; values must fit in [0, vocab)).
     pub fn tokens(&self, name: &str, vocab: usize) -> Result<HostTensor> {
-        let st = self.parsed();
-        let view = st
-            .tensor(name)
-            .with_context(|| format!("{} has no tensor '{name}'", self.path.display()))?;
+        let view = self.view(name)?;
         let values = integer_values(&view).with_context(|| {
             format!(
                 "{}: '{name}' is {:?}, expected integer token ids",
@@ -402,6 +415,47 @@ pub fn output_tensors(out: &PassOutput) -> Vec<(String, HostTensor)> {
     t
 }
 
+/// A file name from free text: letters, digits, '.', '-' and '_' only.
+pub fn file_stem(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The metadata every ditbench data file carries.
+fn data_metadata(config: &ModelConfig, label: &str, seed: u64) -> Result<HashMap<String, String>> {
+    Ok([
+        ("format".to_string(), "ditbench".to_string()),
+        ("workload".to_string(), label.to_string()),
+        ("seed".to_string(), seed.to_string()),
+        ("config".to_string(), serde_json::to_string(config)?),
+    ]
+    .into_iter()
+    .collect())
+}
+
+/// A workload's seeded weights, encoded as a safetensors file.
+pub fn seeded_weights_file(config: &ModelConfig, label: &str, seed: u64) -> Result<Vec<u8>> {
+    let source = crate::tensors::SeededWeights { seed };
+    let tensors = crate::params::parameters(config)
+        .iter()
+        .map(|s| Ok((s.name.clone(), source.load(s)?)))
+        .collect::<Result<Vec<_>>>()?;
+    encode(&tensors, data_metadata(config, label, seed)?)
+}
+
+/// A workload's seeded inputs, encoded as a safetensors file.
+pub fn seeded_inputs_file(config: &ModelConfig, label: &str, seed: u64) -> Result<Vec<u8>> {
+    let tensors = input_tensors(&seeded_inputs(config, seed));
+    encode(&tensors, data_metadata(config, label, seed)?)
+}
+
 /// The seeded weights and inputs of a workload as safetensors, written once
 /// under `dir` and reused: the file names carry a hash of the configuration,
 /// seed and generator version, so a stale file is never picked up.
@@ -411,53 +465,27 @@ pub fn cached_seeded_data(
     label: &str,
     seed: u64,
 ) -> Result<(PathBuf, PathBuf)> {
-    let config_json = serde_json::to_string(config)?;
     let key = crate::tensors::name_key(&format!(
-        "{config_json}|{seed}|{}",
+        "{}|{seed}|{}",
+        serde_json::to_string(config)?,
         crate::tensors::SEEDED_DATA_VERSION
     ));
-    let safe: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let stem = format!("{safe}-seed{seed}-{key:016x}");
+    let stem = format!("{}-seed{seed}-{key:016x}", file_stem(label));
     let weights = dir.join(format!("{stem}.weights.safetensors"));
     let inputs = dir.join(format!("{stem}.inputs.safetensors"));
-    let metadata: HashMap<String, String> = [
-        ("format".to_string(), "ditbench".to_string()),
-        ("workload".to_string(), label.to_string()),
-        ("seed".to_string(), seed.to_string()),
-        ("config".to_string(), config_json),
-    ]
-    .into_iter()
-    .collect();
-    let write = |path: &Path, tensors: Vec<(String, HostTensor)>| -> Result<()> {
+    // Generated only when missing; written then renamed, so a concurrent or
+    // interrupted run never sees half a file.
+    let write = |path: &Path, contents: &dyn Fn() -> Result<Vec<u8>>| -> Result<()> {
         if path.exists() {
             return Ok(());
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        // Write then rename: a concurrent or interrupted run never sees half a file.
         let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        fs::write(&tmp, encode(&tensors, metadata.clone())?)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::write(&tmp, contents()?).with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
     };
-    let source = crate::tensors::SeededWeights { seed };
-    let specs = crate::params::parameters(config);
-    if !weights.exists() {
-        let tensors = specs
-            .iter()
-            .map(|s| Ok((s.name.clone(), source.load(s)?)))
-            .collect::<Result<Vec<_>>>()?;
-        write(&weights, tensors)?;
-    }
-    write(&inputs, input_tensors(&seeded_inputs(config, seed)))?;
+    write(&weights, &|| seeded_weights_file(config, label, seed))?;
+    write(&inputs, &|| seeded_inputs_file(config, label, seed))?;
     Ok((weights, inputs))
 }
 

@@ -14,7 +14,7 @@ use crate::backend::{Backend, CaseSpec, Dtype, Pass, PreparedCase};
 use crate::cost::{cost, estimate_memory};
 use crate::env::ThreadSettings;
 use crate::files::{
-    FileWeights, encode, global_grad_norm, load_inputs, output_tensors, read_outputs,
+    FileWeights, encode, file_stem, global_grad_norm, load_inputs, output_tensors, read_outputs,
     write_new_file,
 };
 use crate::memory::{self, MemoryFigures, heap};
@@ -641,19 +641,6 @@ impl<'a> Runner<'a> {
         }
         anyhow::bail!("{how} without a result; its last output:\n{tail}")
     }
-}
-
-/// A file name from a case id: letters, digits, '.', '-' and '_' only.
-pub fn file_stem(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn empty_result(case: &CaseSpec) -> CaseResult {
