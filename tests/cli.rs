@@ -1,29 +1,17 @@
 //! End-to-end tests of the `ditbench` binary.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::Path;
+
+use common::{ditbench, fails_with, result_files};
 use serde_json::Value;
-
-fn ditbench() -> Command {
-    Command::cargo_bin("ditbench").expect("binary built")
-}
 
 fn schema() -> jsonschema::Validator {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/schema.json"))
             .expect("results/schema.json");
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
-}
-
-/// The results files (JSON) in `dir`, not the shared-data `cache/`.
-fn result_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    files
 }
 
 /// Quick timing so tests stay fast on a 2-core machine.
@@ -263,23 +251,6 @@ fn cases_too_big_for_this_machine_are_skipped_with_a_reason() {
     );
     assert!(stdout.contains("skipped"));
     assert!(schema().is_valid(&json));
-}
-
-fn fails_with(args: &[&str], message: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let assert = ditbench()
-        .args(args)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(
-        stderr.contains(message),
-        "{args:?}: expected '{message}' in:\n{stderr}"
-    );
-    assert!(!out.exists(), "{args:?} wrote output");
 }
 
 #[test]

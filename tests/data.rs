@@ -1,27 +1,17 @@
 //! End-to-end tests of weight, input and output files: `ditbench data`,
 //! `run --weights/--inputs` and `run --dump-outputs`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{ditbench, fails_with, files_in, result_files};
 use ditbench_harness::HostTensor;
 use ditbench_harness::files::{SafetensorsFile, encode};
 use serde_json::Value;
 
-fn ditbench() -> Command {
-    Command::cargo_bin("ditbench").expect("binary built")
-}
-
 const QUICK: [&str; 6] = ["--budget", "0.3", "--min-time", "0.05", "--min-iters", "2"];
-
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
 
 /// Run wan-tiny forward and train, dumping outputs; returns (results JSON, output files).
 fn run_dumping(root: &Path, name: &str, extra: &[&str]) -> (Value, Vec<PathBuf>) {
@@ -37,10 +27,7 @@ fn run_dumping(root: &Path, name: &str, extra: &[&str]) -> (Value, Vec<PathBuf>)
         .arg(&dump)
         .assert()
         .success();
-    let results: Vec<PathBuf> = files_in(&out)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let results = result_files(&out);
     let json = serde_json::from_str(&std::fs::read_to_string(&results[0]).unwrap()).unwrap();
     (json, files_in(&dump))
 }
@@ -153,23 +140,6 @@ fn exported_data_reproduces_the_seeded_run_and_a_perturbed_weight_does_not() {
         diff > 1e-4,
         "a perturbed weight left the output unchanged (max diff {diff})"
     );
-}
-
-fn fails_with(args: &[&str], message: &str) {
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let assert = ditbench()
-        .args(args)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(
-        stderr.contains(message),
-        "{args:?}: expected '{message}' in:\n{stderr}"
-    );
-    assert!(!out.exists(), "{args:?} wrote results");
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Cross-framework parity: Candle, Burn-Flex and Burn-NdArray compute the same
 //! function on the same weights and inputs, and the check can fail.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use assert_cmd::Command;
+use common::{ditbench, result_files};
 use ditbench_harness::parity::{ParityStatus, compare};
 use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
 use ditbench_harness::workload::expand_workloads;
@@ -70,7 +72,7 @@ fn burn_backends_agree_with_candle_within_1e_4_in_f32() {
 
 fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::cargo_bin("ditbench").unwrap();
+    let mut cmd = ditbench();
     cmd.args([
         "run",
         "--presets",
@@ -88,11 +90,7 @@ fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
         cmd.env("DITBENCH_TEST_PERTURB_WEIGHTS", backend);
     }
     let output = cmd.output().unwrap();
-    let file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .expect("a results file");
+    let file = result_files(dir.path()).remove(0);
     let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     (output.status.code(), json)
 }

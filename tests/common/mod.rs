@@ -1,0 +1,46 @@
+//! Helpers shared by the end-to-end tests.
+
+// Each test crate uses a subset of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub fn ditbench() -> Command {
+    Command::cargo_bin("ditbench").expect("binary built")
+}
+
+/// Every entry of `dir`, sorted; empty when `dir` does not exist.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The results files (JSON) in `dir`, not the shared-data `cache/`.
+pub fn result_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = files_in(dir);
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files
+}
+
+/// `args` exits with code 2, says `message` and writes nothing to `--out`.
+pub fn fails_with(args: &[&str], message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let assert = ditbench()
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains(message),
+        "{args:?}: expected '{message}' in:\n{stderr}"
+    );
+    assert!(!out.exists(), "{args:?} wrote output");
+}
