@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+include!("backends/tch/link.rs");
+
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
     out.status
@@ -28,4 +30,8 @@ fn main() {
     let profile = std::env::var("PROFILE").unwrap_or_default();
     let opt = std::env::var("OPT_LEVEL").unwrap_or_default();
     println!("cargo:rustc-env=DITBENCH_PROFILE={profile} (opt-level {opt})");
+
+    if std::env::var_os("CARGO_FEATURE_TCH").is_some() {
+        emit_libtorch_link_args(std::env::var_os("CARGO_FEATURE_TCH_CUDA").is_some());
+    }
 }

@@ -10,6 +10,9 @@ use crate::UsageError;
 #[allow(unused_mut, clippy::vec_init_then_push)]
 pub fn compiled_backends() -> Vec<&'static dyn Backend> {
     let mut backends: Vec<&'static dyn Backend> = Vec::new();
+    // libtorch first: it is the parity reference when compiled in.
+    #[cfg(feature = "tch")]
+    backends.push(&ditbench_tch::TchBackend);
     #[cfg(feature = "candle")]
     backends.push(&ditbench_candle::CandleBackend);
     #[cfg(feature = "burn")]

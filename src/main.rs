@@ -40,6 +40,11 @@ pub fn build_info() -> BuildInfo {
     let features = [
         ("candle", cfg!(feature = "candle")),
         ("cuda", cfg!(feature = "cuda")),
+        ("burn", cfg!(feature = "burn")),
+        ("burn-cuda", cfg!(feature = "burn-cuda")),
+        ("burn-wgpu", cfg!(feature = "burn-wgpu")),
+        ("tch", cfg!(feature = "tch")),
+        ("tch-cuda", cfg!(feature = "tch-cuda")),
     ];
     BuildInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -60,7 +65,15 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
     let request: WorkerRequest =
         serde_json::from_slice(&text).context("malformed worker request")?;
     let backends = backends::compiled_backends();
-    let reply = serve(&request, &backends);
+    #[allow(unused_mut)]
+    let mut reply = serve(&request, &backends);
+    // One binary serves every backend, so libtorch is mapped into every worker.
+    #[cfg(feature = "tch")]
+    if request.case.backend != "tch" {
+        reply.notes.push(
+            "this binary links libtorch (cargo feature tch), mapped into every worker at start: rss_before_build_bytes and peak_rss_bytes include it, rss_growth_bytes does not".into(),
+        );
+    }
     // Write then rename, so the parent never reads half a response.
     let tmp = response.with_extension("partial");
     std::fs::write(&tmp, serde_json::to_vec(&reply)?)?;

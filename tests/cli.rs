@@ -363,10 +363,23 @@ fn env_reports_this_machine() {
     assert!(env["ram_bytes"].as_u64().unwrap() > 0);
     assert_eq!(env["threads"]["threads"], 2);
     assert!(env["rustc"].as_str().unwrap().starts_with("rustc "));
-    assert!(
-        env["frameworks"][0]["version"]
-            .as_str()
+    let version = |backend: &str| {
+        env["frameworks"]
+            .as_array()
             .unwrap()
-            .starts_with("candle-core")
-    );
+            .iter()
+            .find(|f| f["backend"] == backend)
+            .map(|f| f["version"].as_str().unwrap().to_string())
+    };
+    assert!(version("candle").unwrap().starts_with("candle-core "));
+    assert!(version("burn-flex").unwrap().starts_with("burn "));
+    if cfg!(feature = "tch") {
+        // libtorch first: the parity reference.
+        assert_eq!(env["frameworks"][0]["backend"], "tch");
+        assert!(version("tch").unwrap().starts_with("libtorch 2.11.0"));
+        let features = env["cargo_features"].as_array().unwrap();
+        assert!(features.iter().any(|f| f == "tch"));
+    } else {
+        assert_eq!(version("tch"), None);
+    }
 }

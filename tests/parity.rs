@@ -1,5 +1,6 @@
-//! Cross-framework parity: Candle, Burn-Flex and Burn-NdArray compute the same
-//! function on the same weights and inputs, and the check can fail.
+//! Cross-framework parity: libtorch (with the `tch` feature), Candle,
+//! Burn-Flex and Burn-NdArray compute the same function on the same weights
+//! and inputs, and the check can fail.
 
 mod common;
 
@@ -36,29 +37,30 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
 }
 
-#[test]
-fn burn_backends_agree_with_candle_within_1e_4_in_f32() {
-    let candle = &ditbench_candle::CandleBackend;
+/// Every backend in `others` computes what `reference` computes on wan-tiny
+/// and llama-tiny, both passes: output, loss, global and per-parameter
+/// gradient norms within 1e-4 relative in f32.
+fn agree_within_1e_4_in_f32(reference: &dyn Backend, others: &[&dyn Backend]) {
     for preset in ["wan-tiny", "llama-tiny"] {
         for pass in [Pass::Forward, Pass::Train] {
-            let reference = run(candle, preset, pass);
-            for backend in [&ditbench_burn::FLEX, &ditbench_burn::NDARRAY] {
-                let out = run(backend, preset, pass);
-                let p = compare("candle", &reference, &out, Dtype::F32);
-                let label = format!("{preset} {pass} {}", backend.name());
+            let expected = run(reference, preset, pass);
+            for backend in others {
+                let out = run(*backend, preset, pass);
+                let p = compare(reference.name(), &expected, &out, Dtype::F32);
+                let label = format!("{preset} {pass} {} vs {}", backend.name(), reference.name());
                 assert_eq!(p.status, ParityStatus::Pass, "{label}: {p:?}");
                 assert!(p.output_rel_error < 1e-4, "{label}");
                 if pass == Pass::Train {
                     assert!(
-                        rel(out.loss.unwrap(), reference.loss.unwrap()) < 1e-4,
+                        rel(out.loss.unwrap(), expected.loss.unwrap()) < 1e-4,
                         "{label} loss"
                     );
                     let g = |o: &PassOutput| {
                         o.grad_norms.iter().map(|(_, n)| n * n).sum::<f64>().sqrt()
                     };
-                    assert!(rel(g(&out), g(&reference)) < 1e-4, "{label} gradient norm");
+                    assert!(rel(g(&out), g(&expected)) < 1e-4, "{label} gradient norm");
                     // Per-parameter agreement too, not only the global norm.
-                    for ((name, a), (_, b)) in out.grad_norms.iter().zip(&reference.grad_norms) {
+                    for ((name, a), (_, b)) in out.grad_norms.iter().zip(&expected.grad_norms) {
                         assert!(
                             rel(*a, *b) < 1e-3,
                             "{label}: gradient of {name}: {a} vs {b}"
@@ -68,6 +70,27 @@ fn burn_backends_agree_with_candle_within_1e_4_in_f32() {
             }
         }
     }
+}
+
+#[test]
+fn burn_backends_agree_with_candle_within_1e_4_in_f32() {
+    agree_within_1e_4_in_f32(
+        &ditbench_candle::CandleBackend,
+        &[&ditbench_burn::FLEX, &ditbench_burn::NDARRAY],
+    );
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn candle_and_burn_agree_with_libtorch_within_1e_4_in_f32() {
+    agree_within_1e_4_in_f32(
+        &ditbench_tch::TchBackend,
+        &[
+            &ditbench_candle::CandleBackend,
+            &ditbench_burn::FLEX,
+            &ditbench_burn::NDARRAY,
+        ],
+    );
 }
 
 fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
@@ -100,11 +123,20 @@ fn every_run_checks_parity_and_a_perturbed_backend_fails_it() {
     let (code, json) = run_cli(None);
     assert_eq!(code, Some(0));
     let cases = json["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 12);
+    // Two presets x two passes for every compiled backend.
+    assert_eq!(
+        cases.len(),
+        4 * json["environment"]["frameworks"].as_array().unwrap().len()
+    );
+    let reference = if cfg!(feature = "tch") {
+        "tch"
+    } else {
+        "candle"
+    };
     for c in cases {
         let p = &c["parity"];
-        assert_eq!(p["reference"], "candle", "{}", c["id"]);
-        let expected = if c["backend"] == "candle" {
+        assert_eq!(p["reference"], reference, "{}", c["id"]);
+        let expected = if c["backend"] == reference {
             "reference"
         } else {
             "pass"
@@ -122,7 +154,7 @@ fn every_run_checks_parity_and_a_perturbed_backend_fails_it() {
                 assert_eq!(status, "fail", "{}", c["id"]);
                 assert!(c["parity"]["detail"].as_str().unwrap().contains("relative"));
             }
-            "candle" => assert_eq!(status, "reference"),
+            b if b == reference => assert_eq!(status, "reference"),
             _ => assert_eq!(status, "pass"),
         }
     }

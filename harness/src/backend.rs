@@ -176,6 +176,11 @@ pub trait PreparedCase {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether the framework's host memory goes through Rust's global
+    /// allocator, so `peak_heap_bytes` covers it. False for C++ runtimes.
+    fn heap_measured(&self) -> bool {
+        true
+    }
 }
 
 /// A framework. Implementations live in `backends/*`, one crate each.

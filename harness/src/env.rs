@@ -43,10 +43,24 @@ pub struct ThreadSettings {
     pub env: BTreeMap<String, String>,
 }
 
+/// The thread count itself, for frameworks sized through an API call rather
+/// than an environment variable (libtorch's `set_num_threads`).
+pub const THREADS_ENV: &str = "DITBENCH_THREADS";
+
+/// The thread setting this worker was started with, if any.
+pub fn worker_threads() -> Option<usize> {
+    std::env::var(THREADS_ENV)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+}
+
 impl ThreadSettings {
     /// Environment variables that size the thread pools of every framework.
     pub fn new(threads: usize, source: &str) -> Self {
         let env = [
+            THREADS_ENV,
             "RAYON_NUM_THREADS",
             "CANDLE_NUM_THREADS",
             "OMP_NUM_THREADS",

@@ -292,7 +292,8 @@ fn serve_into(
             (Some(p), Some(b)) => Some(p.saturating_sub(b)),
             _ => None,
         },
-        peak_heap_bytes: heap::installed().then(|| heap::peak_bytes() as u64),
+        peak_heap_bytes: (heap::installed() && prepared.heap_measured())
+            .then(|| heap::peak_bytes() as u64),
     });
 
     if let Some(path) = &request.outputs_file {

@@ -1,0 +1,332 @@
+//! ditbench backend for libtorch (PyTorch's C++ runtime) through tch.
+//!
+//! Empty unless its `tch` feature is on (the ditbench binary's `tch` feature
+//! turns it on), so builds without libtorch installed never need it.
+#![cfg(feature = "tch")]
+
+pub mod llama;
+pub mod ops;
+pub mod wan;
+pub mod weights;
+
+use std::sync::Once;
+
+use anyhow::{Context, Result, bail};
+use ditbench_harness::backend::time_train_step;
+use ditbench_harness::env::worker_threads;
+use ditbench_harness::files::l2_norm;
+use ditbench_harness::params::parameters;
+use ditbench_harness::{
+    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
+    PreparedCase, WeightSource,
+};
+use tch::{Cuda, Device, Kind, Tensor};
+
+use crate::llama::{LlamaInputs, LlamaModel};
+use crate::wan::{WanInputs, WanModel};
+use crate::weights::{Weights, upload};
+
+/// The tch crate's version (from Cargo.lock).
+pub const TCH_VERSION: &str = env!("DITBENCH_TCH_VERSION");
+/// The libtorch this build linked (`2.11.0+cu130`), from its `version.py`.
+pub const LIBTORCH_VERSION: &str = env!("DITBENCH_LIBTORCH_VERSION");
+
+pub struct TchBackend;
+
+fn tch_kind(dtype: Dtype) -> Kind {
+    match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::Bf16 => Kind::BFloat16,
+        Dtype::F16 => Kind::Half,
+    }
+}
+
+fn tch_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    if let Some(ordinal) = name.strip_prefix("cuda:") {
+        let ordinal: usize = ordinal
+            .parse()
+            .with_context(|| format!("bad device '{name}'"))?;
+        if ordinal < cuda_devices() {
+            return Ok(Device::Cuda(ordinal));
+        }
+    }
+    bail!("libtorch has no device '{name}' on this machine")
+}
+
+fn cuda_devices() -> usize {
+    if Cuda::is_available() {
+        Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// Size libtorch's intra-op and inter-op pools from the harness's one thread
+/// setting. Inter-op threads can be set once per process, before any
+/// parallel work, hence the `Once`.
+fn apply_thread_setting() {
+    static APPLY: Once = Once::new();
+    if let Some(n) = worker_threads() {
+        APPLY.call_once(|| {
+            let n = i32::try_from(n).unwrap_or(i32::MAX);
+            tch::set_num_interop_threads(n);
+            tch::set_num_threads(n);
+        });
+    }
+}
+
+impl Backend for TchBackend {
+    fn name(&self) -> &'static str {
+        "tch"
+    }
+
+    fn framework_version(&self) -> String {
+        format!("libtorch {LIBTORCH_VERSION} (tch {TCH_VERSION})")
+    }
+
+    fn devices(&self) -> Vec<String> {
+        let mut devices = vec!["cpu".to_string()];
+        devices.extend((0..cuda_devices()).map(|i| format!("cuda:{i}")));
+        devices
+    }
+
+    fn unsupported(&self, _device: &str, _dtype: Dtype, _pass: Pass) -> Option<String> {
+        None
+    }
+
+    fn prepare(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<Box<dyn PreparedCase>> {
+        apply_thread_setting();
+        let device = tch_device(&case.device)?;
+        let kind = tch_kind(case.dtype);
+        let config = &case.workload.config;
+        let specs = parameters(config);
+        let weights = Weights::load(&specs, weights, kind, device, case.pass == Pass::Train)?;
+        let up = |t: &HostTensor, k: Kind| upload(t.as_f32()?, &t.shape, k, device);
+        let model = match (config, inputs) {
+            (
+                ModelConfig::Wan(c),
+                Inputs::Wan {
+                    latents,
+                    timesteps,
+                    context,
+                    target,
+                },
+            ) => Model::Wan(
+                WanModel::new(c, kind, device)?,
+                WanInputs {
+                    latents: up(latents, kind)?,
+                    time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, kind, device)?,
+                    context: up(context, kind)?,
+                    target: up(target, Kind::Float)?,
+                },
+            ),
+            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
+                let shape = (c.batch, c.seq_len);
+                Model::Llama(
+                    LlamaModel::new(c, kind, device)?,
+                    LlamaInputs {
+                        tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?,
+                        targets: LlamaModel::device_tokens(targets.as_u32()?, shape, device)?,
+                    },
+                )
+            }
+            _ => bail!("inputs do not match the workload's model family"),
+        };
+        let mut case = TchCase {
+            model,
+            weights,
+            pass: case.pass,
+            device,
+            kind,
+            attention: Vec::new(),
+        };
+        case.attention = case.attention_kernels(config)?;
+        Ok(Box::new(case))
+    }
+}
+
+enum Model {
+    Wan(WanModel, WanInputs),
+    Llama(LlamaModel, LlamaInputs),
+}
+
+struct TchCase {
+    model: Model,
+    weights: Weights,
+    pass: Pass,
+    device: Device,
+    kind: Kind,
+    /// The SDPA kernel of each attention in the model, as libtorch chose it.
+    attention: Vec<String>,
+}
+
+impl TchCase {
+    fn forward(&self) -> Result<Tensor> {
+        match &self.model {
+            Model::Wan(m, inputs) => m.forward(&self.weights, inputs),
+            Model::Llama(m, inputs) => m.forward(&self.weights, &inputs.tokens),
+        }
+    }
+
+    fn loss(&self, output: &Tensor) -> Result<Tensor> {
+        match &self.model {
+            Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
+            Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+        }
+    }
+
+    /// Gradients of `loss` for every trainable parameter, returned rather
+    /// than accumulated into `.grad` (`torch.autograd.grad`), so each step
+    /// starts from none, like `zero_grad(set_to_none=True)`.
+    fn gradients(&self, loss: &Tensor) -> Result<Vec<Tensor>> {
+        let leaves: Vec<&Tensor> = self.weights.trainable().iter().map(|(_, t)| t).collect();
+        Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
+    }
+
+    /// Ask libtorch which SDPA kernel it picks for this model's attention
+    /// shapes (zero tensors of the right shape, dtype and device).
+    fn attention_kernels(&self, config: &ModelConfig) -> Result<Vec<String>> {
+        let shapes: Vec<(&str, [usize; 4], [usize; 4], bool)> = match config {
+            ModelConfig::Wan(c) => {
+                let (b, h, d) = (c.batch, c.num_heads, c.dim / c.num_heads);
+                let l = c.tokens_per_sample();
+                vec![
+                    ("self", [b, h, l, d], [b, h, l, d], false),
+                    ("cross", [b, h, l, d], [b, h, c.text_len, d], false),
+                ]
+            }
+            ModelConfig::Llama(c) => {
+                let (b, s) = (c.batch, c.seq_len);
+                let d = c.hidden_size / c.num_attention_heads;
+                let (h, kv) = (c.num_attention_heads, c.num_key_value_heads);
+                vec![("causal", [b, h, s, d], [b, kv, s, d], true)]
+            }
+        };
+        let train = self.pass == Pass::Train;
+        let zeros = |shape: [usize; 4]| -> Result<Tensor> {
+            let shape = shape.map(|d| d as i64);
+            Ok(Tensor::f_zeros(shape, (self.kind, self.device))?.f_set_requires_grad(train)?)
+        };
+        shapes
+            .into_iter()
+            .map(|(label, q, kv, causal)| {
+                let kernel = ops::attention_kernel(&zeros(q)?, &zeros(kv)?, &zeros(kv)?, causal)?;
+                Ok(format!("{label}: {kernel}"))
+            })
+            .collect()
+    }
+}
+
+fn to_host(t: &Tensor) -> Result<HostTensor> {
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let flat = t
+        .f_detach()?
+        .f_to_kind(Kind::Float)?
+        .f_to(Device::Cpu)?
+        .f_contiguous()?
+        .f_view([-1])?;
+    let values = Vec::<f32>::try_from(&flat)?;
+    Ok(HostTensor::f32(shape, values))
+}
+
+impl PreparedCase for TchCase {
+    fn step(&mut self) -> Result<PhaseTimes> {
+        match self.pass {
+            Pass::Forward => {
+                let _no_grad = tch::no_grad_guard();
+                drop(self.forward()?);
+                Ok(PhaseTimes::default())
+            }
+            Pass::Train => time_train_step(
+                || self.synchronize(),
+                || self.loss(&self.forward()?),
+                |loss| self.gradients(&loss),
+            ),
+        }
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        if let Device::Cuda(i) = self.device {
+            Cuda::synchronize(i as i64);
+        }
+        Ok(())
+    }
+
+    fn output(&mut self) -> Result<PassOutput> {
+        if self.pass == Pass::Forward {
+            let _no_grad = tch::no_grad_guard();
+            return Ok(PassOutput {
+                output: to_host(&self.forward()?)?,
+                loss: None,
+                grad_norms: Vec::new(),
+            });
+        }
+        let out = self.forward()?;
+        let loss = self.loss(&out)?;
+        let grads = self.gradients(&loss)?;
+        let grad_norms = self
+            .weights
+            .trainable()
+            .iter()
+            .zip(&grads)
+            .map(|((name, _), g)| {
+                let norm = if g.defined() {
+                    l2_norm(to_host(g)?.as_f32()?)
+                } else {
+                    0.0
+                };
+                Ok((name.clone(), norm))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PassOutput {
+            output: to_host(&out)?,
+            loss: Some(loss.f_double_value(&[])?),
+            grad_norms,
+        })
+    }
+
+    fn device_name(&self) -> String {
+        match self.device {
+            Device::Cpu => match tch::get_num_threads() {
+                1 => "cpu (1 thread)".to_string(),
+                n => format!("cpu ({n} threads)"),
+            },
+            Device::Cuda(i) => format!("cuda:{i}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn attention_impl(&self) -> String {
+        format!(
+            "torch.nn.functional.scaled_dot_product_attention ({})",
+            self.attention.join("; ")
+        )
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![
+            "Wan patch embedding: aten::conv3d (the reference's nn.Conv3d)".to_string(),
+            "peak_heap_bytes not measured: libtorch allocates host memory through its own C++ allocator, outside Rust's; peak_rss_bytes and rss_growth_bytes include it".to_string(),
+        ];
+        notes.push(match self.pass {
+            Pass::Forward => "inference under no_grad; aten linear, layer_norm, rms_norm and SDPA kernels".into(),
+            Pass::Train => "autograd through aten kernels; gradients of every parameter returned by torch.autograd.grad (none accumulated between steps), no optimizer step".into(),
+        });
+        notes
+    }
+
+    fn heap_measured(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! Building blocks shared by the Wan and Llama models, on libtorch's own
+//! operators: `linear` (addmm), `layer_norm`, `rms_norm`, `conv3d` and
+//! `scaled_dot_product_attention`, which carry their own backward kernels.
+
+use tch::{Kind, Tensor};
+
+pub type Result<T> = std::result::Result<T, tch::TchError>;
+
+/// `x @ w^T + b` (aten::linear, PyTorch's layout).
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    x.f_linear(w, b)
+}
+
+/// Half-precision activations are normalized in f32 and rounded back, as the
+/// references do (`WanLayerNorm`, `WanRMSNorm`, `LlamaRMSNorm`).
+fn in_f32(x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let kind = x.f_kind()?;
+    if kind == Kind::Float {
+        return f(x);
+    }
+    f(&x.f_to_kind(Kind::Float)?)?.f_to_kind(kind)
+}
+
+/// LayerNorm over the last dimension (no affine parameters when `weight` is
+/// `None`, like Wan's `elementwise_affine=False`).
+pub fn layer_norm(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let n = *x.size().last().expect("non-scalar input");
+    let y = in_f32(x, |x| x.f_layer_norm([n], None::<&Tensor>, None, eps, true))?;
+    let y = match weight {
+        Some(w) => y.f_mul(w)?,
+        None => y,
+    };
+    match bias {
+        Some(b) => y.f_add(b),
+        None => Ok(y),
+    }
+}
+
+/// RMSNorm over the last dimension, times `weight`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let n = *x.size().last().expect("non-scalar input");
+    in_f32(x, |x| x.f_rms_norm([n], None::<&Tensor>, eps))?.f_mul(weight)
+}
+
+/// RoPE on x [B, H, S, D] with cos/sin [S, D/2]. `interleaved`: rotation
+/// pairs are adjacent channels (Wan's complex multiply); otherwise the two
+/// halves (Llama's `rotate_half`).
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result<Tensor> {
+    let size = x.size();
+    let d = size[3];
+    let (x0, x1) = if interleaved {
+        let pairs = x.f_view([size[0], size[1], size[2], d / 2, 2])?;
+        (pairs.f_select(-1, 0)?, pairs.f_select(-1, 1)?)
+    } else {
+        (x.f_narrow(-1, 0, d / 2)?, x.f_narrow(-1, d / 2, d / 2)?)
+    };
+    let y0 = x0.f_mul(cos)?.f_sub(&x1.f_mul(sin)?)?;
+    let y1 = x0.f_mul(sin)?.f_add(&x1.f_mul(cos)?)?;
+    if interleaved {
+        Tensor::f_stack(&[y0, y1], -1)?.f_view(size.as_slice())
+    } else {
+        Tensor::f_cat(&[y0, y1], -1)
+    }
+}
+
+/// `torch.nn.functional.scaled_dot_product_attention` over q [B, H, Sq, D],
+/// k, v [B, KV, Sk, D]; `causal` masks future keys, and fewer kv heads than
+/// query heads are shared in groups (`enable_gqa`).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
+    let gqa = q.size()[1] != k.size()[1];
+    Tensor::f_scaled_dot_product_attention(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)
+}
+
+/// Which kernel `scaled_dot_product_attention` dispatches to for these
+/// arguments (PyTorch's own choice, `torch._fused_sdp_choice`).
+pub fn attention_kernel(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<&'static str> {
+    let gqa = q.size()[1] != k.size()[1];
+    let choice =
+        Tensor::f_internal_fused_sdp_choice(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)?;
+    // The order of `sdp::SDPBackend` in ATen.
+    Ok(match choice {
+        0 => "math (unfused reference composition)",
+        1 => "flash attention",
+        2 => "memory-efficient attention",
+        3 => "cuDNN attention",
+        4 => "overrideable (device plug-in)",
+        _ => "unknown kernel",
+    })
+}
+
+/// [B, S, H*D] -> [B, H, S, D].
+pub fn split_heads(x: &Tensor, heads: i64) -> Result<Tensor> {
+    let size = x.size();
+    x.f_view([size[0], size[1], heads, size[2] / heads])?
+        .f_transpose(1, 2)
+}
+
+/// [B, H, S, D] -> [B, S, H*D].
+pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    x.f_transpose(1, 2)?
+        .f_contiguous()?
+        .f_view([size[0], size[2], size[1] * size[3]])
+}

@@ -1,0 +1,216 @@
+use std::collections::BTreeMap;
+
+use ditbench_harness::cost::cost;
+use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
+use ditbench_harness::workload::{Workload, expand_workloads};
+
+use super::*;
+
+fn workload(name: &str) -> Workload {
+    expand_workloads(&[name.to_string()], &BTreeMap::new())
+        .unwrap()
+        .remove(0)
+}
+
+fn prepare(workload: &Workload, dtype: Dtype, pass: Pass) -> Box<dyn PreparedCase> {
+    let spec = CaseSpec {
+        workload: workload.clone(),
+        backend: "tch".into(),
+        device: "cpu".into(),
+        dtype,
+        pass,
+        seed: 0,
+    };
+    let inputs = seeded_inputs(&workload.config, 0);
+    TchBackend
+        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
+        .unwrap()
+}
+
+fn run(workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
+    let mut prepared = prepare(workload, dtype, pass);
+    prepared.step().unwrap();
+    prepared.output().unwrap()
+}
+
+fn rel_err(a: &HostTensor, b: &HostTensor) -> f64 {
+    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    diff.sqrt() / l2_norm(b)
+}
+
+#[test]
+fn every_parameter_receives_a_nonzero_gradient() {
+    let mut tied = workload("llama-tiny");
+    if let ModelConfig::Llama(c) = &mut tied.config {
+        c.tie_word_embeddings = true;
+    }
+    for w in [workload("wan-tiny"), workload("llama-tiny"), tied] {
+        let out = run(&w, Dtype::F32, Pass::Train);
+        assert_eq!(out.grad_norms.len(), parameters(&w.config).len());
+        for (name, norm) in &out.grad_norms {
+            assert!(
+                norm.is_finite() && *norm > 0.0,
+                "{}: {name} {norm}",
+                w.label()
+            );
+        }
+        assert!(out.loss.unwrap().is_finite());
+    }
+}
+
+#[test]
+fn gradients_do_not_accumulate_across_steps() {
+    let w = workload("wan-tiny");
+    let mut prepared = prepare(&w, Dtype::F32, Pass::Train);
+    let first = prepared.output().unwrap();
+    for _ in 0..3 {
+        prepared.step().unwrap();
+    }
+    let later = prepared.output().unwrap();
+    assert_eq!(first.grad_norms, later.grad_norms);
+}
+
+#[test]
+fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
+    let out = run(&workload("wan-tiny"), Dtype::F32, Pass::Forward);
+    assert_eq!(out.output.shape, vec![1, 4, 3, 8, 8]);
+    let out = run(&workload("llama-tiny"), Dtype::F32, Pass::Forward);
+    assert_eq!(out.output.shape, vec![1, 48, 256]);
+    for w in [workload("wan-tiny"), workload("llama-tiny")] {
+        let specs = parameters(&w.config);
+        let loaded = Weights::load(
+            &specs,
+            &SeededWeights { seed: 0 },
+            Kind::Float,
+            Device::Cpu,
+            false,
+        )
+        .unwrap();
+        let numel: i64 = specs
+            .iter()
+            .map(|s| loaded.get(&s.name).unwrap().numel() as i64)
+            .sum();
+        assert_eq!(numel as u64, cost(&w.config).parameters);
+    }
+}
+
+#[test]
+fn forward_and_train_compute_the_same_output() {
+    for name in ["wan-tiny", "llama-tiny"] {
+        let w = workload(name);
+        let a = run(&w, Dtype::F32, Pass::Forward);
+        let b = run(&w, Dtype::F32, Pass::Train);
+        assert!(rel_err(&a.output, &b.output) < 1e-6, "{name}");
+    }
+}
+
+#[test]
+fn unpatchify_follows_the_reference_einsum() {
+    // Value = index of the source element, so the permutation is checked exactly.
+    let w = workload("wan-tiny");
+    let ModelConfig::Wan(c) = &w.config else {
+        panic!()
+    };
+    let model = WanModel::new(c, Kind::Float, Device::Cpu).unwrap();
+    let [gf, gh, gw] = c.grid();
+    let [pt, ph, pw] = c.patch_size;
+    let n = gf * gh * gw * pt * ph * pw * c.out_dim;
+    let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let x = upload(
+        &values,
+        &[1, gf * gh * gw, pt * ph * pw * c.out_dim],
+        Kind::Float,
+        Device::Cpu,
+    )
+    .unwrap();
+    let y = to_host(&model.unpatchify(&x).unwrap()).unwrap();
+    let y = y.as_f32().unwrap();
+    // out[c, f*pt+p, h*ph+q, w*pw+r] = in[(f,h,w), (p,q,r,c)]
+    let (hh, ww) = (gh * ph, gw * pw);
+    let ff = gf * pt;
+    for (f, h, wi, p, q, r, ch) in [(0, 1, 2, 0, 1, 1, 3), (2, 3, 0, 0, 0, 1, 1)] {
+        let token = (f * gh + h) * gw + wi;
+        let src = (token * pt * ph * pw + (p * ph + q) * pw + r) * c.out_dim + ch;
+        let dst = ((ch * ff + f * pt + p) * hh + h * ph + q) * ww + wi * pw + r;
+        assert_eq!(y[dst], src as f32);
+    }
+}
+
+#[test]
+fn llama_logits_do_not_depend_on_future_tokens() {
+    let w = workload("llama-tiny");
+    let ModelConfig::Llama(c) = &w.config else {
+        panic!()
+    };
+    let weights = Weights::load(
+        &parameters(&w.config),
+        &SeededWeights { seed: 0 },
+        Kind::Float,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let model = LlamaModel::new(c, Kind::Float, Device::Cpu).unwrap();
+    let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
+    let logits = |ids: &[u32]| {
+        let t = LlamaModel::device_tokens(ids, (1, 48), Device::Cpu).unwrap();
+        model.forward(&weights, &t).unwrap()
+    };
+    let before = logits(&ids);
+    ids[40] = 255;
+    let after = logits(&ids);
+    let diff = |start, len| {
+        let a = before.narrow(1, start, len);
+        let b = after.narrow(1, start, len);
+        (a - b).abs().max().double_value(&[])
+    };
+    assert_eq!(diff(0, 40), 0.0);
+    assert!(diff(40, 8) > 0.0);
+}
+
+#[test]
+fn untrained_llama_loss_is_near_uniform_cross_entropy() {
+    let out = run(&workload("llama-tiny"), Dtype::F32, Pass::Train);
+    let loss = out.loss.unwrap();
+    assert!((loss - 256f64.ln()).abs() < 0.5, "loss {loss}");
+}
+
+#[test]
+fn half_precision_runs_close_to_f32() {
+    for name in ["wan-tiny", "llama-tiny"] {
+        let w = workload(name);
+        let reference = run(&w, Dtype::F32, Pass::Forward);
+        for dtype in [Dtype::Bf16, Dtype::F16] {
+            for pass in [Pass::Forward, Pass::Train] {
+                let out = run(&w, dtype, pass);
+                let e = rel_err(&out.output, &reference.output);
+                assert!(e < 0.05, "{name} {dtype} {pass}: relative error {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn records_the_attention_kernel_libtorch_chose() {
+    let prepared = prepare(&workload("llama-tiny"), Dtype::F32, Pass::Forward);
+    let attention = prepared.attention_impl();
+    assert!(attention.starts_with("torch.nn.functional.scaled_dot_product_attention (causal: "));
+    assert!(!attention.contains("unknown"), "{attention}");
+    let prepared = prepare(&workload("wan-tiny"), Dtype::F32, Pass::Train);
+    let attention = prepared.attention_impl();
+    assert!(
+        attention.contains("self: ") && attention.contains("cross: "),
+        "{attention}"
+    );
+    assert!(!prepared.heap_measured());
+}
+
+#[test]
+fn lists_the_cpu_and_names_the_linked_libtorch() {
+    assert_eq!(TchBackend.devices()[0], "cpu");
+    assert!(tch_device("cuda:99").is_err());
+    let version = TchBackend.framework_version();
+    assert!(version.starts_with("libtorch 2.11.0"), "{version}");
+    assert!(version.contains("tch 0.24.0"), "{version}");
+}

@@ -1,0 +1,66 @@
+//! Parameters on the device, by reference name.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use ditbench_harness::WeightSource;
+use ditbench_harness::params::ParamSpec;
+use ditbench_harness::tensors::load_checked;
+use tch::{Device, Kind, Tensor};
+
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    /// Trainable leaves in inventory order; empty for inference.
+    trainable: Vec<(String, Tensor)>,
+}
+
+/// Upload f32 host data as a `kind` tensor of `shape` on `device`.
+pub fn upload(values: &[f32], shape: &[usize], kind: Kind, device: Device) -> Result<Tensor> {
+    let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    Ok(Tensor::f_from_slice(values)?
+        .f_view(shape.as_slice())?
+        .f_to_kind(kind)?
+        .f_to(device)?)
+}
+
+impl Weights {
+    /// Load every parameter from `source`. With `trainable`, each is a leaf
+    /// that requires grad; otherwise plain tensors, so inference records no
+    /// autograd graph (like `torch.no_grad()`).
+    pub fn load(
+        specs: &[ParamSpec],
+        source: &dyn WeightSource,
+        kind: Kind,
+        device: Device,
+        trainable: bool,
+    ) -> Result<Self> {
+        let mut tensors = HashMap::with_capacity(specs.len());
+        let mut leaves = Vec::new();
+        for spec in specs {
+            let host = load_checked(source, spec)?;
+            let t = upload(host.as_f32()?, &spec.shape, kind, device)
+                .with_context(|| format!("cannot upload {}", spec.name))?;
+            if trainable {
+                let t = t.f_detach()?.f_set_requires_grad(true)?;
+                leaves.push((spec.name.clone(), t.shallow_clone()));
+                tensors.insert(spec.name.clone(), t);
+            } else {
+                tensors.insert(spec.name.clone(), t);
+            }
+        }
+        Ok(Weights {
+            tensors,
+            trainable: leaves,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .with_context(|| format!("missing parameter {name}"))
+    }
+
+    pub fn trainable(&self) -> &[(String, Tensor)] {
+        &self.trainable
+    }
+}
