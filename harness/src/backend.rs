@@ -171,6 +171,7 @@ pub trait PreparedCase {
     /// The device as the framework names it (e.g. `cpu`, `NVIDIA H100 80GB HBM3`).
     fn device_name(&self) -> String;
     /// Which attention implementation ran, e.g. `composite: matmul + fused softmax`.
+    /// Asked after the timed passes.
     fn attention_impl(&self) -> String;
     /// Other facts a reader of the results needs (dtype emulation, fallbacks).
     fn notes(&self) -> Vec<String> {

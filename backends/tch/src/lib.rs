@@ -140,16 +140,12 @@ impl Backend for TchBackend {
             }
             _ => bail!("inputs do not match the workload's model family"),
         };
-        let mut case = TchCase {
+        Ok(Box::new(TchCase {
             model,
             weights,
             pass: case.pass,
             device,
-            kind,
-            attention: Vec::new(),
-        };
-        case.attention = case.attention_kernels(config)?;
-        Ok(Box::new(case))
+        }))
     }
 }
 
@@ -163,9 +159,6 @@ struct TchCase {
     weights: Weights,
     pass: Pass,
     device: Device,
-    kind: Kind,
-    /// The SDPA kernel of each attention in the model, as libtorch chose it.
-    attention: Vec<String>,
 }
 
 impl TchCase {
@@ -191,37 +184,11 @@ impl TchCase {
         Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
     }
 
-    /// Ask libtorch which SDPA kernel it picks for this model's attention
-    /// shapes (zero tensors of the right shape, dtype and device).
-    fn attention_kernels(&self, config: &ModelConfig) -> Result<Vec<String>> {
-        let shapes: Vec<(&str, [usize; 4], [usize; 4], bool)> = match config {
-            ModelConfig::Wan(c) => {
-                let (b, h, d) = (c.batch, c.num_heads, c.dim / c.num_heads);
-                let l = c.tokens_per_sample();
-                vec![
-                    ("self", [b, h, l, d], [b, h, l, d], false),
-                    ("cross", [b, h, l, d], [b, h, c.text_len, d], false),
-                ]
-            }
-            ModelConfig::Llama(c) => {
-                let (b, s) = (c.batch, c.seq_len);
-                let d = c.hidden_size / c.num_attention_heads;
-                let (h, kv) = (c.num_attention_heads, c.num_key_value_heads);
-                vec![("causal", [b, h, s, d], [b, kv, s, d], true)]
-            }
-        };
-        let train = self.pass == Pass::Train;
-        let zeros = |shape: [usize; 4]| -> Result<Tensor> {
-            let shape = shape.map(|d| d as i64);
-            Ok(Tensor::f_zeros(shape, (self.kind, self.device))?.f_set_requires_grad(train)?)
-        };
-        shapes
-            .into_iter()
-            .map(|(label, q, kv, causal)| {
-                let kernel = ops::attention_kernel(&zeros(q)?, &zeros(kv)?, &zeros(kv)?, causal)?;
-                Ok(format!("{label}: {kernel}"))
-            })
-            .collect()
+    fn kernels(&self) -> &ops::KernelLog {
+        match &self.model {
+            Model::Wan(m, _) => &m.kernels,
+            Model::Llama(m, _) => &m.kernels,
+        }
     }
 }
 
@@ -305,9 +272,13 @@ impl PreparedCase for TchCase {
     }
 
     fn attention_impl(&self) -> String {
+        let kernels = self.kernels().describe();
+        if kernels.is_empty() {
+            return "torch.nn.functional.scaled_dot_product_attention (not run yet)".into();
+        }
         format!(
             "torch.nn.functional.scaled_dot_product_attention ({})",
-            self.attention.join("; ")
+            kernels.join("; ")
         )
     }
 

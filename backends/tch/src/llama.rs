@@ -6,7 +6,7 @@ use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::ops::{attention, linear, merge_heads, rms_norm, rope, split_heads};
+use crate::ops::{KernelLog, attention, linear, merge_heads, rms_norm, rope, split_heads};
 use crate::weights::{Weights, upload};
 
 pub struct LlamaInputs {
@@ -20,6 +20,7 @@ pub struct LlamaModel {
     cfg: LlamaConfig,
     rope_cos: Tensor,
     rope_sin: Tensor,
+    pub kernels: KernelLog,
 }
 
 impl LlamaModel {
@@ -30,6 +31,7 @@ impl LlamaModel {
             cfg: cfg.clone(),
             rope_cos: upload(&table.cos, &shape, kind, device)?,
             rope_sin: upload(&table.sin, &shape, kind, device)?,
+            kernels: KernelLog::default(),
         })
     }
 
@@ -48,7 +50,7 @@ impl LlamaModel {
         let v = heads("self_attn.v_proj", c.num_key_value_heads)?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, false)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, false)?;
-        let y = merge_heads(&attention(&q, &k, &v, true)?)?;
+        let y = merge_heads(&attention(&q, &k, &v, true, &self.kernels, "causal")?)?;
         let h = h.f_add(&linear(&y, get("self_attn.o_proj")?, None)?)?;
 
         let x = rms_norm(&h, get("post_attention_layernorm")?, eps)?;

@@ -2,6 +2,9 @@
 //! operators: `linear` (addmm), `layer_norm`, `rms_norm`, `conv3d` and
 //! `scaled_dot_product_attention`, which carry their own backward kernels.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use tch::{Kind, Tensor};
 
 pub type Result<T> = std::result::Result<T, tch::TchError>;
@@ -68,29 +71,52 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result
     }
 }
 
+/// The SDPA kernel each attention site dispatched to, recorded at its first
+/// call (libtorch picks by shape, dtype, device and layout).
+#[derive(Default)]
+pub struct KernelLog(RefCell<BTreeMap<&'static str, &'static str>>);
+
+impl KernelLog {
+    /// `site: kernel` for every site seen, e.g. `self: flash attention`.
+    pub fn describe(&self) -> Vec<String> {
+        let seen = self.0.borrow();
+        seen.iter()
+            .map(|(site, kernel)| format!("{site}: {kernel}"))
+            .collect()
+    }
+}
+
 /// `torch.nn.functional.scaled_dot_product_attention` over q [B, H, Sq, D],
 /// k, v [B, KV, Sk, D]; `causal` masks future keys, and fewer kv heads than
-/// query heads are shared in groups (`enable_gqa`).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
+/// query heads are shared in groups (`enable_gqa`). The first call of each
+/// `site` asks libtorch which kernel it dispatches to and logs it.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    causal: bool,
+    log: &KernelLog,
+    site: &'static str,
+) -> Result<Tensor> {
     let gqa = q.size()[1] != k.size()[1];
+    if !log.0.borrow().contains_key(site) {
+        let choice =
+            Tensor::f_internal_fused_sdp_choice(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)?;
+        log.0.borrow_mut().insert(site, kernel_name(choice));
+    }
     Tensor::f_scaled_dot_product_attention(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)
 }
 
-/// Which kernel `scaled_dot_product_attention` dispatches to for these
-/// arguments (PyTorch's own choice, `torch._fused_sdp_choice`).
-pub fn attention_kernel(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<&'static str> {
-    let gqa = q.size()[1] != k.size()[1];
-    let choice =
-        Tensor::f_internal_fused_sdp_choice(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)?;
-    // The order of `sdp::SDPBackend` in ATen.
-    Ok(match choice {
+/// Names of ATen's `sdp::SDPBackend` values, in its order.
+fn kernel_name(choice: i64) -> &'static str {
+    match choice {
         0 => "math (unfused reference composition)",
         1 => "flash attention",
         2 => "memory-efficient attention",
         3 => "cuDNN attention",
         4 => "overrideable (device plug-in)",
         _ => "unknown kernel",
-    })
+    }
 }
 
 /// [B, S, H*D] -> [B, H, S, D].

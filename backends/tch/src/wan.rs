@@ -6,7 +6,9 @@ use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::ops::{attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads};
+use crate::ops::{
+    KernelLog, attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads,
+};
 use crate::weights::{Weights, upload};
 
 /// Inputs of one Wan pass, on the device.
@@ -25,6 +27,7 @@ pub struct WanModel {
     cfg: WanConfig,
     rope_cos: Tensor,
     rope_sin: Tensor,
+    pub kernels: KernelLog,
 }
 
 impl WanModel {
@@ -35,6 +38,7 @@ impl WanModel {
             cfg: cfg.clone(),
             rope_cos: upload(&table.cos, &shape, kind, device)?,
             rope_sin: upload(&table.sin, &shape, kind, device)?,
+            kernels: KernelLog::default(),
         })
     }
 
@@ -99,7 +103,7 @@ impl WanModel {
         let q = rope(&split_heads(&q, n)?, &self.rope_cos, &self.rope_sin, true)?;
         let k = rope(&split_heads(&k, n)?, &self.rope_cos, &self.rope_sin, true)?;
         let v = split_heads(&Self::lin(w, &format!("{p}.v"), x)?, n)?;
-        let y = merge_heads(&attention(&q, &k, &v, false)?)?;
+        let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
         Self::lin(w, &format!("{p}.o"), &y)
     }
 
@@ -127,6 +131,8 @@ impl WanModel {
             &split_heads(&k, n)?,
             &split_heads(&v, n)?,
             false,
+            &self.kernels,
+            "cross",
         )?;
         Self::lin(w, &format!("{p}.o"), &merge_heads(&y)?)
     }
