@@ -383,3 +383,61 @@ fn env_reports_this_machine() {
         assert_eq!(version("tch"), None);
     }
 }
+
+#[cfg(feature = "tch")]
+#[test]
+fn libtorch_runs_with_the_harness_thread_setting_and_honest_memory_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _) = run_ok(
+        dir.path(),
+        &[
+            "--presets",
+            "llama-tiny",
+            "--backends",
+            "tch,candle",
+            "--passes",
+            "forward",
+            "--threads",
+            "1",
+        ],
+    );
+    schema().validate(&json).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    let tch = cases.iter().find(|c| c["backend"] == "tch").unwrap();
+    // libtorch's own intra-op pool was sized by --threads.
+    assert_eq!(tch["device_name"], "cpu (1 thread)");
+    assert!(
+        tch["framework"]
+            .as_str()
+            .unwrap()
+            .starts_with("libtorch 2.11.0")
+    );
+    assert!(
+        tch["attention"]
+            .as_str()
+            .unwrap()
+            .starts_with("torch.nn.functional.scaled_dot_product_attention (causal: ")
+    );
+    // Its C++ allocator bypasses Rust's: no heap figure, and a note says why.
+    assert!(tch["memory"]["peak_heap_bytes"].is_null());
+    assert!(tch["memory"]["rss_growth_bytes"].as_u64().unwrap() > 0);
+    let notes = |c: &Value| {
+        c["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        notes(tch)
+            .iter()
+            .any(|n| n.contains("peak_heap_bytes not measured"))
+    );
+    // Other backends in this binary say that libtorch is mapped into their worker too.
+    let candle = cases.iter().find(|c| c["backend"] == "candle").unwrap();
+    assert!(candle["memory"]["peak_heap_bytes"].as_u64().is_some());
+    assert!(notes(candle).iter().any(|n| n.contains("links libtorch")));
+    assert_eq!(candle["parity"]["reference"], "tch");
+    assert_eq!(candle["parity"]["status"], "pass");
+}
