@@ -4,33 +4,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::{ditbench, result_files};
+use ditbench_harness::conformance::{self, workload};
 use ditbench_harness::parity::{ParityStatus, compare};
-use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
-use ditbench_harness::workload::expand_workloads;
-use ditbench_harness::{Backend, CaseSpec, Dtype, Pass, PassOutput};
+use ditbench_harness::{Backend, Dtype, Pass, PassOutput};
 use serde_json::Value;
 
 fn run(backend: &dyn Backend, preset: &str, pass: Pass) -> PassOutput {
-    let workload = expand_workloads(&[preset.to_string()], &BTreeMap::new())
-        .unwrap()
-        .remove(0);
-    let spec = CaseSpec {
-        workload: workload.clone(),
-        backend: backend.name().into(),
-        device: "cpu".into(),
-        dtype: Dtype::F32,
-        pass,
-        seed: 0,
-    };
-    let inputs = seeded_inputs(&workload.config, 0);
-    backend
-        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
-        .unwrap()
-        .output()
-        .unwrap()
+    conformance::run(backend, &workload(preset), Dtype::F32, pass)
 }
 
 fn rel(a: f64, b: f64) -> f64 {

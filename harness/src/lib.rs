@@ -9,6 +9,7 @@
 //! - [`results`]: the versioned results file.
 
 pub mod backend;
+pub mod conformance;
 pub mod cost;
 pub mod env;
 pub mod files;

@@ -1,69 +1,37 @@
-use std::collections::BTreeMap;
-
 use burn::tensor::Device;
+use ditbench_harness::conformance::{self, run, workload};
 use ditbench_harness::cost::cost;
 use ditbench_harness::params::parameters;
-use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
-use ditbench_harness::workload::{Workload, expand_workloads};
-use ditbench_harness::{Backend, CaseSpec, Dtype, ModelConfig, Pass, PassOutput};
+use ditbench_harness::tensors::SeededWeights;
+use ditbench_harness::{Backend, Dtype, Pass};
 
 use super::*;
 
-fn workload(name: &str) -> Workload {
-    expand_workloads(&[name.to_string()], &BTreeMap::new())
-        .unwrap()
-        .remove(0)
-}
-
-fn run(backend: &BurnBackend, workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
-    let spec = CaseSpec {
-        workload: workload.clone(),
-        backend: backend.name().into(),
-        device: "cpu".into(),
-        dtype,
-        pass,
-        seed: 0,
-    };
-    let inputs = seeded_inputs(&workload.config, 0);
-    let mut prepared = backend
-        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
-        .unwrap();
-    prepared.step().unwrap();
-    prepared.output().unwrap()
+#[test]
+fn every_parameter_receives_a_nonzero_gradient() {
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::every_parameter_receives_a_nonzero_gradient(backend);
+    }
 }
 
 #[test]
-fn every_parameter_receives_a_nonzero_gradient() {
-    let mut tied = workload("llama-tiny");
-    if let ModelConfig::Llama(c) = &mut tied.config {
-        c.tie_word_embeddings = true;
-    }
+fn forward_and_train_compute_the_same_output() {
     for backend in [&FLEX, &NDARRAY] {
-        for w in [workload("wan-tiny"), workload("llama-tiny"), tied.clone()] {
-            let out = run(backend, &w, Dtype::F32, Pass::Train);
-            assert_eq!(out.grad_norms.len(), parameters(&w.config).len());
-            for (name, norm) in &out.grad_norms {
-                assert!(
-                    norm.is_finite() && *norm > 0.0,
-                    "{} {}: {name} has gradient norm {norm}",
-                    backend.name(),
-                    w.label()
-                );
-            }
-            assert!(out.loss.unwrap().is_finite());
-        }
+        conformance::forward_and_train_compute_the_same_output(backend, 1e-5);
+    }
+}
+
+#[test]
+fn untrained_llama_loss_is_near_uniform_cross_entropy() {
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::untrained_llama_loss_is_near_uniform_cross_entropy(backend);
     }
 }
 
 #[test]
 fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
     for backend in [&FLEX, &NDARRAY] {
-        let w = workload("wan-tiny");
-        let out = run(backend, &w, Dtype::F32, Pass::Forward);
-        assert_eq!(out.output.shape, vec![1, 4, 3, 8, 8]);
-        let l = workload("llama-tiny");
-        let out = run(backend, &l, Dtype::F32, Pass::Forward);
-        assert_eq!(out.output.shape, vec![1, 48, 256]);
+        conformance::outputs_have_reference_shapes(backend);
     }
     for w in [workload("wan-tiny"), workload("llama-tiny")] {
         let loaded = Weights::load(

@@ -1,18 +1,13 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
+use ditbench_harness::conformance::{self, workload};
 use ditbench_harness::cost::cost;
 use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
 use ditbench_harness::workload::{Dimension, Workload, expand_workloads, find_preset};
-use ditbench_harness::{Backend, CaseSpec, Dtype, HostTensor, ModelConfig, Pass, PassOutput};
+use ditbench_harness::{Dtype, ModelConfig, Pass};
 
 use super::*;
-
-fn workload(name: &str) -> Workload {
-    expand_workloads(&[name.to_string()], &BTreeMap::new())
-        .unwrap()
-        .remove(0)
-}
 
 /// Seeded f32 inference weights on the CPU.
 fn cpu_weights(w: &Workload, seed: u64) -> Weights {
@@ -36,84 +31,20 @@ pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
-fn case(workload: &Workload, dtype: Dtype, pass: Pass) -> CaseSpec {
-    CaseSpec {
-        workload: workload.clone(),
-        backend: "candle".into(),
-        device: "cpu".into(),
-        dtype,
-        pass,
-        seed: 0,
-    }
-}
-
-fn run(workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
-    let spec = case(workload, dtype, pass);
-    let inputs = seeded_inputs(&workload.config, 0);
-    let mut prepared = CandleBackend
-        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
-        .unwrap();
-    prepared.step().unwrap();
-    prepared.output().unwrap()
-}
-
-fn rel_err(a: &HostTensor, b: &HostTensor) -> f64 {
-    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
-    assert_eq!(a.len(), b.len());
-    let diff: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum();
-    let norm: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
-    (diff / norm).sqrt()
-}
-
 #[test]
 fn every_parameter_receives_a_nonzero_gradient() {
-    let mut tied = workload("llama-tiny");
-    if let ModelConfig::Llama(c) = &mut tied.config {
-        c.tie_word_embeddings = true;
-    }
-    for w in [workload("wan-tiny"), workload("llama-tiny"), tied] {
-        let out = run(&w, Dtype::F32, Pass::Train);
-        let expected = parameters(&w.config);
-        assert_eq!(out.grad_norms.len(), expected.len(), "{}", w.label());
-        for (name, norm) in &out.grad_norms {
-            assert!(
-                norm.is_finite() && *norm > 0.0,
-                "{}: {name} has gradient norm {norm}",
-                w.label()
-            );
-        }
-        assert!(out.loss.unwrap().is_finite());
-    }
+    conformance::every_parameter_receives_a_nonzero_gradient(&CandleBackend);
 }
 
 #[test]
 fn fused_inference_matches_differentiable_training_forward() {
-    for name in ["wan-tiny", "llama-tiny"] {
-        let w = workload(name);
-        let fwd = run(&w, Dtype::F32, Pass::Forward);
-        let train = run(&w, Dtype::F32, Pass::Train);
-        let e = rel_err(&fwd.output, &train.output);
-        assert!(e < 1e-5, "{name}: relative error {e}");
-    }
+    conformance::forward_and_train_compute_the_same_output(&CandleBackend, 1e-5);
 }
 
 #[test]
 fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
-    let w = workload("wan-tiny");
-    assert_eq!(
-        run(&w, Dtype::F32, Pass::Forward).output.shape,
-        vec![1, 4, 3, 8, 8]
-    );
-    let l = workload("llama-tiny");
-    assert_eq!(
-        run(&l, Dtype::F32, Pass::Forward).output.shape,
-        vec![1, 48, 256]
-    );
-    for w in [w, l] {
+    conformance::outputs_have_reference_shapes(&CandleBackend);
+    for w in [workload("wan-tiny"), workload("llama-tiny")] {
         let loaded = cpu_weights(&w, 0);
         assert_eq!(loaded.numel() as u64, cost(&w.config).parameters);
     }
@@ -259,22 +190,12 @@ fn llama_logits_do_not_depend_on_future_tokens() {
 
 #[test]
 fn untrained_llama_loss_is_near_uniform_cross_entropy() {
-    let out = run(&workload("llama-tiny"), Dtype::F32, Pass::Train);
-    let loss = out.loss.unwrap();
-    assert!((loss - 256f64.ln()).abs() < 0.5, "loss {loss}");
+    conformance::untrained_llama_loss_is_near_uniform_cross_entropy(&CandleBackend);
 }
 
 #[test]
 fn half_precision_runs_close_to_f32() {
-    for name in ["wan-tiny", "llama-tiny"] {
-        let w = workload(name);
-        let reference = run(&w, Dtype::F32, Pass::Forward);
-        for dtype in [Dtype::Bf16, Dtype::F16] {
-            let out = run(&w, dtype, Pass::Forward);
-            let e = rel_err(&out.output, &reference.output);
-            assert!(e < 0.05, "{name} {dtype}: relative error {e}");
-        }
-    }
+    conformance::half_precision_runs_close_to_f32(&CandleBackend, &[Pass::Forward]);
 }
 
 #[test]
@@ -283,7 +204,7 @@ fn overrides_change_the_built_model() {
     let w = expand_workloads(&["wan-tiny".to_string()], &sweeps)
         .unwrap()
         .remove(0);
-    let out = run(&w, Dtype::F32, Pass::Forward);
+    let out = conformance::run(&CandleBackend, &w, Dtype::F32, Pass::Forward);
     assert_eq!(out.output.shape, vec![1, 4, 2, 8, 8]);
     assert!(find_preset("wan-tiny").is_ok());
 }

@@ -1,16 +1,9 @@
-use std::collections::BTreeMap;
-
+use ditbench_harness::conformance::{self, workload};
 use ditbench_harness::cost::cost;
 use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
-use ditbench_harness::workload::{Workload, expand_workloads};
+use ditbench_harness::workload::Workload;
 
 use super::*;
-
-fn workload(name: &str) -> Workload {
-    expand_workloads(&[name.to_string()], &BTreeMap::new())
-        .unwrap()
-        .remove(0)
-}
 
 fn prepare(workload: &Workload, dtype: Dtype, pass: Pass) -> Box<dyn PreparedCase> {
     let spec = CaseSpec {
@@ -27,36 +20,9 @@ fn prepare(workload: &Workload, dtype: Dtype, pass: Pass) -> Box<dyn PreparedCas
         .unwrap()
 }
 
-fn run(workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
-    let mut prepared = prepare(workload, dtype, pass);
-    prepared.step().unwrap();
-    prepared.output().unwrap()
-}
-
-fn rel_err(a: &HostTensor, b: &HostTensor) -> f64 {
-    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
-    let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
-    diff.sqrt() / l2_norm(b)
-}
-
 #[test]
 fn every_parameter_receives_a_nonzero_gradient() {
-    let mut tied = workload("llama-tiny");
-    if let ModelConfig::Llama(c) = &mut tied.config {
-        c.tie_word_embeddings = true;
-    }
-    for w in [workload("wan-tiny"), workload("llama-tiny"), tied] {
-        let out = run(&w, Dtype::F32, Pass::Train);
-        assert_eq!(out.grad_norms.len(), parameters(&w.config).len());
-        for (name, norm) in &out.grad_norms {
-            assert!(
-                norm.is_finite() && *norm > 0.0,
-                "{}: {name} {norm}",
-                w.label()
-            );
-        }
-        assert!(out.loss.unwrap().is_finite());
-    }
+    conformance::every_parameter_receives_a_nonzero_gradient(&TchBackend);
 }
 
 #[test]
@@ -73,10 +39,7 @@ fn gradients_do_not_accumulate_across_steps() {
 
 #[test]
 fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
-    let out = run(&workload("wan-tiny"), Dtype::F32, Pass::Forward);
-    assert_eq!(out.output.shape, vec![1, 4, 3, 8, 8]);
-    let out = run(&workload("llama-tiny"), Dtype::F32, Pass::Forward);
-    assert_eq!(out.output.shape, vec![1, 48, 256]);
+    conformance::outputs_have_reference_shapes(&TchBackend);
     for w in [workload("wan-tiny"), workload("llama-tiny")] {
         let specs = parameters(&w.config);
         let loaded = Weights::load(
@@ -97,12 +60,7 @@ fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
 
 #[test]
 fn forward_and_train_compute_the_same_output() {
-    for name in ["wan-tiny", "llama-tiny"] {
-        let w = workload(name);
-        let a = run(&w, Dtype::F32, Pass::Forward);
-        let b = run(&w, Dtype::F32, Pass::Train);
-        assert!(rel_err(&a.output, &b.output) < 1e-6, "{name}");
-    }
+    conformance::forward_and_train_compute_the_same_output(&TchBackend, 1e-6);
 }
 
 #[test]
@@ -171,24 +129,12 @@ fn llama_logits_do_not_depend_on_future_tokens() {
 
 #[test]
 fn untrained_llama_loss_is_near_uniform_cross_entropy() {
-    let out = run(&workload("llama-tiny"), Dtype::F32, Pass::Train);
-    let loss = out.loss.unwrap();
-    assert!((loss - 256f64.ln()).abs() < 0.5, "loss {loss}");
+    conformance::untrained_llama_loss_is_near_uniform_cross_entropy(&TchBackend);
 }
 
 #[test]
 fn half_precision_runs_close_to_f32() {
-    for name in ["wan-tiny", "llama-tiny"] {
-        let w = workload(name);
-        let reference = run(&w, Dtype::F32, Pass::Forward);
-        for dtype in [Dtype::Bf16, Dtype::F16] {
-            for pass in [Pass::Forward, Pass::Train] {
-                let out = run(&w, dtype, pass);
-                let e = rel_err(&out.output, &reference.output);
-                assert!(e < 0.05, "{name} {dtype} {pass}: relative error {e}");
-            }
-        }
-    }
+    conformance::half_precision_runs_close_to_f32(&TchBackend, &[Pass::Forward, Pass::Train]);
 }
 
 #[test]

@@ -1,0 +1,125 @@
+//! Checks every backend must pass, shared by the backend crates' tests so
+//! each framework is held to the same definition of "computes the model".
+//! Each function panics with a message naming the backend and workload.
+
+use std::collections::BTreeMap;
+
+use crate::backend::{Backend, CaseSpec, Dtype, Pass, PassOutput};
+use crate::params::parameters;
+use crate::parity::compare;
+use crate::tensors::{SeededWeights, seeded_inputs};
+use crate::workload::{ModelConfig, Workload, expand_workloads};
+
+/// A preset as a workload, without overrides.
+pub fn workload(preset: &str) -> Workload {
+    expand_workloads(&[preset.to_string()], &BTreeMap::new())
+        .expect("known preset")
+        .remove(0)
+}
+
+/// Build `workload` on the backend's CPU with seed-0 data, run one step of
+/// `pass` (as the timed loop would), then return the pass's results.
+pub fn run(backend: &dyn Backend, workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
+    let spec = CaseSpec {
+        workload: workload.clone(),
+        backend: backend.name().into(),
+        device: "cpu".into(),
+        dtype,
+        pass,
+        seed: 0,
+    };
+    let inputs = seeded_inputs(&workload.config, 0);
+    let mut prepared = backend
+        .prepare(&spec, &SeededWeights { seed: 0 }, &inputs)
+        .unwrap_or_else(|e| panic!("{}: prepare failed: {e:#}", spec.label()));
+    prepared.step().unwrap();
+    prepared.output().unwrap()
+}
+
+/// ‖out − reference‖₂ / ‖reference‖₂ of the two forward outputs.
+pub fn output_rel_error(out: &PassOutput, reference: &PassOutput) -> f64 {
+    compare("reference", reference, out, Dtype::F32).output_rel_error
+}
+
+/// Train on wan-tiny, llama-tiny and llama-tiny with tied embeddings: every
+/// parameter of the inventory gets a finite, non-zero gradient, and the loss
+/// is finite.
+pub fn every_parameter_receives_a_nonzero_gradient(backend: &dyn Backend) {
+    let mut tied = workload("llama-tiny");
+    if let ModelConfig::Llama(c) = &mut tied.config {
+        c.tie_word_embeddings = true;
+    }
+    for w in [workload("wan-tiny"), workload("llama-tiny"), tied] {
+        let label = format!("{} {}", backend.name(), w.label());
+        let out = run(backend, &w, Dtype::F32, Pass::Train);
+        let names: Vec<String> = parameters(&w.config).into_iter().map(|p| p.name).collect();
+        let got: Vec<&String> = out.grad_norms.iter().map(|(n, _)| n).collect();
+        assert_eq!(got, names.iter().collect::<Vec<_>>(), "{label}: gradients");
+        for (name, norm) in &out.grad_norms {
+            assert!(
+                norm.is_finite() && *norm > 0.0,
+                "{label}: {name} has gradient norm {norm}"
+            );
+        }
+        assert!(out.loss.unwrap().is_finite(), "{label}: loss");
+    }
+}
+
+/// Outputs have the reference models' shapes: Wan [B, C_out, F, H, W],
+/// Llama logits [B, S, vocab].
+pub fn outputs_have_reference_shapes(backend: &dyn Backend) {
+    let out = run(backend, &workload("wan-tiny"), Dtype::F32, Pass::Forward);
+    assert_eq!(out.output.shape, vec![1, 4, 3, 8, 8], "{}", backend.name());
+    let out = run(backend, &workload("llama-tiny"), Dtype::F32, Pass::Forward);
+    assert_eq!(out.output.shape, vec![1, 48, 256], "{}", backend.name());
+}
+
+/// The forward pass and the train pass compute the same output, whatever
+/// different kernels they use.
+pub fn forward_and_train_compute_the_same_output(backend: &dyn Backend, tolerance: f64) {
+    for name in ["wan-tiny", "llama-tiny"] {
+        let w = workload(name);
+        let fwd = run(backend, &w, Dtype::F32, Pass::Forward);
+        let train = run(backend, &w, Dtype::F32, Pass::Train);
+        let e = output_rel_error(&train, &fwd);
+        assert!(
+            e < tolerance,
+            "{} {name}: relative error {e}",
+            backend.name()
+        );
+    }
+}
+
+/// An untrained Llama predicts about uniformly: loss ≈ ln(vocab).
+pub fn untrained_llama_loss_is_near_uniform_cross_entropy(backend: &dyn Backend) {
+    let out = run(backend, &workload("llama-tiny"), Dtype::F32, Pass::Train);
+    let loss = out.loss.unwrap();
+    assert!(
+        (loss - 256f64.ln()).abs() < 0.5,
+        "{}: loss {loss}",
+        backend.name()
+    );
+}
+
+/// bf16 and f16 outputs of `passes` are within 5% of f32 (every dtype the
+/// backend does not declare unsupported).
+pub fn half_precision_runs_close_to_f32(backend: &dyn Backend, passes: &[Pass]) {
+    for name in ["wan-tiny", "llama-tiny"] {
+        let w = workload(name);
+        let reference = run(backend, &w, Dtype::F32, Pass::Forward);
+        for dtype in [Dtype::Bf16, Dtype::F16] {
+            for &pass in passes {
+                if backend.unsupported("cpu", dtype, pass).is_some() {
+                    continue;
+                }
+                let out = run(backend, &w, dtype, pass);
+                let e = output_rel_error(&out, &reference);
+                assert!(
+                    e < 0.05,
+                    "{} {name} {dtype} {pass}: relative error {e}",
+                    backend.name()
+                );
+            }
+        }
+    }
+}
