@@ -54,6 +54,27 @@ impl FromStr for Dtype {
     }
 }
 
+/// A device as the command line and results name it: `cpu` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceName {
+    Cpu,
+    /// The N-th CUDA GPU.
+    Cuda(usize),
+}
+
+impl FromStr for DeviceName {
+    type Err = anyhow::Error;
+    fn from_str(name: &str) -> Result<Self> {
+        if name == "cpu" {
+            return Ok(DeviceName::Cpu);
+        }
+        match name.strip_prefix("cuda:").map(str::parse) {
+            Some(Ok(ordinal)) => Ok(DeviceName::Cuda(ordinal)),
+            _ => anyhow::bail!("unknown device '{name}'; devices are named cpu or cuda:N"),
+        }
+    }
+}
+
 /// What one timed iteration does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -201,4 +222,19 @@ pub trait Backend: Sync {
         weights: &dyn WeightSource,
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse_or_say_what_is_expected() {
+        assert_eq!("cpu".parse::<DeviceName>().unwrap(), DeviceName::Cpu);
+        assert_eq!("cuda:3".parse::<DeviceName>().unwrap(), DeviceName::Cuda(3));
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"] {
+            let e = bad.parse::<DeviceName>().unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("cuda:N"), "{e}");
+        }
+    }
 }

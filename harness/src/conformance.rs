@@ -8,7 +8,7 @@ use crate::backend::{Backend, CaseSpec, Dtype, Pass, PassOutput};
 use crate::params::parameters;
 use crate::parity::compare;
 use crate::tensors::{SeededWeights, seeded_inputs};
-use crate::workload::{ModelConfig, Workload, expand_workloads};
+use crate::workload::{ModelConfig, WanConfig, Workload, expand_workloads};
 
 /// A preset as a workload, without overrides.
 pub fn workload(preset: &str) -> Workload {
@@ -122,4 +122,36 @@ pub fn half_precision_runs_close_to_f32(backend: &dyn Backend, passes: &[Pass]) 
             }
         }
     }
+}
+
+/// The values `unpatchify` must produce from `0, 1, 2, ...` laid out as
+/// [1, L, pt*ph*pw*C]: the reference's `einsum('fhwpqrc->cfphqwr')`, i.e.
+/// out[c, f*pt+p, h*ph+q, w*pw+r] = in[f, h, w, p, q, r, c].
+pub fn assert_unpatchify_layout(cfg: &WanConfig, unpatchified: &[f32]) {
+    let [gf, gh, gw] = cfg.grid();
+    let [pt, ph, pw] = cfg.patch_size;
+    let co = cfg.out_dim;
+    let (of, oh, ow) = (gf * pt, gh * ph, gw * pw);
+    assert_eq!(unpatchified.len(), co * of * oh * ow);
+    for (f, h, w, p, q, r, c) in index_tuples(&[gf, gh, gw, pt, ph, pw, co]) {
+        let src = (((((f * gh + h) * gw + w) * pt + p) * ph + q) * pw + r) * co + c;
+        let dst = ((c * of + f * pt + p) * oh + h * ph + q) * ow + w * pw + r;
+        assert_eq!(unpatchified[dst], src as f32, "element {dst}");
+    }
+}
+
+/// Every index tuple below the given bounds, in row-major order.
+fn index_tuples(
+    bounds: &[usize; 7],
+) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
+    let total: usize = bounds.iter().product();
+    let bounds = *bounds;
+    (0..total).map(move |mut i| {
+        let mut idx = [0usize; 7];
+        for d in (0..7).rev() {
+            idx[d] = i % bounds[d];
+            i /= bounds[d];
+        }
+        (idx[0], idx[1], idx[2], idx[3], idx[4], idx[5], idx[6])
+    })
 }

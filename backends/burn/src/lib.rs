@@ -49,7 +49,10 @@ pub const WGPU: BurnBackend = BurnBackend { kind: Kind::Wgpu };
 /// The GPU ordinal of a `cuda:N` device name.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 fn gpu_ordinal(name: &str) -> Option<usize> {
-    name.strip_prefix("cuda:")?.parse().ok()
+    match name.parse() {
+        Ok(ditbench_harness::backend::DeviceName::Cuda(ordinal)) => Some(ordinal),
+        _ => None,
+    }
 }
 
 fn burn_dtype(dtype: Dtype) -> DType {

@@ -7,7 +7,7 @@ pub mod weights;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use ditbench_harness::backend::time_train_step;
+use ditbench_harness::backend::{DeviceName, time_train_step};
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
@@ -33,16 +33,12 @@ fn candle_dtype(dtype: Dtype) -> DType {
 }
 
 fn candle_device(name: &str) -> Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
+    match name.parse()? {
+        DeviceName::Cpu => Ok(Device::Cpu),
+        DeviceName::Cuda(ordinal) => {
+            Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"))
+        }
     }
-    if let Some(ordinal) = name.strip_prefix("cuda:") {
-        let ordinal: usize = ordinal
-            .parse()
-            .with_context(|| format!("bad device '{name}'"))?;
-        return Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"));
-    }
-    bail!("candle has no device '{name}'")
 }
 
 impl Backend for CandleBackend {

@@ -144,17 +144,7 @@ fn unpatchify_follows_the_reference_einsum() {
         .unwrap()
         .to_vec1()
         .unwrap();
-    // einsum('fhwpqrc->cfphqwr'): out[c, f*pt+p, h*ph+q, w*pw+r] = in[f, h, w, p, q, r, c].
-    let (of, oh, ow) = (gf * pt, gh * ph, gw * pw);
-    for (f, h, wi, p, q, r, ci) in [
-        (0, 0, 0, 0, 0, 0, 0),
-        (2, 3, 1, 0, 1, 0, 3),
-        (1, 2, 3, 0, 1, 1, 2),
-    ] {
-        let src = ((((((f * gh + h) * gw + wi) * pt + p) * ph + q) * pw + r) * co) + ci;
-        let dst = ((ci * of + f * pt + p) * oh + h * ph + q) * ow + wi * pw + r;
-        assert_eq!(y[dst], src as f32);
-    }
+    conformance::assert_unpatchify_layout(c, &y);
 }
 
 #[test]

@@ -11,8 +11,8 @@ pub mod weights;
 
 use std::sync::Once;
 
-use anyhow::{Context, Result, bail};
-use ditbench_harness::backend::time_train_step;
+use anyhow::{Result, bail};
+use ditbench_harness::backend::{DeviceName, time_train_step};
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::params::parameters;
@@ -42,18 +42,11 @@ fn tch_kind(dtype: Dtype) -> Kind {
 }
 
 fn tch_device(name: &str) -> Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
+    match name.parse()? {
+        DeviceName::Cpu => Ok(Device::Cpu),
+        DeviceName::Cuda(ordinal) if ordinal < cuda_devices() => Ok(Device::Cuda(ordinal)),
+        DeviceName::Cuda(_) => bail!("libtorch has no device '{name}' on this machine"),
     }
-    if let Some(ordinal) = name.strip_prefix("cuda:") {
-        let ordinal: usize = ordinal
-            .parse()
-            .with_context(|| format!("bad device '{name}'"))?;
-        if ordinal < cuda_devices() {
-            return Ok(Device::Cuda(ordinal));
-        }
-    }
-    bail!("libtorch has no device '{name}' on this machine")
 }
 
 fn cuda_devices() -> usize {

@@ -65,7 +65,6 @@ fn forward_and_train_compute_the_same_output() {
 
 #[test]
 fn unpatchify_follows_the_reference_einsum() {
-    // Value = index of the source element, so the permutation is checked exactly.
     let w = workload("wan-tiny");
     let ModelConfig::Wan(c) = &w.config else {
         panic!()
@@ -83,16 +82,7 @@ fn unpatchify_follows_the_reference_einsum() {
     )
     .unwrap();
     let y = to_host(&model.unpatchify(&x).unwrap()).unwrap();
-    let y = y.as_f32().unwrap();
-    // out[c, f*pt+p, h*ph+q, w*pw+r] = in[(f,h,w), (p,q,r,c)]
-    let (hh, ww) = (gh * ph, gw * pw);
-    let ff = gf * pt;
-    for (f, h, wi, p, q, r, ch) in [(0, 1, 2, 0, 1, 1, 3), (2, 3, 0, 0, 0, 1, 1)] {
-        let token = (f * gh + h) * gw + wi;
-        let src = (token * pt * ph * pw + (p * ph + q) * pw + r) * c.out_dim + ch;
-        let dst = ((ch * ff + f * pt + p) * hh + h * ph + q) * ww + wi * pw + r;
-        assert_eq!(y[dst], src as f32);
-    }
+    conformance::assert_unpatchify_layout(c, y.as_f32().unwrap());
 }
 
 #[test]

@@ -88,20 +88,22 @@ impl WanModel {
             .f_reshape([b, out, gf * pt, gh * ph, gw * pw])?)
     }
 
+    /// `norm_{name}(name(x))`: a q or k projection with its RMSNorm.
+    fn normed(w: &Weights, p: &str, name: &str, x: &Tensor, eps: f64) -> Result<Tensor> {
+        let y = Self::lin(w, &format!("{p}.{name}"), x)?;
+        Ok(rms_norm(
+            &y,
+            w.get(&format!("{p}.norm_{name}.weight"))?,
+            eps,
+        )?)
+    }
+
     fn self_attention(&self, w: &Weights, p: &str, x: &Tensor) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = rms_norm(
-            &Self::lin(w, &format!("{p}.q"), x)?,
-            w.get(&format!("{p}.norm_q.weight"))?,
-            eps,
-        )?;
-        let k = rms_norm(
-            &Self::lin(w, &format!("{p}.k"), x)?,
-            w.get(&format!("{p}.norm_k.weight"))?,
-            eps,
-        )?;
-        let q = rope(&split_heads(&q, n)?, &self.rope_cos, &self.rope_sin, true)?;
-        let k = rope(&split_heads(&k, n)?, &self.rope_cos, &self.rope_sin, true)?;
+        let q = split_heads(&Self::normed(w, p, "q", x, eps)?, n)?;
+        let k = split_heads(&Self::normed(w, p, "k", x, eps)?, n)?;
+        let q = rope(&q, &self.rope_cos, &self.rope_sin, true)?;
+        let k = rope(&k, &self.rope_cos, &self.rope_sin, true)?;
         let v = split_heads(&Self::lin(w, &format!("{p}.v"), x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
         Self::lin(w, &format!("{p}.o"), &y)
@@ -115,25 +117,10 @@ impl WanModel {
         context: &Tensor,
     ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = rms_norm(
-            &Self::lin(w, &format!("{p}.q"), x)?,
-            w.get(&format!("{p}.norm_q.weight"))?,
-            eps,
-        )?;
-        let k = rms_norm(
-            &Self::lin(w, &format!("{p}.k"), context)?,
-            w.get(&format!("{p}.norm_k.weight"))?,
-            eps,
-        )?;
-        let v = Self::lin(w, &format!("{p}.v"), context)?;
-        let y = attention(
-            &split_heads(&q, n)?,
-            &split_heads(&k, n)?,
-            &split_heads(&v, n)?,
-            false,
-            &self.kernels,
-            "cross",
-        )?;
+        let q = split_heads(&Self::normed(w, p, "q", x, eps)?, n)?;
+        let k = split_heads(&Self::normed(w, p, "k", context, eps)?, n)?;
+        let v = split_heads(&Self::lin(w, &format!("{p}.v"), context)?, n)?;
+        let y = attention(&q, &k, &v, false, &self.kernels, "cross")?;
         Self::lin(w, &format!("{p}.o"), &merge_heads(&y)?)
     }
 
