@@ -29,6 +29,8 @@ pub enum Command {
     },
     /// Write the seeded weights and inputs of a workload as safetensors files.
     Data(Box<DataArgs>),
+    /// Render results files as one self-contained HTML page, Markdown or CSV.
+    Report(Box<ReportArgs>),
     /// Print the environment as results record it (JSON).
     Env {
         /// Thread count to record (default: physical cores).
@@ -43,6 +45,32 @@ pub enum Command {
         #[arg(long)]
         response: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results files, or directories of them (their *.json files).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// File to write (never replaced); without it the report goes to stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// html: one page with charts; md: a summary for CI job summaries; csv: every case.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// Denoising steps of one video generation (for LLM-equivalent tokens).
+    #[arg(long, default_value_t = 50)]
+    pub steps: u32,
+    /// Forward passes per denoising step (2 with classifier-free guidance).
+    #[arg(long, default_value_t = 2)]
+    pub cfg_passes: u32,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +114,9 @@ pub struct RunArgs {
     /// Do not check parity.
     #[arg(long)]
     pub no_parity: bool,
+    /// Also write an HTML report of this run next to its results file (same name, .html).
+    #[arg(long)]
+    pub report: bool,
     /// Write each case's outputs (and for train its loss and gradient norms) as safetensors into DIR.
     #[arg(long, value_name = "DIR")]
     pub dump_outputs: Option<PathBuf>,

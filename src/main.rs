@@ -81,6 +81,44 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
+fn report(args: &cli::ReportArgs) -> Result<()> {
+    use ditbench_harness::report::{
+        GenerationSettings, Report, load_runs, render_csv, render_html, render_markdown, write_new,
+    };
+    if args.steps == 0 || args.cfg_passes == 0 {
+        return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
+    }
+    if let Some(out) = &args.output
+        && out.exists()
+    {
+        return Err(UsageError(format!(
+            "{} already exists; a report never replaces a file",
+            out.display()
+        ))
+        .into());
+    }
+    let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
+    let generation = GenerationSettings {
+        steps: args.steps,
+        cfg_passes: args.cfg_passes,
+    };
+    let report = Report::build(&runs, generation, &chrono::Local::now().to_rfc3339())?;
+    let text = match args.format {
+        cli::ReportFormat::Html => render_html(&report)?,
+        cli::ReportFormat::Md => render_markdown(&report),
+        cli::ReportFormat::Csv => render_csv(&report),
+    };
+    match &args.output {
+        Some(path) => {
+            write_new(path, &text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
@@ -131,6 +169,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&env)?);
         }
         Command::Data(args) => data::export(&args)?,
+        Command::Report(args) => report(&args)?,
         Command::Worker { request, response } => worker(&request, &response)?,
     }
     Ok(ExitCode::SUCCESS)

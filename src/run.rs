@@ -1,6 +1,7 @@
 //! `ditbench run`: validate the request, run every case in a worker process,
 //! write results after each case, print the summary.
 
+use ditbench_harness::report::{GenerationSettings, LoadedRun, Report, render_html, write_new};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -286,6 +287,17 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         checked - parity_failed,
         file.path().display()
     );
+    if args.report {
+        let path = file.path().with_extension("html");
+        let runs = [LoadedRun {
+            path: file.path().to_path_buf(),
+            results: results.clone(),
+        }];
+        let now = chrono::Local::now().to_rfc3339();
+        let html = render_html(&Report::build(&runs, GenerationSettings::default(), &now)?)?;
+        write_new(&path, &html)?;
+        println!("Report: {}", path.display());
+    }
     Ok(RunOutcome {
         failed,
         parity_failed,

@@ -16,6 +16,7 @@ pub mod files;
 pub mod memory;
 pub mod params;
 pub mod parity;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod stats;
