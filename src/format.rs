@@ -7,16 +7,8 @@ use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::workload::Preset;
 
-/// Seconds with a unit that keeps 3-4 significant digits.
-pub fn seconds(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{:.1} µs", s * 1e6)
-    }
-}
+/// Seconds with a unit that keeps 3-4 significant digits (as in reports).
+pub use ditbench_harness::report::format_seconds as seconds;
 
 /// A count with an SI suffix: 1.42B, 32.8k.
 pub fn si(x: f64) -> String {
