@@ -177,6 +177,17 @@ pub struct ScaleEquivalent {
     pub tokens_per_video: f64,
 }
 
+/// One case (workload, pass, dtype, backend, device) across machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct HardwareRow {
+    pub case: String,
+    /// Per machine, in the order of `Report::hosts`: the median, or `None`
+    /// where that machine has no measurement of this case.
+    pub medians_s: Vec<Option<f64>>,
+    /// Per machine: baseline median / this median (above 1: faster than the baseline).
+    pub speed_vs_baseline: Vec<Option<f64>>,
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -186,6 +197,10 @@ pub struct Report {
     pub machines: Vec<Machine>,
     pub not_run: Vec<NotRun>,
     pub comparisons: Vec<Comparison>,
+    /// Distinct machines in file order; the first is the hardware baseline.
+    pub hosts: Vec<String>,
+    /// Filled when the data has two or more machines.
+    pub hardware: Vec<HardwareRow>,
     pub dit_vs_llm: Vec<DitVsLlm>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
@@ -326,6 +341,17 @@ impl Report {
         }
         let comparisons = comparisons(&mut rows)?;
         let dit_vs_llm = dit_vs_llm(runs, &rows, generation);
+        let mut hosts: Vec<String> = Vec::new();
+        for m in &machines {
+            if !hosts.contains(&m.host) {
+                hosts.push(m.host.clone());
+            }
+        }
+        let hardware = if hosts.len() > 1 {
+            hardware(&hosts, runs, &rows)
+        } else {
+            Vec::new()
+        };
         Ok(Report {
             generated_at: generated_at.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -333,6 +359,8 @@ impl Report {
             machines,
             not_run,
             comparisons,
+            hosts,
+            hardware,
             dit_vs_llm,
             scale: scale_equivalents(generation),
             generation,
@@ -390,6 +418,39 @@ fn comparisons(rows: &mut [Row]) -> Result<Vec<Comparison>> {
         });
     }
     Ok(out)
+}
+
+/// Every case any machine attempted, with each machine's median, normalised
+/// to the first machine. A machine without a measurement shows as missing.
+fn hardware(hosts: &[String], runs: &[LoadedRun], rows: &[Row]) -> Vec<HardwareRow> {
+    let mut cases: Vec<String> = Vec::new();
+    for run in runs {
+        for c in &run.results.cases {
+            if !cases.contains(&c.id) {
+                cases.push(c.id.clone());
+            }
+        }
+    }
+    cases
+        .into_iter()
+        .map(|case| {
+            let medians_s: Vec<Option<f64>> = hosts
+                .iter()
+                .map(|h| {
+                    rows.iter()
+                        .find(|r| &r.host == h && r.case == case)
+                        .map(|r| r.median_s)
+                })
+                .collect();
+            let baseline = medians_s[0];
+            let speed_vs_baseline = medians_s.iter().map(|m| Some(baseline? / (*m)?)).collect();
+            HardwareRow {
+                case,
+                medians_s,
+                speed_vs_baseline,
+            }
+        })
+        .collect()
 }
 
 /// Every DiT forward case against every LLM forward case measured with the
