@@ -291,7 +291,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         let path = file.path().with_extension("html");
         let runs = [LoadedRun {
             path: file.path().to_path_buf(),
-            results: results.clone(),
+            results,
         }];
         let now = chrono::Local::now().to_rfc3339();
         let html = render_html(&Report::build(&runs, GenerationSettings::default(), &now)?)?;

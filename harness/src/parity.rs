@@ -176,6 +176,15 @@ pub fn reference_record(backend: &str, dtype: Dtype) -> Parity {
     }
 }
 
+/// The backend among `backends` that is preferred as the reference.
+pub fn preferred_reference<'a>(
+    backends: impl Iterator<Item = &'a str> + Clone,
+) -> Option<&'static str> {
+    REFERENCE_ORDER
+        .into_iter()
+        .find(|r| backends.clone().any(|b| b == *r))
+}
+
 /// Order backends so that the preferred parity reference runs first.
 pub fn reference_first(backends: &mut [String]) {
     let rank = |b: &String| {
@@ -269,5 +278,9 @@ mod tests {
         ];
         reference_first(&mut b);
         assert_eq!(b, ["tch", "candle", "burn-flex", "burn-ndarray"]);
+        let pick = |names: &[&str]| preferred_reference(names.iter().copied());
+        assert_eq!(pick(&["burn-flex", "candle"]), Some("candle"));
+        assert_eq!(pick(&["burn-ndarray", "burn-flex"]), Some("burn-flex"));
+        assert_eq!(pick(&["burn-ndarray"]), None);
     }
 }

@@ -40,13 +40,14 @@ impl Weights {
             let host = load_checked(source, spec)?;
             let t = upload(host.as_f32()?, &spec.shape, kind, device)
                 .with_context(|| format!("cannot upload {}", spec.name))?;
-            if trainable {
+            let t = if trainable {
                 let t = t.f_detach()?.f_set_requires_grad(true)?;
                 leaves.push((spec.name.clone(), t.shallow_clone()));
-                tensors.insert(spec.name.clone(), t);
+                t
             } else {
-                tensors.insert(spec.name.clone(), t);
-            }
+                t
+            };
+            tensors.insert(spec.name.clone(), t);
         }
         Ok(Weights {
             tensors,

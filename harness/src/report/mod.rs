@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::backend::Pass;
 use crate::cost::cost;
-use crate::parity::{ParityStatus, REFERENCE_ORDER};
+use crate::parity::{ParityStatus, preferred_reference};
 use crate::results::{CaseResult, RunResults, Status};
 use crate::workload::{Family, find_preset};
 
@@ -122,6 +122,8 @@ pub struct Row {
     pub ci_low_s: f64,
     pub ci_high_s: f64,
     pub tokens: u64,
+    /// Cost-model FLOPs of one forward pass of this workload.
+    pub forward_flops: f64,
     pub tokens_per_s: f64,
     pub tflops: f64,
     pub peak_rss_mib: Option<f64>,
@@ -210,13 +212,6 @@ pub struct Report {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn reference_of<'a>(backends: impl Iterator<Item = &'a str> + Clone) -> Option<String> {
-    REFERENCE_ORDER
-        .iter()
-        .find(|r| backends.clone().any(|b| b == **r))
-        .map(|r| r.to_string())
-}
-
 fn row(host: &str, c: &CaseResult) -> Option<Row> {
     if c.status != Status::Ok {
         return None;
@@ -242,6 +237,7 @@ fn row(host: &str, c: &CaseResult) -> Option<Row> {
         ci_low_s: stats.ci95_median_s[0],
         ci_high_s: stats.ci95_median_s[1],
         tokens: c.workload.cost.tokens,
+        forward_flops: c.workload.cost.forward_flops,
         tokens_per_s: throughput.tokens_per_s,
         tflops: throughput.tflops,
         peak_rss_mib: memory
@@ -340,7 +336,7 @@ impl Report {
             }
         }
         let comparisons = comparisons(&mut rows)?;
-        let dit_vs_llm = dit_vs_llm(runs, &rows, generation);
+        let dit_vs_llm = dit_vs_llm(&rows, generation);
         let mut hosts: Vec<String> = Vec::new();
         for m in &machines {
             if !hosts.contains(&m.host) {
@@ -389,26 +385,28 @@ fn comparisons(rows: &mut [Row]) -> Result<Vec<Comparison>> {
             .iter()
             .copied()
             .min_by(|&a, &b| rows[a].median_s.total_cmp(&rows[b].median_s));
+        // The reference backend's median on each machine and device.
+        let mut by_place: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for &i in &members {
+            by_place
+                .entry((rows[i].host.clone(), rows[i].device.clone()))
+                .or_default()
+                .push(i);
+        }
+        for place in by_place.values() {
+            let reference = preferred_reference(place.iter().map(|&i| rows[i].backend.as_str()))
+                .and_then(|name| place.iter().find(|&&i| rows[i].backend == name))
+                .map(|&i| rows[i].median_s);
+            for &i in place {
+                rows[i].speed_vs_reference = reference.map(|m| m / rows[i].median_s);
+            }
+        }
         for &i in &members {
             rows[i].fastest = Some(i) == fastest && members.len() > 1;
-            let reference = reference_of(
-                members
-                    .iter()
-                    .filter(|&&j| rows[j].host == rows[i].host && rows[j].device == rows[i].device)
-                    .map(|&j| rows[j].backend.as_str()),
-            );
-            let reference_median = members
-                .iter()
-                .find(|&&j| {
-                    Some(&rows[j].backend) == reference.as_ref()
-                        && rows[j].host == rows[i].host
-                        && rows[j].device == rows[i].device
-                })
-                .map(|&j| rows[j].median_s);
-            rows[i].speed_vs_reference = reference_median.map(|m| m / rows[i].median_s);
         }
         let group: Vec<Row> = members.iter().map(|&i| rows[i].clone()).collect();
-        let reference = reference_of(group.iter().map(|r| r.backend.as_str()));
+        let reference =
+            preferred_reference(group.iter().map(|r| r.backend.as_str())).map(str::to_string);
         let title = format!("{workload} · {pass} · {dtype}");
         out.push(Comparison {
             chart_svg: charts::median_bars(&title, &group)?,
@@ -455,18 +453,7 @@ fn hardware(hosts: &[String], runs: &[LoadedRun], rows: &[Row]) -> Vec<HardwareR
 
 /// Every DiT forward case against every LLM forward case measured with the
 /// same machine, backend, device and dtype.
-fn dit_vs_llm(runs: &[LoadedRun], rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
-    let flops: BTreeMap<(&str, &str), f64> = runs
-        .iter()
-        .flat_map(|r| {
-            r.results.cases.iter().map(move |c| {
-                (
-                    (r.results.environment.host.as_str(), c.id.as_str()),
-                    c.workload.cost.forward_flops,
-                )
-            })
-        })
-        .collect();
+fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
     fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
         rows.iter()
             .filter(move |r| r.family == family && r.pass == Pass::Forward.name())
@@ -477,12 +464,7 @@ fn dit_vs_llm(runs: &[LoadedRun], rows: &[Row], generation: GenerationSettings) 
         for l in forward(rows, "llama").filter(|l| {
             l.host == d.host && l.backend == d.backend && l.device == d.device && l.dtype == d.dtype
         }) {
-            let (Some(&df), Some(&lf)) = (
-                flops.get(&(d.host.as_str(), d.case.as_str())),
-                flops.get(&(l.host.as_str(), l.case.as_str())),
-            ) else {
-                continue;
-            };
+            let (df, lf) = (d.forward_flops, l.forward_flops);
             let llm_flops_per_token = lf / l.tokens as f64;
             let llm_s_per_token = l.median_s / l.tokens as f64;
             let per_kib = |mib: Option<f64>, tokens: u64| mib.map(|m| m * 1024.0 / tokens as f64);
