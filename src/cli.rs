@@ -71,6 +71,10 @@ pub struct ReportArgs {
     /// Forward passes per denoising step (2 with classifier-free guidance).
     #[arg(long, default_value_t = 2)]
     pub cfg_passes: u32,
+    /// Hardware baseline: a machine's host name, or "HOST DEVICE" (e.g.
+    /// "lab-01 cuda:0"); default: the first machine in the files.
+    #[arg(long, value_name = "HOST")]
+    pub baseline: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -84,7 +84,8 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
 fn report(args: &cli::ReportArgs) -> Result<()> {
     use ditbench_harness::report::{
-        GenerationSettings, Report, load_runs, render_csv, render_html, render_markdown, write_new,
+        GenerationSettings, Report, ReportOptions, UnknownBaseline, load_runs, render_csv,
+        render_html, render_markdown, write_new,
     };
     if args.steps == 0 || args.cfg_passes == 0 {
         return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
@@ -99,11 +100,20 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
         .into());
     }
     let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
-    let generation = GenerationSettings {
-        steps: args.steps,
-        cfg_passes: args.cfg_passes,
+    let options = ReportOptions {
+        generation: GenerationSettings {
+            steps: args.steps,
+            cfg_passes: args.cfg_passes,
+        },
+        baseline: args.baseline.clone(),
     };
-    let report = Report::build(&runs, generation, &chrono::Local::now().to_rfc3339())?;
+    let report =
+        Report::build(&runs, &options, &chrono::Local::now().to_rfc3339()).map_err(|e| {
+            match e.downcast::<UnknownBaseline>() {
+                Ok(unknown) => UsageError(format!("--{unknown}")).into(),
+                Err(other) => other,
+            }
+        })?;
     let text = match args.format {
         cli::ReportFormat::Html => render_html(&report)?,
         cli::ReportFormat::Md => render_markdown(&report),

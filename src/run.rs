@@ -1,7 +1,7 @@
 //! `ditbench run`: validate the request, run every case in a worker process,
 //! write results after each case, print the summary.
 
-use ditbench_harness::report::{GenerationSettings, LoadedRun, Report, render_html, write_new};
+use ditbench_harness::report::{LoadedRun, Report, ReportOptions, render_html, write_new};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -294,7 +294,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
             results,
         }];
         let now = chrono::Local::now().to_rfc3339();
-        let html = render_html(&Report::build(&runs, GenerationSettings::default(), &now)?)?;
+        let html = render_html(&Report::build(&runs, &ReportOptions::default(), &now)?)?;
         write_new(&path, &html)?;
         println!("Report: {}", path.display());
     }

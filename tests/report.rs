@@ -11,10 +11,26 @@ use common::ditbench;
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/cpu-vm-tiny.json";
+/// A real run sweeping wan-tiny's frames (1, 5, 9, 17) and llama-tiny's
+/// sequence length (16, 32, 64) with Candle and Burn-Flex.
+const SWEEP_FIXTURE: &str = "tests/fixtures/cpu-vm-sweep.json";
+
+fn load(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    load(FIXTURE)
+}
+
+/// The HTML between `<h2 id="{id}">` and the next `<h2`.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<h2 id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let rest = &html[start + 4..];
+    &rest[..rest.find("<h2").unwrap_or(rest.len())]
 }
 
 fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
@@ -73,8 +89,8 @@ fn html_report_has_every_section_and_needs_no_network() {
         "<h2 id=\"frameworks\">",
         "<h2 id=\"dit-vs-llm\">",
         "<h2 id=\"hardware\">",
-        "(0.5x)",
-        "<span class=\"meta\">missing</span>",
+        "(0.50x)",
+        "<td class=\"num missing\">missing</td>",
         "<h2 id=\"raw\">",
         "wan-tiny · forward · f32",
         "llama-tiny · train · f32",
@@ -90,9 +106,20 @@ fn html_report_has_every_section_and_needs_no_network() {
     }
     // Every comparison has its chart, drawn inline.
     assert!(html.matches("<svg").count() >= 4);
-    // Self-contained: no scripts, no external resources.
+    // Self-contained: one inline script (sortable tables), allowed by its
+    // hash and by nothing else; no external resources.
     let lower = html.to_lowercase();
-    for forbidden in ["<script", "<link", "src=", "url(", "@import"] {
+    assert_eq!(lower.matches("<script").count(), 1);
+    let script = &html[html.find("<script>").unwrap() + 8..html.find("</script>").unwrap()];
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {}\"",
+        ditbench_harness::report::script_hash_source(script)
+    );
+    assert!(
+        html.contains(&csp),
+        "the CSP does not allow exactly the page's script"
+    );
+    for forbidden in ["<link", "src=", "url(", "@import", "<iframe", "<object"] {
         assert!(!lower.contains(forbidden), "found {forbidden}");
     }
     assert_eq!(
@@ -100,12 +127,70 @@ fn html_report_has_every_section_and_needs_no_network() {
         lower.matches("http://www.w3.org/2000/svg").count(),
         "only SVG namespaces may name a URL"
     );
+    // The answers come first.
+    assert!(html.contains("is the fastest framework in"));
+    assert!(html.contains("gpu-box cpu runs at 0.50x the speed of vm cpu"));
     // Never replaces a file.
     let before = std::fs::read(&out).unwrap();
     let (code, _, stderr) = report(&[a.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("already exists"), "{stderr}");
     assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn baseline_machine_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", &fixture());
+    let b = write(dir.path(), "b.json", &second_machine("gpu-box"));
+    let files = [a.to_str().unwrap(), b.to_str().unwrap()];
+    let (code, html, stderr) = report(&[files[0], files[1], "--baseline", "gpu-box"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let hardware = section(&html, "hardware");
+    // The baseline is the first column, and the other machine is 2x as fast.
+    let baseline = hardware.find("gpu-box cpu (baseline)").unwrap();
+    assert!(baseline < hardware.find(">vm cpu<").unwrap());
+    assert!(hardware.contains("(2.00x)"));
+    assert!(!hardware.contains("(0.50x)"));
+    assert!(html.contains("vm cpu runs at 2.00x the speed of gpu-box cpu"));
+    // A machine and device works too; a name that matches nothing is an error.
+    let (code, _, stderr) = report(&[files[0], files[1], "--baseline", "vm cpu"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = report(&[files[0], files[1], "--baseline", "nowhere"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("\"nowhere\" names no machine or device") && stderr.contains("vm cpu"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn scaling_section_shows_sweeps_on_log_log_axes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write(dir.path(), "sweep.json", &load(SWEEP_FIXTURE));
+    let (code, html, stderr) = report(&[sweep.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let scaling = section(&html, "scaling");
+    // Time and memory charts, with the 1x and 2x guides.
+    assert_eq!(scaling.matches("<svg").count(), 2);
+    assert!(scaling.contains("∝ tokens²"));
+    // One series per model, backend and pass: 2 models x 2 backends x 2 passes.
+    for series in [
+        "wan-tiny · candle cpu · f32 · forward",
+        "wan-tiny · burn-flex cpu · f32 · train",
+        "llama-tiny · candle cpu · f32 · train",
+    ] {
+        assert!(scaling.contains(series), "missing series {series}");
+    }
+    assert_eq!(scaling.matches("rowspan=\"4\">wan-tiny").count(), 4);
+    assert_eq!(scaling.matches("rowspan=\"3\">llama-tiny").count(), 4);
+    // The real-scale table: a 5 s 720p clip is mostly attention.
+    assert!(scaling.contains("wan2.1-14b-720p by frames"));
+    assert!(scaling.contains("<td class=\"num\">75600</td>"));
+    // Data without a sweep has no scaling section.
+    let plain = write(dir.path(), "plain.json", &fixture());
+    let (_, html, _) = report(&[plain.to_str().unwrap()]);
+    assert!(!html.contains("<h2 id=\"scaling\">"));
 }
 
 #[test]

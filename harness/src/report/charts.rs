@@ -3,10 +3,51 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-use super::Row;
+use super::{Row, ScalingPoint, ScalingSeries};
 
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);
+const GREY: RGBColor = RGBColor(0x8a, 0x93, 0xa3);
+const LABEL: (&str, u32) = ("sans-serif", 12);
+const AXIS_DESC: (&str, u32) = ("sans-serif", 13);
+
+/// Three significant digits: `0.000234` -> `0.000234`, `1234.4` -> `1234`.
+pub fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// Ticks for a log axis: 1, 2 and 5 times each power of ten within `range`
+/// (1, 10, 100... alone when that already gives five or more).
+pub fn ticks_1_2_5(range: &std::ops::Range<f64>) -> Vec<f64> {
+    let (lo, hi) = (
+        range.start.log10().floor() as i32,
+        range.end.log10().ceil() as i32,
+    );
+    let within = |v: &f64| range.contains(v);
+    let decades: Vec<f64> = (lo..=hi).map(|e| 10f64.powi(e)).filter(within).collect();
+    if decades.len() >= 5 {
+        return decades;
+    }
+    (lo..=hi)
+        .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+        .filter(within)
+        .collect()
+}
+
+/// An axis label for seconds, in the unit that suits it: `250 µs`, `1.5 ms`.
+pub fn seconds_label(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{} s", significant(s))
+    } else if s >= 1e-3 {
+        format!("{} ms", significant(s * 1e3))
+    } else {
+        format!("{} µs", significant(s * 1e6))
+    }
+}
 
 /// Horizontal bars of each row's median time (shorter is faster), with the
 /// 95% confidence interval of the median as whiskers; the fastest in green.
@@ -47,6 +88,8 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
             .configure_mesh()
             .disable_y_mesh()
             .disable_y_axis()
+            .label_style(LABEL)
+            .axis_desc_style(AXIS_DESC)
             .x_desc(format!("median ({unit}), whiskers: 95% CI"))
             .draw()
             .map_err(|e| anyhow!("chart: {e}"))?;
@@ -70,16 +113,228 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
                 .map_err(|e| anyhow!("chart: {e}"))?;
             // The bar's label in the left margin, level with the bar.
             let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
-            let style = TextStyle::from(("sans-serif", 12).into_font()).pos(
-                plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Left,
-                    plotters::style::text_anchor::VPos::Center,
-                ),
-            );
-            root.draw(&Text::new(labels[k].clone(), (8, py), style))
+            root.draw(&Text::new(labels[k].clone(), (8, py), left_middle()))
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)
+}
+
+/// Colours of chart series, distinguishable in print and for common colour
+/// blindness (Okabe–Ito).
+const SERIES: [RGBColor; 7] = [
+    RGBColor(0x00, 0x72, 0xb2),
+    RGBColor(0xd5, 0x5e, 0x00),
+    RGBColor(0x00, 0x9e, 0x73),
+    RGBColor(0xcc, 0x79, 0xa7),
+    RGBColor(0xe6, 0x9f, 0x00),
+    RGBColor(0x56, 0xb4, 0xe9),
+    RGBColor(0x00, 0x00, 0x00),
+];
+
+/// Log-log lines of `value` against tokens, one per series, with faint
+/// guides proportional to tokens and tokens² through the first point.
+pub fn log_log_lines(
+    title: &str,
+    y_desc: &str,
+    series: &[ScalingSeries],
+    value: &dyn Fn(&ScalingPoint) -> Option<f64>,
+    y_label: &dyn Fn(f64) -> String,
+) -> Result<String> {
+    let points: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|s| {
+            s.points
+                .iter()
+                .filter_map(|p| value(p).filter(|v| *v > 0.0).map(|v| (p.tokens as f64, v)))
+                .collect()
+        })
+        .collect();
+    let all = || points.iter().flatten();
+    let (x_min, x_max) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.0), hi.max(p.0))
+    });
+    let (y_min, y_max) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    if x_min > x_max {
+        return Ok(String::new());
+    }
+    let x_range = (x_min / 1.3)..(x_max * 1.3);
+    let y_range = (y_min / 2.0)..(y_max * 2.0);
+    let height = 360 + 18 * series.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
+        let (plot, legend) = root.split_vertically(340);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                x_range
+                    .clone()
+                    .log_scale()
+                    .with_key_points(ticks_1_2_5(&x_range)),
+                y_range
+                    .clone()
+                    .log_scale()
+                    .with_key_points(ticks_1_2_5(&y_range)),
+            )
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        chart
+            .configure_mesh()
+            .label_style(LABEL)
+            .axis_desc_style(AXIS_DESC)
+            .light_line_style(WHITE)
+            .x_desc("tokens per pass (log)")
+            .y_desc(format!("{y_desc} (log)"))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| y_label(*y))
+            .draw()
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        if let Some(&(x0, y0)) = points.iter().flatten().next() {
+            let guide = GREY.mix(0.6);
+            for (power, name) in [(1.0, "∝ tokens"), (2.0, "∝ tokens²")] {
+                let line: Vec<(f64, f64)> = (0..=40)
+                    .map(|i| {
+                        let x =
+                            x_range.start * (x_range.end / x_range.start).powf(f64::from(i) / 40.0);
+                        (x, y0 * (x / x0).powf(power))
+                    })
+                    .filter(|&(_, y)| y_range.contains(&y))
+                    .collect();
+                if let Some(&end) = line.last() {
+                    chart
+                        .draw_series([PathElement::new(line, guide.stroke_width(1))])
+                        .map_err(|e| anyhow!("chart: {e}"))?;
+                    chart
+                        .draw_series([Text::new(
+                            name,
+                            end,
+                            TextStyle::from(("sans-serif", 11).into_font())
+                                .color(&GREY)
+                                .pos(plotters::style::text_anchor::Pos::new(
+                                    plotters::style::text_anchor::HPos::Right,
+                                    plotters::style::text_anchor::VPos::Bottom,
+                                )),
+                        )])
+                        .map_err(|e| anyhow!("chart: {e}"))?;
+                }
+            }
+        }
+        for (k, line) in points.iter().enumerate() {
+            let color = SERIES[k % SERIES.len()];
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                .map_err(|e| anyhow!("chart: {e}"))?;
+            chart
+                .draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        // The legend below the plot, one line a series, so it never hides data.
+        for (k, s) in series.iter().enumerate() {
+            let color = SERIES[k % SERIES.len()];
+            let y = 8 + 18 * k as i32;
+            legend
+                .draw(&Rectangle::new([(80, y), (100, y + 10)], color.filled()))
+                .map_err(|e| anyhow!("chart: {e}"))?;
+            legend
+                .draw(&Text::new(
+                    format!("{} ({})", s.label, s.host),
+                    (108, y),
+                    ("sans-serif", 12).into_font(),
+                ))
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        root.present().map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(svg)
+}
+
+/// One bar per machine: its speed relative to the baseline machine (the
+/// geometric mean over the cases both measured), with a line at 1.
+pub fn speed_bars(bars: &[(String, f64, usize)], baseline: &str) -> Result<String> {
+    let height = 70 + 28 * bars.len() as u32;
+    let max = bars.iter().map(|b| b.1).fold(1.0f64, f64::max) * 1.2;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
+        let n = bars.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Speed relative to {baseline} (geometric mean over shared cases)"),
+                ("sans-serif", 15),
+            )
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0f64..max, 0f64..n as f64)
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .label_style(LABEL)
+            .axis_desc_style(AXIS_DESC)
+            .x_desc("speed vs baseline (x, longer is faster)")
+            .draw()
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        for (k, (host, speed, shared)) in bars.iter().enumerate() {
+            let y = (n - 1 - k) as f64;
+            let color = if host == baseline { GREY } else { BAR };
+            chart
+                .draw_series([Rectangle::new(
+                    [(0.0, y + 0.2), (*speed, y + 0.8)],
+                    color.filled(),
+                )])
+                .map_err(|e| anyhow!("chart: {e}"))?;
+            let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
+            root.draw(&Text::new(
+                format!("{host} ({speed:.2}x, {shared} cases)"),
+                (8, py),
+                left_middle(),
+            ))
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        chart
+            .draw_series([PathElement::new([(1.0, 0.0), (1.0, n as f64)], BLACK)])
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        root.present().map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(svg)
+}
+
+fn left_middle() -> TextStyle<'static> {
+    TextStyle::from(("sans-serif", 12).into_font()).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Center,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_labels_keep_three_significant_digits() {
+        assert_eq!(significant(0.000234), "0.000234");
+        assert_eq!(significant(1234.4), "1234");
+        assert_eq!(significant(12.345), "12.3");
+        assert_eq!(seconds_label(0.00025), "250 µs");
+        assert_eq!(seconds_label(0.0015), "1.50 ms");
+        assert_eq!(seconds_label(2.0), "2.00 s");
+        assert_eq!(
+            ticks_1_2_5(&(15.0..600.0)),
+            vec![20.0, 50.0, 100.0, 200.0, 500.0]
+        );
+        assert_eq!(
+            ticks_1_2_5(&(0.5..2e6)),
+            vec![1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+        );
+    }
 }

@@ -1,13 +1,27 @@
 //! The HTML page: one tera template (`templates/report.html.tera`, compiled
 //! into the binary) with autoescaping on, so every string from a results
 //! file stays text. Charts are inline SVG made here, not from user input.
+//! The one script (sortable tables) is allowed by its hash in the page's
+//! Content-Security-Policy, so no other script could run even if injected.
 
 use anyhow::{Context, Result};
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use tera::Tera;
 
-use super::{Report, format_seconds};
+use super::{Report, format_seconds, group_thousands};
 
 const TEMPLATE: &str = include_str!("../../../templates/report.html.tera");
+const SORT_SCRIPT: &str = include_str!("../../../templates/sort-tables.js");
+
+/// The CSP source that allows exactly `script`: `'sha256-<base64>'`.
+pub fn script_hash_source(script: &str) -> String {
+    let digest = Sha256::digest(script.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
 
 /// Render the report as one self-contained HTML page (no external resources).
 pub fn render_html(report: &Report) -> Result<String> {
@@ -21,7 +35,41 @@ pub fn render_html(report: &Report) -> Result<String> {
             .ok_or_else(|| tera::Error::msg("seconds: not a number"))?;
         Ok(tera::Value::String(format_seconds(s)))
     });
-    let context = tera::Context::from_serialize(report).context("report data")?;
+    // `x | fixed(digits=2)`: always that many decimals (tera's round drops
+    // trailing zeros, so 1.0x would print as 1x).
+    tera.register_filter(
+        "fixed",
+        |v: &tera::Value, args: &std::collections::HashMap<String, tera::Value>| {
+            let x = v
+                .as_f64()
+                .ok_or_else(|| tera::Error::msg("fixed: not a number"))?;
+            let digits = args.get("digits").and_then(|d| d.as_u64()).unwrap_or(2) as usize;
+            Ok(tera::Value::String(format!("{x:.digits$}")))
+        },
+    );
+    tera.register_filter("thousands", |v: &tera::Value, _: &_| {
+        let x = v
+            .as_f64()
+            .ok_or_else(|| tera::Error::msg("thousands: not a number"))?;
+        Ok(tera::Value::String(group_thousands(x)))
+    });
+    let mut context = tera::Context::from_serialize(report).context("report data")?;
+    context.insert("sort_script", SORT_SCRIPT);
+    context.insert("sort_script_hash", &script_hash_source(SORT_SCRIPT));
     tera.render("report.html", &context)
         .map_err(|e| anyhow::anyhow!("rendering the report: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_hash_matches_a_known_digest() {
+        // printf 'alert(1)' | openssl dgst -sha256 -binary | base64
+        assert_eq!(
+            script_hash_source("alert(1)"),
+            "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"
+        );
+    }
 }

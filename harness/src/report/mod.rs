@@ -4,6 +4,7 @@
 
 mod charts;
 mod html;
+mod scaling;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use crate::parity::{ParityStatus, preferred_reference};
 use crate::results::{CaseResult, RunResults, Status};
 use crate::workload::{Family, find_preset};
 
-pub use html::render_html;
+pub use html::{render_html, script_hash_source};
+pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
 /// How a full video generation is counted: denoising steps, and forward
 /// passes per step (2 with classifier-free guidance).
@@ -94,6 +96,8 @@ pub struct Machine {
     pub failed: usize,
     pub parity_pass: usize,
     pub parity_fail: usize,
+    /// The rest of the file's environment and settings, as label and value.
+    pub details: Vec<(String, String)>,
 }
 
 /// A case that did not produce a measurement, and why.
@@ -111,6 +115,9 @@ pub struct Row {
     pub host: String,
     pub case: String,
     pub workload: String,
+    pub preset: String,
+    /// Overridden dimensions (name -> value), empty for the preset as is.
+    pub overrides: BTreeMap<String, usize>,
     pub family: String,
     pub backend: String,
     pub framework: String,
@@ -124,6 +131,8 @@ pub struct Row {
     pub tokens: u64,
     /// Cost-model FLOPs of one forward pass of this workload.
     pub forward_flops: f64,
+    /// Self- plus cross-attention FLOPs over all forward FLOPs (cost model).
+    pub attention_share: f64,
     pub tokens_per_s: f64,
     pub tflops: f64,
     pub peak_rss_mib: Option<f64>,
@@ -179,30 +188,66 @@ pub struct ScaleEquivalent {
     pub tokens_per_video: f64,
 }
 
-/// One case (workload, pass, dtype, backend, device) across machines.
+/// One workload, backend, dtype and pass across machines and devices.
 #[derive(Debug, Clone, Serialize)]
 pub struct HardwareRow {
+    /// `workload · backend · dtype · pass`.
     pub case: String,
-    /// Per machine, in the order of `Report::hosts`: the median, or `None`
-    /// where that machine has no measurement of this case.
+    /// Per place, in the order of `Hardware::places`: the median, or `None`
+    /// where that place has no measurement of this case.
     pub medians_s: Vec<Option<f64>>,
-    /// Per machine: baseline median / this median (above 1: faster than the baseline).
+    /// Per place: baseline median / this median (above 1: faster than the baseline).
     pub speed_vs_baseline: Vec<Option<f64>>,
+}
+
+/// The hardware comparison: every machine and device ("place") side by
+/// side, normalised to a baseline place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hardware {
+    /// `host device`, baseline first, then in file order.
+    pub places: Vec<String>,
+    pub baseline: String,
+    pub rows: Vec<HardwareRow>,
+    /// Per place: geometric mean of speed vs baseline over the cases both
+    /// measured, and how many that is (`None` when they share none).
+    pub mean_speed: Vec<Option<f64>>,
+    pub shared_cases: Vec<usize>,
+    pub chart_svg: String,
+}
+
+/// A `--baseline` that names no machine or device in the data.
+#[derive(Debug, thiserror::Error)]
+#[error("baseline {name:?} names no machine or device in the data; there are: {places}")]
+pub struct UnknownBaseline {
+    pub name: String,
+    pub places: String,
+}
+
+/// What a report is asked for beyond the data.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    pub generation: GenerationSettings,
+    /// The hardware baseline: a machine (`host`, its first device) or a
+    /// place (`host device`); the first machine when `None`.
+    pub baseline: Option<String>,
 }
 
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The answers first: fastest framework per place, machines against the
+    /// baseline, parity, what a video costs next to an LLM.
+    pub headlines: Vec<String>,
     pub generated_at: String,
     pub tool_version: String,
     pub files: Vec<String>,
     pub machines: Vec<Machine>,
     pub not_run: Vec<NotRun>,
     pub comparisons: Vec<Comparison>,
-    /// Distinct machines in file order; the first is the hardware baseline.
-    pub hosts: Vec<String>,
-    /// Filled when the data has two or more machines.
-    pub hardware: Vec<HardwareRow>,
+    /// Present when the data has two or more machines or devices.
+    pub hardware: Option<Hardware>,
+    /// Present when the data sweeps token counts.
+    pub scaling: Option<Scaling>,
     pub dit_vs_llm: Vec<DitVsLlm>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
@@ -223,6 +268,8 @@ fn row(host: &str, c: &CaseResult) -> Option<Row> {
         host: host.to_string(),
         case: c.id.clone(),
         workload: c.workload.label.clone(),
+        preset: c.workload.preset.clone(),
+        overrides: c.workload.overrides.clone(),
         family: match c.workload.family {
             Family::Wan => "wan".into(),
             Family::Llama => "llama".into(),
@@ -238,6 +285,9 @@ fn row(host: &str, c: &CaseResult) -> Option<Row> {
         ci_high_s: stats.ci95_median_s[1],
         tokens: c.workload.cost.tokens,
         forward_flops: c.workload.cost.forward_flops,
+        attention_share: (c.workload.cost.self_attention_flops
+            + c.workload.cost.cross_attention_flops)
+            / c.workload.cost.forward_flops,
         tokens_per_s: throughput.tokens_per_s,
         tflops: throughput.tflops,
         peak_rss_mib: memory
@@ -268,9 +318,10 @@ impl Report {
     /// caller's clock reading (RFC 3339).
     pub fn build(
         runs: &[LoadedRun],
-        generation: GenerationSettings,
+        options: &ReportOptions,
         generated_at: &str,
     ) -> Result<Report> {
+        let generation = options.generation;
         let mut machines = Vec::new();
         let mut not_run = Vec::new();
         let mut rows = Vec::new();
@@ -318,6 +369,7 @@ impl Report {
                 failed: count(Status::Failed),
                 parity_pass: parity(ParityStatus::Pass),
                 parity_fail: parity(ParityStatus::Fail),
+                details: machine_details(r),
             });
             for c in &r.cases {
                 match row(&host, c) {
@@ -337,28 +389,22 @@ impl Report {
         }
         let comparisons = comparisons(&mut rows)?;
         let dit_vs_llm = dit_vs_llm(&rows, generation);
-        let mut hosts: Vec<String> = Vec::new();
-        for m in &machines {
-            if !hosts.contains(&m.host) {
-                hosts.push(m.host.clone());
-            }
-        }
-        let hardware = if hosts.len() > 1 {
-            hardware(&hosts, runs, &rows)
-        } else {
-            Vec::new()
-        };
+        let hardware = hardware(runs, &rows, options.baseline.as_deref())?;
+        let scaling = scaling::scaling(&rows)?;
+        let scale = scale_equivalents(generation);
+        let headlines = headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
         Ok(Report {
+            headlines,
             generated_at: generated_at.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             files: runs.iter().map(|r| r.path.display().to_string()).collect(),
             machines,
             not_run,
             comparisons,
-            hosts,
             hardware,
+            scaling,
             dit_vs_llm,
-            scale: scale_equivalents(generation),
+            scale,
             generation,
             rows,
             definitions: runs
@@ -367,6 +413,177 @@ impl Report {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// Everything else a results file says about where and how it ran.
+fn machine_details(r: &RunResults) -> Vec<(String, String)> {
+    let env = &r.environment;
+    let t = &r.settings.timing;
+    let mut details = vec![
+        (
+            "tool".to_string(),
+            format!("{} {} ({})", r.tool.name, r.tool.version, r.tool.git_commit),
+        ),
+        ("command".into(), r.command.join(" ")),
+        (
+            "finished".into(),
+            r.finished_at
+                .clone()
+                .unwrap_or_else(|| "no (interrupted)".into()),
+        ),
+        ("architecture".into(), env.arch.clone()),
+        ("rustc".into(), env.rustc.clone()),
+        (
+            "build".into(),
+            format!(
+                "{}; features: {}",
+                env.build_profile,
+                env.cargo_features.join(", ")
+            ),
+        ),
+        (
+            "threads".into(),
+            format!(
+                "{} ({}){}",
+                env.threads.threads,
+                env.threads.source,
+                env.threads
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("; {k}={v}"))
+                    .collect::<String>()
+            ),
+        ),
+        (
+            "timing".into(),
+            format!(
+                "warm-up at least {} iterations and {} s; timed at least {} iterations and {} s, at most {} iterations; at most {} s per case; stops early once the 95% CI of the median is within ±{}%",
+                t.warmup_iters,
+                t.warmup_s,
+                t.min_iters,
+                t.min_time_s,
+                t.max_iters,
+                t.budget_s,
+                t.target_rel_ci * 100.0
+            ),
+        ),
+        ("seed".into(), r.settings.seed.to_string()),
+    ];
+    for g in &env.gpus {
+        details.push((
+            format!("GPU {}", g.index),
+            format!("{} (from {})", g.name, g.source),
+        ));
+    }
+    details
+}
+
+/// One sentence per answer the report gives, plain text.
+fn headlines(
+    rows: &[Row],
+    machines: &[Machine],
+    hardware: Option<&Hardware>,
+    scale: &[ScaleEquivalent],
+    generation: GenerationSettings,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    // Fastest backend of each workload × pass × dtype, per machine and device.
+    let mut places: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let p = (r.host.clone(), r.device.clone());
+        if !places.contains(&p) {
+            places.push(p);
+        }
+    }
+    for (host, device) in &places {
+        let mut groups: BTreeMap<(&str, &str, &str), &Row> = BTreeMap::new();
+        let mut backends = 0;
+        let mut seen: Vec<&str> = Vec::new();
+        for r in rows
+            .iter()
+            .filter(|r| &r.host == host && &r.device == device)
+        {
+            if !seen.contains(&r.backend.as_str()) {
+                seen.push(&r.backend);
+                backends += 1;
+            }
+            let best = groups.entry((&r.workload, &r.pass, &r.dtype)).or_insert(r);
+            if r.median_s < best.median_s {
+                *best = r;
+            }
+        }
+        if backends < 2 {
+            continue;
+        }
+        let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in groups.values() {
+            *wins.entry(&r.backend).or_default() += 1;
+        }
+        let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
+        wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let (first, n) = wins[0];
+        let rest: Vec<String> = wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
+        out.push(format!(
+            "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}.",
+            groups.len(),
+            if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", rest.join(", "))
+            }
+        ));
+    }
+    if let Some(h) = hardware {
+        for (k, place) in h.places.iter().enumerate().skip(1) {
+            if let Some(speed) = h.mean_speed[k] {
+                out.push(format!(
+                    "{place} runs at {speed:.2}x the speed of {} (geometric mean over {} shared cases).",
+                    h.baseline, h.shared_cases[k]
+                ));
+            }
+        }
+    }
+    let checked: usize = machines.iter().map(|m| m.parity_pass + m.parity_fail).sum();
+    let failed: usize = machines.iter().map(|m| m.parity_fail).sum();
+    if checked > 0 {
+        out.push(if failed == 0 {
+            format!("All {checked} parity-checked cases agree with the reference backend.")
+        } else {
+            format!(
+                "{failed} of {checked} parity-checked cases DISAGREE with the reference backend."
+            )
+        });
+    }
+    if let Some(s) = scale
+        .iter()
+        .find(|s| s.dit == "sora-3b-guess-720p" && s.llm == "llama-2-70b")
+    {
+        out.push(format!(
+            "By the cost model, one video from {} ({} steps x {} passes) costs the FLOPs of {} tokens of {}.",
+            s.dit,
+            generation.steps,
+            generation.cfg_passes,
+            group_thousands(s.tokens_per_video),
+            s.llm
+        ));
+    }
+    out
+}
+
+/// `1234567.8` as `1,234,568`.
+fn group_thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if v < 0.0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 /// Group rows by workload, pass and dtype; mark the fastest and the speed
@@ -418,37 +635,109 @@ fn comparisons(rows: &mut [Row]) -> Result<Vec<Comparison>> {
     Ok(out)
 }
 
-/// Every case any machine attempted, with each machine's median, normalised
-/// to the first machine. A machine without a measurement shows as missing.
-fn hardware(hosts: &[String], runs: &[LoadedRun], rows: &[Row]) -> Vec<HardwareRow> {
+fn place(host: &str, device: &str) -> String {
+    format!("{host} {device}")
+}
+
+fn hardware_case(workload: &str, backend: &str, dtype: &str, pass: &str) -> String {
+    format!("{workload} · {backend} · {dtype} · {pass}")
+}
+
+/// Every case any machine attempted, with each place's median, normalised
+/// to the baseline place. A place without a measurement shows as missing.
+/// `None` with a single place; an error when `baseline` names none.
+fn hardware(runs: &[LoadedRun], rows: &[Row], baseline: Option<&str>) -> Result<Option<Hardware>> {
+    let mut places: Vec<String> = Vec::new();
     let mut cases: Vec<String> = Vec::new();
     for run in runs {
+        let host = &run.results.environment.host;
         for c in &run.results.cases {
-            if !cases.contains(&c.id) {
-                cases.push(c.id.clone());
+            let p = place(host, &c.device);
+            if !places.contains(&p) {
+                places.push(p);
+            }
+            let case = hardware_case(
+                &c.workload.label,
+                &c.backend,
+                &c.dtype.to_string(),
+                &c.pass.to_string(),
+            );
+            if !cases.contains(&case) {
+                cases.push(case);
             }
         }
     }
-    cases
+    let chosen = match baseline {
+        None => 0,
+        Some(name) => places
+            .iter()
+            .position(|p| p == name)
+            .or_else(|| {
+                let host_prefix = format!("{name} ");
+                places.iter().position(|p| p.starts_with(&host_prefix))
+            })
+            .ok_or_else(|| UnknownBaseline {
+                name: name.to_string(),
+                places: places.join(", "),
+            })?,
+    };
+    if places.len() < 2 {
+        return Ok(None);
+    }
+    let baseline = places.remove(chosen);
+    places.insert(0, baseline.clone());
+    let rows: Vec<HardwareRow> = cases
         .into_iter()
         .map(|case| {
-            let medians_s: Vec<Option<f64>> = hosts
+            let medians_s: Vec<Option<f64>> = places
                 .iter()
-                .map(|h| {
+                .map(|p| {
                     rows.iter()
-                        .find(|r| &r.host == h && r.case == case)
+                        .find(|r| {
+                            &place(&r.host, &r.device) == p
+                                && hardware_case(&r.workload, &r.backend, &r.dtype, &r.pass) == case
+                        })
                         .map(|r| r.median_s)
                 })
                 .collect();
-            let baseline = medians_s[0];
-            let speed_vs_baseline = medians_s.iter().map(|m| Some(baseline? / (*m)?)).collect();
+            let base = medians_s[0];
+            let speed_vs_baseline = medians_s.iter().map(|m| Some(base? / (*m)?)).collect();
             HardwareRow {
                 case,
                 medians_s,
                 speed_vs_baseline,
             }
         })
-        .collect()
+        .collect();
+    let (mut mean_speed, mut shared_cases) = (Vec::new(), Vec::new());
+    for k in 0..places.len() {
+        let speeds: Vec<f64> = rows.iter().filter_map(|r| r.speed_vs_baseline[k]).collect();
+        shared_cases.push(speeds.len());
+        mean_speed.push(geometric_mean(&speeds));
+    }
+    let bars: Vec<(String, f64, usize)> = places
+        .iter()
+        .zip(&mean_speed)
+        .zip(&shared_cases)
+        .filter_map(|((p, m), &n)| Some((p.clone(), (*m)?, n)))
+        .collect();
+    Ok(Some(Hardware {
+        chart_svg: charts::speed_bars(&bars, &baseline)?,
+        places,
+        baseline,
+        rows,
+        mean_speed,
+        shared_cases,
+    }))
+}
+
+/// Geometric mean (the mean of ratios that treats 2x and 0.5x alike);
+/// `None` for no values.
+pub fn geometric_mean(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
 /// Every DiT forward case against every LLM forward case measured with the
@@ -523,6 +812,12 @@ fn scale_equivalents(generation: GenerationSettings) -> Vec<ScaleEquivalent> {
 /// every measured case.
 pub fn render_markdown(report: &Report) -> String {
     let mut md = String::from("# ditbench report\n\n");
+    for h in &report.headlines {
+        md.push_str(&format!("> {}\n>\n", md_escape(h)));
+    }
+    if !report.headlines.is_empty() {
+        md.push('\n');
+    }
     for m in &report.machines {
         md.push_str(&format!(
             "- **{}**: {} ({}), {} GiB RAM, GPUs: {}; {} ok, {} skipped, {} failed; parity {} pass, {} fail\n",
@@ -676,6 +971,21 @@ mod tests {
         assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
         assert_eq!(csv_field("-0.5"), "-0.5");
         assert_eq!(csv_field("-cmd"), "\"'-cmd\"");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0.4), "0");
+        assert_eq!(group_thousands(999.0), "999");
+        assert_eq!(group_thousands(1234567.8), "1,234,568");
+        assert_eq!(group_thousands(-1000.0), "-1,000");
+    }
+
+    #[test]
+    fn geometric_mean_treats_ratios_symmetrically() {
+        assert_eq!(geometric_mean(&[]), None);
+        assert!((geometric_mean(&[2.0, 0.5]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((geometric_mean(&[4.0, 1.0]).unwrap() - 2.0).abs() < 1e-12);
     }
 
     #[test]
