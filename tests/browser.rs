@@ -190,25 +190,30 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Console errors and warnings, uncaught exceptions, and browser log
-    /// errors (a script blocked by the page's Content-Security-Policy is one).
+    /// Console errors, uncaught exceptions, and browser log errors (a script
+    /// blocked by the page's Content-Security-Policy is one). Warnings are
+    /// printed, not counted: their wording changes between Chromium versions.
     fn problems(&self) -> Vec<String> {
+        for e in &self.events {
+            let p = &e["params"];
+            if p["type"] == "warning" || p["entry"]["level"] == "warning" {
+                eprintln!("browser warning: {p}");
+            }
+        }
         self.events
             .iter()
             .filter_map(|e| {
                 let p = &e["params"];
                 match e["method"].as_str()? {
                     "Runtime.consoleAPICalled"
-                        if matches!(p["type"].as_str(), Some("error" | "warning" | "assert")) =>
+                        if matches!(p["type"].as_str(), Some("error" | "assert")) =>
                     {
                         Some(format!("console.{}: {}", p["type"], p["args"]))
                     }
                     "Runtime.exceptionThrown" => {
                         Some(format!("exception: {}", p["exceptionDetails"]))
                     }
-                    "Log.entryAdded"
-                        if matches!(p["entry"]["level"].as_str(), Some("error" | "warning")) =>
-                    {
+                    "Log.entryAdded" if p["entry"]["level"] == "error" => {
                         Some(format!("log: {}", p["entry"]["text"]))
                     }
                     _ => None,

@@ -61,6 +61,58 @@ fn second_machine(host: &str) -> Value {
     json
 }
 
+/// Check that `html` nests its elements properly: every opened element is
+/// closed in order (void elements and self-closed SVG elements aside), and
+/// script and style bodies are skipped as raw text. Panics with the place.
+fn assert_well_formed(html: &str) {
+    const VOID: [&str; 6] = ["meta", "br", "img", "input", "hr", "link"];
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt..];
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            rest = &comment[comment.find("-->").expect("unclosed comment") + 3..];
+            continue;
+        }
+        let end = rest.find('>').expect("unclosed tag");
+        let tag = &rest[1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.starts_with('?') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            let name = name.trim().to_lowercase();
+            let top = open
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> closes nothing"));
+            assert_eq!(
+                top,
+                name,
+                "</{name}> closes <{top}>, before: {}",
+                &rest[..rest.len().min(80)]
+            );
+            continue;
+        }
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+            .to_lowercase();
+        assert!(!name.is_empty(), "bad tag <{tag}>");
+        if tag.ends_with('/') || VOID.contains(&name.as_str()) {
+            continue;
+        }
+        if name == "script" || name == "style" {
+            let close = format!("</{name}>");
+            rest = &rest[rest
+                .find(&close)
+                .unwrap_or_else(|| panic!("unclosed <{name}>"))..];
+        }
+        open.push(name);
+    }
+    assert!(open.is_empty(), "never closed: {open:?}");
+}
+
 fn report(args: &[&str]) -> (Option<i32>, String, String) {
     let out = ditbench().arg("report").args(args).output().unwrap();
     (
@@ -104,6 +156,7 @@ fn html_report_has_every_section_and_needs_no_network() {
     ] {
         assert!(html.contains(needle), "missing {needle}");
     }
+    assert_well_formed(&html);
     // Every comparison has its chart, drawn inline.
     assert!(html.matches("<svg").count() >= 4);
     // Self-contained: one inline script (sortable tables), allowed by its
@@ -139,6 +192,15 @@ fn html_report_has_every_section_and_needs_no_network() {
 }
 
 #[test]
+fn the_well_formedness_check_catches_misnesting() {
+    assert_well_formed("<p>a<br><svg><rect/></svg><script>if (a<b) {}</script></p>");
+    for bad in ["<p><b>x</p></b>", "<div>", "</p>", "<p>x<!-- y"] {
+        let caught = std::panic::catch_unwind(|| assert_well_formed(bad)).is_err();
+        assert!(caught, "{bad} passed");
+    }
+}
+
+#[test]
 fn baseline_machine_can_be_chosen() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.json", &fixture());
@@ -170,6 +232,7 @@ fn scaling_section_shows_sweeps_on_log_log_axes() {
     let sweep = write(dir.path(), "sweep.json", &load(SWEEP_FIXTURE));
     let (code, html, stderr) = report(&[sweep.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stderr}");
+    assert_well_formed(&html);
     let scaling = section(&html, "scaling");
     // Time and memory charts, with the 1x and 2x guides.
     assert_eq!(scaling.matches("<svg").count(), 2);
@@ -203,6 +266,7 @@ fn strings_from_results_files_stay_text() {
     let file = write(dir.path(), "hostile.json", &json);
     let (code, html, _) = report(&[file.to_str().unwrap()]);
     assert_eq!(code, Some(0));
+    assert_well_formed(&html);
     assert!(!html.contains(hostile));
     assert!(!html.contains("<img"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"));

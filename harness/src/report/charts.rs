@@ -8,7 +8,9 @@ use super::{Row, ScalingPoint, ScalingSeries};
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);
 const GREY: RGBColor = RGBColor(0x8a, 0x93, 0xa3);
-const LABEL: (&str, u32) = ("sans-serif", 12);
+const LABEL: (&str, u32) = ("sans-serif", 13);
+/// Charts are drawn this wide and scale down with the page.
+const WIDTH: u32 = 900;
 const AXIS_DESC: (&str, u32) = ("sans-serif", 13);
 
 /// Three significant digits: `0.000234` -> `0.000234`, `1234.4` -> `1234`.
@@ -71,15 +73,16 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
         .collect();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
         let n = rows.len();
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!("{title}: median time per iteration"),
-                ("sans-serif", 15),
+                ("sans-serif", 16),
             )
             .margin(8)
+            .margin_right(28)
             .x_label_area_size(32)
             .y_label_area_size(230)
             .build_cartesian_2d(0f64..(max * scale).max(f64::MIN_POSITIVE), 0f64..n as f64)
@@ -166,12 +169,13 @@ pub fn log_log_lines(
     let height = 360 + 18 * series.len() as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
         let (plot, legend) = root.split_vertically(340);
         let mut chart = ChartBuilder::on(&plot)
-            .caption(title, ("sans-serif", 15))
+            .caption(title, ("sans-serif", 16))
             .margin(8)
+            .margin_right(28)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(
@@ -246,7 +250,7 @@ pub fn log_log_lines(
                 .draw(&Text::new(
                     format!("{} ({})", s.label, s.host),
                     (108, y),
-                    ("sans-serif", 12).into_font(),
+                    ("sans-serif", 13).into_font(),
                 ))
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
@@ -262,15 +266,16 @@ pub fn speed_bars(bars: &[(String, f64, usize)], baseline: &str) -> Result<Strin
     let max = bars.iter().map(|b| b.1).fold(1.0f64, f64::max) * 1.2;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
         let n = bars.len();
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!("Speed relative to {baseline} (geometric mean over shared cases)"),
-                ("sans-serif", 15),
+                ("sans-serif", 16),
             )
             .margin(8)
+            .margin_right(28)
             .x_label_area_size(32)
             .y_label_area_size(230)
             .build_cartesian_2d(0f64..max, 0f64..n as f64)
@@ -310,7 +315,7 @@ pub fn speed_bars(bars: &[(String, f64, usize)], baseline: &str) -> Result<Strin
 }
 
 fn left_middle() -> TextStyle<'static> {
-    TextStyle::from(("sans-serif", 12).into_font()).pos(plotters::style::text_anchor::Pos::new(
+    TextStyle::from(("sans-serif", 13).into_font()).pos(plotters::style::text_anchor::Pos::new(
         plotters::style::text_anchor::HPos::Left,
         plotters::style::text_anchor::VPos::Center,
     ))

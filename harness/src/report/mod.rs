@@ -740,7 +740,7 @@ pub fn geometric_mean(values: &[f64]) -> Option<f64> {
     Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
-/// Every DiT forward case against every LLM forward case measured with the
+/// Every DiT forward case against the LLM forward cases measured with the
 /// same machine, backend, device and dtype.
 fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
     fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
@@ -750,9 +750,23 @@ fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
     let video = f64::from(generation.steps * generation.cfg_passes);
     let mut out = Vec::new();
     for d in forward(rows, "wan") {
-        for l in forward(rows, "llama").filter(|l| {
-            l.host == d.host && l.backend == d.backend && l.device == d.device && l.dtype == d.dtype
-        }) {
+        let same_place: Vec<&Row> = forward(rows, "llama")
+            .filter(|l| {
+                l.host == d.host
+                    && l.backend == d.backend
+                    && l.device == d.device
+                    && l.dtype == d.dtype
+            })
+            .collect();
+        // The baselines are the LLM presets as published; variants from a
+        // sweep stand in only where no plain preset was measured.
+        let plain: Vec<&Row> = same_place
+            .iter()
+            .copied()
+            .filter(|l| l.overrides.is_empty())
+            .collect();
+        let baselines = if plain.is_empty() { same_place } else { plain };
+        for l in baselines {
             let (df, lf) = (d.forward_flops, l.forward_flops);
             let llm_flops_per_token = lf / l.tokens as f64;
             let llm_s_per_token = l.median_s / l.tokens as f64;
@@ -812,11 +826,14 @@ fn scale_equivalents(generation: GenerationSettings) -> Vec<ScaleEquivalent> {
 /// every measured case.
 pub fn render_markdown(report: &Report) -> String {
     let mut md = String::from("# ditbench report\n\n");
-    for h in &report.headlines {
-        md.push_str(&format!("> {}\n>\n", md_escape(h)));
-    }
     if !report.headlines.is_empty() {
-        md.push('\n');
+        let quoted: Vec<String> = report
+            .headlines
+            .iter()
+            .map(|h| format!("> {}", md_escape(h)))
+            .collect();
+        md.push_str(&quoted.join("\n>\n"));
+        md.push_str("\n\n");
     }
     for m in &report.machines {
         md.push_str(&format!(

@@ -43,7 +43,7 @@ pub struct ScalingSeries {
     pub time_exponent: f64,
     /// The same slope for the cost model's FLOPs: what the time would do if
     /// every FLOP cost the same.
-    pub flops_exponent: f64,
+    pub flops_exponent: Option<f64>,
     pub memory_exponent: Option<f64>,
 }
 
@@ -141,7 +141,7 @@ pub fn scaling(rows: &[Row]) -> Result<Option<Scaling>> {
             continue;
         };
         series.push(ScalingSeries {
-            flops_exponent: slope(&|p| Some(p.forward_gflop)).unwrap_or(f64::NAN),
+            flops_exponent: slope(&|p| Some(p.forward_gflop)),
             memory_exponent: slope(&|p| p.rss_growth_mib),
             time_exponent,
             label,
