@@ -3,7 +3,7 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-use super::{Row, ScalingPoint, ScalingSeries};
+use super::{Row, ScalingPoint, ScalingSeries, seconds_unit};
 
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);
@@ -42,50 +42,46 @@ pub fn ticks_1_2_5(range: &std::ops::Range<f64>) -> Vec<f64> {
 
 /// An axis label for seconds, in the unit that suits it: `250 µs`, `1.5 ms`.
 pub fn seconds_label(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{} s", significant(s))
-    } else if s >= 1e-3 {
-        format!("{} ms", significant(s * 1e3))
-    } else {
-        format!("{} µs", significant(s * 1e6))
-    }
+    let (scale, unit) = seconds_unit(s);
+    format!("{} {unit}", significant(s * scale))
 }
 
-/// Horizontal bars of each row's median time (shorter is faster), with the
-/// 95% confidence interval of the median as whiskers; the fastest in green.
-pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
-    let height = 60 + 28 * rows.len() as u32;
-    let max = rows
+/// One bar of a horizontal bar chart.
+struct Bar {
+    label: String,
+    value: f64,
+    /// The confidence interval drawn as a whisker, if any.
+    whisker: Option<(f64, f64)>,
+    color: RGBColor,
+}
+
+/// Horizontal bars, first at the top, labelled in the left margin, with an
+/// optional vertical reference line.
+fn horizontal_bars(
+    caption: &str,
+    x_desc: &str,
+    bars: &[Bar],
+    reference: Option<f64>,
+) -> Result<String> {
+    let height = 70 + 28 * bars.len() as u32;
+    let max = bars
         .iter()
-        .map(|r| r.ci_high_s.max(r.median_s))
+        .map(|b| b.whisker.map_or(b.value, |w| w.1.max(b.value)))
+        .chain(reference)
         .fold(0f64, f64::max)
         * 1.15;
-    let (scale, unit) = if max >= 1.0 {
-        (1.0, "s")
-    } else if max >= 1e-3 {
-        (1e3, "ms")
-    } else {
-        (1e6, "µs")
-    };
-    let labels: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} {} ({})", r.backend, r.device, r.host))
-        .collect();
+    let n = bars.len();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let n = rows.len();
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{title}: median time per iteration"),
-                ("sans-serif", 16),
-            )
+            .caption(caption, ("sans-serif", 16))
             .margin(8)
             .margin_right(28)
             .x_label_area_size(32)
             .y_label_area_size(230)
-            .build_cartesian_2d(0f64..(max * scale).max(f64::MIN_POSITIVE), 0f64..n as f64)
+            .build_cartesian_2d(0f64..max.max(f64::MIN_POSITIVE), 0f64..n as f64)
             .map_err(|e| anyhow!("chart: {e}"))?;
         chart
             .configure_mesh()
@@ -93,35 +89,83 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
             .disable_y_axis()
             .label_style(LABEL)
             .axis_desc_style(AXIS_DESC)
-            .x_desc(format!("median ({unit}), whiskers: 95% CI"))
+            .x_desc(x_desc)
             .draw()
             .map_err(|e| anyhow!("chart: {e}"))?;
-        for (k, r) in rows.iter().enumerate() {
-            // First row at the top.
+        for (k, bar) in bars.iter().enumerate() {
             let y = (n - 1 - k) as f64;
-            let color = if r.fastest { FASTEST } else { BAR };
             chart
                 .draw_series([Rectangle::new(
-                    [(0.0, y + 0.2), (r.median_s * scale, y + 0.8)],
-                    color.filled(),
+                    [(0.0, y + 0.2), (bar.value, y + 0.8)],
+                    bar.color.filled(),
                 )])
                 .map_err(|e| anyhow!("chart: {e}"))?;
-            let (lo, hi) = (r.ci_low_s * scale, r.ci_high_s * scale);
-            chart
-                .draw_series([
-                    PathElement::new([(lo, y + 0.5), (hi, y + 0.5)], BLACK),
-                    PathElement::new([(lo, y + 0.35), (lo, y + 0.65)], BLACK),
-                    PathElement::new([(hi, y + 0.35), (hi, y + 0.65)], BLACK),
-                ])
-                .map_err(|e| anyhow!("chart: {e}"))?;
-            // The bar's label in the left margin, level with the bar.
+            if let Some((lo, hi)) = bar.whisker {
+                chart
+                    .draw_series([
+                        PathElement::new([(lo, y + 0.5), (hi, y + 0.5)], BLACK),
+                        PathElement::new([(lo, y + 0.35), (lo, y + 0.65)], BLACK),
+                        PathElement::new([(hi, y + 0.35), (hi, y + 0.65)], BLACK),
+                    ])
+                    .map_err(|e| anyhow!("chart: {e}"))?;
+            }
             let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
-            root.draw(&Text::new(labels[k].clone(), (8, py), left_middle()))
+            root.draw(&Text::new(bar.label.clone(), (8, py), left_middle()))
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        if let Some(x) = reference {
+            chart
+                .draw_series([PathElement::new([(x, 0.0), (x, n as f64)], BLACK)])
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)
+}
+
+/// Horizontal bars of each row's median time (shorter is faster), with the
+/// 95% confidence interval of the median as whiskers; the fastest in green.
+pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
+    let longest = rows
+        .iter()
+        .map(|r| r.ci_high_s.max(r.median_s))
+        .fold(0f64, f64::max);
+    let (scale, unit) = seconds_unit(longest);
+    let bars: Vec<Bar> = rows
+        .iter()
+        .map(|r| Bar {
+            label: format!("{} {} ({})", r.backend, r.device, r.host),
+            value: r.median_s * scale,
+            whisker: Some((r.ci_low_s * scale, r.ci_high_s * scale)),
+            color: if r.fastest { FASTEST } else { BAR },
+        })
+        .collect();
+    horizontal_bars(
+        &format!("{title}: median time per iteration"),
+        &format!("median ({unit}), whiskers: 95% CI"),
+        &bars,
+        None,
+    )
+}
+
+/// One bar per machine and device: its speed relative to the baseline (the
+/// geometric mean over the cases both measured, and how many), with a line at 1.
+pub fn speed_bars(speeds: &[(String, f64, usize)], baseline: &str) -> Result<String> {
+    let bars: Vec<Bar> = speeds
+        .iter()
+        .map(|(place, speed, shared)| Bar {
+            label: format!("{place} ({speed:.2}x, {shared} cases)"),
+            value: *speed,
+            whisker: None,
+            color: if place == baseline { GREY } else { BAR },
+        })
+        .collect();
+    horizontal_bars(
+        &format!("Speed relative to {baseline} (geometric mean over shared cases)"),
+        "speed vs baseline (x, longer is faster)",
+        &bars,
+        Some(1.0),
+    )
 }
 
 /// Colours of chart series, distinguishable in print and for common colour
@@ -254,61 +298,6 @@ pub fn log_log_lines(
                 ))
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
-        root.present().map_err(|e| anyhow!("chart: {e}"))?;
-    }
-    Ok(svg)
-}
-
-/// One bar per machine: its speed relative to the baseline machine (the
-/// geometric mean over the cases both measured), with a line at 1.
-pub fn speed_bars(bars: &[(String, f64, usize)], baseline: &str) -> Result<String> {
-    let height = 70 + 28 * bars.len() as u32;
-    let max = bars.iter().map(|b| b.1).fold(1.0f64, f64::max) * 1.2;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let n = bars.len();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Speed relative to {baseline} (geometric mean over shared cases)"),
-                ("sans-serif", 16),
-            )
-            .margin(8)
-            .margin_right(28)
-            .x_label_area_size(32)
-            .y_label_area_size(230)
-            .build_cartesian_2d(0f64..max, 0f64..n as f64)
-            .map_err(|e| anyhow!("chart: {e}"))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .disable_y_axis()
-            .label_style(LABEL)
-            .axis_desc_style(AXIS_DESC)
-            .x_desc("speed vs baseline (x, longer is faster)")
-            .draw()
-            .map_err(|e| anyhow!("chart: {e}"))?;
-        for (k, (host, speed, shared)) in bars.iter().enumerate() {
-            let y = (n - 1 - k) as f64;
-            let color = if host == baseline { GREY } else { BAR };
-            chart
-                .draw_series([Rectangle::new(
-                    [(0.0, y + 0.2), (*speed, y + 0.8)],
-                    color.filled(),
-                )])
-                .map_err(|e| anyhow!("chart: {e}"))?;
-            let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
-            root.draw(&Text::new(
-                format!("{host} ({speed:.2}x, {shared} cases)"),
-                (8, py),
-                left_middle(),
-            ))
-            .map_err(|e| anyhow!("chart: {e}"))?;
-        }
-        chart
-            .draw_series([PathElement::new([(1.0, 0.0), (1.0, n as f64)], BLACK)])
-            .map_err(|e| anyhow!("chart: {e}"))?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)

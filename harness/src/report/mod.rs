@@ -947,15 +947,22 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The unit a duration in seconds reads best in: its multiplier and name.
+pub fn seconds_unit(s: f64) -> (f64, &'static str) {
+    if s >= 1.0 {
+        (1.0, "s")
+    } else if s >= 1e-3 {
+        (1e3, "ms")
+    } else {
+        (1e6, "µs")
+    }
+}
+
 /// `1.234 ms`-style text for a duration in seconds.
 pub fn format_seconds(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{:.1} µs", s * 1e6)
-    }
+    let (scale, unit) = seconds_unit(s);
+    let decimals = if unit == "µs" { 1 } else { 3 };
+    format!("{:.decimals$} {unit}", s * scale)
 }
 
 /// Write a report to a new file; an existing file is never replaced.
