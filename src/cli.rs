@@ -31,6 +31,8 @@ pub enum Command {
     Data(Box<DataArgs>),
     /// Render results files as one self-contained HTML page, Markdown or CSV.
     Report(Box<ReportArgs>),
+    /// Compare a candidate run with a baseline; exit 1 on a regression.
+    Compare(Box<CompareArgs>),
     /// Print the environment as results record it (JSON).
     Env {
         /// Thread count to record (default: physical cores).
@@ -52,6 +54,39 @@ pub enum ReportFormat {
     Html,
     Md,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a results file, or a directory of them (the latest run of each case counts).
+    pub baseline: PathBuf,
+    /// The candidate: a results file or a directory, as for the baseline.
+    pub candidate: PathBuf,
+    /// table: for the terminal; md: for CI job summaries; json: for tools.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CompareFormat,
+    /// Time regression threshold, percent of the baseline median.
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+    pub time_threshold: f64,
+    /// Time changes smaller than this many milliseconds never count.
+    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    pub time_floor_ms: f64,
+    /// Memory (peak RSS) regression threshold, percent of the baseline.
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+    pub memory_threshold: f64,
+    /// Memory changes smaller than this many MiB never count.
+    #[arg(long, default_value_t = 16.0, value_name = "MIB")]
+    pub memory_floor_mib: f64,
+    /// Significance level of the Mann-Whitney U test on the raw samples.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
 }
 
 #[derive(Debug, Args)]

@@ -102,11 +102,11 @@ fn ci_percent(c: &CaseResult) -> f64 {
     })
 }
 
-fn right(text: impl Into<String>) -> Cell {
+pub fn right(text: impl Into<String>) -> Cell {
     Cell::new(text.into()).set_alignment(CellAlignment::Right)
 }
 
-fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)

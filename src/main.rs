@@ -3,6 +3,7 @@
 
 mod backends;
 mod cli;
+mod compare;
 mod data;
 mod format;
 mod run;
@@ -180,6 +181,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Data(args) => data::export(&args)?,
         Command::Report(args) => report(&args)?,
+        Command::Compare(args) => {
+            if compare::compare(&args)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Worker { request, response } => worker(&request, &response)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -7,8 +7,10 @@
 //! - [`runner`] and [`stats`]: timing, worker processes, statistics.
 //! - [`memory`], [`env`]: what was measured on which machine.
 //! - [`results`]: the versioned results file.
+//! - [`report`] and [`compare`]: what users read, and the regression gate.
 
 pub mod backend;
+pub mod compare;
 pub mod conformance;
 pub mod cost;
 pub mod env;

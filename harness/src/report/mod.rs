@@ -886,7 +886,7 @@ pub fn render_markdown(report: &Report) -> String {
 }
 
 /// Text from a results file inside Markdown: no markup, no table breaks.
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

@@ -1,0 +1,684 @@
+//! Regression gate: compare a candidate run with a baseline, case by case.
+//!
+//! A time regression needs three things at once, so that a noisy machine
+//! does not raise false alarms and a real slowdown is not missed:
+//! 1. significance: the two-sided Mann-Whitney U test on the raw samples
+//!    rejects "same distribution" at `alpha`, and the bootstrap 95% CI of the
+//!    ratio of medians lies wholly above 1;
+//! 2. size: the ratio of medians exceeds 1 + the relative threshold;
+//! 3. an absolute floor: the medians differ by more than `time_floor_s`.
+//!
+//! Memory has one figure per case (a peak, not samples), so a memory
+//! regression needs size and floor only.
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::report::{format_seconds, md_escape};
+use crate::results::{CaseResult, RunResults, Status};
+use crate::stats::{median, percentile_sorted};
+
+/// What counts as a regression.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Thresholds {
+    /// Relative time change that matters (0.05: 5%).
+    pub time_relative: f64,
+    /// Absolute change of the median below which time never regresses.
+    pub time_floor_s: f64,
+    pub memory_relative: f64,
+    pub memory_floor_bytes: u64,
+    /// Significance level of the Mann-Whitney test.
+    pub alpha: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            time_relative: 0.05,
+            time_floor_s: 1e-3,
+            memory_relative: 0.05,
+            memory_floor_bytes: 16 << 20,
+            alpha: 0.05,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    Unchanged,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The time of one case in both runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeChange {
+    pub baseline_median_s: f64,
+    pub candidate_median_s: f64,
+    /// candidate median / baseline median (above 1: slower).
+    pub ratio: f64,
+    /// 95% bootstrap confidence interval of `ratio`.
+    pub ratio_ci95: [f64; 2],
+    /// Two-sided Mann-Whitney U p-value.
+    pub p_value: f64,
+    pub verdict: Verdict,
+}
+
+/// The peak memory of one case in both runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryChange {
+    pub baseline_bytes: u64,
+    pub candidate_bytes: u64,
+    pub ratio: f64,
+    pub verdict: Verdict,
+}
+
+/// One case measured in both runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseChange {
+    /// `workload backend device dtype pass`.
+    pub case: String,
+    pub backend: String,
+    pub time: TimeChange,
+    /// `None` when either side has no peak RSS.
+    pub memory: Option<MemoryChange>,
+}
+
+impl CaseChange {
+    pub fn regressed(&self) -> bool {
+        self.time.verdict == Verdict::Regression
+            || self
+                .memory
+                .as_ref()
+                .is_some_and(|m| m.verdict == Verdict::Regression)
+    }
+}
+
+/// A case that cannot be compared, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unmatched {
+    pub case: String,
+    pub why: String,
+}
+
+/// One environment fact that differs between the runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvChange {
+    pub what: String,
+    pub baseline: String,
+    pub candidate: String,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub thresholds: Thresholds,
+    pub cases: Vec<CaseChange>,
+    /// Present on one side only, or not measured on one side.
+    pub unmatched: Vec<Unmatched>,
+    pub environment: Vec<EnvChange>,
+    pub regressions: usize,
+    pub improvements: usize,
+    /// Which backends regressed, read as a hint: all of them points at the
+    /// machine or a shared dependency, one at that framework.
+    pub diagnosis: Option<String>,
+}
+
+/// Cases of one side keyed by `workload backend device dtype pass`; where a
+/// key appears in several runs, the latest run's case wins.
+fn index(runs: &[RunResults]) -> BTreeMap<String, &CaseResult> {
+    let mut ordered: Vec<&RunResults> = runs.iter().collect();
+    ordered.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    let mut cases = BTreeMap::new();
+    for run in ordered {
+        for c in &run.cases {
+            cases.insert(case_key(c), c);
+        }
+    }
+    cases
+}
+
+pub fn case_key(c: &CaseResult) -> String {
+    format!(
+        "{} {} {} {} {}",
+        c.workload.label, c.backend, c.device, c.dtype, c.pass
+    )
+}
+
+/// Compare `candidate` with `baseline`. Both must be non-empty.
+pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds) -> Comparison {
+    let base = index(baseline);
+    let cand = index(candidate);
+    let mut cases = Vec::new();
+    let mut unmatched = Vec::new();
+    let measured = |c: &CaseResult| c.status == Status::Ok && !c.samples_s.is_empty();
+    for (key, b) in &base {
+        let Some(c) = cand.get(key) else {
+            unmatched.push(Unmatched {
+                case: key.clone(),
+                why: "only in the baseline".into(),
+            });
+            continue;
+        };
+        if !measured(b) || !measured(c) {
+            let side = |x: &CaseResult| {
+                format!(
+                    "{}{}",
+                    format!("{:?}", x.status).to_lowercase(),
+                    x.error
+                        .as_ref()
+                        .or(x.reason.as_ref())
+                        .map(|w| format!(": {w}"))
+                        .unwrap_or_default()
+                )
+            };
+            unmatched.push(Unmatched {
+                case: key.clone(),
+                why: format!("baseline {}; candidate {}", side(b), side(c)),
+            });
+            continue;
+        }
+        let time = time_change(&b.samples_s, &c.samples_s, t);
+        let peak = |x: &CaseResult| x.memory.as_ref().and_then(|m| m.peak_rss_bytes);
+        let memory = match (peak(b), peak(c)) {
+            (Some(pb), Some(pc)) => Some(memory_change(pb, pc, t)),
+            _ => None,
+        };
+        cases.push(CaseChange {
+            case: key.clone(),
+            backend: c.backend.clone(),
+            time,
+            memory,
+        });
+    }
+    for key in cand.keys().filter(|k| !base.contains_key(*k)) {
+        unmatched.push(Unmatched {
+            case: key.clone(),
+            why: "only in the candidate".into(),
+        });
+    }
+    let regressions = cases.iter().filter(|c| c.regressed()).count();
+    let improvements = cases
+        .iter()
+        .filter(|c| !c.regressed() && c.time.verdict == Verdict::Improvement)
+        .count();
+    let diagnosis = diagnose(&cases);
+    Comparison {
+        thresholds: *t,
+        environment: environment_changes(baseline, candidate),
+        cases,
+        unmatched,
+        regressions,
+        improvements,
+        diagnosis,
+    }
+}
+
+fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
+    let (mb, mc) = (median(base), median(cand));
+    let ratio = mc / mb;
+    let ratio_ci95 = bootstrap_ratio_ci(base, cand, 2000, 0);
+    let p_value = mann_whitney_p(base, cand);
+    let significant = p_value < t.alpha;
+    let verdict = if significant
+        && ratio_ci95[0] > 1.0
+        && ratio > 1.0 + t.time_relative
+        && mc - mb > t.time_floor_s
+    {
+        Verdict::Regression
+    } else if significant
+        && ratio_ci95[1] < 1.0
+        && ratio < 1.0 / (1.0 + t.time_relative)
+        && mb - mc > t.time_floor_s
+    {
+        Verdict::Improvement
+    } else {
+        Verdict::Unchanged
+    };
+    TimeChange {
+        baseline_median_s: mb,
+        candidate_median_s: mc,
+        ratio,
+        ratio_ci95,
+        p_value,
+        verdict,
+    }
+}
+
+fn memory_change(base: u64, cand: u64, t: &Thresholds) -> MemoryChange {
+    let ratio = cand as f64 / base as f64;
+    let verdict = if ratio > 1.0 + t.memory_relative && cand > base + t.memory_floor_bytes {
+        Verdict::Regression
+    } else if ratio < 1.0 / (1.0 + t.memory_relative) && base > cand + t.memory_floor_bytes {
+        Verdict::Improvement
+    } else {
+        Verdict::Unchanged
+    };
+    MemoryChange {
+        baseline_bytes: base,
+        candidate_bytes: cand,
+        ratio,
+        verdict,
+    }
+}
+
+fn diagnose(cases: &[CaseChange]) -> Option<String> {
+    let mut backends: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for c in cases {
+        let entry = backends.entry(&c.backend).or_default();
+        entry.1 += 1;
+        if c.regressed() {
+            entry.0 += 1;
+        }
+    }
+    let regressed: Vec<&str> = backends
+        .iter()
+        .filter(|(_, (r, _))| *r > 0)
+        .map(|(b, _)| *b)
+        .collect();
+    if regressed.is_empty() {
+        return None;
+    }
+    Some(if regressed.len() == backends.len() && backends.len() > 1 {
+        format!(
+            "every backend regressed ({}): look at what they share, the machine, its drivers or a common dependency",
+            regressed.join(", ")
+        )
+    } else {
+        let detail: Vec<String> = regressed
+            .iter()
+            .map(|b| {
+                let (r, n) = backends[b];
+                format!("{b} ({r} of {n} cases)")
+            })
+            .collect();
+        format!(
+            "only {} regressed: look at that framework first",
+            detail.join(", ")
+        )
+    })
+}
+
+/// The facts of the first run of each side that differ.
+fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec<EnvChange> {
+    let (Some(b), Some(c)) = (baseline.last(), candidate.last()) else {
+        return Vec::new();
+    };
+    let facts = |r: &RunResults| -> Vec<(String, String)> {
+        let e = &r.environment;
+        let mut f = vec![
+            ("host".to_string(), e.host.clone()),
+            ("CPU".into(), e.cpu_model.clone()),
+            ("logical cores".into(), e.logical_cores.to_string()),
+            ("OS".into(), format!("{} ({})", e.os, e.kernel)),
+            ("rustc".into(), e.rustc.clone()),
+            ("build".into(), e.build_profile.clone()),
+            ("features".into(), e.cargo_features.join(", ")),
+            ("threads".into(), e.threads.threads.to_string()),
+            (
+                "GPUs".into(),
+                e.gpus
+                    .iter()
+                    .map(|g| g.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "ditbench".into(),
+                format!("{} ({})", r.tool.version, r.tool.git_commit),
+            ),
+        ];
+        for fw in &e.frameworks {
+            f.push((format!("{} version", fw.backend), fw.version.clone()));
+        }
+        f
+    };
+    let (fb, fc) = (facts(b), facts(c));
+    let mut keys: Vec<&String> = fb.iter().chain(&fc).map(|(k, _)| k).collect();
+    keys.dedup();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for k in keys {
+        if seen.contains(&k) {
+            continue;
+        }
+        seen.push(k);
+        let get = |f: &[(String, String)]| {
+            f.iter()
+                .find(|(key, _)| key == k)
+                .map_or_else(|| "(absent)".to_string(), |(_, v)| v.clone())
+        };
+        let (vb, vc) = (get(&fb), get(&fc));
+        if vb != vc {
+            out.push(EnvChange {
+                what: k.clone(),
+                baseline: vb,
+                candidate: vc,
+            });
+        }
+    }
+    out
+}
+
+/// A Markdown summary for CI job summaries: the verdict first, then the
+/// regressions and improvements, then everything else.
+pub fn render_markdown(c: &Comparison) -> String {
+    let mut md = String::from("# ditbench compare\n\n");
+    let unchanged = c.cases.len() - c.regressions - c.improvements;
+    md.push_str(&if c.regressions > 0 {
+        format!(
+            "**{} regression(s)**, {} improvement(s), {unchanged} unchanged, {} not compared.\n\n",
+            c.regressions,
+            c.improvements,
+            c.unmatched.len()
+        )
+    } else {
+        format!(
+            "No regression: {} improvement(s), {unchanged} unchanged, {} not compared.\n\n",
+            c.improvements,
+            c.unmatched.len()
+        )
+    });
+    if let Some(d) = &c.diagnosis {
+        md.push_str(&format!("{}\n\n", md_escape(d)));
+    }
+    md.push_str(
+        "| case | baseline | candidate | ratio | 95% CI | p | time | peak RSS ratio | memory |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|---|---:|---|\n");
+    let mut rows: Vec<&CaseChange> = c.cases.iter().collect();
+    // Regressions first, then improvements, then the rest.
+    rows.sort_by_key(|r| match (r.regressed(), r.time.verdict) {
+        (true, _) => 0,
+        (false, Verdict::Improvement) => 1,
+        _ => 2,
+    });
+    for r in rows {
+        let t = &r.time;
+        let (ratio, verdict) = match &r.memory {
+            Some(m) => (format!("{:.3}x", m.ratio), m.verdict.name()),
+            None => ("-".into(), "-"),
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.3}x | {:.3}–{:.3} | {:.3} | {} | {ratio} | {verdict} |\n",
+            md_escape(&r.case),
+            format_seconds(t.baseline_median_s),
+            format_seconds(t.candidate_median_s),
+            t.ratio,
+            t.ratio_ci95[0],
+            t.ratio_ci95[1],
+            t.p_value,
+            if t.verdict == Verdict::Regression {
+                "**regression**"
+            } else {
+                t.verdict.name()
+            },
+        ));
+    }
+    if !c.unmatched.is_empty() {
+        md.push_str("\n**Not compared**\n\n");
+        for u in &c.unmatched {
+            md.push_str(&format!(
+                "- {}: {}\n",
+                md_escape(&u.case),
+                md_escape(&u.why)
+            ));
+        }
+    }
+    if !c.environment.is_empty() {
+        md.push_str("\n**Environment changes**\n\n");
+        for e in &c.environment {
+            md.push_str(&format!(
+                "- {}: {} → {}\n",
+                md_escape(&e.what),
+                md_escape(&e.baseline),
+                md_escape(&e.candidate)
+            ));
+        }
+    }
+    md
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit,
+/// relative error below 1.2e-7 everywhere).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Pooled samples of both sides at most this many: exact p-value.
+const EXACT_UP_TO: usize = 60;
+
+/// Two-sided p-value of the Mann-Whitney U (Wilcoxon rank-sum) test that `a`
+/// and `b` come from the same distribution. Up to [`EXACT_UP_TO`] pooled
+/// samples it is exact: the permutation distribution of the rank sum, ties
+/// sharing their mean rank (so three samples a side can never reach 5%,
+/// which is the honest answer). Above, the normal approximation with tie and
+/// continuity corrections (as scipy's `method="asymptotic"`).
+pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    // Doubled mid-ranks of the pooled samples (integers even with ties).
+    let mut pooled: Vec<(f64, bool)> = a
+        .iter()
+        .map(|&x| (x, true))
+        .chain(b.iter().map(|&x| (x, false)))
+        .collect();
+    pooled.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = pooled.len();
+    let mut ranks2 = vec![0usize; n];
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && pooled[j + 1].0 == pooled[i].0 {
+            j += 1;
+        }
+        // Ranks i+1..=j+1 share (i+1 + j+1) / 2; doubled: i + j + 2.
+        for r in &mut ranks2[i..=j] {
+            *r = i + j + 2;
+        }
+        let ties = (j - i + 1) as f64;
+        tie_term += ties.powi(3) - ties;
+        i = j + 1;
+    }
+    let n1 = a.len();
+    let observed2: usize = (0..n).filter(|&k| pooled[k].1).map(|k| ranks2[k]).sum();
+    // Doubled mean rank sum of `a`: n1 (n + 1).
+    let mean2 = (n1 * (n + 1)) as f64;
+    if n <= EXACT_UP_TO {
+        // ways[k][s]: subsets of k of the pooled samples with doubled rank sum s.
+        let max_sum: usize = ranks2.iter().sum();
+        let mut ways = vec![vec![0f64; max_sum + 1]; n1 + 1];
+        ways[0][0] = 1.0;
+        for &r in &ranks2 {
+            for k in (1..=n1).rev() {
+                let (lower, upper) = ways.split_at_mut(k);
+                for s in (r..=max_sum).rev() {
+                    upper[0][s] += lower[k - 1][s - r];
+                }
+            }
+        }
+        let distance = (observed2 as f64 - mean2).abs();
+        let (mut extreme, mut total) = (0.0, 0.0);
+        for (s, &w) in ways[n1].iter().enumerate() {
+            total += w;
+            if (s as f64 - mean2).abs() >= distance - 1e-9 {
+                extreme += w;
+            }
+        }
+        return (extreme / total).min(1.0);
+    }
+    let (n1, n2, total) = (n1 as f64, b.len() as f64, n as f64);
+    let u = observed2 as f64 / 2.0 - n1 * (n1 + 1.0) / 2.0;
+    let variance = n1 * n2 / 12.0 * ((total + 1.0) - tie_term / (total * (total - 1.0)));
+    if variance <= 0.0 {
+        return 1.0;
+    }
+    let z = ((u - n1 * n2 / 2.0).abs() - 0.5).max(0.0) / variance.sqrt();
+    erfc(z / std::f64::consts::SQRT_2).min(1.0)
+}
+
+/// 95% percentile-bootstrap CI of median(b) / median(a), resampling both
+/// sides independently; deterministic for a seed.
+pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = |s: &[f64], buf: &mut Vec<f64>| {
+        buf.clear();
+        for _ in 0..s.len() {
+            let i = ((u64::from(rng.next_u32()) * s.len() as u64) >> 32) as usize;
+            buf.push(s[i]);
+        }
+        buf.sort_by(f64::total_cmp);
+        percentile_sorted(buf, 50.0)
+    };
+    let (mut ba, mut bb) = (Vec::new(), Vec::new());
+    let mut ratios: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let ma = draw(a, &mut ba);
+            draw(b, &mut bb) / ma
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    [
+        percentile_sorted(&ratios, 2.5),
+        percentile_sorted(&ratios, 97.5),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic noise: `n` samples around `center` with ±`spread`.
+    fn noisy(center: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                center
+                    * (1.0 + spread * (f64::from(rng.next_u32()) / f64::from(u32::MAX) - 0.5) * 2.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn erfc_matches_known_values() {
+        for (x, expected) in [
+            (0.0, 1.0),
+            (0.5, 0.479_500_122_186_953_5),
+            (1.0, 0.157_299_207_050_285_13),
+            (2.0, 0.004_677_734_981_047_266),
+            (-1.0, 1.842_700_792_949_715),
+        ] {
+            assert!((erfc(x) - expected).abs() < 2e-7, "erfc({x})");
+        }
+    }
+
+    #[test]
+    fn mann_whitney_matches_scipy_and_enumeration() {
+        // scipy.stats.mannwhitneyu(a, b, method="exact").pvalue
+        let a = [1.1, 2.2, 3.3, 4.4, 5.5, 6.6, 7.7, 8.8];
+        let b = [3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 17.0];
+        assert!((mann_whitney_p(&a, &b) - 0.037_917_637_917_637_914).abs() < 1e-12);
+        // Ties, against enumerating all 70 splits of the pooled mid-ranks.
+        let p = mann_whitney_p(&[1.0, 2.0, 2.0, 3.0], &[2.0, 3.0, 3.0, 4.0]);
+        assert!((p - 0.285_714_285_714_285_7).abs() < 1e-12, "{p}");
+        // Three a side, fully separated: 2 of 20 splits are as extreme.
+        assert!((mann_whitney_p(&[0.1; 3], &[0.2; 3]) - 0.1).abs() < 1e-12);
+        assert_eq!(mann_whitney_p(&[1.0; 5], &[1.0; 5]), 1.0);
+        // Above the exact limit: scipy's method="asymptotic".
+        let a: Vec<f64> = (0..35)
+            .map(|i| f64::from((i * 7919) % 101) / 10.0)
+            .collect();
+        let b: Vec<f64> = (0..35)
+            .map(|i| f64::from((i * 104_729) % 103) / 10.0 + 0.8)
+            .collect();
+        let p = mann_whitney_p(&a, &b);
+        assert!((p - 0.326_670_860_382_927_9).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn ten_percent_slower_is_a_regression_and_two_percent_is_not() {
+        let t = Thresholds::default();
+        let base = noisy(0.050, 0.02, 30, 1);
+        let slower: Vec<f64> = noisy(0.050, 0.02, 30, 2).iter().map(|x| x * 1.10).collect();
+        let change = time_change(&base, &slower, &t);
+        assert_eq!(change.verdict, Verdict::Regression, "{change:?}");
+        assert!(change.ratio_ci95[0] > 1.05 && change.ratio_ci95[1] < 1.15);
+        let slightly: Vec<f64> = noisy(0.050, 0.02, 30, 2).iter().map(|x| x * 1.02).collect();
+        assert_eq!(
+            time_change(&base, &slightly, &t).verdict,
+            Verdict::Unchanged
+        );
+        let faster: Vec<f64> = noisy(0.050, 0.02, 30, 2).iter().map(|x| x * 0.85).collect();
+        assert_eq!(
+            time_change(&base, &faster, &t).verdict,
+            Verdict::Improvement
+        );
+    }
+
+    #[test]
+    fn the_absolute_floor_and_few_samples_prevent_false_alarms() {
+        let t = Thresholds::default();
+        // 20% slower but only 0.1 ms: under the 1 ms floor.
+        let base = noisy(0.000_5, 0.01, 30, 3);
+        let slower: Vec<f64> = noisy(0.000_5, 0.01, 30, 4)
+            .iter()
+            .map(|x| x * 1.2)
+            .collect();
+        assert_eq!(time_change(&base, &slower, &t).verdict, Verdict::Unchanged);
+        // Three samples a side cannot be significant at 5%.
+        let change = time_change(&[0.1, 0.1, 0.1], &[0.2, 0.2, 0.2], &t);
+        assert!((change.p_value - 0.1).abs() < 1e-12);
+        assert_eq!(change.verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn memory_needs_both_the_relative_and_absolute_threshold() {
+        let t = Thresholds::default();
+        let mib = 1u64 << 20;
+        assert_eq!(
+            memory_change(100 * mib, 120 * mib, &t).verdict,
+            Verdict::Regression
+        );
+        // +10% of 100 MiB is 10 MiB: under the 16 MiB floor.
+        assert_eq!(
+            memory_change(100 * mib, 110 * mib, &t).verdict,
+            Verdict::Unchanged
+        );
+        // +3% of 1 GiB is 30 MiB: under 5%.
+        assert_eq!(
+            memory_change(1024 * mib, 1055 * mib, &t).verdict,
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            memory_change(200 * mib, 100 * mib, &t).verdict,
+            Verdict::Improvement
+        );
+    }
+}

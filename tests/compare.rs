@@ -1,0 +1,246 @@
+//! `ditbench compare`: the regression gate, on real runs (A/A) and on
+//! committed results with samples shifted in the test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{ditbench, result_files};
+use serde_json::Value;
+
+/// A real sweep on a 2-core VM: 28 cases of 12 samples each.
+fn sweep() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cpu-vm-sweep.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every sample (and median) of every case times `factor`.
+fn scaled(mut json: Value, factor: f64) -> Value {
+    for c in json["cases"].as_array_mut().unwrap() {
+        for s in c["samples_s"].as_array_mut().unwrap() {
+            *s = (s.as_f64().unwrap() * factor).into();
+        }
+        let m = c["stats"]["median_s"].as_f64().unwrap();
+        c["stats"]["median_s"] = (m * factor).into();
+    }
+    json
+}
+
+fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+fn compare(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = ditbench().arg("compare").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn json_compare(base: &Path, cand: &Path, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec![
+        base.to_str().unwrap(),
+        cand.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = compare(&args);
+    assert!(matches!(code, Some(0 | 1)), "{stderr}");
+    (code, serde_json::from_str(&stdout).unwrap())
+}
+
+#[test]
+fn ten_percent_slower_is_flagged_and_two_percent_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.json", &sweep());
+    let slower = write(dir.path(), "slower.json", &scaled(sweep(), 1.10));
+    let slightly = write(dir.path(), "slightly.json", &scaled(sweep(), 1.02));
+    let faster = write(dir.path(), "faster.json", &scaled(sweep(), 0.85));
+    // These cases take 0.5 to 12 ms: drop the 1 ms floor to see the statistics.
+    let no_floor = ["--time-floor-ms", "0"];
+
+    let (code, json) = json_compare(&base, &slower, &no_floor);
+    assert_eq!(code, Some(1));
+    let cases = json["cases"].as_array().unwrap().len();
+    assert_eq!(cases, 28);
+    assert!(
+        json["regressions"].as_u64().unwrap() >= 20,
+        "{}",
+        json["regressions"]
+    );
+    assert!(
+        json["diagnosis"]
+            .as_str()
+            .unwrap()
+            .starts_with("every backend regressed"),
+        "{}",
+        json["diagnosis"]
+    );
+
+    let (code, json) = json_compare(&base, &slightly, &no_floor);
+    assert_eq!(code, Some(0), "+2% flagged: {json}");
+    assert_eq!(json["regressions"], 0);
+
+    let (code, json) = json_compare(&base, &faster, &no_floor);
+    assert_eq!(code, Some(0));
+    assert!(json["improvements"].as_u64().unwrap() >= 20);
+
+    // With the default 1 ms floor, only cases slower by more than 1 ms count.
+    let (_, json) = json_compare(&base, &slower, &[]);
+    for c in json["cases"].as_array().unwrap() {
+        let t = &c["time"];
+        if t["verdict"] == "regression" {
+            let delta = t["candidate_median_s"].as_f64().unwrap()
+                - t["baseline_median_s"].as_f64().unwrap();
+            assert!(delta > 1e-3, "{c}");
+        }
+    }
+    // The terminal table and Markdown say the same.
+    let (code, table, _) = compare(&[
+        base.to_str().unwrap(),
+        slower.to_str().unwrap(),
+        "--time-floor-ms",
+        "0",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(table.contains("regression(s)") && table.contains("every backend regressed"));
+    let (_, md, _) = compare(&[
+        base.to_str().unwrap(),
+        slower.to_str().unwrap(),
+        "--time-floor-ms",
+        "0",
+        "--format",
+        "md",
+    ]);
+    assert!(
+        md.contains("regression(s)**") && md.contains("| case |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn only_one_backend_slower_points_at_that_framework() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.json", &sweep());
+    let mut json = sweep();
+    for c in json["cases"].as_array_mut().unwrap() {
+        if c["backend"] == "candle" {
+            for s in c["samples_s"].as_array_mut().unwrap() {
+                *s = (s.as_f64().unwrap() * 1.3).into();
+            }
+        }
+    }
+    for f in json["environment"]["frameworks"].as_array_mut().unwrap() {
+        if f["backend"] == "candle" {
+            f["version"] = "candle-core 9.9.9".into();
+        }
+    }
+    let cand = write(dir.path(), "cand.json", &json);
+    let (code, table, _) = compare(&[
+        base.to_str().unwrap(),
+        cand.to_str().unwrap(),
+        "--time-floor-ms",
+        "0",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(table.contains("only candle"), "{table}");
+    assert!(table.contains("environment changes:"), "{table}");
+    assert!(table.contains("candle-core 9.9.9"), "{table}");
+}
+
+#[test]
+fn cases_on_one_side_only_are_listed_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.json", &sweep());
+    let mut json = sweep();
+    let cases = json["cases"].as_array_mut().unwrap();
+    let removed = cases.remove(0);
+    cases[0]["status"] = "failed".into();
+    cases[0]["error"] = "worker crashed".into();
+    let cand = write(dir.path(), "cand.json", &json);
+    let (code, json) = json_compare(&base, &cand, &[]);
+    assert_eq!(code, Some(0));
+    let unmatched = json["unmatched"].as_array().unwrap();
+    assert_eq!(unmatched.len(), 2, "{unmatched:?}");
+    assert!(unmatched.iter().any(|u| {
+        u["why"] == "only in the baseline"
+            && u["case"]
+                .as_str()
+                .unwrap()
+                .starts_with(removed["workload"]["label"].as_str().unwrap())
+    }));
+    assert!(
+        unmatched
+            .iter()
+            .any(|u| u["why"].as_str().unwrap().contains("worker crashed"))
+    );
+    assert_eq!(json["cases"].as_array().unwrap().len(), 26);
+}
+
+#[test]
+fn unusable_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.json", &sweep());
+    let mut other_schema = sweep();
+    other_schema["schema_version"] = 999.into();
+    let other_schema = write(dir.path(), "v999.json", &other_schema);
+    let mut disjoint = sweep();
+    for c in disjoint["cases"].as_array_mut().unwrap() {
+        c["backend"] = "elsewhere".into();
+    }
+    let disjoint = write(dir.path(), "disjoint.json", &disjoint);
+    let b = base.to_str().unwrap();
+    for (args, message) in [
+        (vec![b, other_schema.to_str().unwrap()], "schema"),
+        (vec![b, "/nonexistent.json"], "candidate: cannot read"),
+        (
+            vec![b, disjoint.to_str().unwrap()],
+            "no measured case in common",
+        ),
+        (vec![b, b, "--time-threshold=-1"], "--time-threshold"),
+        (vec![b, b, "--alpha", "1.5"], "--alpha"),
+    ] {
+        let (code, _, stderr) = compare(&args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn two_real_runs_of_the_same_build_do_not_regress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for side in ["a", "b"] {
+        let out_dir = dir.path().join(side);
+        let status = ditbench()
+            .args([
+                "run",
+                "--presets",
+                "wan-tiny,llama-tiny",
+                "--backends",
+                "candle",
+                "--budget",
+                "0.5",
+                "--min-time",
+                "0.2",
+                "--min-iters",
+                "10",
+                "--no-parity",
+                "--out",
+            ])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        files.push(result_files(&out_dir).remove(0));
+    }
+    let (code, json) = json_compare(&files[0], &files[1], &[]);
+    assert_eq!(code, Some(0), "A/A comparison flagged a regression: {json}");
+    assert_eq!(json["cases"].as_array().unwrap().len(), 4);
+    assert!(json["unmatched"].as_array().unwrap().is_empty());
+}
