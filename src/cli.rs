@@ -33,6 +33,8 @@ pub enum Command {
     Report(Box<ReportArgs>),
     /// Compare a candidate run with a baseline; exit 1 on a regression.
     Compare(Box<CompareArgs>),
+    /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
+    Export(Box<ExportArgs>),
     /// Print the environment as results record it (JSON).
     Env {
         /// Thread count to record (default: physical cores).
@@ -54,6 +56,28 @@ pub enum ReportFormat {
     Html,
     Md,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Bencher Metric Format JSON (latency ns, throughput tokens/s, peak-rss bytes).
+    Bmf,
+    /// github-action-benchmark `customSmallerIsBetter` JSON (time ms, peak RSS MiB).
+    GithubActionBenchmark,
+    /// Every measured case as CSV.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Results files, or directories of them (their *.json files).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// File to write (never replaced); without it the export goes to stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

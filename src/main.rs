@@ -91,15 +91,7 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
     if args.steps == 0 || args.cfg_passes == 0 {
         return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
     }
-    if let Some(out) = &args.output
-        && out.exists()
-    {
-        return Err(UsageError(format!(
-            "{} already exists; a report never replaces a file",
-            out.display()
-        ))
-        .into());
-    }
+    refuse_existing(args.output.as_deref())?;
     let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
     let options = ReportOptions {
         generation: GenerationSettings {
@@ -128,6 +120,50 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// `ditbench export`: unreadable input is a usage error (exit 2).
+fn export(args: &cli::ExportArgs) -> Result<()> {
+    use ditbench_harness::export::{bencher_metric_format, github_action_benchmark};
+    use ditbench_harness::report::{Report, ReportOptions, load_runs, render_csv, write_new};
+    refuse_existing(args.output.as_deref())?;
+    let loaded = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
+    let text = match args.format {
+        cli::ExportFormat::Csv => render_csv(&Report::build(
+            &loaded,
+            &ReportOptions::default(),
+            &chrono::Local::now().to_rfc3339(),
+        )?),
+        format => {
+            let runs: Vec<_> = loaded.into_iter().map(|r| r.results).collect();
+            let json = if format == cli::ExportFormat::Bmf {
+                bencher_metric_format(&runs)
+            } else {
+                github_action_benchmark(&runs)
+            };
+            format!("{}\n", serde_json::to_string_pretty(&json)?)
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            write_new(path, &text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// An output file that exists is a usage error: nothing is ever replaced.
+fn refuse_existing(output: Option<&Path>) -> Result<()> {
+    match output {
+        Some(out) if out.exists() => Err(UsageError(format!(
+            "{} already exists; ditbench never replaces a file",
+            out.display()
+        ))
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -181,6 +217,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Data(args) => data::export(&args)?,
         Command::Report(args) => report(&args)?,
+        Command::Export(args) => export(&args)?,
         Command::Compare(args) => {
             if compare::compare(&args)? {
                 return Ok(ExitCode::from(1));

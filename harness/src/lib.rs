@@ -7,13 +7,15 @@
 //! - [`runner`] and [`stats`]: timing, worker processes, statistics.
 //! - [`memory`], [`env`]: what was measured on which machine.
 //! - [`results`]: the versioned results file.
-//! - [`report`] and [`compare`]: what users read, and the regression gate.
+//! - [`report`], [`compare`] and [`export`]: what users read, the regression
+//!   gate, and files for benchmark trackers.
 
 pub mod backend;
 pub mod compare;
 pub mod conformance;
 pub mod cost;
 pub mod env;
+pub mod export;
 pub mod files;
 pub mod memory;
 pub mod params;

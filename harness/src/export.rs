@@ -1,0 +1,100 @@
+//! Exports of measured cases for the benchmark trackers users already run:
+//! Bencher (Bencher Metric Format JSON) and github-action-benchmark
+//! (`customSmallerIsBetter` JSON). CSV lives with the report
+//! ([`crate::report::render_csv`]).
+
+use serde_json::{Map, Value, json};
+
+use crate::compare::case_key;
+use crate::results::{RunResults, Status};
+
+/// Bencher Metric Format: `{ "<case>": { "<measure>": { "value", "lower_value", "upper_value" } } }`.
+///
+/// Measures: `latency` (Bencher's built-in, nanoseconds: the median with its
+/// 95% CI), `throughput` (built-in, operations per second: tokens/s, bounds
+/// from the CI), `peak-rss` (bytes) where measured. Cases are keyed by
+/// `workload backend device dtype pass`, prefixed by the host when the runs
+/// come from several machines.
+pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
+    let prefix = host_prefix(runs);
+    let mut out = Map::new();
+    for run in runs {
+        for c in run.cases.iter().filter(|c| c.status == Status::Ok) {
+            let (Some(stats), Some(throughput)) = (&c.stats, &c.throughput) else {
+                continue;
+            };
+            let [lo, hi] = stats.ci95_median_s;
+            let tokens = c.workload.cost.tokens as f64;
+            let mut measures = Map::new();
+            measures.insert(
+                "latency".into(),
+                json!({"value": stats.median_s * 1e9, "lower_value": lo * 1e9, "upper_value": hi * 1e9}),
+            );
+            let mut rate = json!({"value": throughput.tokens_per_s});
+            if lo > 0.0 {
+                rate["lower_value"] = json!(tokens / hi);
+                rate["upper_value"] = json!(tokens / lo);
+            }
+            measures.insert("throughput".into(), rate);
+            if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
+                measures.insert("peak-rss".into(), json!({"value": peak as f64}));
+            }
+            out.insert(
+                format!("{}{}", prefix(&run.environment.host), case_key(c)),
+                Value::Object(measures),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// github-action-benchmark's `customSmallerIsBetter`: an array of
+/// `{name, unit, value, range, extra}`. Per case, the median time in
+/// milliseconds (range: half the 95% CI) and, where measured, the peak RSS
+/// in MiB.
+pub fn github_action_benchmark(runs: &[RunResults]) -> Value {
+    let prefix = host_prefix(runs);
+    let mut out = Vec::new();
+    for run in runs {
+        for c in run.cases.iter().filter(|c| c.status == Status::Ok) {
+            let (Some(stats), Some(throughput)) = (&c.stats, &c.throughput) else {
+                continue;
+            };
+            let name = format!("{}{}", prefix(&run.environment.host), case_key(c));
+            let [lo, hi] = stats.ci95_median_s;
+            out.push(json!({
+                "name": format!("{name} time"),
+                "unit": "ms",
+                "value": stats.median_s * 1e3,
+                "range": format!("± {:.6}", (hi - lo) / 2.0 * 1e3),
+                "extra": format!(
+                    "{} samples; {:.1} tokens/s; {:.4} TFLOP/s; host {}",
+                    stats.n, throughput.tokens_per_s, throughput.tflops, run.environment.host
+                ),
+            }));
+            if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
+                out.push(json!({
+                    "name": format!("{name} peak RSS"),
+                    "unit": "MiB",
+                    "value": peak as f64 / (1u64 << 20) as f64,
+                }));
+            }
+        }
+    }
+    Value::Array(out)
+}
+
+/// Names carry the host only when the runs come from several machines.
+fn host_prefix(runs: &[RunResults]) -> impl Fn(&str) -> String {
+    let first = runs.first().map(|r| r.environment.host.clone());
+    let several = runs
+        .iter()
+        .any(|r| Some(&r.environment.host) != first.as_ref());
+    move |host: &str| {
+        if several {
+            format!("{host} ")
+        } else {
+            String::new()
+        }
+    }
+}
