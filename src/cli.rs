@@ -134,6 +134,10 @@ pub struct ReportArgs {
     /// "lab-01 cuda:0"); default: the first machine in the files.
     #[arg(long, value_name = "HOST")]
     pub baseline: Option<String>,
+    /// The files are a series (e.g. a directory of nightly runs): draw each case's trend and mark
+    /// the change points the regression gate finds; the other sections show each machine's latest run.
+    #[arg(long)]
+    pub history: bool,
 }
 
 #[derive(Debug, Args)]

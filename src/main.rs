@@ -99,6 +99,7 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
             cfg_passes: args.cfg_passes,
         },
         baseline: args.baseline.clone(),
+        history: args.history,
     };
     let report =
         Report::build(&runs, &options, &chrono::Local::now().to_rfc3339()).map_err(|e| {

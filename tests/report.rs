@@ -361,3 +361,43 @@ fn run_with_report_writes_the_page_next_to_its_results() {
     assert!(html.contains("llama-tiny · forward · f32"));
     assert!(String::from_utf8(out.stdout).unwrap().contains("Report: "));
 }
+
+#[test]
+fn history_marks_the_step_in_a_nightly_series() {
+    // Five nights of the same real run; from the fourth, Candle is 30% slower.
+    let dir = tempfile::tempdir().unwrap();
+    let nights = dir.path().join("nightly");
+    std::fs::create_dir(&nights).unwrap();
+    for (night, factor) in [1.0, 1.0, 1.0, 1.3, 1.3].into_iter().enumerate() {
+        let mut json = load(SWEEP_FIXTURE);
+        json["started_at"] = format!("2026-11-0{}T02:00:00+00:00", night + 1).into();
+        for c in json["cases"].as_array_mut().unwrap() {
+            if c["backend"] == "candle" {
+                for s in c["samples_s"].as_array_mut().unwrap() {
+                    *s = (s.as_f64().unwrap() * factor).into();
+                }
+                let m = c["stats"]["median_s"].as_f64().unwrap();
+                c["stats"]["median_s"] = (m * factor).into();
+            }
+        }
+        write(&nights, &format!("night-{night}.json"), &json);
+    }
+    let (code, html, stderr) = report(&[nights.to_str().unwrap(), "--history"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_well_formed(&html);
+    let history = section(&html, "history");
+    // Every case has its trend; only Candle cases slower by more than the
+    // 1 ms floor step, all on the fourth night, and nothing else does.
+    assert_eq!(history.matches("<svg").count(), 28);
+    let steps = history
+        .matches("<li>2026-11-04T02:00:00+00:00: <span class=\"fail\">regression</span>")
+        .count();
+    assert!(steps >= 1, "{history}");
+    assert_eq!(history.matches("<li>").count(), steps);
+    assert!(html.contains(&format!(
+        "History of 28 cases over 5 runs: {steps} change points, {steps} of them regressions."
+    )));
+    // The other sections show the latest night only: 28 rows, not 140.
+    let raw = section(&html, "raw");
+    assert_eq!(raw.matches("<tr><td>vm</td>").count(), 28);
+}

@@ -228,7 +228,8 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
     }
 }
 
-fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
+/// The gate's verdict on one case's time: baseline samples against candidate samples.
+pub fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
     let (mb, mc) = (median(base), median(cand));
     let ratio = mc / mb;
     let ratio_ci95 = bootstrap_ratio_ci(base, cand, 2000, 0);

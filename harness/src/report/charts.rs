@@ -3,11 +3,14 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
+use super::history::{ChangePoint, HistoryPoint};
 use super::{Row, ScalingPoint, ScalingSeries, seconds_unit};
+use crate::compare::Verdict;
 
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);
 const GREY: RGBColor = RGBColor(0x8a, 0x93, 0xa3);
+const RED: RGBColor = RGBColor(0xb4, 0x23, 0x18);
 const LABEL: (&str, u32) = ("sans-serif", 13);
 /// Charts are drawn this wide and scale down with the page.
 const WIDTH: u32 = 900;
@@ -298,6 +301,92 @@ pub fn log_log_lines(
                 ))
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
+        root.present().map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(svg)
+}
+
+/// A case's median per run (oldest left) with its 95% CI as whiskers; change
+/// points as a vertical line, red for a regression, green for an improvement.
+pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> Result<String> {
+    let longest = points
+        .iter()
+        .map(|p| p.ci_high_s.max(p.median_s))
+        .fold(0f64, f64::max);
+    let (scale, unit) = seconds_unit(longest);
+    let n = points.len();
+    let dates: Vec<String> = points
+        .iter()
+        .map(|p| p.started_at.chars().take(10).collect())
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .margin_right(28)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                -0.5f64..(n as f64 - 0.5),
+                0f64..(longest * scale * 1.15).max(f64::MIN_POSITIVE),
+            )
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        chart
+            .configure_mesh()
+            .label_style(LABEL)
+            .axis_desc_style(AXIS_DESC)
+            .light_line_style(WHITE)
+            .x_labels(n.min(8))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < dates.len() {
+                    dates[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(format!("median ({unit})"))
+            .draw()
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        for c in changes {
+            let color = if c.verdict == Verdict::Regression {
+                RED
+            } else {
+                FASTEST
+            };
+            let x = c.at as f64 - 0.5;
+            chart
+                .draw_series([PathElement::new(
+                    [(x, 0.0), (x, longest * scale * 1.15)],
+                    color.stroke_width(2),
+                )])
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        let line: Vec<(f64, f64)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64, p.median_s * scale))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), BAR.stroke_width(2)))
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        for (i, p) in points.iter().enumerate() {
+            let x = i as f64;
+            let (lo, hi) = (p.ci_low_s * scale, p.ci_high_s * scale);
+            chart
+                .draw_series([
+                    PathElement::new([(x, lo), (x, hi)], BLACK),
+                    PathElement::new([(x - 0.08, lo), (x + 0.08, lo)], BLACK),
+                    PathElement::new([(x - 0.08, hi), (x + 0.08, hi)], BLACK),
+                ])
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        chart
+            .draw_series(line.iter().map(|&p| Circle::new(p, 3, BAR.filled())))
+            .map_err(|e| anyhow!("chart: {e}"))?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)

@@ -3,6 +3,7 @@
 //! (tera template, inline SVG charts), Markdown or CSV.
 
 mod charts;
+mod history;
 mod html;
 mod scaling;
 
@@ -18,6 +19,7 @@ use crate::parity::{ParityStatus, preferred_reference};
 use crate::results::{CaseResult, RunResults, Status};
 use crate::workload::{Family, find_preset};
 
+pub use history::{CaseHistory, ChangePoint, HistoryPoint};
 pub use html::{render_html, script_hash_source};
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
@@ -230,6 +232,10 @@ pub struct ReportOptions {
     /// The hardware baseline: a machine (`host`, its first device) or a
     /// place (`host device`); the first machine when `None`.
     pub baseline: Option<String>,
+    /// The runs are a series (e.g. nightly): draw each case's trend with
+    /// its change points, and show the other sections for the latest run of
+    /// each machine only.
+    pub history: bool,
 }
 
 /// Everything a report shows.
@@ -248,6 +254,10 @@ pub struct Report {
     pub hardware: Option<Hardware>,
     /// Present when the data sweeps token counts.
     pub scaling: Option<Scaling>,
+    /// With `ReportOptions::history`: each case measured in two or more runs.
+    pub history: Vec<CaseHistory>,
+    /// The thresholds that decide a change point in `history`.
+    pub history_thresholds: crate::compare::Thresholds,
     pub dit_vs_llm: Vec<DitVsLlm>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
@@ -322,6 +332,16 @@ impl Report {
         generated_at: &str,
     ) -> Result<Report> {
         let generation = options.generation;
+        let history_thresholds = crate::compare::Thresholds::default();
+        let (history, latest);
+        let runs = if options.history {
+            history = history::history(runs, &history_thresholds)?;
+            latest = latest_per_host(runs);
+            &latest[..]
+        } else {
+            history = Vec::new();
+            runs
+        };
         let mut machines = Vec::new();
         let mut not_run = Vec::new();
         let mut rows = Vec::new();
@@ -392,7 +412,24 @@ impl Report {
         let hardware = hardware(runs, &rows, options.baseline.as_deref())?;
         let scaling = scaling::scaling(&rows)?;
         let scale = scale_equivalents(generation);
-        let headlines = headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
+        let mut headlines = headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
+        if options.history {
+            let changes: Vec<&ChangePoint> =
+                history.iter().flat_map(|h| &h.change_points).collect();
+            let regressions = changes
+                .iter()
+                .filter(|c| c.verdict == crate::compare::Verdict::Regression)
+                .count();
+            headlines.insert(
+                0,
+                format!(
+                    "History of {} cases over {} runs: {} change points, {regressions} of them regressions.",
+                    history.len(),
+                    runs_in_history(&history),
+                    changes.len()
+                ),
+            );
+        }
         Ok(Report {
             headlines,
             generated_at: generated_at.to_string(),
@@ -403,6 +440,8 @@ impl Report {
             comparisons,
             hardware,
             scaling,
+            history,
+            history_thresholds,
             dit_vs_llm,
             scale,
             generation,
@@ -413,6 +452,34 @@ impl Report {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The number of distinct runs (start times) in a history.
+fn runs_in_history(history: &[CaseHistory]) -> usize {
+    let mut starts: Vec<&str> = history
+        .iter()
+        .flat_map(|h| h.points.iter().map(|p| p.started_at.as_str()))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts.len()
+}
+
+/// The most recent run (by start time) of each machine, in file order.
+fn latest_per_host(runs: &[LoadedRun]) -> Vec<LoadedRun> {
+    let mut latest: Vec<&LoadedRun> = Vec::new();
+    for run in runs {
+        let host = &run.results.environment.host;
+        match latest
+            .iter_mut()
+            .find(|r| &r.results.environment.host == host)
+        {
+            Some(slot) if slot.results.started_at < run.results.started_at => *slot = run,
+            Some(_) => {}
+            None => latest.push(run),
+        }
+    }
+    latest.into_iter().cloned().collect()
 }
 
 /// Everything else a results file says about where and how it ran.

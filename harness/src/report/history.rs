@@ -1,0 +1,110 @@
+//! History: each case's median over a series of runs (a directory of
+//! nightly results), with change points where the regression gate
+//! ([`crate::compare`]) finds a significant step between consecutive runs.
+
+use serde::Serialize;
+
+use super::{LoadedRun, charts};
+use crate::compare::{Thresholds, Verdict, case_key, time_change};
+use crate::results::Status;
+
+/// One run's measurement of a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub started_at: String,
+    pub median_s: f64,
+    pub ci_low_s: f64,
+    pub ci_high_s: f64,
+}
+
+/// A step between two consecutive runs that the gate calls significant.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangePoint {
+    /// Index of the run after the step, in `points`.
+    pub at: usize,
+    pub started_at: String,
+    pub verdict: Verdict,
+    /// After / before.
+    pub ratio: f64,
+    pub p_value: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseHistory {
+    pub case: String,
+    pub host: String,
+    pub points: Vec<HistoryPoint>,
+    pub change_points: Vec<ChangePoint>,
+    pub chart_svg: String,
+}
+
+/// Every case measured in two or more runs, oldest run first. Runs are
+/// ordered by their start time; cases of different machines stay apart.
+pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Vec<CaseHistory>> {
+    let mut ordered: Vec<&LoadedRun> = runs.iter().collect();
+    ordered.sort_by(|a, b| a.results.started_at.cmp(&b.results.started_at));
+    // (host, case) -> per run: (started_at, samples, stats)
+    let mut series: Vec<((String, String), Vec<(String, &[f64], [f64; 3])>)> = Vec::new();
+    for run in &ordered {
+        let host = &run.results.environment.host;
+        for c in &run.results.cases {
+            let (Status::Ok, Some(stats)) = (c.status, &c.stats) else {
+                continue;
+            };
+            if c.samples_s.is_empty() {
+                continue;
+            }
+            let key = (host.clone(), case_key(c));
+            let entry = (
+                run.results.started_at.clone(),
+                c.samples_s.as_slice(),
+                [
+                    stats.median_s,
+                    stats.ci95_median_s[0],
+                    stats.ci95_median_s[1],
+                ],
+            );
+            match series.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, points)) => points.push(entry),
+                None => series.push((key, vec![entry])),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((host, case), runs) in series {
+        if runs.len() < 2 {
+            continue;
+        }
+        let change_points: Vec<ChangePoint> = runs
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, pair)| {
+                let change = time_change(pair[0].1, pair[1].1, thresholds);
+                (change.verdict != Verdict::Unchanged).then(|| ChangePoint {
+                    at: i + 1,
+                    started_at: pair[1].0.clone(),
+                    verdict: change.verdict,
+                    ratio: change.ratio,
+                    p_value: change.p_value,
+                })
+            })
+            .collect();
+        let points: Vec<HistoryPoint> = runs
+            .iter()
+            .map(|(started_at, _, [m, lo, hi])| HistoryPoint {
+                started_at: started_at.clone(),
+                median_s: *m,
+                ci_low_s: *lo,
+                ci_high_s: *hi,
+            })
+            .collect();
+        out.push(CaseHistory {
+            chart_svg: charts::trend(&format!("{case} ({host})"), &points, &change_points)?,
+            case,
+            host,
+            points,
+            change_points,
+        });
+    }
+    Ok(out)
+}
