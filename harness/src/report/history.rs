@@ -38,13 +38,19 @@ pub struct CaseHistory {
     pub chart_svg: String,
 }
 
+/// One run's raw samples of a case, and its summary.
+struct Measured<'a> {
+    samples: &'a [f64],
+    point: HistoryPoint,
+}
+
 /// Every case measured in two or more runs, oldest run first. Runs are
 /// ordered by their start time; cases of different machines stay apart.
 pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Vec<CaseHistory>> {
     let mut ordered: Vec<&LoadedRun> = runs.iter().collect();
     ordered.sort_by(|a, b| a.results.started_at.cmp(&b.results.started_at));
-    // (host, case) -> per run: (started_at, samples, stats)
-    let mut series: Vec<((String, String), Vec<(String, &[f64], [f64; 3])>)> = Vec::new();
+    // Per (host, case): its measurement in each run.
+    let mut series: Vec<((String, String), Vec<Measured>)> = Vec::new();
     for run in &ordered {
         let host = &run.results.environment.host;
         for c in &run.results.cases {
@@ -55,15 +61,15 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
                 continue;
             }
             let key = (host.clone(), case_key(c));
-            let entry = (
-                run.results.started_at.clone(),
-                c.samples_s.as_slice(),
-                [
-                    stats.median_s,
-                    stats.ci95_median_s[0],
-                    stats.ci95_median_s[1],
-                ],
-            );
+            let entry = Measured {
+                samples: c.samples_s.as_slice(),
+                point: HistoryPoint {
+                    started_at: run.results.started_at.clone(),
+                    median_s: stats.median_s,
+                    ci_low_s: stats.ci95_median_s[0],
+                    ci_high_s: stats.ci95_median_s[1],
+                },
+            };
             match series.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, points)) => points.push(entry),
                 None => series.push((key, vec![entry])),
@@ -79,25 +85,17 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
             .windows(2)
             .enumerate()
             .filter_map(|(i, pair)| {
-                let change = time_change(pair[0].1, pair[1].1, thresholds);
+                let change = time_change(pair[0].samples, pair[1].samples, thresholds);
                 (change.verdict != Verdict::Unchanged).then(|| ChangePoint {
                     at: i + 1,
-                    started_at: pair[1].0.clone(),
+                    started_at: pair[1].point.started_at.clone(),
                     verdict: change.verdict,
                     ratio: change.ratio,
                     p_value: change.p_value,
                 })
             })
             .collect();
-        let points: Vec<HistoryPoint> = runs
-            .iter()
-            .map(|(started_at, _, [m, lo, hi])| HistoryPoint {
-                started_at: started_at.clone(),
-                median_s: *m,
-                ci_low_s: *lo,
-                ci_high_s: *hi,
-            })
-            .collect();
+        let points: Vec<HistoryPoint> = runs.into_iter().map(|m| m.point).collect();
         out.push(CaseHistory {
             chart_svg: charts::trend(&format!("{case} ({host})"), &points, &change_points)?,
             case,
