@@ -86,7 +86,7 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
 fn report(args: &cli::ReportArgs) -> Result<()> {
     use ditbench_harness::report::{
         GenerationSettings, Report, ReportOptions, UnknownBaseline, load_runs, render_csv,
-        render_html, render_markdown, write_new,
+        render_html, render_markdown,
     };
     if args.steps == 0 || args.cfg_passes == 0 {
         return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
@@ -113,20 +113,13 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
         cli::ReportFormat::Md => render_markdown(&report),
         cli::ReportFormat::Csv => render_csv(&report),
     };
-    match &args.output {
-        Some(path) => {
-            write_new(path, &text)?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
+    emit(args.output.as_deref(), &text)
 }
 
 /// `ditbench export`: unreadable input is a usage error (exit 2).
 fn export(args: &cli::ExportArgs) -> Result<()> {
     use ditbench_harness::export::{bencher_metric_format, github_action_benchmark};
-    use ditbench_harness::report::{Report, ReportOptions, load_runs, render_csv, write_new};
+    use ditbench_harness::report::{Report, ReportOptions, load_runs, render_csv};
     refuse_existing(args.output.as_deref())?;
     let loaded = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
     let text = match args.format {
@@ -145,9 +138,14 @@ fn export(args: &cli::ExportArgs) -> Result<()> {
             format!("{}\n", serde_json::to_string_pretty(&json)?)
         }
     };
-    match &args.output {
+    emit(args.output.as_deref(), &text)
+}
+
+/// Write `text` to a new file, or to stdout without one.
+fn emit(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
         Some(path) => {
-            write_new(path, &text)?;
+            ditbench_harness::report::write_new(path, text)?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
