@@ -110,7 +110,7 @@ fn terminal(c: &Comparison) -> String {
     for u in &c.unmatched {
         out.push_str(&format!("not compared: {} ({})\n", u.case, u.why));
     }
-    if c.regressions > 0 && !c.environment.is_empty() {
+    if !c.environment.is_empty() {
         out.push_str("environment changes:\n");
         for e in &c.environment {
             out.push_str(&format!("  {}: {} → {}\n", e.what, e.baseline, e.candidate));

@@ -294,7 +294,13 @@ fn diagnose(cases: &[CaseChange]) -> Option<String> {
     if regressed.is_empty() {
         return None;
     }
-    Some(if regressed.len() == backends.len() && backends.len() > 1 {
+    if backends.len() == 1 {
+        let (b, (r, n)) = backends.iter().next()?;
+        return Some(format!(
+            "{b} regressed in {r} of {n} cases; with one backend compared, the machine and the framework cannot be told apart"
+        ));
+    }
+    Some(if regressed.len() == backends.len() {
         format!(
             "every backend regressed ({}): look at what they share, the machine, its drivers or a common dependency",
             regressed.join(", ")
@@ -657,6 +663,48 @@ mod tests {
         let change = time_change(&[0.1, 0.1, 0.1], &[0.2, 0.2, 0.2], &t);
         assert!((change.p_value - 0.1).abs() < 1e-12);
         assert_eq!(change.verdict, Verdict::Unchanged);
+    }
+
+    fn case(backend: &str, verdict: Verdict) -> CaseChange {
+        CaseChange {
+            case: format!("wan-tiny {backend} cpu f32 forward"),
+            backend: backend.into(),
+            time: TimeChange {
+                baseline_median_s: 1.0,
+                candidate_median_s: 1.0,
+                ratio: 1.0,
+                ratio_ci95: [1.0, 1.0],
+                p_value: 1.0,
+                verdict,
+            },
+            memory: None,
+        }
+    }
+
+    #[test]
+    fn diagnosis_tells_a_machine_from_a_framework() {
+        use Verdict::*;
+        assert_eq!(
+            diagnose(&[case("candle", Unchanged), case("tch", Unchanged)]),
+            None
+        );
+        let all = diagnose(&[case("candle", Regression), case("tch", Regression)]).unwrap();
+        assert!(
+            all.starts_with("every backend regressed (candle, tch)"),
+            "{all}"
+        );
+        let one = diagnose(&[
+            case("candle", Regression),
+            case("candle", Unchanged),
+            case("tch", Unchanged),
+        ])
+        .unwrap();
+        assert!(
+            one.starts_with("only candle (1 of 2 cases) regressed"),
+            "{one}"
+        );
+        let alone = diagnose(&[case("tch", Regression)]).unwrap();
+        assert!(alone.contains("cannot be told apart"), "{alone}");
     }
 
     #[test]
