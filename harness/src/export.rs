@@ -6,7 +6,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::compare::case_key;
-use crate::results::{RunResults, Status};
+use crate::results::{CaseResult, RunResults, Status, Throughput};
+use crate::stats::Stats;
 
 /// Bencher Metric Format: `{ "<case>": { "<measure>": { "value", "lower_value", "upper_value" } } }`.
 ///
@@ -18,32 +19,29 @@ use crate::results::{RunResults, Status};
 pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
     let prefix = host_prefix(runs);
     let mut out = Map::new();
-    for run in runs {
-        for c in run.cases.iter().filter(|c| c.status == Status::Ok) {
-            let (Some(stats), Some(throughput)) = (&c.stats, &c.throughput) else {
-                continue;
-            };
-            let [lo, hi] = stats.ci95_median_s;
-            let tokens = c.workload.cost.tokens as f64;
-            let mut measures = Map::new();
-            measures.insert(
-                "latency".into(),
-                json!({"value": stats.median_s * 1e9, "lower_value": lo * 1e9, "upper_value": hi * 1e9}),
-            );
-            let mut rate = json!({"value": throughput.tokens_per_s});
-            if lo > 0.0 {
-                rate["lower_value"] = json!(tokens / hi);
-                rate["upper_value"] = json!(tokens / lo);
-            }
-            measures.insert("throughput".into(), rate);
-            if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
-                measures.insert("peak-rss".into(), json!({"value": peak as f64}));
-            }
-            out.insert(
-                format!("{}{}", prefix(&run.environment.host), case_key(c)),
-                Value::Object(measures),
-            );
+    for (run, c, stats, throughput) in measured(runs) {
+        let [lo, hi] = stats.ci95_median_s;
+        let tokens = c.workload.cost.tokens as f64;
+        let mut measures = Map::new();
+        let latency_ns = json!({
+            "value": stats.median_s * 1e9,
+            "lower_value": lo * 1e9,
+            "upper_value": hi * 1e9,
+        });
+        measures.insert("latency".into(), latency_ns);
+        let mut rate = json!({"value": throughput.tokens_per_s});
+        if lo > 0.0 {
+            rate["lower_value"] = json!(tokens / hi);
+            rate["upper_value"] = json!(tokens / lo);
         }
+        measures.insert("throughput".into(), rate);
+        if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
+            measures.insert("peak-rss".into(), json!({"value": peak as f64}));
+        }
+        out.insert(
+            format!("{}{}", prefix(&run.environment.host), case_key(c)),
+            Value::Object(measures),
+        );
     }
     Value::Object(out)
 }
@@ -55,33 +53,42 @@ pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
 pub fn github_action_benchmark(runs: &[RunResults]) -> Value {
     let prefix = host_prefix(runs);
     let mut out = Vec::new();
-    for run in runs {
-        for c in run.cases.iter().filter(|c| c.status == Status::Ok) {
-            let (Some(stats), Some(throughput)) = (&c.stats, &c.throughput) else {
-                continue;
-            };
-            let name = format!("{}{}", prefix(&run.environment.host), case_key(c));
-            let [lo, hi] = stats.ci95_median_s;
+    for (run, c, stats, throughput) in measured(runs) {
+        let name = format!("{}{}", prefix(&run.environment.host), case_key(c));
+        let [lo, hi] = stats.ci95_median_s;
+        out.push(json!({
+            "name": format!("{name} time"),
+            "unit": "ms",
+            "value": stats.median_s * 1e3,
+            "range": format!("± {:.6}", (hi - lo) / 2.0 * 1e3),
+            "extra": format!(
+                "{} samples; {:.1} tokens/s; {:.4} TFLOP/s; host {}",
+                stats.n, throughput.tokens_per_s, throughput.tflops, run.environment.host
+            ),
+        }));
+        if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
             out.push(json!({
-                "name": format!("{name} time"),
-                "unit": "ms",
-                "value": stats.median_s * 1e3,
-                "range": format!("± {:.6}", (hi - lo) / 2.0 * 1e3),
-                "extra": format!(
-                    "{} samples; {:.1} tokens/s; {:.4} TFLOP/s; host {}",
-                    stats.n, throughput.tokens_per_s, throughput.tflops, run.environment.host
-                ),
+                "name": format!("{name} peak RSS"),
+                "unit": "MiB",
+                "value": peak as f64 / (1u64 << 20) as f64,
             }));
-            if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
-                out.push(json!({
-                    "name": format!("{name} peak RSS"),
-                    "unit": "MiB",
-                    "value": peak as f64 / (1u64 << 20) as f64,
-                }));
-            }
         }
     }
     Value::Array(out)
+}
+
+/// Every measured case with its run, statistics and throughput.
+fn measured(
+    runs: &[RunResults],
+) -> impl Iterator<Item = (&RunResults, &CaseResult, &Stats, &Throughput)> {
+    runs.iter().flat_map(|run| {
+        run.cases
+            .iter()
+            .filter_map(move |c| match (c.status, &c.stats, &c.throughput) {
+                (Status::Ok, Some(stats), Some(throughput)) => Some((run, c, stats, throughput)),
+                _ => None,
+            })
+    })
 }
 
 /// Names carry the host only when the runs come from several machines.

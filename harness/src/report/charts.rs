@@ -49,6 +49,23 @@ pub fn seconds_label(s: f64) -> String {
     format!("{} {unit}", significant(s * scale))
 }
 
+/// A chart's frame: caption, margins and label areas, the same for every
+/// chart so the page reads as one.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    y_label_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, ("sans-serif", 16))
+        .margin(8)
+        .margin_right(28)
+        .x_label_area_size(36)
+        .y_label_area_size(y_label_area);
+    builder
+}
+
 /// One bar of a horizontal bar chart.
 struct Bar {
     label: String,
@@ -78,12 +95,7 @@ fn horizontal_bars(
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
-            .margin(8)
-            .margin_right(28)
-            .x_label_area_size(32)
-            .y_label_area_size(230)
+        let mut chart = frame(&root, caption, 230)
             .build_cartesian_2d(0f64..max.max(f64::MIN_POSITIVE), 0f64..n as f64)
             .map_err(|e| anyhow!("chart: {e}"))?;
         chart
@@ -219,12 +231,7 @@ pub fn log_log_lines(
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
         let (plot, legend) = root.split_vertically(340);
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(title, ("sans-serif", 16))
-            .margin(8)
-            .margin_right(28)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
+        let mut chart = frame(&plot, title, 70)
             .build_cartesian_2d(
                 x_range
                     .clone()
@@ -323,12 +330,7 @@ pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> R
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(8)
-            .margin_right(28)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
+        let mut chart = frame(&root, title, 70)
             .build_cartesian_2d(
                 -0.5f64..(n as f64 - 0.5),
                 0f64..(longest * scale * 1.15).max(f64::MIN_POSITIVE),
