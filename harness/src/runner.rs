@@ -833,7 +833,9 @@ mod tests {
         let t = Instant::now();
         let m = measure(&mut case, &budget).unwrap();
         assert_eq!(m.stop_reason, Some(StopReason::Budget));
-        assert!(t.elapsed().as_secs_f64() < 0.5);
+        // Far below the 2,000 s a million iterations would take; loose
+        // enough for a loaded machine.
+        assert!(t.elapsed().as_secs_f64() < 2.0);
 
         let converge = TimingConfig {
             max_iters: 1_000_000,
@@ -842,7 +844,9 @@ mod tests {
         };
         let m = measure(&mut case, &converge).unwrap();
         assert_eq!(m.stop_reason, Some(StopReason::Converged));
-        assert_eq!(m.samples_s.len(), 5);
+        // At the minimum of 5 on a quiet machine; a few more when the
+        // scheduler stretches a 2 ms sleep (the CI is then wider).
+        assert!((5..=30).contains(&m.samples_s.len()), "{}", m.samples_s.len());
     }
 
     #[test]
