@@ -846,7 +846,11 @@ mod tests {
         assert_eq!(m.stop_reason, Some(StopReason::Converged));
         // At the minimum of 5 on a quiet machine; a few more when the
         // scheduler stretches a 2 ms sleep (the CI is then wider).
-        assert!((5..=30).contains(&m.samples_s.len()), "{}", m.samples_s.len());
+        assert!(
+            (5..=30).contains(&m.samples_s.len()),
+            "{}",
+            m.samples_s.len()
+        );
     }
 
     #[test]
