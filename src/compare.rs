@@ -124,7 +124,7 @@ fn terminal(c: &Comparison) -> String {
         "{} regression(s), {} improvement(s), {} unchanged, {} not compared. A time regression is significant (Mann-Whitney p < {}, ratio CI above 1), above {}% and above {}; memory above {}% and {}.\n",
         c.regressions,
         c.improvements,
-        c.cases.len() - c.regressions - c.improvements,
+        c.unchanged(),
         c.unmatched.len(),
         t.alpha,
         t.time_relative * 100.0,

@@ -138,6 +138,13 @@ pub struct Comparison {
     pub diagnosis: Option<String>,
 }
 
+impl Comparison {
+    /// Matched cases that neither regressed nor improved.
+    pub fn unchanged(&self) -> usize {
+        self.cases.len() - self.regressions - self.improvements
+    }
+}
+
 /// Cases of one side keyed by `workload backend device dtype pass`; where a
 /// key appears in several runs, the latest run's case wins.
 fn index(runs: &[RunResults]) -> BTreeMap<String, &CaseResult> {
@@ -320,9 +327,14 @@ fn diagnose(cases: &[CaseChange]) -> Option<String> {
     })
 }
 
-/// The facts of the first run of each side that differ.
+/// The run that started last.
+fn latest_run(runs: &[RunResults]) -> Option<&RunResults> {
+    runs.iter().max_by(|a, b| a.started_at.cmp(&b.started_at))
+}
+
+/// The environment facts that differ between the latest run of each side.
 fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec<EnvChange> {
-    let (Some(b), Some(c)) = (baseline.last(), candidate.last()) else {
+    let (Some(b), Some(c)) = (latest_run(baseline), latest_run(candidate)) else {
         return Vec::new();
     };
     let facts = |r: &RunResults| -> Vec<(String, String)> {
@@ -355,15 +367,14 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
         f
     };
     let (fb, fc) = (facts(b), facts(c));
-    let mut keys: Vec<&String> = fb.iter().chain(&fc).map(|(k, _)| k).collect();
-    keys.dedup();
-    let mut seen = Vec::new();
+    // The baseline's facts in order, then any only the candidate has.
+    let keys = fb.iter().map(|(k, _)| k).chain(
+        fc.iter()
+            .map(|(k, _)| k)
+            .filter(|k| !fb.iter().any(|(b, _)| b == *k)),
+    );
     let mut out = Vec::new();
     for k in keys {
-        if seen.contains(&k) {
-            continue;
-        }
-        seen.push(k);
         let get = |f: &[(String, String)]| {
             f.iter()
                 .find(|(key, _)| key == k)
@@ -385,7 +396,7 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
 /// regressions and improvements, then everything else.
 pub fn render_markdown(c: &Comparison) -> String {
     let mut md = String::from("# ditbench compare\n\n");
-    let unchanged = c.cases.len() - c.regressions - c.improvements;
+    let unchanged = c.unchanged();
     md.push_str(&if c.regressions > 0 {
         format!(
             "**{} regression(s)**, {} improvement(s), {unchanged} unchanged, {} not compared.\n\n",

@@ -564,22 +564,20 @@ fn headlines(
     }
     for (host, device) in &places {
         let mut groups: BTreeMap<(&str, &str, &str), &Row> = BTreeMap::new();
-        let mut backends = 0;
-        let mut seen: Vec<&str> = Vec::new();
+        let mut backends: Vec<&str> = Vec::new();
         for r in rows
             .iter()
             .filter(|r| &r.host == host && &r.device == device)
         {
-            if !seen.contains(&r.backend.as_str()) {
-                seen.push(&r.backend);
-                backends += 1;
+            if !backends.contains(&r.backend.as_str()) {
+                backends.push(&r.backend);
             }
             let best = groups.entry((&r.workload, &r.pass, &r.dtype)).or_insert(r);
             if r.median_s < best.median_s {
                 *best = r;
             }
         }
-        if backends < 2 {
+        if backends.len() < 2 {
             continue;
         }
         let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
