@@ -74,6 +74,30 @@ fn candle_and_burn_agree_with_libtorch_within_1e_4_in_f32() {
     );
 }
 
+/// The building blocks the benches time (a Wan block, attention, matmuls)
+/// agree across every compiled backend: outputs, losses and every operand's
+/// gradient norm, with the parity reference first.
+#[test]
+fn kernels_agree_across_backends_within_1e_4_in_f32() {
+    let backends = ditbench::compiled_backends();
+    let (reference, others) = backends.split_first().expect("a compiled backend");
+    for kernel in conformance::tiny_kernels() {
+        for pass in [Pass::Forward, Pass::Train] {
+            let expected = conformance::run_kernel(*reference, &kernel, Dtype::F32, pass);
+            for backend in others {
+                let out = conformance::run_kernel(*backend, &kernel, Dtype::F32, pass);
+                let label = format!("{kernel} {pass} {} vs {}", backend.name(), reference.name());
+                let p = compare(reference.name(), &expected, &out, Dtype::F32);
+                assert_eq!(p.status, ParityStatus::Pass, "{label}: {p:?}");
+                for ((name, a), (_, b)) in out.grad_norms.iter().zip(&expected.grad_norms) {
+                    assert!(rel(*a, *b) < 1e-3, "{label}: gradient of {name}: {a} vs {b}");
+                }
+                assert_eq!(out.grad_norms.len(), expected.grad_norms.len(), "{label}");
+            }
+        }
+    }
+}
+
 fn run_cli(env: Option<&str>) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = ditbench();

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::KernelSpec;
 use crate::tensors::{HostTensor, Inputs, WeightSource};
 use crate::workload::Workload;
 
@@ -221,6 +222,15 @@ pub trait Backend: Sync {
         case: &CaseSpec,
         weights: &dyn WeightSource,
         inputs: &Inputs,
+    ) -> Result<Box<dyn PreparedCase>>;
+    /// Build one building block on its own (criterion benches, kernel parity
+    /// tests), its operands read from `operands` by the names
+    /// [`Kernel::operands`](crate::kernels::Kernel::operands) lists. `output`
+    /// reports the operands' gradients of [`TRAIN_LOSS`](crate::kernels::TRAIN_LOSS).
+    fn prepare_kernel(
+        &self,
+        spec: &KernelSpec,
+        operands: &dyn WeightSource,
     ) -> Result<Box<dyn PreparedCase>>;
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::backend::{Backend, CaseSpec, Dtype, Pass, PassOutput};
+use crate::kernels::{Kernel, KernelSpec, host_reference, wan_kernels};
 use crate::params::parameters;
 use crate::parity::compare;
 use crate::tensors::{SeededWeights, seeded_inputs};
@@ -34,6 +35,75 @@ pub fn run(backend: &dyn Backend, workload: &Workload, dtype: Dtype, pass: Pass)
         .unwrap_or_else(|e| panic!("{}: prepare failed: {e:#}", spec.label()));
     prepared.step().unwrap();
     prepared.output().unwrap()
+}
+
+/// The building blocks of wan-tiny (`kernels::wan_kernels`).
+pub fn tiny_kernels() -> Vec<Kernel> {
+    match workload("wan-tiny").config {
+        ModelConfig::Wan(c) => wan_kernels(&c),
+        ModelConfig::Llama(_) => unreachable!("wan-tiny is a Wan preset"),
+    }
+}
+
+/// Build `kernel` on the backend's CPU with seed-0 operands, run one step of
+/// `pass` (as the benches do), then return its results.
+pub fn run_kernel(backend: &dyn Backend, kernel: &Kernel, dtype: Dtype, pass: Pass) -> PassOutput {
+    let spec = KernelSpec {
+        kernel: kernel.clone(),
+        device: "cpu".into(),
+        dtype,
+        pass,
+    };
+    let label = format!("{} {}", backend.name(), spec.label());
+    let mut prepared = backend
+        .prepare_kernel(&spec, &SeededWeights { seed: 0 })
+        .unwrap_or_else(|e| panic!("{label}: prepare failed: {e:#}"));
+    prepared.step().unwrap_or_else(|e| panic!("{label}: {e:#}"));
+    prepared
+        .output()
+        .unwrap_or_else(|e| panic!("{label}: {e:#}"))
+}
+
+/// Each building block of wan-tiny computes its definition in f32: output
+/// shape; attention and matmul within 1e-5 of the host's f64 computation;
+/// the training pass's output equal to the forward's, its loss the mean
+/// square of that output, and a finite, non-zero gradient for every operand.
+pub fn kernels_compute_their_definitions(backend: &dyn Backend) {
+    for kernel in tiny_kernels() {
+        let label = format!("{} {kernel}", backend.name());
+        let fwd = run_kernel(backend, &kernel, Dtype::F32, Pass::Forward);
+        assert_eq!(fwd.output.shape, kernel.output_shape(), "{label}");
+        let seeded = SeededWeights { seed: 0 };
+        if let Some(expected) = host_reference(&kernel, &seeded).unwrap() {
+            let host = PassOutput {
+                output: expected,
+                loss: None,
+                grad_norms: Vec::new(),
+            };
+            let e = output_rel_error(&fwd, &host);
+            assert!(e < 1e-5, "{label}: {e} from the definition");
+        }
+        let train = run_kernel(backend, &kernel, Dtype::F32, Pass::Train);
+        let e = output_rel_error(&train, &fwd);
+        assert!(e < 1e-5, "{label}: train output differs by {e}");
+        let values = fwd.output.as_f32().unwrap();
+        let mean_square =
+            values.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / values.len() as f64;
+        let loss = train.loss.expect("a training loss");
+        assert!(
+            ((loss - mean_square) / mean_square).abs() < 1e-5,
+            "{label}: loss {loss}, mean square {mean_square}"
+        );
+        let names: Vec<String> = kernel.operands().into_iter().map(|s| s.name).collect();
+        let got: Vec<String> = train.grad_norms.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(got, names, "{label}: gradients");
+        for (name, norm) in &train.grad_norms {
+            assert!(
+                norm.is_finite() && *norm > 0.0,
+                "{label}: {name} has gradient norm {norm}"
+            );
+        }
+    }
 }
 
 /// ‖out − reference‖₂ / ‖reference‖₂ of the two forward outputs.

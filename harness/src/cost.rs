@@ -70,23 +70,45 @@ fn wan_flops(c: &WanConfig) -> FlopBreakdown {
     let s = c.tokens_per_sample() as f64;
     let d = c.dim as f64;
     let t = c.text_len as f64;
-    let f = c.ffn_dim as f64;
     let layers = c.num_layers as f64;
     let mm = |m: f64, n: f64, k: f64| 2.0 * m * n * k;
 
     let patch = mm(s, d, c.patch_values(c.in_dim) as f64);
     let text = mm(t, d, c.text_dim as f64) + mm(t, d, d);
     let time = mm(1.0, d, c.freq_dim as f64) + mm(1.0, d, d) + mm(1.0, 6.0 * d, d);
-    let per_layer_linear = mm(s, d, d) * 4.0 // self-attention q, k, v, o
+    let head = mm(s, c.patch_values(c.out_dim) as f64, d);
+    let block = wan_block_flops(c);
+    FlopBreakdown {
+        linear: b * (patch + text + time + head) + layers * block.linear,
+        self_attention: layers * block.self_attention,
+        cross_attention: layers * block.cross_attention,
+    }
+}
+
+/// FLOPs of one DiT block's forward over the whole batch.
+fn wan_block_flops(c: &WanConfig) -> FlopBreakdown {
+    let b = c.batch as f64;
+    let s = c.tokens_per_sample() as f64;
+    let d = c.dim as f64;
+    let t = c.text_len as f64;
+    let f = c.ffn_dim as f64;
+    let mm = |m: f64, n: f64, k: f64| 2.0 * m * n * k;
+    let linear = mm(s, d, d) * 4.0 // self-attention q, k, v, o
         + mm(s, d, d) * 2.0 // cross-attention q, o
         + mm(t, d, d) * 2.0 // cross-attention k, v over the text tokens
         + mm(s, f, d) + mm(s, d, f); // FFN
-    let head = mm(s, c.patch_values(c.out_dim) as f64, d);
     FlopBreakdown {
-        linear: b * (patch + text + time + layers * per_layer_linear + head),
-        self_attention: b * layers * 4.0 * s * s * d,
-        cross_attention: b * layers * 4.0 * s * t * d,
+        linear: b * linear,
+        self_attention: b * 4.0 * s * s * d,
+        cross_attention: b * 4.0 * s * t * d,
     }
+}
+
+/// Forward FLOPs of one Wan DiT block over the whole batch, counted as
+/// [`cost`] counts them.
+pub fn wan_block_forward_flops(c: &WanConfig) -> f64 {
+    let block = wan_block_flops(c);
+    block.linear + block.self_attention + block.cross_attention
 }
 
 fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {

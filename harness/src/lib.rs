@@ -4,6 +4,7 @@
 //! - [`params`] and [`cost`]: parameter inventory and analytic cost model.
 //! - [`tensors`]: host tensors and the seeded source of weights and inputs.
 //! - [`backend`]: the trait each framework crate implements.
+//! - [`kernels`]: a DiT block, attention and matmuls on their own, for the benches.
 //! - [`runner`] and [`stats`]: timing, worker processes, statistics.
 //! - [`memory`], [`env`]: what was measured on which machine.
 //! - [`results`]: the versioned results file.
@@ -17,6 +18,7 @@ pub mod cost;
 pub mod env;
 pub mod export;
 pub mod files;
+pub mod kernels;
 pub mod memory;
 pub mod params;
 pub mod parity;

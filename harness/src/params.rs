@@ -29,7 +29,7 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    fn new(name: impl Into<String>, shape: &[usize], init: Init) -> Self {
+    pub fn new(name: impl Into<String>, shape: &[usize], init: Init) -> Self {
         ParamSpec {
             name: name.into(),
             shape: shape.to_vec(),

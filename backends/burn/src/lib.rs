@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
 use ditbench_harness::backend::time_train_step;
 use ditbench_harness::files::l2_norm;
+use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
@@ -17,6 +18,7 @@ use ditbench_harness::{
 };
 
 use crate::llama::{LlamaInputs, LlamaModel, int_tensor};
+use crate::ops::attention;
 use crate::wan::{WanInputs, WanModel, float_tensor};
 use crate::weights::Weights;
 
@@ -184,18 +186,73 @@ impl Backend for BurnBackend {
             dtype,
         }))
     }
+
+    fn prepare_kernel(
+        &self,
+        spec: &KernelSpec,
+        operands: &dyn WeightSource,
+    ) -> Result<Box<dyn PreparedCase>> {
+        let device = self.device(&spec.device, spec.pass)?;
+        let dtype = burn_dtype(spec.dtype);
+        let trainable = spec.pass == Pass::Train;
+        let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
+        let model = match &spec.kernel {
+            Kernel::WanBlock(c) => Model::Block(Box::new(WanModel::new(c, dtype, &device))),
+            Kernel::Attention { .. } => Model::Attention,
+            Kernel::Matmul { .. } => Model::Matmul,
+        };
+        Ok(Box::new(BurnCase {
+            kind: self.kind,
+            model,
+            weights,
+            pass: spec.pass,
+            device,
+            dtype,
+        }))
+    }
 }
 
 enum Model {
     // Burn tensors are large handles: keep the variants small.
     Wan(Box<(WanModel, WanInputs)>),
     Llama(Box<(LlamaModel, LlamaInputs)>),
+    /// Building blocks on their own (`ditbench_harness::kernels`), their
+    /// inputs among the weights.
+    Block(Box<WanModel>),
+    Attention,
+    Matmul,
 }
 
-/// A forward output of either model, flattened to the host on demand.
+/// A forward output, flattened to the host on demand.
 enum Output {
     Video(Tensor<5>),
-    Logits(Tensor<3>),
+    /// Llama logits, or a Wan block's tokens.
+    Rank3(Tensor<3>),
+    /// Attention's [B, H, S, D].
+    Rank4(Tensor<4>),
+    /// A matmul's [m, n].
+    Rank2(Tensor<2>),
+}
+
+impl Output {
+    fn to_host(&self) -> Result<HostTensor> {
+        match self {
+            Output::Video(t) => host(t.clone()),
+            Output::Rank3(t) => host(t.clone()),
+            Output::Rank4(t) => host(t.clone()),
+            Output::Rank2(t) => host(t.clone()),
+        }
+    }
+
+    /// `ditbench_harness::kernels::TRAIN_LOSS`.
+    fn mean_square(self) -> Tensor<1> {
+        match self {
+            Output::Video(t) => t.cast(DType::F32).square().mean(),
+            Output::Rank3(t) => t.cast(DType::F32).square().mean(),
+            Output::Rank4(t) => t.cast(DType::F32).square().mean(),
+            Output::Rank2(t) => t.cast(DType::F32).square().mean(),
+        }
+    }
 }
 
 struct BurnCase {
@@ -209,20 +266,27 @@ struct BurnCase {
 
 impl BurnCase {
     fn forward(&self) -> Output {
+        let w = &self.weights;
         match &self.model {
-            Model::Wan(wan) => Output::Video(wan.0.forward(&self.weights, &wan.1)),
-            Model::Llama(llama) => {
-                Output::Logits(llama.0.forward(&self.weights, llama.1.tokens.clone()))
+            Model::Wan(wan) => Output::Video(wan.0.forward(w, &wan.1)),
+            Model::Llama(llama) => Output::Rank3(llama.0.forward(w, llama.1.tokens.clone())),
+            Model::Block(m) => {
+                Output::Rank3(m.block(w, 0, w.get3("x"), w.get3("e0"), w.get3("context")))
             }
+            Model::Attention => {
+                Output::Rank4(attention(w.get4("q"), w.get4("k"), w.get4("v"), false))
+            }
+            Model::Matmul => Output::Rank2(w.get2("x").matmul(w.get2("weight").transpose())),
         }
     }
 
     fn loss(&self, output: Output) -> Tensor<1> {
         match (&self.model, output) {
             (Model::Wan(wan), Output::Video(out)) => WanModel::loss(out, wan.1.target.clone()),
-            (Model::Llama(llama), Output::Logits(out)) => {
+            (Model::Llama(llama), Output::Rank3(out)) => {
                 LlamaModel::loss(out, llama.1.targets.clone())
             }
+            (Model::Block(_) | Model::Attention | Model::Matmul, out) => out.mean_square(),
             _ => unreachable!("the output follows the model"),
         }
     }
@@ -272,10 +336,7 @@ impl PreparedCase for BurnCase {
 
     fn output(&mut self) -> Result<PassOutput> {
         let out = self.forward();
-        let (output, loss_input) = match out {
-            Output::Video(t) => (host(t.clone())?, Output::Video(t)),
-            Output::Logits(t) => (host(t.clone())?, Output::Logits(t)),
-        };
+        let output = out.to_host()?;
         if self.pass == Pass::Forward {
             return Ok(PassOutput {
                 output,
@@ -283,7 +344,7 @@ impl PreparedCase for BurnCase {
                 grad_norms: Vec::new(),
             });
         }
-        let loss = self.loss(loss_input);
+        let loss = self.loss(out);
         let grads = loss.backward();
         let grad_norms = self
             .weights
@@ -314,6 +375,9 @@ impl PreparedCase for BurnCase {
     }
 
     fn attention_impl(&self) -> String {
+        if let Model::Matmul = self.model {
+            return "none (a matmul)".into();
+        }
         match (self.pass, self.kind) {
             (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
             (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
@@ -326,12 +390,19 @@ impl PreparedCase for BurnCase {
     }
 
     fn notes(&self) -> Vec<String> {
-        let mut notes = vec![
-            "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul"
-                .to_string(),
-            "LayerNorm and RMSNorm written out (Burn's LayerNorm module is always affine)"
-                .to_string(),
-        ];
+        let mut notes = Vec::new();
+        if let Model::Wan(_) = self.model {
+            notes.push(
+                "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul"
+                    .to_string(),
+            );
+        }
+        if let Model::Wan(_) | Model::Llama(_) | Model::Block(_) = self.model {
+            notes.push(
+                "LayerNorm and RMSNorm written out (Burn's LayerNorm module is always affine)"
+                    .to_string(),
+            );
+        }
         if self.pass == Pass::Train {
             notes.push(
                 "gradients for every parameter through Burn's Autodiff; no optimizer step".into(),

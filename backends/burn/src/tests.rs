@@ -77,3 +77,10 @@ fn unsupported_dtypes_are_reported_not_run() {
         );
     }
 }
+
+#[test]
+fn kernels_compute_their_definitions() {
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::kernels_compute_their_definitions(backend);
+    }
+}

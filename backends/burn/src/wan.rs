@@ -152,7 +152,7 @@ impl WanModel {
         x * (scale + 1.0) + shift
     }
 
-    fn block(
+    pub(crate) fn block(
         &self,
         w: &Weights,
         i: usize,

@@ -62,6 +62,10 @@ impl Weights {
         self.get(name)
     }
 
+    pub fn get4(&self, name: &str) -> Tensor<4> {
+        self.get(name)
+    }
+
     /// The flat leaf of a parameter (for gradients).
     pub fn leaf(&self, name: &str) -> &Tensor<1> {
         &self.tensors[name].0

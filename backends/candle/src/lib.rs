@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use ditbench_harness::backend::{DeviceName, time_train_step};
 use ditbench_harness::files::l2_norm;
+use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
@@ -16,7 +17,7 @@ use ditbench_harness::{
 };
 
 use crate::llama::{LlamaInputs, LlamaModel};
-use crate::ops::Mode;
+use crate::ops::{Mode, attention, linear};
 use crate::wan::{WanInputs, WanModel};
 use crate::weights::Weights;
 
@@ -116,11 +117,39 @@ impl Backend for CandleBackend {
             dtype,
         }))
     }
+
+    fn prepare_kernel(
+        &self,
+        spec: &KernelSpec,
+        operands: &dyn WeightSource,
+    ) -> Result<Box<dyn PreparedCase>> {
+        let device = candle_device(&spec.device)?;
+        let dtype = candle_dtype(spec.dtype);
+        let trainable = spec.pass == Pass::Train;
+        let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
+        let model = match &spec.kernel {
+            Kernel::WanBlock(c) => Model::Block(WanModel::new(c, dtype, &device)?),
+            Kernel::Attention { .. } => Model::Attention,
+            Kernel::Matmul { .. } => Model::Matmul,
+        };
+        Ok(Box::new(CandleCase {
+            model,
+            weights,
+            pass: spec.pass,
+            device,
+            dtype,
+        }))
+    }
 }
 
 enum Model {
     Wan(WanModel, WanInputs),
     Llama(LlamaModel, LlamaInputs),
+    /// Building blocks on their own (`ditbench_harness::kernels`), their
+    /// inputs among the weights.
+    Block(WanModel),
+    Attention,
+    Matmul,
 }
 
 struct CandleCase {
@@ -141,9 +170,13 @@ impl CandleCase {
 
     fn forward(&self) -> candle_core::Result<Tensor> {
         let mode = self.mode();
+        let w = &self.weights;
         match &self.model {
-            Model::Wan(m, inputs) => m.forward(&self.weights, inputs, mode),
-            Model::Llama(m, inputs) => m.forward(&self.weights, &inputs.tokens, mode),
+            Model::Wan(m, inputs) => m.forward(w, inputs, mode),
+            Model::Llama(m, inputs) => m.forward(w, &inputs.tokens, mode),
+            Model::Block(m) => m.block(w, 0, w.get("x")?, w.get("e0")?, w.get("context")?, mode),
+            Model::Attention => attention(w.get("q")?, w.get("k")?, w.get("v")?, None, mode),
+            Model::Matmul => linear(w.get("x")?, w.get("weight")?, None),
         }
     }
 
@@ -151,6 +184,10 @@ impl CandleCase {
         match &self.model {
             Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+            // ditbench_harness::kernels::TRAIN_LOSS
+            Model::Block(_) | Model::Attention | Model::Matmul => {
+                output.to_dtype(DType::F32)?.sqr()?.mean_all()
+            }
         }
     }
 }
@@ -221,13 +258,17 @@ impl PreparedCase for CandleCase {
     }
 
     fn attention_impl(&self) -> String {
-        self.mode().attention_impl().to_string()
+        match self.model {
+            Model::Matmul => "none (a matmul)".into(),
+            _ => self.mode().attention_impl().to_string(),
+        }
     }
 
     fn notes(&self) -> Vec<String> {
-        let mut notes = vec![
-            "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string(),
-        ];
+        let mut notes = Vec::new();
+        if let Model::Wan(..) = self.model {
+            notes.push("Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string());
+        }
         notes.push(match self.pass {
             Pass::Forward => "fused candle_nn kernels for softmax, LayerNorm, RMSNorm and RoPE; no autograd graph".into(),
             Pass::Train => "differentiable compositions for softmax, LayerNorm, RMSNorm and RoPE (candle's fused kernels record no backward op); gradients for every parameter, no optimizer step".into(),

@@ -198,3 +198,8 @@ fn overrides_change_the_built_model() {
     assert_eq!(out.output.shape, vec![1, 4, 2, 8, 8]);
     assert!(find_preset("wan-tiny").is_ok());
 }
+
+#[test]
+fn kernels_compute_their_definitions() {
+    conformance::kernels_compute_their_definitions(&CandleBackend);
+}

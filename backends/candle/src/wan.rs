@@ -167,7 +167,7 @@ impl WanModel {
         x.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)
     }
 
-    fn block(
+    pub(crate) fn block(
         &self,
         w: &Weights,
         i: usize,

@@ -15,6 +15,7 @@ use anyhow::{Result, bail};
 use ditbench_harness::backend::{DeviceName, time_train_step};
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
+use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
@@ -140,11 +141,39 @@ impl Backend for TchBackend {
             device,
         }))
     }
+
+    fn prepare_kernel(
+        &self,
+        spec: &KernelSpec,
+        operands: &dyn WeightSource,
+    ) -> Result<Box<dyn PreparedCase>> {
+        apply_thread_setting();
+        let device = tch_device(&spec.device)?;
+        let kind = tch_kind(spec.dtype);
+        let trainable = spec.pass == Pass::Train;
+        let weights = Weights::load(&spec.kernel.operands(), operands, kind, device, trainable)?;
+        let model = match &spec.kernel {
+            Kernel::WanBlock(c) => Model::Block(WanModel::new(c, kind, device)?),
+            Kernel::Attention { .. } => Model::Attention(ops::KernelLog::default()),
+            Kernel::Matmul { .. } => Model::Matmul,
+        };
+        Ok(Box::new(TchCase {
+            model,
+            weights,
+            pass: spec.pass,
+            device,
+        }))
+    }
 }
 
 enum Model {
     Wan(WanModel, WanInputs),
     Llama(LlamaModel, LlamaInputs),
+    /// Building blocks on their own (`ditbench_harness::kernels`), their
+    /// inputs among the weights.
+    Block(WanModel),
+    Attention(ops::KernelLog),
+    Matmul,
 }
 
 struct TchCase {
@@ -156,9 +185,20 @@ struct TchCase {
 
 impl TchCase {
     fn forward(&self) -> Result<Tensor> {
+        let w = &self.weights;
         match &self.model {
-            Model::Wan(m, inputs) => m.forward(&self.weights, inputs),
-            Model::Llama(m, inputs) => m.forward(&self.weights, &inputs.tokens),
+            Model::Wan(m, inputs) => m.forward(w, inputs),
+            Model::Llama(m, inputs) => m.forward(w, &inputs.tokens),
+            Model::Block(m) => m.block(w, 0, w.get("x")?, w.get("e0")?, w.get("context")?),
+            Model::Attention(log) => Ok(ops::attention(
+                w.get("q")?,
+                w.get("k")?,
+                w.get("v")?,
+                false,
+                log,
+                "self",
+            )?),
+            Model::Matmul => Ok(ops::linear(w.get("x")?, w.get("weight")?, None)?),
         }
     }
 
@@ -166,6 +206,11 @@ impl TchCase {
         match &self.model {
             Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+            // ditbench_harness::kernels::TRAIN_LOSS
+            Model::Block(_) | Model::Attention(_) | Model::Matmul => Ok(output
+                .f_to_kind(Kind::Float)?
+                .f_square()?
+                .f_mean(Kind::Float)?),
         }
     }
 
@@ -177,10 +222,13 @@ impl TchCase {
         Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
     }
 
-    fn kernels(&self) -> &ops::KernelLog {
+    /// Where the SDPA kernels were logged; `None` for a matmul.
+    fn kernels(&self) -> Option<&ops::KernelLog> {
         match &self.model {
-            Model::Wan(m, _) => &m.kernels,
-            Model::Llama(m, _) => &m.kernels,
+            Model::Wan(m, _) | Model::Block(m) => Some(&m.kernels),
+            Model::Llama(m, _) => Some(&m.kernels),
+            Model::Attention(log) => Some(log),
+            Model::Matmul => None,
         }
     }
 }
@@ -265,7 +313,10 @@ impl PreparedCase for TchCase {
     }
 
     fn attention_impl(&self) -> String {
-        let kernels = self.kernels().describe();
+        let Some(log) = self.kernels() else {
+            return "none (a matmul)".into();
+        };
+        let kernels = log.describe();
         if kernels.is_empty() {
             return "torch.nn.functional.scaled_dot_product_attention (not run yet)".into();
         }
@@ -277,9 +328,14 @@ impl PreparedCase for TchCase {
 
     fn notes(&self) -> Vec<String> {
         let mut notes = vec![
-            "Wan patch embedding: aten::conv3d (the reference's nn.Conv3d)".to_string(),
             "peak_heap_bytes not measured: libtorch allocates host memory through its own C++ allocator, outside Rust's; peak_rss_bytes and rss_growth_bytes include it".to_string(),
         ];
+        if let Model::Wan(..) = self.model {
+            notes.insert(
+                0,
+                "Wan patch embedding: aten::conv3d (the reference's nn.Conv3d)".into(),
+            );
+        }
         notes.push(match self.pass {
             Pass::Forward => "inference under no_grad; aten linear, layer_norm, rms_norm and SDPA kernels".into(),
             Pass::Train => "autograd through aten kernels; gradients of every parameter returned by torch.autograd.grad (none accumulated between steps), no optimizer step".into(),

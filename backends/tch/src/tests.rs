@@ -152,3 +152,8 @@ fn lists_the_cpu_and_names_the_linked_libtorch() {
     assert!(version.starts_with("libtorch 2.11.0"), "{version}");
     assert!(version.contains("tch 0.24.0"), "{version}");
 }
+
+#[test]
+fn kernels_compute_their_definitions() {
+    conformance::kernels_compute_their_definitions(&TchBackend);
+}

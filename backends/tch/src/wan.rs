@@ -129,7 +129,7 @@ impl WanModel {
         Ok(x.f_mul(&scale.f_add_scalar(1.0)?)?.f_add(shift)?)
     }
 
-    fn block(
+    pub(crate) fn block(
         &self,
         w: &Weights,
         i: usize,
