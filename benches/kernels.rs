@@ -113,11 +113,13 @@ fn time_steps(case: &mut dyn ditbench_harness::PreparedCase, iters: u64) -> Resu
 criterion_group! {
     name = benches;
     // Whole blocks take tens of milliseconds on a CPU: fewer, longer samples
-    // than criterion's defaults. Command-line flags override these.
+    // than criterion's defaults. Changes under 5% count as noise, as in
+    // `ditbench compare`'s default gate. Command-line flags override these.
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+        .measurement_time(Duration::from_secs(4))
+        .noise_threshold(0.05);
     targets = kernels
 }
 criterion_main!(benches);

@@ -90,7 +90,10 @@ fn kernels_agree_across_backends_within_1e_4_in_f32() {
                 let p = compare(reference.name(), &expected, &out, Dtype::F32);
                 assert_eq!(p.status, ParityStatus::Pass, "{label}: {p:?}");
                 for ((name, a), (_, b)) in out.grad_norms.iter().zip(&expected.grad_norms) {
-                    assert!(rel(*a, *b) < 1e-3, "{label}: gradient of {name}: {a} vs {b}");
+                    assert!(
+                        rel(*a, *b) < 1e-3,
+                        "{label}: gradient of {name}: {a} vs {b}"
+                    );
                 }
                 assert_eq!(out.grad_norms.len(), expected.grad_norms.len(), "{label}");
             }

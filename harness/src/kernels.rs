@@ -237,7 +237,10 @@ pub fn wan_kernels(c: &WanConfig) -> Vec<Kernel> {
 /// The forward output of an attention or matmul kernel computed on the host
 /// in f64 from the definition, for checking backends. `None` for the Wan
 /// block, which is checked across backends instead.
-pub fn host_reference(kernel: &Kernel, operands: &dyn WeightSource) -> anyhow::Result<Option<HostTensor>> {
+pub fn host_reference(
+    kernel: &Kernel,
+    operands: &dyn WeightSource,
+) -> anyhow::Result<Option<HostTensor>> {
     let load = |name: &str| -> anyhow::Result<Vec<f64>> {
         let spec = kernel
             .operands()
@@ -276,7 +279,10 @@ pub fn host_reference(kernel: &Kernel, operands: &dyn WeightSource) -> anyhow::R
                 for i in 0..tokens {
                     let scores: Vec<f64> = (0..tokens)
                         .map(|j| {
-                            (0..head_dim).map(|d| q[at(i) + d] * k[at(j) + d]).sum::<f64>() * scale
+                            (0..head_dim)
+                                .map(|d| q[at(i) + d] * k[at(j) + d])
+                                .sum::<f64>()
+                                * scale
                         })
                         .collect();
                     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
