@@ -6,6 +6,16 @@ use ditbench_harness::env::Framework;
 
 use crate::UsageError;
 
+/// Every backend ditbench has, with the cargo feature that compiles it in.
+const BACKEND_FEATURES: [(&str, &str); 6] = [
+    ("tch", "tch"),
+    ("candle", "candle"),
+    ("burn-flex", "burn"),
+    ("burn-ndarray", "burn"),
+    ("burn-cuda", "burn-cuda"),
+    ("burn-wgpu", "burn-wgpu"),
+];
+
 pub fn frameworks(backends: &[&dyn Backend]) -> Vec<Framework> {
     backends
         .iter()
@@ -34,10 +44,19 @@ pub fn resolve_backends(
     let mut out: Vec<&'static dyn Backend> = Vec::new();
     for name in requested {
         let backend = compiled.iter().find(|b| b.name() == name).ok_or_else(|| {
-            UsageError(format!(
-                "backend '{name}' is not compiled into this binary; compiled backends: {}",
-                names.join(", ")
-            ))
+            let known: Vec<&str> = BACKEND_FEATURES.iter().map(|(b, _)| *b).collect();
+            UsageError(match BACKEND_FEATURES.iter().find(|(b, _)| b == name) {
+                Some((_, feature)) => format!(
+                    "backend '{name}' is not compiled into this binary; build with the cargo feature \
+                     `{feature}` (e.g. cargo run --release --features {feature} -- run ...); \
+                     compiled backends: {}",
+                    names.join(", ")
+                ),
+                None => format!(
+                    "unknown backend '{name}'; known backends: {}",
+                    known.join(", ")
+                ),
+            })
         })?;
         if !out.iter().any(|b| b.name() == backend.name()) {
             out.push(*backend);

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ditbench_harness::worker::parse_size;
 use ditbench_harness::{Dtype, Pass};
 
 #[derive(Debug, Parser)]
@@ -187,6 +188,15 @@ pub struct RunArgs {
     /// Write each case's outputs (and for train its loss and gradient norms) as safetensors into DIR.
     #[arg(long, value_name = "DIR")]
     pub dump_outputs: Option<PathBuf>,
+    /// Kill a case's worker after this many seconds, model build included, and record `timeout` (0: no limit).
+    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
+    pub case_timeout: f64,
+    /// Limit each worker's memory (heap and anonymous mappings), e.g. 8GiB; a case that needs more is recorded as `oom`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub mem_limit: Option<u64>,
+    /// Continue an interrupted run: run the cases FILE lacks, with the options it was started with, and add them to FILE.
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    pub resume: Option<PathBuf>,
 
     #[command(flatten)]
     pub timing: TimingArgs,

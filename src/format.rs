@@ -84,8 +84,11 @@ pub fn case_line(c: &CaseResult) -> String {
         }
         Status::Skipped => format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
         Status::Failed => format!(
-            "FAILED  {}: {}",
+            "FAILED  {}{}: {}",
             c.id,
+            c.failure
+                .map(|f| format!(" ({})", f.name()))
+                .unwrap_or_default(),
             c.error
                 .as_deref()
                 .unwrap_or("")
@@ -171,7 +174,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
             Status::Ok => Cell::new("ok").fg(Color::Green),
             Status::Skipped => Cell::new(format!("skipped: {}", c.reason.as_deref().unwrap_or("")))
                 .fg(Color::Yellow),
-            Status::Failed => Cell::new("FAILED").fg(Color::Red),
+            Status::Failed => Cell::new(c.status_label().to_uppercase()).fg(Color::Red),
         });
         t.add_row(row);
     }

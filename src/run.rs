@@ -2,12 +2,14 @@
 //! write results after each case, print the summary.
 
 use ditbench_harness::report::{LoadedRun, Report, ReportOptions, render_html, write_new};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::Parser;
+use ditbench_harness::CaseSpec;
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
 use ditbench_harness::params::{parameter_count, parameters};
@@ -15,12 +17,15 @@ use ditbench_harness::parity::{ParityStatus, reference_first};
 use ditbench_harness::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
 };
-use ditbench_harness::runner::{DataFiles, Runner, TimingConfig, WorkerCommand, plan_cases};
+use ditbench_harness::runner::{
+    DataFiles, ReferenceStore, Runner, TimingConfig, WorkerCommand, WorkerLimits, parity_key,
+    plan_cases,
+};
 use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
-use crate::cli::{OverrideArgs, RunArgs, TimingArgs};
+use crate::cli::{Cli, Command, OverrideArgs, RunArgs, TimingArgs};
 use crate::format;
 use crate::{UsageError, build_info};
 
@@ -149,7 +154,21 @@ fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, Usage
 }
 
 pub fn run(args: &RunArgs) -> Result<RunOutcome> {
-    // Everything the user typed is checked before anything runs or is written.
+    match &args.resume {
+        Some(file) => resume(file),
+        None => start(args),
+    }
+}
+
+/// Everything a run needs, checked before anything runs or is written.
+struct Plan {
+    runner: Runner<'static>,
+    cases: Vec<CaseSpec>,
+    environment: env::Environment,
+    settings: RunSettings,
+}
+
+fn plan(args: &RunArgs) -> Result<Plan> {
     let preset_names: Vec<String> = if args.presets.is_empty() {
         DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -160,6 +179,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     let compiled = compiled_backends();
     let backends = resolve_backends(&compiled, &args.backends)?;
     let timing = timing(&args.timing)?;
+    let limits = limits(args)?;
     let (threads, source) = match args.threads {
         Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
         Some(n) => (n, "--threads"),
@@ -192,8 +212,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     check_out_dir(&args.out)?;
     let mut data = data_files(args, &workloads)?;
 
-    let build = build_info();
-    let environment = env::capture(&build, frameworks(&compiled), threads);
+    let environment = env::capture(&build_info(), frameworks(&compiled), threads);
     let mut backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
     // The parity reference of each group must run before the backends it checks.
     reference_first(&mut backend_names);
@@ -217,17 +236,55 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         }
     }
     // Cases whose estimate exceeds RAM are skipped unless --force.
-    let mut runner = runner
+    let runner = runner
         .with_memory_limit(
             (!args.force)
                 .then_some(environment.ram_bytes)
                 .filter(|&b| b > 0),
         )
+        .with_limits(limits)
         .with_data(data)
         .with_parity((!args.no_parity).then_some(args.parity_max_params));
+    Ok(Plan {
+        runner,
+        cases,
+        environment,
+        settings: RunSettings {
+            timing,
+            seed: args.seed,
+            memory_check: !args.force,
+        },
+    })
+}
 
+fn limits(args: &RunArgs) -> Result<WorkerLimits, UsageError> {
+    let t = args.case_timeout;
+    if !(t >= 0.0 && t.is_finite()) {
+        return Err(UsageError(format!(
+            "--case-timeout must be a number of seconds (0 for no limit), got {t}"
+        )));
+    }
+    Ok(WorkerLimits {
+        case_timeout: (t > 0.0).then(|| Duration::from_secs_f64(t)),
+        mem_limit_bytes: args.mem_limit,
+    })
+}
+
+/// Where a run keeps its parity references' outputs until it finishes.
+fn reference_dir(results_file: &Path) -> std::path::PathBuf {
+    let dir = results_file.parent().unwrap_or(Path::new("."));
+    let stem = results_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join("cache").join("references").join(stem)
+}
+
+fn start(args: &RunArgs) -> Result<RunOutcome> {
+    let plan = plan(args)?;
+    let build = build_info();
     let started = chrono::Local::now();
-    let mut results = RunResults {
+    let results = RunResults {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
             name: "ditbench".into(),
@@ -237,14 +294,11 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         started_at: started.to_rfc3339(),
         finished_at: None,
         command: std::env::args().collect(),
-        environment,
-        settings: RunSettings {
-            timing,
-            seed: args.seed,
-            memory_check: !args.force,
-        },
+        environment: plan.environment,
+        settings: plan.settings,
         definitions: all_definitions(),
         cases: Vec::new(),
+        resumed_at: Vec::new(),
     };
     let stem = format!(
         "ditbench-{}-{}",
@@ -252,7 +306,118 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         file_safe(&results.environment.host)
     );
     let file = ResultsFile::create(&args.out, &stem, &results.to_json()?)?;
+    let store = ReferenceStore {
+        dir: reference_dir(file.path()),
+        recorded: HashMap::new(),
+    };
+    let runner = plan.runner.with_reference_store(store);
+    execute(runner, plan.cases, results, file, args.report)
+}
 
+/// Continue the run recorded in `path`: the same command line, only the
+/// cases the file lacks, written into the same file.
+fn resume(path: &Path) -> Result<RunOutcome> {
+    let mut results = RunResults::load(path).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
+    if let Some(finished) = &results.finished_at {
+        return Err(UsageError(format!(
+            "--resume: {} is a finished run (finished at {finished}); nothing to resume",
+            path.display()
+        ))
+        .into());
+    }
+    // One results file holds one machine and one build.
+    let build = build_info();
+    let recorded = &results.environment;
+    let here = env::host_name();
+    let mismatch = if recorded.host != here {
+        Some(format!("it ran on host {}, this is {here}", recorded.host))
+    } else if results.tool.git_commit != build.git_commit
+        || recorded.cargo_features != build.cargo_features
+    {
+        Some(format!(
+            "it ran ditbench {} with features [{}]; this is {} with [{}]",
+            results.tool.git_commit,
+            recorded.cargo_features.join(", "),
+            build.git_commit,
+            build.cargo_features.join(", ")
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = mismatch {
+        return Err(UsageError(format!(
+            "--resume: {} cannot be continued here: {why}",
+            path.display()
+        ))
+        .into());
+    }
+    let mut args = match Cli::try_parse_from(&results.command) {
+        Ok(Cli {
+            command: Command::Run(args),
+        }) if args.resume.is_none() => args,
+        _ => {
+            return Err(UsageError(format!(
+                "--resume: {} does not record a `ditbench run` command line this ditbench understands: {}",
+                path.display(),
+                results.command.join(" ")
+            ))
+            .into());
+        }
+    };
+    // Results, cache and references stay next to the file, wherever it was moved.
+    args.out = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let plan = plan(&args)?;
+    let done: HashSet<&str> = results.cases.iter().map(|c| c.id.as_str()).collect();
+    let missing: Vec<CaseSpec> = plan
+        .cases
+        .into_iter()
+        .filter(|c| !done.contains(c.label().as_str()))
+        .collect();
+    let references = results
+        .cases
+        .iter()
+        .filter(|c| {
+            c.parity
+                .as_ref()
+                .is_some_and(|p| p.status == ParityStatus::Reference)
+        })
+        .map(|c| {
+            (
+                parity_key(&c.workload.label, &c.device, c.dtype, c.pass),
+                c.backend.clone(),
+            )
+        })
+        .collect();
+    let store = ReferenceStore {
+        dir: reference_dir(path),
+        recorded: references,
+    };
+    eprintln!(
+        "resuming {}: {} cases recorded, {} to run",
+        path.display(),
+        results.cases.len(),
+        missing.len()
+    );
+    results.resumed_at.push(chrono::Local::now().to_rfc3339());
+    let file = ResultsFile::open(path);
+    file.update(&results.to_json()?)?;
+    let runner = plan.runner.with_reference_store(store);
+    execute(runner, missing, results, file, args.report)
+}
+
+/// Run `cases`, adding each result to `results` and rewriting `file` after
+/// every case; then mark the run finished and print the summary.
+fn execute(
+    mut runner: Runner<'static>,
+    cases: Vec<CaseSpec>,
+    mut results: RunResults,
+    file: ResultsFile,
+    report: bool,
+) -> Result<RunOutcome> {
     let progress = Progress::new(cases.len() as u64);
     for case in &cases {
         progress.start(&case.label());
@@ -264,6 +429,11 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     progress.done();
     results.finished_at = Some(chrono::Local::now().to_rfc3339());
     file.update(&results.to_json()?)?;
+    // Kept only so that an interrupted run could be resumed.
+    let references = reference_dir(file.path());
+    if references.exists() {
+        std::fs::remove_dir_all(&references).ok();
+    }
 
     println!("{}", format::summary_table(&results.cases));
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
@@ -287,7 +457,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         checked - parity_failed,
         file.path().display()
     );
-    if args.report {
+    if report {
         let path = file.path().with_extension("html");
         let runs = [LoadedRun {
             path: file.path().to_path_buf(),

@@ -278,8 +278,32 @@ fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
     );
     fails_with(
         &["run", "--backends", "pytorch"],
-        "backend 'pytorch' is not compiled",
+        "unknown backend 'pytorch'; known backends: tch, candle",
     );
+    // Never compiled into the test builds: the message names its feature.
+    fails_with(
+        &["run", "--backends", "burn-wgpu"],
+        "build with the cargo feature `burn-wgpu`",
+    );
+    fails_with(&["run", "--case-timeout", "-1"], "--case-timeout must be");
+    fails_with(
+        &["run", "--mem-limit", "lots"],
+        "is not a size such as 512MiB",
+    );
+    fails_with(&["run", "--mem-limit", "100K"], "at least 1 MiB");
+    fails_with(
+        &["run", "--presets", "wan-tiny", "--dim", "8", "--heads", "2"],
+        "cannot be split for Wan's 3-D RoPE",
+    );
+    fails_with(
+        &["run", "--presets", "wan-tiny", "--layers", "0"],
+        "layers must be at least 1",
+    );
+    fails_with(
+        &["run", "--presets", "llama-tiny", "--seq-len", "100000"],
+        "longer than this model allows",
+    );
+
     fails_with(
         &["run", "--devices", "cuda:7"],
         "device 'cuda:7' is not available",

@@ -95,6 +95,11 @@ pub struct Environment {
     pub threads: ThreadSettings,
 }
 
+/// This machine's host name, as results record it.
+pub fn host_name() -> String {
+    System::host_name().unwrap_or_else(|_| "unknown".to_string())
+}
+
 /// Physical cores, falling back to logical ones.
 pub fn default_threads() -> usize {
     System::physical_core_count()
@@ -157,7 +162,7 @@ pub fn capture(
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
     Environment {
-        host: System::host_name().unwrap_or_else(|_| unknown()),
+        host: host_name(),
         os: System::long_os_version().unwrap_or_else(|_| unknown()),
         kernel: System::kernel_version().unwrap_or_else(|_| unknown()),
         arch: System::cpu_arch(),

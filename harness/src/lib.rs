@@ -6,6 +6,7 @@
 //! - [`backend`]: the trait each framework crate implements.
 //! - [`kernels`]: a DiT block, attention and matmuls on their own, for the benches.
 //! - [`runner`] and [`stats`]: timing, worker processes, statistics.
+//! - [`worker`]: worker limits, test faults, and how a worker's end is classified.
 //! - [`memory`], [`env`]: what was measured on which machine.
 //! - [`results`]: the versioned results file.
 //! - [`report`], [`compare`] and [`export`]: what users read, the regression
@@ -28,6 +29,7 @@ pub mod runner;
 pub mod stats;
 pub mod tables;
 pub mod tensors;
+pub mod worker;
 pub mod workload;
 
 pub use backend::{Backend, CaseSpec, Dtype, Pass, PassOutput, PhaseTimes, PreparedCase};

@@ -55,6 +55,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "train: global L2 norm of the gradients of all parameters",
     ),
     (
+        "failure",
+        "why a failed case failed: crash (the worker died from a signal, named in error), error (the framework reported an error, or the worker exited non-zero; its last lines are in error), oom (an allocation failed under --mem-limit, or the framework's device allocator ran out), timeout (killed after --case-timeout)",
+    ),
+    (
         "stop_reason",
         "why timing stopped: converged (95% CI of the median within the target), budget (per-case time budget spent), max_iters",
     ),
@@ -102,6 +106,9 @@ pub struct RunResults {
     /// Definition of every figure, keyed by its path in a case.
     pub definitions: BTreeMap<String, String>,
     pub cases: Vec<CaseResult>,
+    /// RFC 3339 times at which `ditbench run --resume` continued this run.
+    #[serde(default)]
+    pub resumed_at: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +128,32 @@ pub enum Status {
     Ok,
     Skipped,
     Failed,
+}
+
+/// How a failed case failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failure {
+    /// The worker died from a signal (named in `error`).
+    Crash,
+    /// The framework reported an error, or the worker exited non-zero.
+    Error,
+    /// Memory ran out: an allocation failed under `--mem-limit`, or the
+    /// framework's device allocator failed.
+    Oom,
+    /// Killed after `--case-timeout`.
+    Timeout,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Crash => "crash",
+            Failure::Error => "error",
+            Failure::Oom => "oom",
+            Failure::Timeout => "timeout",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +185,9 @@ pub struct CaseResult {
     pub dtype: Dtype,
     pub pass: Pass,
     pub status: Status,
+    /// How a failed case failed; null otherwise (and in files written before it existed).
+    #[serde(default)]
+    pub failure: Option<Failure>,
     /// Why a case was skipped.
     pub reason: Option<String>,
     /// What failed.
@@ -184,6 +220,16 @@ pub struct OutputsRecord {
 }
 
 impl CaseResult {
+    /// `ok`, `skipped`, `failed`, or with the failure kind, `failed (oom)`.
+    pub fn status_label(&self) -> String {
+        match (self.status, self.failure) {
+            (Status::Ok, _) => "ok".into(),
+            (Status::Skipped, _) => "skipped".into(),
+            (Status::Failed, None) => "failed".into(),
+            (Status::Failed, Some(kind)) => format!("failed ({})", kind.name()),
+        }
+    }
+
     /// Throughput figures from the median and the cost model.
     pub fn throughput_from(
         cost: &CostFigures,
@@ -286,6 +332,13 @@ impl ResultsFile {
         }
         fs::remove_file(&tmp).ok();
         bail!("no free results file name for {stem} in {}", dir.display())
+    }
+
+    /// An existing results file, to continue writing (`run --resume`).
+    pub fn open(path: &Path) -> Self {
+        ResultsFile {
+            path: path.to_path_buf(),
+        }
     }
 
     /// Replace the file's contents atomically.

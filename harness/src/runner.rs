@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -20,10 +20,11 @@ use crate::files::{
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameter_count, parameters};
 use crate::parity::{self, Parity};
-use crate::results::{CaseResult, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
+use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{self, median, summarize};
 use crate::tensors::HostTensor;
 use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
+use crate::worker::{self, Exit, WorkerFailure, classify_exit, classify_reported_error};
 
 /// How long and how often a case is timed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +173,9 @@ pub struct WorkerRequest {
     pub inputs_file: Option<PathBuf>,
     /// After timing, run the pass once more and write its outputs here.
     pub outputs_file: Option<PathBuf>,
+    /// Limit of the worker's data segment (`--mem-limit`), bytes.
+    #[serde(default)]
+    pub mem_limit_bytes: Option<u64>,
 }
 
 /// Loss and gradient norm of a pass whose outputs were written.
@@ -226,7 +230,12 @@ fn serve_into(
     backends: &[&dyn Backend],
     out: &mut WorkerResponse,
 ) -> Result<()> {
+    worker::die_with_parent();
+    if let Some(bytes) = request.mem_limit_bytes {
+        worker::limit_memory(bytes)?;
+    }
     let case = &request.case;
+    let fault = worker::requested_fault(&case.backend)?;
     let backend = find_backend(backends, &case.backend).with_context(|| {
         format!(
             "backend '{}' is not compiled into this binary",
@@ -281,6 +290,9 @@ fn serve_into(
     notes.append(&mut out.notes);
     out.notes = notes;
 
+    if let Some(fault) = fault {
+        worker::inject(fault, request.mem_limit_bytes.is_some())?;
+    }
     out.measurement = measure(prepared.as_mut(), &request.timing)?;
     // Asked after the passes ran: a backend may report the kernels it saw.
     out.attention = Some(prepared.attention_impl());
@@ -350,6 +362,34 @@ pub struct Runner<'a> {
     parity_max_params: Option<u64>,
     /// Outputs of the parity reference of each (workload, device, dtype, pass).
     references: HashMap<String, (String, PassOutput)>,
+    /// Where references' outputs are kept on disk, so a resumed run can
+    /// check against references that ran before the interruption.
+    reference_store: Option<ReferenceStore>,
+    limits: WorkerLimits,
+}
+
+/// Limits every worker runs under.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WorkerLimits {
+    /// Kill a worker after this long, model build included (`--case-timeout`).
+    pub case_timeout: Option<Duration>,
+    /// Limit of each worker's data segment in bytes (`--mem-limit`).
+    pub mem_limit_bytes: Option<u64>,
+}
+
+/// Parity references' outputs on disk, and which backend each group's
+/// reference was in the part of the run already recorded.
+#[derive(Debug, Clone)]
+pub struct ReferenceStore {
+    pub dir: PathBuf,
+    /// Group key (see [`parity_key`]) -> reference backend, from recorded cases.
+    pub recorded: HashMap<String, String>,
+}
+
+/// The group a case's parity is checked within: same workload, device,
+/// dtype and pass.
+pub fn parity_key(workload_label: &str, device: &str, dtype: Dtype, pass: Pass) -> String {
+    format!("{workload_label} {device} {dtype} {pass}")
 }
 
 /// User-supplied data files and where to keep each case's outputs.
@@ -364,37 +404,27 @@ pub struct DataFiles {
     pub shared: HashMap<String, (PathBuf, PathBuf)>,
 }
 
-fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => return format!("signal {signal}"),
+/// Wait for `child`; with a timeout, kill it when the time is up and return
+/// `None`.
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Option<Duration>,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let Some(timeout) = timeout else {
+        return child.wait().map(Some);
     };
-    format!("{name} (signal {signal})")
-}
-
-/// What a dead worker last said: its panic message when it panicked (not the
-/// backtrace after it), otherwise its last `n` non-empty lines.
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if let Some(start) = lines.iter().rposition(|l| l.contains("panicked at")) {
-        let message: Vec<&str> = lines[start..]
-            .iter()
-            .take_while(|l| !l.starts_with("stack backtrace:") && !l.starts_with("note: run with"))
-            .take(n)
-            .copied()
-            .collect();
-        return message.join("\n");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            child.wait()?;
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn gib(bytes: u64) -> String {
@@ -419,7 +449,21 @@ impl<'a> Runner<'a> {
             data: DataFiles::default(),
             parity_max_params: None,
             references: HashMap::new(),
+            reference_store: None,
+            limits: WorkerLimits::default(),
         }
+    }
+
+    /// Time and memory limits of every worker.
+    pub fn with_limits(mut self, limits: WorkerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Keep references' outputs in `store.dir`, and use those recorded there.
+    pub fn with_reference_store(mut self, store: ReferenceStore) -> Self {
+        self.reference_store = Some(store);
+        self
     }
 
     /// Check parity for workloads of at most `max_params` parameters.
@@ -514,7 +558,12 @@ impl<'a> Runner<'a> {
         let want_outputs = parity || self.data.dump_outputs.is_some();
         // The temporary directory lives until the outputs are read.
         let outcome = tempfile::tempdir()
-            .context("cannot create a temporary directory")
+            .map_err(|e| {
+                WorkerFailure::new(
+                    Failure::Error,
+                    format!("cannot create a temporary directory: {e}"),
+                )
+            })
             .and_then(|dir| {
                 let outputs = want_outputs.then(|| dir.path().join("outputs.safetensors"));
                 let response = self.spawn_worker(case, dir.path(), outputs.clone())?;
@@ -522,9 +571,10 @@ impl<'a> Runner<'a> {
             });
         let (response, outputs, _dir) = match outcome {
             Ok(o) => o,
-            Err(e) => {
+            Err(failure) => {
                 result.status = Status::Failed;
-                result.error = Some(format!("{e:#}"));
+                result.failure = Some(failure.kind);
+                result.error = Some(failure.message);
                 return result;
             }
         };
@@ -552,9 +602,13 @@ impl<'a> Runner<'a> {
         result.outputs = Some(record);
         if parity {
             match read_outputs(&path) {
-                Ok(out) => result.parity = Some(self.check_parity(case, out)),
+                Ok(out) => match self.check_parity(case, out, &path) {
+                    Ok(p) => result.parity = Some(p),
+                    Err(e) => result.notes.push(format!("parity not checked: {e:#}")),
+                },
                 Err(e) => {
                     result.status = Status::Failed;
+                    result.failure = Some(Failure::Error);
                     result.error = Some(format!(
                         "cannot read the outputs for the parity check: {e:#}"
                     ));
@@ -564,22 +618,42 @@ impl<'a> Runner<'a> {
         result
     }
 
-    /// Compare with the group's reference, or become the reference.
-    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput) -> Parity {
-        let key = format!(
-            "{} {} {} {}",
-            case.workload.label(),
-            case.device,
-            case.dtype,
-            case.pass
-        );
-        match self.references.get(&key) {
-            Some((backend, reference)) => parity::compare(backend, reference, &out, case.dtype),
-            None => {
-                self.references.insert(key, (case.backend.clone(), out));
-                parity::reference_record(&case.backend, case.dtype)
-            }
+    /// Compare with the group's reference, or become the reference (its
+    /// outputs file `outputs` is then kept in the reference store).
+    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput, outputs: &Path) -> Result<Parity> {
+        let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
+        if !self.references.contains_key(&key)
+            && let Some(store) = &self.reference_store
+            && let Some(backend) = store.recorded.get(&key)
+        {
+            // The reference ran before this run was interrupted.
+            let kept = store.dir.join(format!("{}.safetensors", file_stem(&key)));
+            let reference = read_outputs(&kept).with_context(|| {
+                format!("the outputs of reference {backend} for {key} are not readable")
+            })?;
+            self.references
+                .insert(key.clone(), (backend.clone(), reference));
         }
+        if let Some((backend, reference)) = self.references.get(&key) {
+            return Ok(parity::compare(backend, reference, &out, case.dtype));
+        }
+        if let Some(store) = &self.reference_store {
+            std::fs::create_dir_all(&store.dir)
+                .and_then(|()| {
+                    std::fs::copy(
+                        outputs,
+                        store.dir.join(format!("{}.safetensors", file_stem(&key))),
+                    )
+                })
+                .with_context(|| {
+                    format!(
+                        "cannot keep the reference outputs in {}",
+                        store.dir.display()
+                    )
+                })?;
+        }
+        self.references.insert(key, (case.backend.clone(), out));
+        Ok(parity::reference_record(&case.backend, case.dtype))
     }
 
     fn spawn_worker(
@@ -587,7 +661,8 @@ impl<'a> Runner<'a> {
         case: &CaseSpec,
         dir: &Path,
         outputs_file: Option<PathBuf>,
-    ) -> Result<WorkerResponse> {
+    ) -> Result<WorkerResponse, WorkerFailure> {
+        let io = |e: anyhow::Error| WorkerFailure::new(Failure::Error, format!("{e:#}"));
         let request_path = dir.join("request.json");
         let response_path = dir.join("response.json");
         let stderr_path = dir.join("stderr.log");
@@ -606,10 +681,20 @@ impl<'a> Runner<'a> {
                 .clone()
                 .or_else(|| shared.map(|s| s.1.clone())),
             outputs_file,
+            mem_limit_bytes: self.limits.mem_limit_bytes,
         };
-        std::fs::write(&request_path, serde_json::to_vec(&request)?)?;
-        let stderr = std::fs::File::create(&stderr_path)?;
-        let status = Command::new(&self.worker.program)
+        std::fs::write(
+            &request_path,
+            serde_json::to_vec(&request)
+                .map_err(anyhow::Error::from)
+                .map_err(io)?,
+        )
+        .context("cannot write the worker request")
+        .map_err(io)?;
+        let stderr = std::fs::File::create(&stderr_path)
+            .context("cannot create the worker's log")
+            .map_err(io)?;
+        let mut child = Command::new(&self.worker.program)
             .args(&self.worker.args)
             .arg("--request")
             .arg(&request_path)
@@ -619,8 +704,19 @@ impl<'a> Runner<'a> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
-            .status()
-            .with_context(|| format!("cannot start worker {}", self.worker.program.display()))?;
+            .spawn()
+            .with_context(|| format!("cannot start worker {}", self.worker.program.display()))
+            .map_err(io)?;
+        let status = wait_with_timeout(&mut child, self.limits.case_timeout)
+            .context("cannot wait for the worker")
+            .map_err(io)?;
+        let Some(status) = status else {
+            let limit = self.limits.case_timeout.unwrap_or_default().as_secs_f64();
+            return Err(WorkerFailure::new(
+                Failure::Timeout,
+                format!("worker killed after --case-timeout {limit} s (model build included)"),
+            ));
+        };
         let stderr_text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         if let Ok(bytes) = std::fs::read(&response_path)
             && let Ok(response) = serde_json::from_slice::<WorkerResponse>(&bytes)
@@ -628,20 +724,20 @@ impl<'a> Runner<'a> {
             return Ok(response);
         }
         #[cfg(unix)]
-        let how = {
+        let exit = {
             use std::os::unix::process::ExitStatusExt;
-            match status.signal() {
-                Some(sig) => format!("worker killed by {}", signal_name(sig)),
-                None => format!("worker exited with {status}"),
+            match (status.signal(), status.code()) {
+                (Some(sig), _) => Exit::Signal(sig),
+                (None, code) => Exit::Code(code.unwrap_or(-1)),
             }
         };
         #[cfg(not(unix))]
-        let how = format!("worker exited with {status}");
-        let tail = last_lines(&stderr_text, 8);
-        if tail.is_empty() {
-            anyhow::bail!("{how} without a result")
-        }
-        anyhow::bail!("{how} without a result; its last output:\n{tail}")
+        let exit = Exit::Code(status.code().unwrap_or(-1));
+        Err(classify_exit(
+            exit,
+            &stderr_text,
+            self.limits.mem_limit_bytes,
+        ))
     }
 }
 
@@ -664,6 +760,7 @@ fn empty_result(case: &CaseSpec) -> CaseResult {
         dtype: case.dtype,
         pass: case.pass,
         status: Status::Failed,
+        failure: None,
         reason: None,
         error: None,
         attention: None,
@@ -703,11 +800,13 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse) {
     result.warmup_samples_s = m.warmup_samples_s;
     if let Some(error) = r.error {
         result.status = Status::Failed;
+        result.failure = Some(classify_reported_error(&error));
         result.error = Some(error);
         return;
     }
     if m.samples_s.is_empty() {
         result.status = Status::Failed;
+        result.failure = Some(Failure::Error);
         result.error = Some("worker returned no timed samples".into());
         return;
     }
@@ -850,19 +949,6 @@ mod tests {
             (5..=30).contains(&m.samples_s.len()),
             "{}",
             m.samples_s.len()
-        );
-    }
-
-    #[test]
-    fn signals_are_named() {
-        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
-        assert_eq!(signal_name(42), "signal 42");
-        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
-        let panic =
-            "thread 'main' panicked at src/x.rs:1:2:\nbad shape\nstack backtrace:\n  0: foo\n";
-        assert_eq!(
-            last_lines(panic, 8),
-            "thread 'main' panicked at src/x.rs:1:2:\nbad shape"
         );
     }
 

@@ -397,7 +397,7 @@ impl Report {
                     None => not_run.push(NotRun {
                         host: host.clone(),
                         case: c.id.clone(),
-                        status: format!("{:?}", c.status).to_lowercase(),
+                        status: c.status_label(),
                         why: c
                             .reason
                             .clone()
