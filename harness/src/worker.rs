@@ -266,8 +266,11 @@ pub fn inject(fault: Fault, mem_limited: bool) -> Result<()> {
     match fault {
         Fault::Crash => {
             #[cfg(unix)]
-            // SAFETY: raising a signal in this process; the default action ends it.
+            // SAFETY: restoring the default action (Rust's runtime handles
+            // SIGSEGV to report stack overflows) and raising the signal in
+            // this process, which ends it.
             unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
                 libc::raise(libc::SIGSEGV);
             }
             std::process::abort()
