@@ -207,7 +207,7 @@ fn killing_the_run_then_resuming_loses_nothing_and_repeats_nothing() {
     let before = interrupted["cases"].as_array().unwrap().clone();
     assert!(before.len() >= 3 && before.len() < 8, "{}", before.len());
     // The case that was running when the run was killed left no trace.
-    assert_eq!(result_files(dir.path()), [file.clone()]);
+    assert_eq!(result_files(dir.path()), std::slice::from_ref(&file));
 
     let output = ditbench()
         .args(["run", "--resume"])
@@ -250,7 +250,7 @@ fn killing_the_run_then_resuming_loses_nothing_and_repeats_nothing() {
     assert!(resumed["finished_at"].is_string());
     assert_eq!(resumed["resumed_at"].as_array().unwrap().len(), 1);
     assert_eq!(resumed["command"], interrupted["command"]);
-    assert_eq!(result_files(dir.path()), [file.clone()]);
+    assert_eq!(result_files(dir.path()), std::slice::from_ref(&file));
     // The references kept for resuming are gone once the run is finished.
     assert!(
         !dir.path()
