@@ -314,3 +314,73 @@ fn resume_refuses_what_it_cannot_continue() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
+
+/// Process ids whose parent is `parent` (Linux /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After "(comm)": state, then the parent's pid.
+        let after = &stat[stat.rfind(')').unwrap() + 1..];
+        let ppid: u32 = after.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if ppid == parent {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` still runs (a zombie awaiting its reaper does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat[stat.rfind(')').unwrap() + 1..]
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_dies_with_its_killed_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ditbench"))
+        .args([
+            "run",
+            "--presets",
+            "wan-tiny",
+            "--backends",
+            "candle",
+            "--passes",
+            "forward",
+            "--out",
+        ])
+        .arg(dir.path())
+        .env("DITBENCH_TEST_FAULT", "hang:candle")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let worker = loop {
+        assert!(Instant::now() < deadline, "no worker started");
+        if let Some(&pid) = children_of(child.id()).first() {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(worker) {
+        assert!(
+            Instant::now() < deadline,
+            "worker {worker} outlived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
