@@ -194,9 +194,19 @@ fn unusable_input_exits_2() {
         c["backend"] = "elsewhere".into();
     }
     let disjoint = write(dir.path(), "disjoint.json", &disjoint);
+    let truncated = dir.path().join("truncated.json");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(&foreign, "[1, 2, 3]").unwrap();
     let b = base.to_str().unwrap();
     for (args, message) in [
         (vec![b, other_schema.to_str().unwrap()], "schema"),
+        (vec![truncated.to_str().unwrap(), b], "not valid JSON"),
+        (
+            vec![b, foreign.to_str().unwrap()],
+            "not a ditbench results file",
+        ),
         (vec![b, "/nonexistent.json"], "candidate: cannot read"),
         (
             vec![b, disjoint.to_str().unwrap()],

@@ -128,3 +128,46 @@ fn csv_and_output_files() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("cannot read"), "{stderr}");
 }
+
+#[test]
+fn unusable_input_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture_path()).unwrap();
+    let files = [
+        (
+            "foreign.json",
+            "{\"hello\": 1}".to_string(),
+            "not a ditbench results file",
+        ),
+        (
+            "truncated.json",
+            text[..text.len() / 3].to_string(),
+            "not valid JSON",
+        ),
+        (
+            "v999.json",
+            text.replacen("\"schema_version\": 1", "\"schema_version\": 999", 1),
+            "schema version 999",
+        ),
+        (
+            "garbage.json",
+            "\u{0}\u{1}binary".to_string(),
+            "not valid JSON",
+        ),
+    ];
+    for (name, contents, message) in files {
+        let input = dir.path().join(name);
+        std::fs::write(&input, contents).unwrap();
+        let output = dir.path().join(format!("{name}.out"));
+        let (code, stdout, stderr) = export(&[
+            input.to_str().unwrap(),
+            "--format",
+            "bmf",
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(message), "{name}: {stderr}");
+        assert!(stdout.is_empty() && !output.exists(), "{name} wrote output");
+    }
+}

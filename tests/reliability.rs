@@ -313,6 +313,18 @@ fn resume_refuses_what_it_cannot_continue() {
         "it ran on host elsewhere",
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    // This machine's run, but from another build.
+    let env = ditbench().arg("env").output().unwrap();
+    let env: Value = serde_json::from_slice(&env.stdout).unwrap();
+    other["environment"]["host"] = env["host"].clone();
+    other["tool"]["git_commit"] = "0123456789ab-other".into();
+    let text = serde_json::to_string(&other).unwrap();
+    std::fs::write(&file, &text).unwrap();
+    refuse(
+        &["run", "--resume", file.to_str().unwrap()],
+        "it ran ditbench 0123456789ab-other",
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
 
 /// Process ids whose parent is `parent` (Linux /proc).
