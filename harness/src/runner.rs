@@ -19,7 +19,7 @@ use crate::files::{
 };
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameter_count, parameters};
-use crate::parity::{self, Parity};
+use crate::parity::{self, Parity, ParityStatus};
 use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{self, median, summarize};
 use crate::tensors::HostTensor;
@@ -386,6 +386,13 @@ pub struct ReferenceStore {
     pub recorded: HashMap<String, String>,
 }
 
+impl ReferenceStore {
+    /// Where the reference outputs of group `key` are kept.
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{}.safetensors", file_stem(key)))
+    }
+}
+
 /// The group a case's parity is checked within: same workload, device,
 /// dtype and pass.
 pub fn parity_key(workload_label: &str, device: &str, dtype: Dtype, pass: Pass) -> String {
@@ -602,8 +609,15 @@ impl<'a> Runner<'a> {
         result.outputs = Some(record);
         if parity {
             match read_outputs(&path) {
-                Ok(out) => match self.check_parity(case, out, &path) {
-                    Ok(p) => result.parity = Some(p),
+                Ok(out) => match self.check_parity(case, out) {
+                    Ok(p) => {
+                        if p.status == ParityStatus::Reference
+                            && let Err(e) = self.keep_reference(case, &path)
+                        {
+                            result.notes.push(format!("{e:#}"));
+                        }
+                        result.parity = Some(p);
+                    }
                     Err(e) => result.notes.push(format!("parity not checked: {e:#}")),
                 },
                 Err(e) => {
@@ -618,18 +632,16 @@ impl<'a> Runner<'a> {
         result
     }
 
-    /// Compare with the group's reference, or become the reference (its
-    /// outputs file `outputs` is then kept in the reference store).
-    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput, outputs: &Path) -> Result<Parity> {
+    /// Compare with the group's reference, or become the reference.
+    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput) -> Result<Parity> {
         let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
         if !self.references.contains_key(&key)
             && let Some(store) = &self.reference_store
             && let Some(backend) = store.recorded.get(&key)
         {
             // The reference ran before this run was interrupted.
-            let kept = store.dir.join(format!("{}.safetensors", file_stem(&key)));
-            let reference = read_outputs(&kept).with_context(|| {
-                format!("the outputs of reference {backend} for {key} are not readable")
+            let reference = read_outputs(&store.path(&key)).with_context(|| {
+                format!("the kept outputs of reference {backend} for {key} are not readable")
             })?;
             self.references
                 .insert(key.clone(), (backend.clone(), reference));
@@ -637,23 +649,25 @@ impl<'a> Runner<'a> {
         if let Some((backend, reference)) = self.references.get(&key) {
             return Ok(parity::compare(backend, reference, &out, case.dtype));
         }
-        if let Some(store) = &self.reference_store {
-            std::fs::create_dir_all(&store.dir)
-                .and_then(|()| {
-                    std::fs::copy(
-                        outputs,
-                        store.dir.join(format!("{}.safetensors", file_stem(&key))),
-                    )
-                })
-                .with_context(|| {
-                    format!(
-                        "cannot keep the reference outputs in {}",
-                        store.dir.display()
-                    )
-                })?;
-        }
         self.references.insert(key, (case.backend.clone(), out));
         Ok(parity::reference_record(&case.backend, case.dtype))
+    }
+
+    /// Keep a reference's outputs file in the store, for `run --resume`.
+    fn keep_reference(&self, case: &CaseSpec, outputs: &Path) -> Result<()> {
+        let Some(store) = &self.reference_store else {
+            return Ok(());
+        };
+        let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
+        std::fs::create_dir_all(&store.dir)
+            .and_then(|()| std::fs::copy(outputs, store.path(&key)))
+            .with_context(|| {
+                format!(
+                    "reference outputs not kept in {}; a resumed run cannot check against them",
+                    store.dir.display()
+                )
+            })?;
+        Ok(())
     }
 
     fn spawn_worker(
