@@ -153,6 +153,19 @@ fn an_unsupported_combination_is_skipped_with_its_reason() {
     assert_eq!(case["reason"], "burn-ndarray does not support bf16");
 }
 
+/// `ditbench run ARGS --out OUT` in the background, with a test fault if given.
+fn spawn_run(args: &[&str], out: &Path, fault: Option<&str>) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ditbench"));
+    cmd.arg("run").args(args).arg("--out").arg(out);
+    if let Some(fault) = fault {
+        cmd.env("DITBENCH_TEST_FAULT", fault);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// The results file in `dir` once it holds at least `n` cases.
 fn wait_for_cases(dir: &Path, n: usize, child: &mut std::process::Child) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -179,9 +192,8 @@ fn wait_for_cases(dir: &Path, n: usize, child: &mut std::process::Child) -> Path
 fn killing_the_run_then_resuming_loses_nothing_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // 2 presets x 2 backends x 2 passes = 8 cases of about a second each.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ditbench"))
-        .args([
-            "run",
+    let mut child = spawn_run(
+        &[
             "--presets",
             "wan-tiny,llama-tiny",
             "--backends",
@@ -192,13 +204,10 @@ fn killing_the_run_then_resuming_loses_nothing_and_repeats_nothing() {
             "0.8",
             "--target-ci",
             "0.01",
-            "--out",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        dir.path(),
+        None,
+    );
     let file = wait_for_cases(dir.path(), 3, &mut child);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
@@ -360,23 +369,18 @@ fn running(pid: u32) -> bool {
 #[test]
 fn a_worker_dies_with_its_killed_parent() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ditbench"))
-        .args([
-            "run",
+    let mut child = spawn_run(
+        &[
             "--presets",
             "wan-tiny",
             "--backends",
             "candle",
             "--passes",
             "forward",
-            "--out",
-        ])
-        .arg(dir.path())
-        .env("DITBENCH_TEST_FAULT", "hang:candle")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        dir.path(),
+        Some("hang:candle"),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let worker = loop {
         assert!(Instant::now() < deadline, "no worker started");
