@@ -185,6 +185,33 @@ fn the_schema_rejects_broken_results() {
         &|j| j["cases"][0]["samples_s"] = serde_json::json!([-1.0])
     ));
     assert!(broken(&|j| j["schema_version"] = 2.into()));
+    assert!(broken(&|j| j["cases"][0]["failure"] = "meltdown".into()));
+    // Every failure kind, and a GPU with NVML's facts, fit the schema and load back.
+    for kind in ["crash", "error", "oom", "timeout"] {
+        let mut j = json.clone();
+        j["cases"][0]["status"] = "failed".into();
+        j["cases"][0]["failure"] = kind.into();
+        j["cases"][0]["error"] = "what happened".into();
+        assert!(validator.is_valid(&j), "{kind}");
+    }
+    let gpu = ditbench_harness::env::GpuInfo {
+        index: 0,
+        name: "NVIDIA H100 80GB HBM3".into(),
+        source: "NVML".into(),
+        memory_bytes: Some(85_520_809_984),
+        driver: Some("580.95.05".into()),
+        cuda_driver: Some("13.0".into()),
+        max_sm_clock_mhz: Some(1980),
+        max_memory_clock_mhz: Some(2619),
+        power_limit_w: Some(700.0),
+    };
+    let mut j = json.clone();
+    j["environment"]["gpus"] = serde_json::to_value([&gpu]).unwrap();
+    assert!(validator.is_valid(&j));
+    let file = dir.path().join("gpu.json");
+    std::fs::write(&file, j.to_string()).unwrap();
+    let loaded = ditbench_harness::results::RunResults::load(&file).unwrap();
+    assert_eq!(loaded.environment.gpus, [gpu]);
     assert!(broken(&|j| {
         j.as_object_mut().unwrap().remove("environment");
     }));
@@ -285,7 +312,7 @@ fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
         &["run", "--backends", "burn-wgpu"],
         "build with the cargo feature `burn-wgpu`",
     );
-    fails_with(&["run", "--case-timeout", "-1"], "--case-timeout must be");
+    fails_with(&["run", "--case-timeout=-1"], "--case-timeout must be");
     fails_with(
         &["run", "--mem-limit", "lots"],
         "is not a size such as 512MiB",
