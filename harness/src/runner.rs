@@ -176,6 +176,9 @@ pub struct WorkerRequest {
     /// Limit of the worker's data segment (`--mem-limit`), bytes.
     #[serde(default)]
     pub mem_limit_bytes: Option<u64>,
+    /// The parent's process id: the worker dies with it.
+    #[serde(default)]
+    pub parent_pid: Option<u32>,
 }
 
 /// Loss and gradient norm of a pass whose outputs were written.
@@ -230,7 +233,9 @@ fn serve_into(
     backends: &[&dyn Backend],
     out: &mut WorkerResponse,
 ) -> Result<()> {
-    worker::die_with_parent();
+    if let Some(parent) = request.parent_pid {
+        worker::die_with_parent(parent);
+    }
     if let Some(bytes) = request.mem_limit_bytes {
         worker::limit_memory(bytes)?;
     }
@@ -696,6 +701,7 @@ impl<'a> Runner<'a> {
                 .or_else(|| shared.map(|s| s.1.clone())),
             outputs_file,
             mem_limit_bytes: self.limits.mem_limit_bytes,
+            parent_pid: Some(std::process::id()),
         };
         std::fs::write(
             &request_path,

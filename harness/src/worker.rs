@@ -204,22 +204,24 @@ pub fn limit_memory(bytes: u64) -> Result<()> {
     }
 }
 
-/// Have the kernel kill this worker if its parent dies (Linux), so killing
-/// `ditbench run` never leaves a worker running on.
-pub fn die_with_parent() {
+/// Have the kernel kill this worker if its parent, process `parent`, dies
+/// (Linux), so killing `ditbench run` never leaves a worker running on.
+pub fn die_with_parent(parent: u32) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; getppid
         // and raise have no preconditions.
         unsafe {
-            let parent = libc::getppid();
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // The parent may have died before the prctl: then we were reparented.
-            if libc::getppid() != parent {
+            // The parent may have died before the prctl (a worker linking
+            // libtorch takes a while to start): then we were reparented.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
                 libc::raise(libc::SIGKILL);
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
 }
 
 /// Test-only fault switch, `DITBENCH_TEST_FAULT=<fault>:<backend>`: a worker
