@@ -336,33 +336,26 @@ fn resume_refuses_what_it_cannot_continue() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
 
+/// The fields of `/proc/PID/stat` after the command name: state, parent, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
 /// Process ids whose parent is `parent` (Linux /proc).
 fn children_of(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // After "(comm)": state, then the parent's pid.
-        let after = &stat[stat.rfind(')').unwrap() + 1..];
-        let ppid: u32 = after.split_whitespace().nth(1).unwrap().parse().unwrap();
-        if ppid == parent {
-            found.push(pid);
-        }
-    }
-    found
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|&pid| stat_fields(pid).is_some_and(|f| f[1].parse::<u32>().ok() == Some(parent)))
+        .collect()
 }
 
 /// Whether `pid` still runs (a zombie awaiting its reaper does not).
 fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat[stat.rfind(')').unwrap() + 1..]
-            .trim_start()
-            .starts_with('Z')
-    })
+    stat_fields(pid).is_some_and(|f| f[0] != "Z")
 }
 
 #[cfg(target_os = "linux")]

@@ -241,13 +241,13 @@ pub fn host_reference(
     kernel: &Kernel,
     operands: &dyn WeightSource,
 ) -> anyhow::Result<Option<HostTensor>> {
+    let specs = kernel.operands();
     let load = |name: &str| -> anyhow::Result<Vec<f64>> {
-        let spec = kernel
-            .operands()
-            .into_iter()
+        let spec = specs
+            .iter()
             .find(|s| s.name == name)
             .expect("operand of this kernel");
-        Ok(load_checked(operands, &spec)?
+        Ok(load_checked(operands, spec)?
             .as_f32()?
             .iter()
             .map(|&v| f64::from(v))

@@ -24,7 +24,9 @@ use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, W
 use crate::stats::{self, median, summarize};
 use crate::tensors::HostTensor;
 use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
-use crate::worker::{self, Exit, WorkerFailure, classify_exit, classify_reported_error};
+use crate::worker::{
+    self, Exit, WorkerFailure, classify_exit, classify_reported_error, format_bytes,
+};
 
 /// How long and how often a case is timed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,10 +441,6 @@ fn wait_with_timeout(
     }
 }
 
-fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
 impl<'a> Runner<'a> {
     pub fn new(
         backends: Vec<&'a dyn Backend>,
@@ -540,8 +538,8 @@ impl<'a> Runner<'a> {
             if est.total_bytes > limit {
                 return Some(format!(
                     "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
-                    gib(est.total_bytes),
-                    gib(limit)
+                    format_bytes(est.total_bytes),
+                    format_bytes(limit)
                 ));
             }
         }
@@ -613,11 +611,12 @@ impl<'a> Runner<'a> {
         }
         result.outputs = Some(record);
         if parity {
+            let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
             match read_outputs(&path) {
-                Ok(out) => match self.check_parity(case, out) {
+                Ok(out) => match self.check_parity(case, &key, out) {
                     Ok(p) => {
                         if p.status == ParityStatus::Reference
-                            && let Err(e) = self.keep_reference(case, &path)
+                            && let Err(e) = self.keep_reference(&key, &path)
                         {
                             result.notes.push(format!("{e:#}"));
                         }
@@ -637,35 +636,34 @@ impl<'a> Runner<'a> {
         result
     }
 
-    /// Compare with the group's reference, or become the reference.
-    fn check_parity(&mut self, case: &CaseSpec, out: PassOutput) -> Result<Parity> {
-        let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
-        if !self.references.contains_key(&key)
+    /// Compare with the reference of the case's group `key`, or become it.
+    fn check_parity(&mut self, case: &CaseSpec, key: &str, out: PassOutput) -> Result<Parity> {
+        if !self.references.contains_key(key)
             && let Some(store) = &self.reference_store
-            && let Some(backend) = store.recorded.get(&key)
+            && let Some(backend) = store.recorded.get(key)
         {
             // The reference ran before this run was interrupted.
-            let reference = read_outputs(&store.path(&key)).with_context(|| {
+            let reference = read_outputs(&store.path(key)).with_context(|| {
                 format!("the kept outputs of reference {backend} for {key} are not readable")
             })?;
             self.references
-                .insert(key.clone(), (backend.clone(), reference));
+                .insert(key.to_string(), (backend.clone(), reference));
         }
-        if let Some((backend, reference)) = self.references.get(&key) {
+        if let Some((backend, reference)) = self.references.get(key) {
             return Ok(parity::compare(backend, reference, &out, case.dtype));
         }
-        self.references.insert(key, (case.backend.clone(), out));
+        self.references
+            .insert(key.to_string(), (case.backend.clone(), out));
         Ok(parity::reference_record(&case.backend, case.dtype))
     }
 
-    /// Keep a reference's outputs file in the store, for `run --resume`.
-    fn keep_reference(&self, case: &CaseSpec, outputs: &Path) -> Result<()> {
+    /// Keep the outputs file of group `key`'s reference in the store, for `run --resume`.
+    fn keep_reference(&self, key: &str, outputs: &Path) -> Result<()> {
         let Some(store) = &self.reference_store else {
             return Ok(());
         };
-        let key = parity_key(&case.workload.label(), &case.device, case.dtype, case.pass);
         std::fs::create_dir_all(&store.dir)
-            .and_then(|()| std::fs::copy(outputs, store.path(&key)))
+            .and_then(|()| std::fs::copy(outputs, store.path(key)))
             .with_context(|| {
                 format!(
                     "reference outputs not kept in {}; a resumed run cannot check against them",
@@ -682,50 +680,10 @@ impl<'a> Runner<'a> {
         outputs_file: Option<PathBuf>,
     ) -> Result<WorkerResponse, WorkerFailure> {
         let io = |e: anyhow::Error| WorkerFailure::new(Failure::Error, format!("{e:#}"));
-        let request_path = dir.join("request.json");
         let response_path = dir.join("response.json");
         let stderr_path = dir.join("stderr.log");
-        let shared = self.data.shared.get(&case.workload.label());
-        let request = WorkerRequest {
-            case: case.clone(),
-            timing: self.timing.clone(),
-            weights_file: self
-                .data
-                .weights
-                .clone()
-                .or_else(|| shared.map(|s| s.0.clone())),
-            inputs_file: self
-                .data
-                .inputs
-                .clone()
-                .or_else(|| shared.map(|s| s.1.clone())),
-            outputs_file,
-            mem_limit_bytes: self.limits.mem_limit_bytes,
-            parent_pid: Some(std::process::id()),
-        };
-        std::fs::write(
-            &request_path,
-            serde_json::to_vec(&request)
-                .map_err(anyhow::Error::from)
-                .map_err(io)?,
-        )
-        .context("cannot write the worker request")
-        .map_err(io)?;
-        let stderr = std::fs::File::create(&stderr_path)
-            .context("cannot create the worker's log")
-            .map_err(io)?;
-        let mut child = Command::new(&self.worker.program)
-            .args(&self.worker.args)
-            .arg("--request")
-            .arg(&request_path)
-            .arg("--response")
-            .arg(&response_path)
-            .envs(&self.threads.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("cannot start worker {}", self.worker.program.display()))
+        let mut child = self
+            .start_worker(case, dir, outputs_file, &response_path, &stderr_path)
             .map_err(io)?;
         let status = wait_with_timeout(&mut child, self.limits.case_timeout)
             .context("cannot wait for the worker")
@@ -758,6 +716,54 @@ impl<'a> Runner<'a> {
             &stderr_text,
             self.limits.mem_limit_bytes,
         ))
+    }
+}
+
+impl Runner<'_> {
+    /// Write the worker's request and start it, its stderr going to `stderr_path`.
+    fn start_worker(
+        &self,
+        case: &CaseSpec,
+        dir: &Path,
+        outputs_file: Option<PathBuf>,
+        response_path: &Path,
+        stderr_path: &Path,
+    ) -> Result<std::process::Child> {
+        let request_path = dir.join("request.json");
+        let shared = self.data.shared.get(&case.workload.label());
+        let request = WorkerRequest {
+            case: case.clone(),
+            timing: self.timing.clone(),
+            weights_file: self
+                .data
+                .weights
+                .clone()
+                .or_else(|| shared.map(|s| s.0.clone())),
+            inputs_file: self
+                .data
+                .inputs
+                .clone()
+                .or_else(|| shared.map(|s| s.1.clone())),
+            outputs_file,
+            mem_limit_bytes: self.limits.mem_limit_bytes,
+            parent_pid: Some(std::process::id()),
+        };
+        std::fs::write(&request_path, serde_json::to_vec(&request)?)
+            .context("cannot write the worker request")?;
+        let stderr =
+            std::fs::File::create(stderr_path).context("cannot create the worker's log")?;
+        Command::new(&self.worker.program)
+            .args(&self.worker.args)
+            .arg("--request")
+            .arg(&request_path)
+            .arg("--response")
+            .arg(response_path)
+            .envs(&self.threads.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("cannot start worker {}", self.worker.program.display()))
     }
 }
 
