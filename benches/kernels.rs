@@ -10,6 +10,7 @@
 //! cargo bench --bench kernels -- --baseline before             # compare with it
 //! cargo bench --bench kernels -- 'attention-forward/candle'    # a subset (regex)
 //! DITBENCH_BENCH_PRESET=wan2.1-1.3b-480p DITBENCH_BENCH_DTYPE=bf16 cargo bench ...
+//! DITBENCH_THREADS=1 cargo bench ...                           # every framework on 1 thread
 //! ```
 //!
 //! Each sample times `iters` steps with the device synchronized before and
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ditbench::compiled_backends;
+use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
 use ditbench_harness::kernels::{KernelSpec, wan_kernels};
 use ditbench_harness::tensors::SeededWeights;
 use ditbench_harness::workload::{ModelConfig, WanConfig, find_preset, presets};
@@ -52,11 +54,32 @@ fn settings() -> Result<(String, WanConfig, Dtype)> {
     Ok((preset, config, dtype))
 }
 
+/// Size every framework's pools from `DITBENCH_THREADS`, as `ditbench run
+/// --threads` sizes its workers'; unset, each framework keeps its default.
+fn apply_threads() -> Result<()> {
+    let Ok(value) = std::env::var(THREADS_ENV) else {
+        return Ok(());
+    };
+    let n: usize = match value.parse() {
+        Ok(n) if n > 0 => n,
+        _ => bail!("{THREADS_ENV}={value} is not a thread count of at least 1"),
+    };
+    for (key, value) in ThreadSettings::new(n, THREADS_ENV).env {
+        // SAFETY: called first thing in the bench, before any framework
+        // starts a thread that could read the environment.
+        unsafe { std::env::set_var(key, value) };
+    }
+    eprintln!("every framework on {n} threads ({THREADS_ENV})");
+    Ok(())
+}
+
 fn kernels(c: &mut Criterion) {
-    let (preset, config, dtype) = settings().unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
-        std::process::exit(2);
-    });
+    let (preset, config, dtype) = apply_threads()
+        .and_then(|()| settings())
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        });
     eprintln!("kernels of {preset} in {dtype} (DITBENCH_BENCH_PRESET, DITBENCH_BENCH_DTYPE)");
     let backends = compiled_backends();
     let operands = SeededWeights { seed: 0 };

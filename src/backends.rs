@@ -22,6 +22,7 @@ pub fn frameworks(backends: &[&dyn Backend]) -> Vec<Framework> {
         .map(|b| Framework {
             backend: b.name().to_string(),
             version: b.framework_version(),
+            build_features: b.build_features(),
         })
         .collect()
 }

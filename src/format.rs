@@ -73,14 +73,26 @@ pub fn case_line(c: &CaseResult) -> String {
         Status::Ok => {
             let s = c.stats.as_ref().expect("ok cases have stats");
             let t = c.throughput.as_ref().expect("ok cases have throughput");
-            format!(
+            let mut line = format!(
                 "ok      {}  {} ±{:.1}%  {} tok/s  {} TFLOP/s",
                 c.id,
                 seconds(s.median_s),
                 ci_percent(c),
                 si(t.tokens_per_s),
                 rate(t.tflops)
-            )
+            );
+            if let Some(threads) = &c.threads {
+                line.push_str(&format!("  {}", threads.summary()));
+                for pool in threads.mismatched_pools() {
+                    line.push_str(&format!(
+                        "\n  warning: {} has {} threads where ditbench asked for {}",
+                        pool.name,
+                        pool.threads,
+                        pool.asked.unwrap_or_default()
+                    ));
+                }
+            }
+            line
         }
         Status::Skipped => format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
         Status::Failed => format!(

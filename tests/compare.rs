@@ -138,6 +138,8 @@ fn only_one_backend_slower_points_at_that_framework() {
     for f in json["environment"]["frameworks"].as_array_mut().unwrap() {
         if f["backend"] == "candle" {
             f["version"] = "candle-core 9.9.9".into();
+            // A build with other speed features shows in the diff too.
+            f["build_features"] = serde_json::json!(["cpu matmul: gemm crate, one thread"]);
         }
     }
     let cand = write(dir.path(), "cand.json", &json);
@@ -151,6 +153,10 @@ fn only_one_backend_slower_points_at_that_framework() {
     assert!(table.contains("only candle"), "{table}");
     assert!(table.contains("environment changes:"), "{table}");
     assert!(table.contains("candle-core 9.9.9"), "{table}");
+    assert!(
+        table.contains("candle build") && table.contains("gemm crate, one thread"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -401,3 +401,33 @@ fn history_marks_the_step_in_a_nightly_series() {
     let raw = section(&html, "raw");
     assert_eq!(raw.matches("<tr><td>vm</td>").count(), 28);
 }
+
+#[test]
+fn threads_and_build_features_show_per_case_and_per_framework() {
+    let mut json = fixture();
+    json["environment"]["cpu_simd"] = serde_json::json!(["avx2", "avx512f"]);
+    json["environment"]["frameworks"][0]["build_features"] =
+        serde_json::json!(["rayon threads (ops and gemm): on"]);
+    let cases = json["cases"].as_array_mut().unwrap();
+    cases[0]["threads"] = serde_json::json!({
+        "requested": 2,
+        "pools": [{"name": "rayon global pool", "threads": 2, "asked": 2}],
+        "busy": 2,
+        "cpu_parallelism": 1.934
+    });
+    let backend = cases[0]["backend"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "a.json", &json);
+    let (code, html, stderr) = report(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let raw = section(&html, "raw");
+    assert!(raw.contains("2 threads (busy 2, CPU 1.93x)"), "{raw}");
+    assert!(raw.contains("avx2, avx512f"));
+    assert!(raw.contains(&format!("{backend} build")));
+    assert!(raw.contains("rayon threads (ops and gemm): on"));
+    let (code, csv, _) = report(&[file.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code, Some(0));
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",threads_requested,threads_busy,cpu_parallelism"));
+    assert!(csv.lines().nth(1).unwrap().ends_with(",2,2,1.934"), "{csv}");
+}

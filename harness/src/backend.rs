@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::KernelSpec;
 use crate::tensors::{HostTensor, Inputs, WeightSource};
+use crate::threads::ThreadPool;
 use crate::workload::Workload;
 
 /// Element type the model computes in.
@@ -199,6 +200,11 @@ pub trait PreparedCase {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The thread pools the framework computes with, their sizes read back
+    /// from the framework (asked after the timed passes).
+    fn thread_pools(&self) -> Vec<ThreadPool> {
+        Vec::new()
+    }
     /// Whether the framework's host memory goes through Rust's global
     /// allocator, so `peak_heap_bytes` covers it. False for C++ runtimes.
     fn heap_measured(&self) -> bool {
@@ -212,6 +218,11 @@ pub trait Backend: Sync {
     fn name(&self) -> &'static str;
     /// Framework name and version (`candle-core 0.11.1`).
     fn framework_version(&self) -> String;
+    /// How this build of the framework computes on a CPU, where that changes
+    /// its speed: threading, SIMD kernels, BLAS (`gemm: rayon threads`).
+    fn build_features(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Devices this build can use on this machine (`cpu`, `cuda:0`, ...).
     fn devices(&self) -> Vec<String>;
     /// Why a combination cannot run (recorded as `skipped`), or `None`.

@@ -361,8 +361,13 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
                 format!("{} ({})", r.tool.version, r.tool.git_commit),
             ),
         ];
+        f.push(("CPU SIMD".into(), e.cpu_simd.join(", ")));
         for fw in &e.frameworks {
             f.push((format!("{} version", fw.backend), fw.version.clone()));
+            f.push((
+                format!("{} build", fw.backend),
+                fw.build_features.join("; "),
+            ));
         }
         f
     };

@@ -51,6 +51,11 @@ pub struct Framework {
     pub backend: String,
     /// Framework and version (`candle-core 0.11.1`).
     pub version: String,
+    /// How this build computes on a CPU where that changes its speed
+    /// (threading, SIMD kernels, BLAS), from the backend's compiled features
+    /// and the framework's own answers; empty in files written before it existed.
+    #[serde(default)]
+    pub build_features: Vec<String>,
 }
 
 /// The one thread setting every framework gets, and how it was applied.
@@ -85,6 +90,8 @@ impl ThreadSettings {
             "CANDLE_NUM_THREADS",
             "OMP_NUM_THREADS",
             "MKL_NUM_THREADS",
+            // matrixmultiply's own pool (Burn NdArray's matmuls); it keeps at most 4.
+            "MATMUL_NUM_THREADS",
         ]
         .into_iter()
         .map(|k| (k.to_string(), threads.to_string()))
@@ -104,6 +111,10 @@ pub struct Environment {
     pub kernel: String,
     pub arch: String,
     pub cpu_model: String,
+    /// The CPU's vector extensions that the kernels of these frameworks
+    /// choose between at run time (`avx2`, `avx512f`, `amx-tile`, ...).
+    #[serde(default)]
+    pub cpu_simd: Vec<String>,
     pub physical_cores: Option<usize>,
     pub logical_cores: usize,
     pub ram_bytes: u64,
@@ -206,6 +217,56 @@ fn proc_gpus() -> Vec<GpuInfo> {
         .collect()
 }
 
+/// The vector extensions this CPU offers, of those CPU kernels dispatch on.
+pub fn cpu_simd() -> Vec<String> {
+    let mut found: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! probe {
+            ($($f:tt),*) => {$(
+                if std::arch::is_x86_feature_detected!($f) {
+                    found.push($f);
+                }
+            )*};
+        }
+        probe!(
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512vnni",
+            "avx512bf16",
+            "avx512fp16"
+        );
+        // AMX has no stable run-time probe in std: the kernel's word for it.
+        if let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo")
+            && let Some(flags) = cpuinfo.lines().find(|l| l.starts_with("flags"))
+        {
+            for (flag, name) in [("amx_tile", "amx-tile"), ("amx_bf16", "amx-bf16")] {
+                if flags.split_whitespace().any(|f| f == flag) {
+                    found.push(name);
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        macro_rules! probe {
+            ($($f:tt),*) => {$(
+                if std::arch::is_aarch64_feature_detected!($f) {
+                    found.push($f);
+                }
+            )*};
+        }
+        probe!("neon", "fp16", "dotprod", "bf16", "i8mm", "sve", "sve2");
+    }
+    found.into_iter().map(String::from).collect()
+}
+
 pub fn capture(
     build: &BuildInfo,
     frameworks: Vec<Framework>,
@@ -239,6 +300,7 @@ pub fn capture(
         kernel: System::kernel_version().unwrap_or_else(|_| unknown()),
         arch: System::cpu_arch(),
         cpu_model,
+        cpu_simd: cpu_simd(),
         physical_cores: System::physical_core_count().ok(),
         logical_cores,
         ram_bytes,
@@ -270,5 +332,12 @@ mod tests {
         assert!(!env.host.is_empty());
         assert_eq!(env.threads.env["RAYON_NUM_THREADS"], "2");
         assert!(default_threads() >= 1);
+        // Every x86-64 CPU ditbench runs on has SSE4.2 or better.
+        #[cfg(target_arch = "x86_64")]
+        assert!(
+            env.cpu_simd.iter().any(|f| f == "sse4.2"),
+            "{:?}",
+            env.cpu_simd
+        );
     }
 }

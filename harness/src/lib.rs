@@ -7,7 +7,7 @@
 //! - [`kernels`]: a DiT block, attention and matmuls on their own, for the benches.
 //! - [`runner`] and [`stats`]: timing, worker processes, statistics.
 //! - [`worker`]: worker limits, test faults, and how a worker's end is classified.
-//! - [`memory`], [`env`]: what was measured on which machine.
+//! - [`memory`], [`threads`], [`env`]: what was measured on which machine.
 //! - [`results`]: the versioned results file.
 //! - [`report`], [`compare`] and [`export`]: what users read, the regression
 //!   gate, and files for benchmark trackers.
@@ -29,6 +29,7 @@ pub mod runner;
 pub mod stats;
 pub mod tables;
 pub mod tensors;
+pub mod threads;
 pub mod worker;
 pub mod workload;
 

@@ -17,6 +17,7 @@ use crate::parity::Parity;
 use crate::runner::{StopReason, TimingConfig};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
+use crate::threads::ThreadUse;
 use crate::workload::{Family, ModelConfig};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -71,6 +72,7 @@ pub fn all_definitions() -> BTreeMap<String, String> {
         .chain(crate::memory::DEFINITIONS)
         .chain(crate::cost::DEFINITIONS)
         .chain(crate::parity::DEFINITIONS)
+        .chain(crate::threads::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -209,6 +211,10 @@ pub struct CaseResult {
     pub outputs: Option<OutputsRecord>,
     /// Agreement with the reference backend; null when not checked.
     pub parity: Option<Parity>,
+    /// Thread pools and what the threads ran while timed; null for cases
+    /// not measured (and in files written before it existed).
+    #[serde(default)]
+    pub threads: Option<ThreadUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -414,6 +420,7 @@ mod tests {
             + crate::memory::DEFINITIONS.len()
             + crate::cost::DEFINITIONS.len()
             + crate::parity::DEFINITIONS.len()
+            + crate::threads::DEFINITIONS.len()
             + DEFINITIONS.len();
         assert_eq!(all_definitions().len(), n);
     }

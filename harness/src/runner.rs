@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::PassOutput;
 use crate::backend::{Backend, CaseSpec, Dtype, Pass, PreparedCase};
 use crate::cost::{cost, estimate_memory};
-use crate::env::ThreadSettings;
+use crate::env::{ThreadSettings, worker_threads};
 use crate::files::{
     FileWeights, encode, file_stem, global_grad_norm, load_inputs, output_tensors, read_outputs,
     write_new_file,
@@ -24,6 +24,7 @@ use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, W
 use crate::stats::{self, median, summarize};
 use crate::tensors::HostTensor;
 use crate::tensors::{DataSource, SeededWeights, WeightSource, seeded_inputs};
+use crate::threads::{self, ThreadActivity, ThreadTimes, ThreadUse};
 use crate::worker::{
     self, Exit, WorkerFailure, classify_exit, classify_reported_error, format_bytes,
 };
@@ -95,6 +96,9 @@ pub struct Measurement {
     pub forward_s: Vec<f64>,
     pub backward_s: Vec<f64>,
     pub stop_reason: Option<StopReason>,
+    /// What the worker's threads ran during the timed iterations.
+    #[serde(default)]
+    pub threads: Option<ThreadActivity>,
 }
 
 /// Resamples of the bootstrap that decides when to stop (the reported CI uses more).
@@ -125,6 +129,7 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
             break;
         }
     }
+    let threads_before = ThreadTimes::now();
     let timed_start = Instant::now();
     let mut phases_complete = true;
     loop {
@@ -157,6 +162,10 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
             break;
         }
     }
+    let timed_s = timed_start.elapsed().as_secs_f64();
+    m.threads = threads_before
+        .zip(ThreadTimes::now())
+        .map(|(before, after)| threads::activity(&after.since(&before), timed_s));
     if !phases_complete {
         m.forward_s.clear();
         m.backward_s.clear();
@@ -204,6 +213,9 @@ pub struct WorkerResponse {
     pub measurement: Measurement,
     pub memory: Option<MemoryFigures>,
     pub outputs: Option<OutputSummary>,
+    /// The thread pools and what the threads ran while timed.
+    #[serde(default)]
+    pub threads: Option<ThreadUse>,
 }
 
 fn find_backend<'a>(backends: &[&'a dyn Backend], name: &str) -> Option<&'a dyn Backend> {
@@ -223,6 +235,7 @@ pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerRespon
         measurement: Measurement::default(),
         memory: None,
         outputs: None,
+        threads: None,
     };
     if let Err(e) = serve_into(request, backends, &mut response) {
         response.error = Some(format!("{e:#}"));
@@ -303,6 +316,20 @@ fn serve_into(
     out.measurement = measure(prepared.as_mut(), &request.timing)?;
     // Asked after the passes ran: a backend may report the kernels it saw.
     out.attention = Some(prepared.attention_impl());
+    let threads = ThreadUse::new(
+        worker_threads(),
+        prepared.thread_pools(),
+        out.measurement.threads,
+    );
+    for pool in threads.mismatched_pools() {
+        out.notes.push(format!(
+            "{} has {} threads where ditbench asked for {}",
+            pool.name,
+            pool.threads,
+            pool.asked.unwrap_or_default()
+        ));
+    }
+    out.threads = Some(threads);
 
     let peak_rss = memory::peak_rss_bytes();
     out.memory = Some(MemoryFigures {
@@ -806,6 +833,7 @@ fn empty_result(case: &CaseSpec) -> CaseResult {
         memory: None,
         outputs: None,
         parity: None,
+        threads: None,
     }
 }
 
@@ -821,6 +849,7 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse) {
     }
     result.build_s = r.build_s;
     result.memory = r.memory;
+    result.threads = r.threads;
     let m = r.measurement;
     result.stop_reason = m.stop_reason;
     result.warmup_samples_s = m.warmup_samples_s;

@@ -9,9 +9,11 @@ pub mod weights;
 use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
 use ditbench_harness::backend::time_train_step;
+use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
+use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
@@ -104,6 +106,28 @@ impl Backend for BurnBackend {
 
     fn framework_version(&self) -> String {
         format!("burn {FRAMEWORK_VERSION}")
+    }
+
+    fn build_features(&self) -> Vec<String> {
+        let on = |yes: bool| if yes { "on" } else { "off" };
+        let threads = match self.kind {
+            Kind::Flex => "rayon threads (ops and gemm)",
+            Kind::NdArray => "multi-threads (rayon ops, matrixmultiply matmul threads)",
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => return Vec::new(),
+        };
+        let matmul = match self.kind {
+            Kind::Flex => "matmul: gemm crate",
+            _ => "matmul: matrixmultiply crate (MATMUL_NUM_THREADS, at most 4 threads)",
+        };
+        vec![
+            format!("{threads}: {}", on(cfg!(feature = "rayon"))),
+            format!(
+                "SIMD element-wise kernels (macerator): {}",
+                on(cfg!(feature = "simd"))
+            ),
+            matmul.to_string(),
+        ]
     }
 
     fn devices(&self) -> Vec<String> {
@@ -363,6 +387,24 @@ impl PreparedCase for BurnCase {
             loss: Some(scalar(loss)?),
             grad_norms,
         })
+    }
+
+    fn thread_pools(&self) -> Vec<ThreadPool> {
+        let asked = worker_threads();
+        match self.kind {
+            Kind::Flex | Kind::NdArray if cfg!(feature = "rayon") => vec![ThreadPool::new(
+                "rayon global pool",
+                rayon::current_num_threads(),
+                asked,
+            )],
+            Kind::Flex | Kind::NdArray => vec![ThreadPool::new(
+                "the calling thread (built without Burn's rayon feature)",
+                1,
+                asked,
+            )],
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => Vec::new(),
+        }
     }
 
     fn device_name(&self) -> String {

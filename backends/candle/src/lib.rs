@@ -8,9 +8,11 @@ pub mod weights;
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use ditbench_harness::backend::{DeviceName, time_train_step};
+use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
+use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
@@ -49,6 +51,23 @@ impl Backend for CandleBackend {
 
     fn framework_version(&self) -> String {
         format!("candle-core {FRAMEWORK_VERSION}")
+    }
+
+    fn build_features(&self) -> Vec<String> {
+        // candle-core's CPU matmul is the gemm crate with its default
+        // features (rayon threads; AVX2/FMA or AVX-512 chosen at run time
+        // where gemm was built with x86-v4); its `mkl` and `accelerate`
+        // BLAS features are off in ditbench.
+        let mut features = vec![
+            "cpu matmul: gemm crate, rayon threads".to_string(),
+            "element-wise ops: serial, except candle_nn softmax/norm/RoPE kernels (rayon)"
+                .to_string(),
+            "mkl: off".to_string(),
+        ];
+        if cfg!(feature = "cuda") {
+            features.push("cuda kernels".into());
+        }
+        features
     }
 
     fn devices(&self) -> Vec<String> {
@@ -197,8 +216,8 @@ fn to_host(t: &Tensor) -> Result<HostTensor> {
     Ok(HostTensor::f32(t.dims().to_vec(), values))
 }
 
-impl PreparedCase for CandleCase {
-    fn step(&mut self) -> Result<PhaseTimes> {
+impl CandleCase {
+    fn step_in_context(&mut self) -> Result<PhaseTimes> {
         match self.pass {
             Pass::Forward => {
                 self.forward()?;
@@ -210,6 +229,16 @@ impl PreparedCase for CandleCase {
                 |loss| Ok(loss.backward()?),
             ),
         }
+    }
+}
+
+impl PreparedCase for CandleCase {
+    fn step(&mut self) -> Result<PhaseTimes> {
+        // On the CPU, Candle's ops run inside its own rayon pool, as
+        // `Device::with_context` is documented for: the step runs on a pool
+        // worker, so each parallel op's helpers join it without a wake-up.
+        let device = self.device.clone();
+        device.with_context(|| self.step_in_context())
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -255,6 +284,24 @@ impl PreparedCase for CandleCase {
             },
             other => format!("{:?}", other.location()),
         }
+    }
+
+    fn thread_pools(&self) -> Vec<ThreadPool> {
+        let asked = worker_threads();
+        vec![
+            // Inside the context the steps run in: Candle's own pool on the CPU.
+            ThreadPool::new(
+                "candle rayon pool (Device::with_context)",
+                self.device.with_context(rayon::current_num_threads),
+                asked,
+            ),
+            // What candle-core hands gemm as Parallelism::Rayon(n).
+            ThreadPool::new(
+                "candle gemm threads (candle_core::utils::get_num_threads)",
+                candle_core::utils::get_num_threads(),
+                asked,
+            ),
+        ]
     }
 
     fn attention_impl(&self) -> String {

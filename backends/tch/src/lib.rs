@@ -17,6 +17,7 @@ use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
+use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
@@ -58,18 +59,27 @@ fn cuda_devices() -> usize {
     }
 }
 
-/// Size libtorch's intra-op and inter-op pools from the harness's one thread
-/// setting. Inter-op threads can be set once per process, before any
-/// parallel work, hence the `Once`.
+/// Size libtorch's pools from the harness's one thread setting: N intra-op
+/// threads (each operator's parallel loops, oneDNN and MKL), and one inter-op
+/// thread, since a single eager graph never runs operators concurrently (as
+/// PyTorch's CPU performance guide advises). Inter-op threads can be set once
+/// per process, before any parallel work, hence the `Once`.
 fn apply_thread_setting() {
     static APPLY: Once = Once::new();
     if let Some(n) = worker_threads() {
         APPLY.call_once(|| {
-            let n = i32::try_from(n).unwrap_or(i32::MAX);
-            tch::set_num_interop_threads(n);
-            tch::set_num_threads(n);
+            tch::set_num_interop_threads(INTEROP_THREADS);
+            tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
         });
     }
+}
+
+/// libtorch's inter-op pool size in every worker.
+const INTEROP_THREADS: i32 = 1;
+
+/// A libtorch pool size as a count (libtorch answers in `i32`).
+fn pool_size(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }
 
 impl Backend for TchBackend {
@@ -79,6 +89,21 @@ impl Backend for TchBackend {
 
     fn framework_version(&self) -> String {
         format!("libtorch {LIBTORCH_VERSION} (tch {TCH_VERSION})")
+    }
+
+    fn build_features(&self) -> Vec<String> {
+        // libtorch's own build answers; it picks AVX2 or AVX-512 kernels
+        // at run time (ATEN_CPU_CAPABILITY overrides).
+        let on = |yes: bool| if yes { "on" } else { "off" };
+        let mut features = vec![
+            format!("MKL: {}", on(tch::utils::has_mkl())),
+            format!("oneDNN (mkldnn): {}", on(tch::utils::has_mkldnn())),
+            format!("OpenMP: {}", on(tch::utils::has_openmp())),
+        ];
+        if let Ok(capability) = std::env::var("ATEN_CPU_CAPABILITY") {
+            features.push(format!("ATEN_CPU_CAPABILITY={capability}"));
+        }
+        features
     }
 
     fn devices(&self) -> Vec<String> {
@@ -310,6 +335,22 @@ impl PreparedCase for TchCase {
             Device::Cuda(i) => format!("cuda:{i}"),
             other => format!("{other:?}"),
         }
+    }
+
+    fn thread_pools(&self) -> Vec<ThreadPool> {
+        let asked = worker_threads();
+        vec![
+            ThreadPool::new(
+                "libtorch intra-op (at::get_num_threads)",
+                pool_size(tch::get_num_threads()),
+                asked,
+            ),
+            ThreadPool::new(
+                "libtorch inter-op (at::get_num_interop_threads)",
+                pool_size(tch::get_num_interop_threads()),
+                asked.map(|_| pool_size(INTEROP_THREADS)),
+            ),
+        ]
     }
 
     fn attention_impl(&self) -> String {

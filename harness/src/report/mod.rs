@@ -17,6 +17,7 @@ use crate::backend::Pass;
 use crate::cost::cost;
 use crate::parity::{ParityStatus, preferred_reference};
 use crate::results::{CaseResult, RunResults, Status};
+use crate::threads::ThreadUse;
 use crate::workload::{Family, find_preset};
 
 pub use history::{CaseHistory, ChangePoint, HistoryPoint};
@@ -141,6 +142,11 @@ pub struct Row {
     pub rss_growth_mib: Option<f64>,
     pub parity: String,
     pub attention: String,
+    /// Threads asked for, busy while timed and CPU parallelism (`2 threads (busy 2, CPU 1.93x)`).
+    pub threads: String,
+    pub threads_requested: Option<usize>,
+    pub threads_busy: Option<usize>,
+    pub cpu_parallelism: Option<f64>,
     /// Speed relative to the reference backend on the same machine, device,
     /// workload, dtype and pass (reference median / this median).
     pub speed_vs_reference: Option<f64>,
@@ -318,6 +324,13 @@ fn row(host: &str, c: &CaseResult) -> Option<Row> {
             },
         },
         attention: c.attention.clone().unwrap_or_default(),
+        threads: c
+            .threads
+            .as_ref()
+            .map_or_else(|| "–".to_string(), ThreadUse::summary),
+        threads_requested: c.threads.as_ref().and_then(|t| t.requested),
+        threads_busy: c.threads.as_ref().and_then(|t| t.busy),
+        cpu_parallelism: c.threads.as_ref().and_then(|t| t.cpu_parallelism),
         speed_vs_reference: None,
         fastest: false,
     })
@@ -482,6 +495,15 @@ fn latest_per_host(runs: &[LoadedRun]) -> Vec<LoadedRun> {
     latest.into_iter().cloned().collect()
 }
 
+/// A list that older results files do not have.
+fn or_unrecorded(list: String) -> String {
+    if list.is_empty() {
+        "not recorded".into()
+    } else {
+        list
+    }
+}
+
 /// Everything else a results file says about where and how it ran.
 fn machine_details(r: &RunResults) -> Vec<(String, String)> {
     let env = &r.environment;
@@ -499,6 +521,7 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
                 .unwrap_or_else(|| "no (interrupted)".into()),
         ),
         ("architecture".into(), env.arch.clone()),
+        ("CPU SIMD".into(), or_unrecorded(env.cpu_simd.join(", "))),
         ("rustc".into(), env.rustc.clone()),
         (
             "build".into(),
@@ -536,6 +559,12 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
         ),
         ("seed".into(), r.settings.seed.to_string()),
     ];
+    for f in &env.frameworks {
+        details.push((
+            format!("{} build", f.backend),
+            or_unrecorded(f.build_features.join("; ")),
+        ));
+    }
     for g in &env.gpus {
         details.push((
             format!("GPU {}", g.index),
@@ -968,7 +997,7 @@ pub(crate) fn md_escape(s: &str) -> String {
 
 /// Every measured case as CSV (RFC 4180 quoting).
 pub fn render_csv(report: &Report) -> String {
-    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity";
+    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism";
     let mut csv = format!("{header}\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for r in &report.rows {
@@ -989,6 +1018,9 @@ pub fn render_csv(report: &Report) -> String {
             opt(r.rss_growth_mib),
             opt(r.speed_vs_reference),
             r.parity.clone(),
+            r.threads_requested.map_or(String::new(), |n| n.to_string()),
+            r.threads_busy.map_or(String::new(), |n| n.to_string()),
+            opt(r.cpu_parallelism),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         csv.push_str(&line.join(","));

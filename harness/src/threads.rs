@@ -1,0 +1,245 @@
+//! Threads a case computed with: the pool sizes each framework reports, and
+//! what the worker's OS threads actually ran during the timed iterations.
+//!
+//! The pool sizes say whether `--threads` reached the framework; the OS view
+//! (`/proc/self/task`) says whether the framework then used the threads, which
+//! is what a single-threaded build would get wrong while reporting a pool of N.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "threads.requested",
+        "--threads as the worker received it (DITBENCH_THREADS); null when the worker was started without one",
+    ),
+    (
+        "threads.pools",
+        "each thread pool the framework computes with: its size as the framework or pool reports it after the timed iterations (read back, not the argument echoed), and the size ditbench asked for (--threads; 1 for libtorch's inter-op pool, which a single graph does not use)",
+    ),
+    (
+        "threads.busy",
+        "OS threads of the worker that each ran at least 10% of the busiest thread's CPU time during the timed iterations (/proc/self/task/*/schedstat): how many threads did the work, whatever the pools' sizes",
+    ),
+    (
+        "threads.cpu_parallelism",
+        "CPU seconds of all the worker's threads during the timed iterations / their wall seconds: 1.0 is one core kept busy; near threads.requested when the framework parallelises everything and the machine is otherwise idle",
+    ),
+];
+
+/// A thread below this share of the busiest thread's CPU time is not counted
+/// as busy: pools keep idle or spinning helpers that do no real work.
+pub const BUSY_SHARE: f64 = 0.10;
+
+/// One pool of threads a framework computes with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadPool {
+    /// What the pool is, e.g. `rayon global pool`, `libtorch intra-op`.
+    pub name: String,
+    /// Its size, as the framework reports it.
+    pub threads: usize,
+    /// The size ditbench asked for; null when the worker was given no
+    /// thread setting (the framework's own default then applies).
+    pub asked: Option<usize>,
+}
+
+impl ThreadPool {
+    pub fn new(name: &str, threads: usize, asked: Option<usize>) -> Self {
+        ThreadPool {
+            name: name.to_string(),
+            threads,
+            asked,
+        }
+    }
+}
+
+/// What the OS saw the worker's threads do during the timed iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ThreadActivity {
+    /// Threads that ran at least [`BUSY_SHARE`] of the busiest one's CPU time.
+    pub busy: usize,
+    /// CPU seconds of all threads / wall seconds.
+    pub cpu_parallelism: f64,
+}
+
+/// The threads record of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadUse {
+    pub requested: Option<usize>,
+    pub pools: Vec<ThreadPool>,
+    /// Null where `/proc` cannot be read.
+    pub busy: Option<usize>,
+    pub cpu_parallelism: Option<f64>,
+}
+
+impl ThreadUse {
+    pub fn new(
+        requested: Option<usize>,
+        pools: Vec<ThreadPool>,
+        activity: Option<ThreadActivity>,
+    ) -> Self {
+        ThreadUse {
+            requested,
+            pools,
+            busy: activity.map(|a| a.busy),
+            cpu_parallelism: activity.map(|a| a.cpu_parallelism),
+        }
+    }
+
+    /// Pools whose size is not what ditbench asked for.
+    pub fn mismatched_pools(&self) -> impl Iterator<Item = &ThreadPool> {
+        self.pools
+            .iter()
+            .filter(|p| p.asked.is_some_and(|asked| asked != p.threads))
+    }
+
+    /// `2 threads (busy 2, CPU 1.93x)`, for tables.
+    pub fn summary(&self) -> String {
+        let mut s = match self.requested {
+            Some(1) => "1 thread".to_string(),
+            Some(n) => format!("{n} threads"),
+            None => "threads ?".to_string(),
+        };
+        if let (Some(busy), Some(par)) = (self.busy, self.cpu_parallelism) {
+            s.push_str(&format!(" (busy {busy}, CPU {par:.2}x)"));
+        }
+        s
+    }
+}
+
+/// CPU nanoseconds each thread of this process has run so far, by thread id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadTimes(BTreeMap<u32, u64>);
+
+impl ThreadTimes {
+    /// This process's threads now; `None` where `/proc/self/task` is unreadable.
+    pub fn now() -> Option<Self> {
+        let mut times = BTreeMap::new();
+        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            // A thread may end between listing and reading: skip it.
+            if let Some(ns) = thread_cpu_ns(&entry.path()) {
+                times.insert(tid, ns);
+            }
+        }
+        (!times.is_empty()).then_some(ThreadTimes(times))
+    }
+
+    /// CPU nanoseconds each thread ran since `earlier` (threads started
+    /// since then count from zero; threads that ended are not seen).
+    pub fn since(&self, earlier: &ThreadTimes) -> Vec<u64> {
+        self.0
+            .iter()
+            .map(|(tid, &ns)| ns.saturating_sub(earlier.0.get(tid).copied().unwrap_or(0)))
+            .collect()
+    }
+}
+
+/// A thread's CPU time: `schedstat`'s nanoseconds, else `stat`'s user and
+/// system clock ticks (at the usual 100 Hz).
+fn thread_cpu_ns(task: &std::path::Path) -> Option<u64> {
+    if let Ok(s) = std::fs::read_to_string(task.join("schedstat"))
+        && let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse().ok())
+    {
+        return Some(ns);
+    }
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+    stat_cpu_ticks(&stat).map(|ticks| ticks * 10_000_000)
+}
+
+/// utime + stime from a `/proc/.../stat` line, whose second field (the
+/// command) may hold spaces and parentheses.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // After the command: state is field 3 of the line, utime 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Busy threads and CPU parallelism from per-thread CPU nanoseconds over
+/// `wall_s` seconds.
+pub fn activity(cpu_ns: &[u64], wall_s: f64) -> ThreadActivity {
+    let busiest = cpu_ns.iter().copied().max().unwrap_or(0);
+    let busy = cpu_ns
+        .iter()
+        .filter(|&&ns| busiest > 0 && ns as f64 >= BUSY_SHARE * busiest as f64)
+        .count();
+    let total_s = cpu_ns.iter().sum::<u64>() as f64 / 1e9;
+    ThreadActivity {
+        busy,
+        cpu_parallelism: if wall_s > 0.0 { total_s / wall_s } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_counts_threads_near_the_busiest() {
+        let a = activity(&[1_000_000_000, 900_000_000, 50_000_000, 0], 1.0);
+        assert_eq!(a.busy, 2);
+        assert!((a.cpu_parallelism - 1.95).abs() < 1e-9);
+        assert_eq!(activity(&[], 1.0).busy, 0);
+        assert_eq!(activity(&[0, 0], 1.0).busy, 0);
+        assert_eq!(activity(&[5], 0.0).cpu_parallelism, 0.0);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names_parse() {
+        let line = "123 (a b) c)) S 1 2 3 4 5 6 7 8 9 10 70 30 0 0 20 0 1 0";
+        assert_eq!(stat_cpu_ticks(line), Some(100));
+        assert_eq!(stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_spinning_thread_shows_as_busy() {
+        let before = ThreadTimes::now().expect("/proc/self/task is readable on Linux");
+        let t = std::time::Instant::now();
+        let spin = || {
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed().as_millis() < 200 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        };
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let deltas = std::thread::scope(|s| {
+            // The helper stays alive until the second reading: an ended
+            // thread leaves /proc/self/task and its time with it.
+            s.spawn(move || {
+                spin();
+                wait.recv().ok();
+            });
+            spin();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let deltas = ThreadTimes::now().unwrap().since(&before);
+            done.send(()).unwrap();
+            deltas
+        });
+        // Other tests' threads may run too: at least the two spinners.
+        let a = activity(&deltas, t.elapsed().as_secs_f64());
+        assert!(a.busy >= 2, "{deltas:?}");
+        assert!(a.cpu_parallelism > 0.0);
+    }
+
+    #[test]
+    fn summaries_read_as_a_sentence() {
+        let t = ThreadUse::new(
+            Some(2),
+            vec![ThreadPool::new("rayon global pool", 1, Some(2))],
+            Some(ThreadActivity {
+                busy: 1,
+                cpu_parallelism: 1.004,
+            }),
+        );
+        assert_eq!(t.summary(), "2 threads (busy 1, CPU 1.00x)");
+        assert_eq!(t.mismatched_pools().count(), 1);
+        assert_eq!(ThreadUse::new(Some(1), vec![], None).summary(), "1 thread");
+    }
+}
