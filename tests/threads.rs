@@ -1,7 +1,6 @@
-//! Every backend computes with the threads `--threads` gives it: the pool
-//! sizes each framework reports equal the request, and on a machine with two
-//! or more cores a matmul-heavy case keeps at least two threads busy in every
-//! CPU backend (a build with a framework's threading compiled out fails here).
+//! `--threads` reaches every backend: the pool sizes each framework reports
+//! in its worker equal the request. (`tests/thread_use.rs` checks that the
+//! frameworks then compute on those threads.)
 
 mod common;
 
@@ -117,42 +116,5 @@ fn every_backend_reports_pools_of_the_size_it_was_asked_for() {
                     .is_empty()
             );
         }
-    }
-}
-
-#[test]
-fn cpu_backends_compute_with_every_thread_they_are_given() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 {
-        eprintln!("skipped: this machine has {cores} core; the check needs two");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    // wan-small's matmuls (320 tokens x 384 x 1536) are far above every
-    // framework's threshold for splitting a matmul across threads.
-    let json = run(
-        dir.path(),
-        &[
-            "--presets",
-            "wan-small",
-            "--layers",
-            "2",
-            "--passes",
-            "forward",
-            "--threads",
-            "2",
-        ],
-    );
-    for (backend, case) in cases_by_backend(&json) {
-        assert_eq!(case["status"], "ok", "{backend}: {}", case["error"]);
-        // Each busy thread ran at least a tenth of the busiest one's CPU
-        // time: a framework computing on one thread shows 1 whatever its
-        // pools' sizes, however loaded the machine.
-        let busy = case["threads"]["busy"].as_u64().unwrap();
-        assert!(
-            busy >= 2,
-            "{backend} computed on {busy} thread(s) of the 2 it was given: {}",
-            case["threads"]
-        );
     }
 }

@@ -20,11 +20,11 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "threads.busy",
-        "OS threads of the worker that each ran at least 10% of the busiest thread's CPU time during the timed iterations (/proc/self/task/*/schedstat): how many threads did the work, whatever the pools' sizes",
+        "OS threads of the worker that each ran at least 10% of the busiest thread's CPU time during the timed iterations (/proc/self/task/*/schedstat), together or in turn: a rayon worker may compute while the calling thread waits, so 2 busy threads need not mean 2 cores; cpu_parallelism says how many at once",
     ),
     (
         "threads.cpu_parallelism",
-        "CPU seconds of all the worker's threads during the timed iterations / their wall seconds: 1.0 is one core kept busy; near threads.requested when the framework parallelises everything and the machine is otherwise idle",
+        "CPU seconds of all the worker's threads during the timed iterations / their wall seconds: how many cores the case kept busy on average (1.0: one). It counts time pool threads spend spinning for work, so it can exceed the speed-up more threads give; other processes on the machine lower it",
     ),
 ];
 
