@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ditbench, fails_with, result_files};
+use common::{QUICK, ditbench, fails_with, result_files};
 use serde_json::Value;
 
 fn schema() -> jsonschema::Validator {
@@ -13,18 +13,6 @@ fn schema() -> jsonschema::Validator {
             .expect("results/schema.json");
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
 }
-
-/// Quick timing so tests stay fast on a 2-core machine.
-const QUICK: [&str; 8] = [
-    "--budget",
-    "0.6",
-    "--min-time",
-    "0.1",
-    "--min-iters",
-    "3",
-    "--warmup-time",
-    "0.05",
-];
 
 fn run_ok(out: &Path, args: &[&str]) -> (Value, String) {
     let assert = ditbench()

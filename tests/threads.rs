@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ditbench, result_files};
+use common::{QUICK, ditbench, result_files};
 use serde_json::Value;
 
 /// Every CPU backend of this build, by the cargo features the tests run with.
@@ -29,15 +29,8 @@ fn run(out: &Path, args: &[&str]) -> Value {
     ditbench()
         .arg("run")
         .args(args)
-        .args(["--devices", "cpu", "--no-parity", "--budget", "0.6"])
-        .args([
-            "--min-time",
-            "0.1",
-            "--min-iters",
-            "3",
-            "--warmup-time",
-            "0.05",
-        ])
+        .args(["--devices", "cpu", "--no-parity"])
+        .args(QUICK)
         .arg("--out")
         .arg(out)
         .assert()

@@ -219,29 +219,21 @@ fn proc_gpus() -> Vec<GpuInfo> {
 
 /// The vector extensions this CPU offers, of those CPU kernels dispatch on.
 pub fn cpu_simd() -> Vec<String> {
+    #[allow(unused_mut)]
     let mut found: Vec<&str> = Vec::new();
+    // Each feature through the architecture's run-time detector.
+    #[allow(unused_macros)]
+    macro_rules! probe {
+        ($detect:ident: $($f:tt),*) => {$(
+            if std::arch::$detect!($f) {
+                found.push($f);
+            }
+        )*};
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        macro_rules! probe {
-            ($($f:tt),*) => {$(
-                if std::arch::is_x86_feature_detected!($f) {
-                    found.push($f);
-                }
-            )*};
-        }
-        probe!(
-            "sse4.2",
-            "avx",
-            "avx2",
-            "fma",
-            "f16c",
-            "avx512f",
-            "avx512bw",
-            "avx512vl",
-            "avx512vnni",
-            "avx512bf16",
-            "avx512fp16"
-        );
+        probe!(is_x86_feature_detected: "sse4.2", "avx", "avx2", "fma", "f16c", "avx512f",
+            "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16");
         // AMX has no stable run-time probe in std: the kernel's word for it.
         if let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo")
             && let Some(flags) = cpuinfo.lines().find(|l| l.starts_with("flags"))
@@ -254,16 +246,7 @@ pub fn cpu_simd() -> Vec<String> {
         }
     }
     #[cfg(target_arch = "aarch64")]
-    {
-        macro_rules! probe {
-            ($($f:tt),*) => {$(
-                if std::arch::is_aarch64_feature_detected!($f) {
-                    found.push($f);
-                }
-            )*};
-        }
-        probe!("neon", "fp16", "dotprod", "bf16", "i8mm", "sve", "sve2");
-    }
+    probe!(is_aarch64_feature_detected: "neon", "fp16", "dotprod", "bf16", "i8mm", "sve", "sve2");
     found.into_iter().map(String::from).collect()
 }
 

@@ -7,6 +7,18 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+/// Quick timing so tests stay fast on a 2-core machine.
+pub const QUICK: [&str; 8] = [
+    "--budget",
+    "0.6",
+    "--min-time",
+    "0.1",
+    "--min-iters",
+    "3",
+    "--warmup-time",
+    "0.05",
+];
+
 pub fn ditbench() -> Command {
     Command::cargo_bin("ditbench").expect("binary built")
 }
