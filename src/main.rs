@@ -44,6 +44,7 @@ pub fn build_info() -> BuildInfo {
         ("burn", cfg!(feature = "burn")),
         ("burn-cuda", cfg!(feature = "burn-cuda")),
         ("burn-wgpu", cfg!(feature = "burn-wgpu")),
+        ("x86-v4", cfg!(feature = "x86-v4")),
         ("tch", cfg!(feature = "tch")),
         ("tch-cuda", cfg!(feature = "tch-cuda")),
     ];

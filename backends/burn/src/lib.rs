@@ -117,7 +117,10 @@ impl Backend for BurnBackend {
             _ => return Vec::new(),
         };
         let matmul = match self.kind {
-            Kind::Flex => "matmul: gemm crate",
+            Kind::Flex if cfg!(feature = "x86-v4") => {
+                "matmul: gemm crate, AVX-512 (x86-v4) or AVX2 kernels"
+            }
+            Kind::Flex => "matmul: gemm crate, AVX2/FMA kernels (no x86-v4)",
             _ => "matmul: matrixmultiply crate (MATMUL_NUM_THREADS, at most 4 threads)",
         };
         vec![

@@ -55,11 +55,18 @@ impl Backend for CandleBackend {
 
     fn build_features(&self) -> Vec<String> {
         // candle-core's CPU matmul is the gemm crate with its default
-        // features (rayon threads; AVX2/FMA or AVX-512 chosen at run time
-        // where gemm was built with x86-v4); its `mkl` and `accelerate`
-        // BLAS features are off in ditbench.
+        // features (rayon threads; AVX2/FMA, or AVX-512 too where gemm is
+        // built with x86-v4, chosen at run time); its `mkl` and
+        // `accelerate` BLAS features are off in ditbench.
         let mut features = vec![
-            "cpu matmul: gemm crate, rayon threads".to_string(),
+            format!(
+                "cpu matmul: gemm crate, rayon threads, {} kernels",
+                if cfg!(feature = "x86-v4") {
+                    "AVX-512 (x86-v4) or AVX2"
+                } else {
+                    "AVX2/FMA (no x86-v4)"
+                }
+            ),
             "element-wise ops: serial, except candle_nn softmax/norm/RoPE kernels (rayon)"
                 .to_string(),
             "mkl: off".to_string(),
