@@ -83,13 +83,8 @@ pub fn case_line(c: &CaseResult) -> String {
             );
             if let Some(threads) = &c.threads {
                 line.push_str(&format!("  {}", threads.summary()));
-                for pool in threads.mismatched_pools() {
-                    line.push_str(&format!(
-                        "\n  warning: {} has {} threads where ditbench asked for {}",
-                        pool.name,
-                        pool.threads,
-                        pool.asked.unwrap_or_default()
-                    ));
+                for mismatch in threads.mismatches() {
+                    line.push_str(&format!("\n  warning: {mismatch}"));
                 }
             }
             line

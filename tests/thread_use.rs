@@ -11,7 +11,7 @@ use ditbench::compiled_backends;
 use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
 use ditbench_harness::kernels::{Kernel, KernelSpec, wan_kernels};
 use ditbench_harness::tensors::SeededWeights;
-use ditbench_harness::threads::{ThreadTimes, activity};
+use ditbench_harness::threads::{ThreadTimes, activity, spin_two_threads};
 use ditbench_harness::workload::{ModelConfig, find_preset};
 use ditbench_harness::{Dtype, Pass, PreparedCase};
 
@@ -33,32 +33,9 @@ fn parallelism(work: impl FnOnce()) -> f64 {
 /// What two spinning threads get from this machine right now: below 1.6 the
 /// machine is too busy to tell a serial matmul from a parallel one.
 fn idle_cores_now() -> f64 {
-    let spin = || {
-        let t = Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(300) {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-    };
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let (spun, finished) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        // The helper stays alive until the second reading: an ended thread
-        // leaves /proc/self/task, and its CPU time with it.
-        s.spawn(move || {
-            spin();
-            spun.send(()).ok();
-            wait.recv().ok();
-        });
-        let before = ThreadTimes::now().expect("/proc/self/task is readable");
-        let t = Instant::now();
-        spin();
-        finished.recv().ok();
-        let wall = t.elapsed().as_secs_f64();
-        let used = activity(&ThreadTimes::now().unwrap().since(&before), wall).cpu_parallelism;
-        done.send(()).ok();
-        used
-    })
+    spin_two_threads(Duration::from_millis(300))
+        .expect("/proc/self/task is readable")
+        .cpu_parallelism
 }
 
 /// Steps of `case` for at least `seconds`.

@@ -321,14 +321,7 @@ fn serve_into(
         prepared.thread_pools(),
         out.measurement.threads,
     );
-    for pool in threads.mismatched_pools() {
-        out.notes.push(format!(
-            "{} has {} threads where ditbench asked for {}",
-            pool.name,
-            pool.threads,
-            pool.asked.unwrap_or_default()
-        ));
-    }
+    out.notes.extend(threads.mismatches());
     out.threads = Some(threads);
 
     let peak_rss = memory::peak_rss_bytes();

@@ -94,6 +94,20 @@ impl ThreadUse {
             .filter(|p| p.asked.is_some_and(|asked| asked != p.threads))
     }
 
+    /// One sentence per pool of another size than asked, for notes and warnings.
+    pub fn mismatches(&self) -> Vec<String> {
+        self.mismatched_pools()
+            .map(|p| {
+                format!(
+                    "{} has {} threads where ditbench asked for {}",
+                    p.name,
+                    p.threads,
+                    p.asked.unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     /// `2 threads (busy 2, CPU 1.93x)`, for tables.
     pub fn summary(&self) -> String {
         let mut s = match self.requested {
@@ -139,7 +153,7 @@ impl ThreadTimes {
 }
 
 /// A thread's CPU time: `schedstat`'s nanoseconds, else `stat`'s user and
-/// system clock ticks (at the usual 100 Hz).
+/// system clock ticks.
 fn thread_cpu_ns(task: &std::path::Path) -> Option<u64> {
     if let Ok(s) = std::fs::read_to_string(task.join("schedstat"))
         && let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse().ok())
@@ -147,7 +161,11 @@ fn thread_cpu_ns(task: &std::path::Path) -> Option<u64> {
         return Some(ns);
     }
     let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-    stat_cpu_ticks(&stat).map(|ticks| ticks * 10_000_000)
+    // SAFETY: sysconf only reads a constant of the running system.
+    let ticks_per_s = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&t| t > 0)?;
+    stat_cpu_ticks(&stat).map(|ticks| ticks * (1_000_000_000 / ticks_per_s))
 }
 
 /// utime + stime from a `/proc/.../stat` line, whose second field (the
@@ -159,6 +177,40 @@ fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// What two threads spinning for `duration` got from this machine: about 2
+/// cores on an idle machine with two or more, less when others compete.
+/// `None` where `/proc/self/task` is unreadable.
+pub fn spin_two_threads(duration: std::time::Duration) -> Option<ThreadActivity> {
+    let spin = || {
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < duration {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    };
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let (spun, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        // The helper stays alive until the second reading: an ended thread
+        // leaves /proc/self/task, and its CPU time with it.
+        s.spawn(move || {
+            spin();
+            spun.send(()).ok();
+            wait.recv().ok();
+        });
+        let before = ThreadTimes::now();
+        let t = std::time::Instant::now();
+        spin();
+        finished.recv().ok();
+        let wall = t.elapsed().as_secs_f64();
+        let used = before
+            .zip(ThreadTimes::now())
+            .map(|(before, after)| activity(&after.since(&before), wall));
+        done.send(()).ok();
+        used
+    })
 }
 
 /// Busy threads and CPU parallelism from per-thread CPU nanoseconds over
@@ -198,33 +250,11 @@ mod tests {
     }
 
     #[test]
-    fn a_spinning_thread_shows_as_busy() {
-        let before = ThreadTimes::now().expect("/proc/self/task is readable on Linux");
-        let t = std::time::Instant::now();
-        let spin = || {
-            let t = std::time::Instant::now();
-            let mut x = 0u64;
-            while t.elapsed().as_millis() < 200 {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        };
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let deltas = std::thread::scope(|s| {
-            // The helper stays alive until the second reading: an ended
-            // thread leaves /proc/self/task and its time with it.
-            s.spawn(move || {
-                spin();
-                wait.recv().ok();
-            });
-            spin();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let deltas = ThreadTimes::now().unwrap().since(&before);
-            done.send(()).unwrap();
-            deltas
-        });
+    fn two_spinning_threads_show_as_busy() {
+        let a = spin_two_threads(std::time::Duration::from_millis(200))
+            .expect("/proc/self/task is readable on Linux");
         // Other tests' threads may run too: at least the two spinners.
-        let a = activity(&deltas, t.elapsed().as_secs_f64());
-        assert!(a.busy >= 2, "{deltas:?}");
+        assert!(a.busy >= 2, "{a:?}");
         assert!(a.cpu_parallelism > 0.0);
     }
 
@@ -240,6 +270,10 @@ mod tests {
         );
         assert_eq!(t.summary(), "2 threads (busy 1, CPU 1.00x)");
         assert_eq!(t.mismatched_pools().count(), 1);
+        assert_eq!(
+            t.mismatches(),
+            ["rayon global pool has 1 threads where ditbench asked for 2"]
+        );
         assert_eq!(ThreadUse::new(Some(1), vec![], None).summary(), "1 thread");
     }
 }
