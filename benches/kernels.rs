@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ditbench::compiled_backends;
+use ditbench::registry::thread_variables;
 use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
 use ditbench_harness::kernels::{KernelSpec, wan_kernels};
 use ditbench_harness::tensors::SeededWeights;
@@ -64,7 +65,9 @@ fn apply_threads() -> Result<()> {
         Ok(n) if n > 0 => n,
         _ => bail!("{THREADS_ENV}={value} is not a thread count of at least 1"),
     };
-    for (key, value) in ThreadSettings::new(n, THREADS_ENV).env {
+    for (key, value) in
+        ThreadSettings::new(n, THREADS_ENV, thread_variables(&compiled_backends())).env
+    {
         // SAFETY: called first thing in the bench, before any framework
         // starts a thread that could read the environment.
         unsafe { std::env::set_var(key, value) };
@@ -89,13 +92,13 @@ fn kernels(c: &mut Criterion) {
             group.throughput(Throughput::Elements(kernel.flops(pass) as u64));
             for backend in &backends {
                 for device in backend.devices() {
-                    if let Some(reason) = backend.unsupported(&device, dtype, pass) {
+                    if let Some(reason) = backend.unsupported(device, dtype, pass) {
                         eprintln!("skipped {} on {device}: {reason}", backend.name());
                         continue;
                     }
                     let spec = KernelSpec {
                         kernel: kernel.clone(),
-                        device: device.clone(),
+                        device,
                         dtype,
                         pass,
                     };

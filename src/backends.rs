@@ -1,20 +1,11 @@
 //! Choosing among the backends compiled into this binary.
 
 pub use ditbench::compiled_backends;
+use ditbench::registry::registry;
 use ditbench_harness::Backend;
 use ditbench_harness::env::Framework;
 
 use crate::UsageError;
-
-/// Every backend ditbench has, with the cargo feature that compiles it in.
-const BACKEND_FEATURES: [(&str, &str); 6] = [
-    ("tch", "tch"),
-    ("candle", "candle"),
-    ("burn-flex", "burn"),
-    ("burn-ndarray", "burn"),
-    ("burn-cuda", "burn-cuda"),
-    ("burn-wgpu", "burn-wgpu"),
-];
 
 pub fn frameworks(backends: &[&dyn Backend]) -> Vec<Framework> {
     backends
@@ -45,9 +36,10 @@ pub fn resolve_backends(
     let mut out: Vec<&'static dyn Backend> = Vec::new();
     for name in requested {
         let backend = compiled.iter().find(|b| b.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = BACKEND_FEATURES.iter().map(|(b, _)| *b).collect();
-            UsageError(match BACKEND_FEATURES.iter().find(|(b, _)| b == name) {
-                Some((_, feature)) => format!(
+            let all = registry();
+            let known: Vec<&str> = all.iter().map(|r| r.name).collect();
+            UsageError(match all.iter().find(|r| r.name == name) {
+                Some(&ditbench::registry::Registered { feature, .. }) => format!(
                     "backend '{name}' is not compiled into this binary; build with the cargo feature \
                      `{feature}` (e.g. cargo run --release --features {feature} -- run ...); \
                      compiled backends: {}",

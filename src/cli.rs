@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ditbench_harness::worker::parse_size;
+use ditbench_harness::units::parse_size;
 use ditbench_harness::{Dtype, Pass};
 
 #[derive(Debug, Parser)]

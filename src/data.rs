@@ -3,13 +3,14 @@
 //! exactly what ditbench runs.
 
 use anyhow::Result;
-use ditbench_harness::files::{seeded_inputs_file, seeded_weights_file, write_new_file};
+use ditbench_harness::files::{seeded_inputs_file, seeded_weights_file};
 use ditbench_harness::params::parameters;
 use ditbench_harness::workload::expand_workloads;
+use ditbench_harness::write::{file_stem, write_numbered};
 
 use crate::UsageError;
 use crate::cli::DataArgs;
-use crate::run::{file_safe, sweeps};
+use crate::run::sweeps;
 
 /// Files larger than this are refused: the whole file is built in memory.
 const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -39,14 +40,14 @@ pub fn export(args: &DataArgs) -> Result<()> {
         return Err(UsageError(format!("--out {} is not a directory", args.out.display())).into());
     }
     let label = workload.label();
-    let stem = format!("{}-seed{}", file_safe(&label), args.seed);
-    let w = write_new_file(
+    let stem = format!("{}-seed{}", file_stem(&label, "workload"), args.seed);
+    let w = write_numbered(
         &args.out,
         &format!("{stem}.weights"),
         "safetensors",
         &seeded_weights_file(&workload.config, &label, args.seed)?,
     )?;
-    let i = write_new_file(
+    let i = write_numbered(
         &args.out,
         &format!("{stem}.inputs"),
         "safetensors",

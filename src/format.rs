@@ -8,7 +8,7 @@ use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
-pub use ditbench_harness::report::format_seconds as seconds;
+pub use ditbench_harness::units::format_seconds as seconds;
 
 /// A count with an SI suffix: 1.42B, 32.8k.
 pub fn si(x: f64) -> String {
@@ -47,13 +47,9 @@ pub fn flops(x: f64) -> String {
     format!("{x:.0} FLOP")
 }
 
+/// Bytes as the terminal writes them: `3.00 GiB`, `512.0 MiB`.
 pub fn bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= (1u64 << 30) as f64 {
-        format!("{:.2} GiB", b / (1u64 << 30) as f64)
-    } else {
-        format!("{:.1} MiB", b / (1u64 << 20) as f64)
-    }
+    ditbench_harness::units::bytes(b, 2)
 }
 
 /// Significant figures for small rates such as TFLOP/s.

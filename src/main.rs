@@ -14,9 +14,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use ditbench::registry::thread_variables;
 use ditbench_harness::env::{self, BuildInfo, ThreadSettings, default_threads};
 use ditbench_harness::memory::CountingAllocator;
-use ditbench_harness::runner::{WorkerRequest, serve};
+use ditbench_harness::worker::{WorkerRequest, serve};
 use ditbench_harness::workload::presets;
 
 use crate::cli::{Cli, Command};
@@ -38,27 +39,22 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn build_info() -> BuildInfo {
-    let features = [
-        ("candle", cfg!(feature = "candle")),
-        ("cuda", cfg!(feature = "cuda")),
-        ("burn", cfg!(feature = "burn")),
-        ("burn-cuda", cfg!(feature = "burn-cuda")),
-        ("burn-wgpu", cfg!(feature = "burn-wgpu")),
-        ("x86-v4", cfg!(feature = "x86-v4")),
-        ("tch", cfg!(feature = "tch")),
-        ("tch-cuda", cfg!(feature = "tch-cuda")),
-    ];
     BuildInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: env!("DITBENCH_GIT_COMMIT").to_string(),
         rustc: env!("DITBENCH_RUSTC").to_string(),
-        cargo_features: features
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(f, _)| f.to_string())
-            .collect(),
+        cargo_features: ditbench::registry::cargo_features(),
         profile: env!("DITBENCH_PROFILE").to_string(),
     }
+}
+
+/// The backends a report shows speeds relative to: the parity reference
+/// order of the registry.
+pub fn reference_order() -> Vec<String> {
+    ditbench::registry::reference_order()
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 fn worker(request: &Path, response: &Path) -> Result<()> {
@@ -101,6 +97,7 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
         },
         baseline: args.baseline.clone(),
         history: args.history,
+        reference_order: reference_order(),
     };
     let report =
         Report::build(&runs, &options, &chrono::Local::now().to_rfc3339()).map_err(|e| {
@@ -126,7 +123,10 @@ fn export(args: &cli::ExportArgs) -> Result<()> {
     let text = match args.format {
         cli::ExportFormat::Csv => render_csv(&Report::build(
             &loaded,
-            &ReportOptions::default(),
+            &ReportOptions {
+                reference_order: reference_order(),
+                ..ReportOptions::default()
+            },
             &chrono::Local::now().to_rfc3339(),
         )?),
         format => {
@@ -146,7 +146,7 @@ fn export(args: &cli::ExportArgs) -> Result<()> {
 fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
         Some(path) => {
-            ditbench_harness::report::write_new(path, text)?;
+            ditbench_harness::write::write_new(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
@@ -208,11 +208,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 None => (default_threads(), "default: physical cores"),
             };
             let compiled = backends::compiled_backends();
-            let env = env::capture(
-                &build_info(),
-                backends::frameworks(&compiled),
-                ThreadSettings::new(n, source),
-            );
+            let threads = ThreadSettings::new(n, source, thread_variables(&compiled));
+            let env = env::capture(&build_info(), backends::frameworks(&compiled), threads);
             println!("{}", serde_json::to_string_pretty(&env)?);
         }
         Command::Data(args) => data::export(&args)?,

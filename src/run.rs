@@ -1,7 +1,8 @@
 //! `ditbench run`: validate the request, run every case in a worker process,
 //! write results after each case, print the summary.
 
-use ditbench_harness::report::{LoadedRun, Report, ReportOptions, render_html, write_new};
+use ditbench_harness::report::{LoadedRun, Report, ReportOptions, render_html};
+use ditbench_harness::write::{file_stem, write_new};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ditbench_harness::CaseSpec;
+use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
 use ditbench_harness::params::{parameter_count, parameters};
@@ -18,16 +19,18 @@ use ditbench_harness::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
 };
 use ditbench_harness::runner::{
-    DataFiles, ReferenceStore, Runner, TimingConfig, WorkerCommand, WorkerLimits, parity_key,
-    plan_cases,
+    DataFiles, PlannedBackend, ReferenceStore, RunPlan, Runner, WorkerCommand, WorkerLimits,
+    available_devices, plan_cases,
 };
+use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
+use ditbench_harness::{CaseSpec, DeviceName};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
 use crate::cli::{Cli, Command, OverrideArgs, RunArgs, TimingArgs};
 use crate::format;
-use crate::{UsageError, build_info};
+use crate::{UsageError, build_info, reference_order};
 
 /// What a finished run reports to `main`.
 pub struct RunOutcome {
@@ -79,26 +82,6 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
         }
     }
     out
-}
-
-/// A file name part from a host name: letters, digits, '-' and '_' only.
-pub fn file_safe(s: &str) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    if cleaned.is_empty() {
-        "host".into()
-    } else {
-        cleaned
-    }
 }
 
 fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
@@ -160,12 +143,38 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     }
 }
 
-/// Everything a run needs, checked before anything runs or is written.
+/// Everything a run needs, validated once from the arguments before anything
+/// runs or is written; `run` and `run --resume` both build the runner from it.
 struct Plan {
-    runner: Runner<'static>,
+    run: RunPlan,
+    worker: WorkerCommand,
     cases: Vec<CaseSpec>,
     environment: env::Environment,
     settings: RunSettings,
+}
+
+/// The devices named by `--devices` (or all available), each one that some
+/// selected backend can use here.
+fn devices(requested: &[String], available: &[DeviceName]) -> Result<Vec<DeviceName>, UsageError> {
+    if requested.is_empty() {
+        return Ok(available.to_vec());
+    }
+    dedup(requested)
+        .iter()
+        .map(|name| {
+            available
+                .iter()
+                .copied()
+                .find(|d| d.to_string() == *name)
+                .ok_or_else(|| {
+                    let names: Vec<String> = available.iter().map(ToString::to_string).collect();
+                    UsageError(format!(
+                        "device '{name}' is not available to the selected backends on this machine; available: {}",
+                        names.join(", ")
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn plan(args: &RunArgs) -> Result<Plan> {
@@ -185,37 +194,25 @@ fn plan(args: &RunArgs) -> Result<Plan> {
         Some(n) => (n, "--threads"),
         None => (default_threads(), "default: physical cores"),
     };
-    let threads = ThreadSettings::new(threads, source);
+    let threads = ThreadSettings::new(threads, source, thread_variables(&compiled));
     let worker = WorkerCommand {
         program: std::env::current_exe().context("cannot locate the ditbench executable")?,
         args: vec!["worker".into()],
     };
-    let runner = Runner::new(backends.clone(), timing.clone(), threads.clone(), worker);
-    let available = runner.available_devices();
-    let devices = if args.devices.is_empty() {
-        available.clone()
-    } else {
-        let devices = dedup(&args.devices);
-        for d in &devices {
-            if !available.contains(d) {
-                return Err(UsageError(format!(
-                    "device '{d}' is not available to the selected backends on this machine; available: {}",
-                    available.join(", ")
-                ))
-                .into());
-            }
-        }
-        devices
-    };
+    let backends: Vec<PlannedBackend> = backends.into_iter().map(PlannedBackend::new).collect();
+    let devices = devices(&args.devices, &available_devices(&backends))?;
     let dtypes = dedup(&args.dtypes);
     let passes = dedup(&args.passes);
     check_out_dir(&args.out)?;
     let mut data = data_files(args, &workloads)?;
 
-    let environment = env::capture(&build_info(), frameworks(&compiled), threads);
-    let mut backend_names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
+    let environment = env::capture(&build_info(), frameworks(&compiled), threads.clone());
+    let mut backend_names: Vec<String> = backends
+        .iter()
+        .map(|b| b.backend.name().to_string())
+        .collect();
     // The parity reference of each group must run before the backends it checks.
-    reference_first(&mut backend_names);
+    reference_first(&registry_reference_order(), &mut backend_names);
     let cases = plan_cases(
         &workloads,
         &backend_names,
@@ -235,18 +232,21 @@ fn plan(args: &RunArgs) -> Result<Plan> {
             }
         }
     }
-    // Cases whose estimate exceeds RAM are skipped unless --force.
-    let runner = runner
-        .with_memory_limit(
-            (!args.force)
-                .then_some(environment.ram_bytes)
-                .filter(|&b| b > 0),
-        )
-        .with_limits(limits)
-        .with_data(data)
-        .with_parity((!args.no_parity).then_some(args.parity_max_params));
+    let run = RunPlan {
+        backends,
+        timing: timing.clone(),
+        threads,
+        limits,
+        // Cases whose estimate exceeds RAM are skipped unless --force.
+        memory_limit: (!args.force)
+            .then_some(environment.ram_bytes)
+            .filter(|&b| b > 0),
+        data,
+        parity_max_params: (!args.no_parity).then_some(args.parity_max_params),
+    };
     Ok(Plan {
-        runner,
+        run,
+        worker,
         cases,
         environment,
         settings: RunSettings {
@@ -303,14 +303,14 @@ fn start(args: &RunArgs) -> Result<RunOutcome> {
     let stem = format!(
         "ditbench-{}-{}",
         started.format("%Y%m%d-%H%M%S"),
-        file_safe(&results.environment.host)
+        file_stem(&results.environment.host, "host")
     );
     let file = ResultsFile::create(&args.out, &stem, &results.to_json()?)?;
     let store = ReferenceStore {
         dir: reference_dir(file.path()),
         recorded: HashMap::new(),
     };
-    let runner = plan.runner.with_reference_store(store);
+    let runner = Runner::new(plan.run, plan.worker, store);
     execute(runner, plan.cases, results, file, args.report)
 }
 
@@ -372,8 +372,10 @@ fn resume(path: &Path) -> Result<RunOutcome> {
         .to_path_buf();
     let plan = plan(&args)?;
     let done: HashSet<&str> = results.cases.iter().map(|c| c.id.as_str()).collect();
-    let missing: Vec<CaseSpec> = plan
-        .cases
+    let Plan {
+        run, worker, cases, ..
+    } = plan;
+    let missing: Vec<CaseSpec> = cases
         .into_iter()
         .filter(|c| !done.contains(c.label().as_str()))
         .collect();
@@ -385,12 +387,7 @@ fn resume(path: &Path) -> Result<RunOutcome> {
                 .as_ref()
                 .is_some_and(|p| p.status == ParityStatus::Reference)
         })
-        .map(|c| {
-            (
-                parity_key(&c.workload.label, &c.device, c.dtype, c.pass),
-                c.backend.clone(),
-            )
-        })
+        .map(|c| (c.key().parity_group(), c.backend.clone()))
         .collect();
     let store = ReferenceStore {
         dir: reference_dir(path),
@@ -405,14 +402,19 @@ fn resume(path: &Path) -> Result<RunOutcome> {
     results.resumed_at.push(chrono::Local::now().to_rfc3339());
     let file = ResultsFile::open(path);
     file.update(&results.to_json()?)?;
-    let runner = plan.runner.with_reference_store(store);
-    execute(runner, missing, results, file, args.report)
+    execute(
+        Runner::new(run, worker, store),
+        missing,
+        results,
+        file,
+        args.report,
+    )
 }
 
 /// Run `cases`, adding each result to `results` and rewriting `file` after
 /// every case; then mark the run finished and print the summary.
 fn execute(
-    mut runner: Runner<'static>,
+    mut runner: Runner,
     cases: Vec<CaseSpec>,
     mut results: RunResults,
     file: ResultsFile,
@@ -464,8 +466,12 @@ fn execute(
             results,
         }];
         let now = chrono::Local::now().to_rfc3339();
-        let html = render_html(&Report::build(&runs, &ReportOptions::default(), &now)?)?;
-        write_new(&path, &html)?;
+        let options = ReportOptions {
+            reference_order: reference_order(),
+            ..ReportOptions::default()
+        };
+        let html = render_html(&Report::build(&runs, &options, &now)?)?;
+        write_new(&path, html.as_bytes())?;
         println!("Report: {}", path.display());
     }
     Ok(RunOutcome {
@@ -522,17 +528,5 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_become_safe_file_names() {
-        assert_eq!(file_safe("gpu-01.example.org"), "gpu-01_example_org");
-        assert_eq!(file_safe("<script>"), "_script_");
-        assert_eq!(file_safe(""), "host");
     }
 }

@@ -8,12 +8,13 @@
 use std::time::{Duration, Instant};
 
 use ditbench::compiled_backends;
+use ditbench::registry::thread_variables;
 use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
 use ditbench_harness::kernels::{Kernel, KernelSpec, wan_kernels};
 use ditbench_harness::tensors::SeededWeights;
 use ditbench_harness::threads::{ThreadTimes, activity, spin_two_threads};
 use ditbench_harness::workload::{ModelConfig, find_preset};
-use ditbench_harness::{Dtype, Pass, PreparedCase};
+use ditbench_harness::{DeviceName, Dtype, Pass, PreparedCase};
 
 /// Below this many cores' worth of CPU time per wall second, a matmul given
 /// two threads did not run on two cores (a serial one gives 1.0; a parallel
@@ -49,7 +50,9 @@ fn run_for(case: &mut dyn PreparedCase, seconds: f64) {
 
 #[test]
 fn every_cpu_backend_computes_a_large_matmul_on_two_cores() {
-    for (key, value) in ThreadSettings::new(2, THREADS_ENV).env {
+    for (key, value) in
+        ThreadSettings::new(2, THREADS_ENV, thread_variables(&compiled_backends())).env
+    {
         // SAFETY: the only test in this binary, before any framework starts
         // a thread pool that reads these.
         unsafe { std::env::set_var(key, value) };
@@ -71,12 +74,12 @@ fn every_cpu_backend_computes_a_large_matmul_on_two_cores() {
     let operands = SeededWeights { seed: 0 };
     let mut checked = Vec::new();
     for backend in compiled_backends() {
-        if !backend.devices().iter().any(|d| d == "cpu") {
+        if !backend.devices().contains(&DeviceName::Cpu) {
             continue;
         }
         let spec = KernelSpec {
             kernel: kernel.clone(),
-            device: "cpu".into(),
+            device: DeviceName::Cpu,
             dtype: Dtype::F32,
             pass: Pass::Forward,
         };

@@ -1,144 +1,12 @@
 //! The interface every framework implements. No framework type appears here:
 //! backends receive host tensors and return host tensors and plain numbers.
 
-use std::fmt;
-use std::str::FromStr;
-
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 
+use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
 use crate::kernels::KernelSpec;
 use crate::tensors::{HostTensor, Inputs, WeightSource};
 use crate::threads::ThreadPool;
-use crate::workload::Workload;
-
-/// Element type the model computes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    F32,
-    Bf16,
-    F16,
-}
-
-impl Dtype {
-    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::Bf16, Dtype::F16];
-
-    pub fn bytes(self) -> u64 {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::Bf16 | Dtype::F16 => 2,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::Bf16 => "bf16",
-            Dtype::F16 => "f16",
-        }
-    }
-}
-
-impl fmt::Display for Dtype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Dtype {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Dtype::ALL
-            .into_iter()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| format!("unknown dtype '{s}'; known dtypes: f32, bf16, f16"))
-    }
-}
-
-/// A device as the command line and results name it: `cpu` or `cuda:N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceName {
-    Cpu,
-    /// The N-th CUDA GPU.
-    Cuda(usize),
-}
-
-impl FromStr for DeviceName {
-    type Err = anyhow::Error;
-    fn from_str(name: &str) -> Result<Self> {
-        if name == "cpu" {
-            return Ok(DeviceName::Cpu);
-        }
-        match name.strip_prefix("cuda:").map(str::parse) {
-            Some(Ok(ordinal)) => Ok(DeviceName::Cuda(ordinal)),
-            _ => anyhow::bail!("unknown device '{name}'; devices are named cpu or cuda:N"),
-        }
-    }
-}
-
-/// What one timed iteration does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pass {
-    /// One inference forward: a DiT denoising step, or an LLM prefill.
-    Forward,
-    /// Forward + loss + backward (gradients of every parameter); no optimizer step.
-    Train,
-}
-
-impl Pass {
-    pub const ALL: [Pass; 2] = [Pass::Forward, Pass::Train];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Pass::Forward => "forward",
-            Pass::Train => "train",
-        }
-    }
-}
-
-impl fmt::Display for Pass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Pass {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Pass::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown pass '{s}'; known passes: forward, train"))
-    }
-}
-
-/// One benchmark case: workload × backend × device × dtype × pass.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseSpec {
-    pub workload: Workload,
-    pub backend: String,
-    /// `cpu`, or `cuda:N`.
-    pub device: String,
-    pub dtype: Dtype,
-    pub pass: Pass,
-    /// Seed of the weights and inputs.
-    pub seed: u64,
-}
-
-impl CaseSpec {
-    pub fn label(&self) -> String {
-        format!(
-            "{} {} {} {} {}",
-            self.workload.label(),
-            self.backend,
-            self.device,
-            self.dtype,
-            self.pass
-        )
-    }
-}
 
 /// Seconds of the phases of one iteration, measured by the backend with the
 /// device synchronized at each boundary. `None` where not separable.
@@ -223,10 +91,21 @@ pub trait Backend: Sync {
     fn build_features(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Environment variables that size this framework's thread pools; the
+    /// parent sets each to `--threads` in every worker.
+    fn thread_variables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Lowercase phrases of this framework's out-of-memory errors, beyond
+    /// the runtime's own (see [`crate::outcome`]); a worker that dies or
+    /// fails saying one is recorded as `oom`.
+    fn out_of_memory_phrases(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Devices this build can use on this machine (`cpu`, `cuda:0`, ...).
-    fn devices(&self) -> Vec<String>;
+    fn devices(&self) -> Vec<DeviceName>;
     /// Why a combination cannot run (recorded as `skipped`), or `None`.
-    fn unsupported(&self, device: &str, dtype: Dtype, pass: Pass) -> Option<String>;
+    fn unsupported(&self, device: DeviceName, dtype: Dtype, pass: Pass) -> Option<String>;
     /// Build the model and upload the inputs.
     fn prepare(
         &self,
@@ -243,19 +122,4 @@ pub trait Backend: Sync {
         spec: &KernelSpec,
         operands: &dyn WeightSource,
     ) -> Result<Box<dyn PreparedCase>>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_names_parse_or_say_what_is_expected() {
-        assert_eq!("cpu".parse::<DeviceName>().unwrap(), DeviceName::Cpu);
-        assert_eq!("cuda:3".parse::<DeviceName>().unwrap(), DeviceName::Cuda(3));
-        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"] {
-            let e = bad.parse::<DeviceName>().unwrap_err().to_string();
-            assert!(e.contains(bad) && e.contains("cuda:N"), "{e}");
-        }
-    }
 }

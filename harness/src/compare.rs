@@ -13,13 +13,11 @@
 
 use std::collections::BTreeMap;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::report::{format_seconds, md_escape};
 use crate::results::{CaseResult, RunResults, Status};
-use crate::stats::{median, percentile_sorted};
+use crate::stats::{bootstrap_ratio_ci, mann_whitney_p, median};
+use crate::units::{format_seconds, md_escape};
 
 /// What counts as a regression.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -159,11 +157,9 @@ fn index(runs: &[RunResults]) -> BTreeMap<String, &CaseResult> {
     cases
 }
 
+/// The id a case is matched by across runs (see [`crate::CaseKey`]).
 pub fn case_key(c: &CaseResult) -> String {
-    format!(
-        "{} {} {} {} {}",
-        c.workload.label, c.backend, c.device, c.dtype, c.pass
-    )
+    c.key().to_string()
 }
 
 /// Compare `candidate` with `baseline`. Both must be non-empty.
@@ -346,7 +342,12 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
             ("OS".into(), format!("{} ({})", e.os, e.kernel)),
             ("rustc".into(), e.rustc.clone()),
             ("build".into(), e.build_profile.clone()),
-            ("features".into(), e.cargo_features.join(", ")),
+            // Sorted: builds before the backend registry recorded another order.
+            ("features".into(), {
+                let mut features = e.cargo_features.clone();
+                features.sort();
+                features.join(", ")
+            }),
             ("threads".into(), e.threads.threads.to_string()),
             (
                 "GPUs".into(),
@@ -476,127 +477,11 @@ pub fn render_markdown(c: &Comparison) -> String {
     md
 }
 
-/// Complementary error function (Numerical Recipes' Chebyshev fit,
-/// relative error below 1.2e-7 everywhere).
-pub fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
-}
-
-/// Pooled samples of both sides at most this many: exact p-value.
-const EXACT_UP_TO: usize = 60;
-
-/// Two-sided p-value of the Mann-Whitney U (Wilcoxon rank-sum) test that `a`
-/// and `b` come from the same distribution. Up to [`EXACT_UP_TO`] pooled
-/// samples it is exact: the permutation distribution of the rank sum, ties
-/// sharing their mean rank (so three samples a side can never reach 5%,
-/// which is the honest answer). Above, the normal approximation with tie and
-/// continuity corrections (as scipy's `method="asymptotic"`).
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
-    if a.is_empty() || b.is_empty() {
-        return 1.0;
-    }
-    // Doubled mid-ranks of the pooled samples (integers even with ties).
-    let mut pooled: Vec<(f64, bool)> = a
-        .iter()
-        .map(|&x| (x, true))
-        .chain(b.iter().map(|&x| (x, false)))
-        .collect();
-    pooled.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let n = pooled.len();
-    let mut ranks2 = vec![0usize; n];
-    let mut tie_term = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && pooled[j + 1].0 == pooled[i].0 {
-            j += 1;
-        }
-        // Ranks i+1..=j+1 share (i+1 + j+1) / 2; doubled: i + j + 2.
-        for r in &mut ranks2[i..=j] {
-            *r = i + j + 2;
-        }
-        let ties = (j - i + 1) as f64;
-        tie_term += ties.powi(3) - ties;
-        i = j + 1;
-    }
-    let n1 = a.len();
-    let observed2: usize = (0..n).filter(|&k| pooled[k].1).map(|k| ranks2[k]).sum();
-    // Doubled mean rank sum of `a`: n1 (n + 1).
-    let mean2 = (n1 * (n + 1)) as f64;
-    if n <= EXACT_UP_TO {
-        // ways[k][s]: subsets of k of the pooled samples with doubled rank sum s.
-        let max_sum: usize = ranks2.iter().sum();
-        let mut ways = vec![vec![0f64; max_sum + 1]; n1 + 1];
-        ways[0][0] = 1.0;
-        for &r in &ranks2 {
-            for k in (1..=n1).rev() {
-                let (lower, upper) = ways.split_at_mut(k);
-                for s in (r..=max_sum).rev() {
-                    upper[0][s] += lower[k - 1][s - r];
-                }
-            }
-        }
-        let distance = (observed2 as f64 - mean2).abs();
-        let (mut extreme, mut total) = (0.0, 0.0);
-        for (s, &w) in ways[n1].iter().enumerate() {
-            total += w;
-            if (s as f64 - mean2).abs() >= distance - 1e-9 {
-                extreme += w;
-            }
-        }
-        return (extreme / total).min(1.0);
-    }
-    let (n1, n2, total) = (n1 as f64, b.len() as f64, n as f64);
-    let u = observed2 as f64 / 2.0 - n1 * (n1 + 1.0) / 2.0;
-    let variance = n1 * n2 / 12.0 * ((total + 1.0) - tie_term / (total * (total - 1.0)));
-    if variance <= 0.0 {
-        return 1.0;
-    }
-    let z = ((u - n1 * n2 / 2.0).abs() - 0.5).max(0.0) / variance.sqrt();
-    erfc(z / std::f64::consts::SQRT_2).min(1.0)
-}
-
-/// 95% percentile-bootstrap CI of median(b) / median(a), resampling both
-/// sides independently; deterministic for a seed.
-pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut draw = |s: &[f64], buf: &mut Vec<f64>| {
-        buf.clear();
-        for _ in 0..s.len() {
-            let i = ((u64::from(rng.next_u32()) * s.len() as u64) >> 32) as usize;
-            buf.push(s[i]);
-        }
-        buf.sort_by(f64::total_cmp);
-        percentile_sorted(buf, 50.0)
-    };
-    let (mut ba, mut bb) = (Vec::new(), Vec::new());
-    let mut ratios: Vec<f64> = (0..resamples)
-        .map(|_| {
-            let ma = draw(a, &mut ba);
-            draw(b, &mut bb) / ma
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    [
-        percentile_sorted(&ratios, 2.5),
-        percentile_sorted(&ratios, 97.5),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
 
     /// Deterministic noise: `n` samples around `center` with ±`spread`.
     fn noisy(center: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
@@ -607,42 +492,6 @@ mod tests {
                     * (1.0 + spread * (f64::from(rng.next_u32()) / f64::from(u32::MAX) - 0.5) * 2.0)
             })
             .collect()
-    }
-
-    #[test]
-    fn erfc_matches_known_values() {
-        for (x, expected) in [
-            (0.0, 1.0),
-            (0.5, 0.479_500_122_186_953_5),
-            (1.0, 0.157_299_207_050_285_13),
-            (2.0, 0.004_677_734_981_047_266),
-            (-1.0, 1.842_700_792_949_715),
-        ] {
-            assert!((erfc(x) - expected).abs() < 2e-7, "erfc({x})");
-        }
-    }
-
-    #[test]
-    fn mann_whitney_matches_scipy_and_enumeration() {
-        // scipy.stats.mannwhitneyu(a, b, method="exact").pvalue
-        let a = [1.1, 2.2, 3.3, 4.4, 5.5, 6.6, 7.7, 8.8];
-        let b = [3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 17.0];
-        assert!((mann_whitney_p(&a, &b) - 0.037_917_637_917_637_914).abs() < 1e-12);
-        // Ties, against enumerating all 70 splits of the pooled mid-ranks.
-        let p = mann_whitney_p(&[1.0, 2.0, 2.0, 3.0], &[2.0, 3.0, 3.0, 4.0]);
-        assert!((p - 0.285_714_285_714_285_7).abs() < 1e-12, "{p}");
-        // Three a side, fully separated: 2 of 20 splits are as extreme.
-        assert!((mann_whitney_p(&[0.1; 3], &[0.2; 3]) - 0.1).abs() < 1e-12);
-        assert_eq!(mann_whitney_p(&[1.0; 5], &[1.0; 5]), 1.0);
-        // Above the exact limit: scipy's method="asymptotic".
-        let a: Vec<f64> = (0..35)
-            .map(|i| f64::from((i * 7919) % 101) / 10.0)
-            .collect();
-        let b: Vec<f64> = (0..35)
-            .map(|i| f64::from((i * 104_729) % 103) / 10.0 + 0.8)
-            .collect();
-        let p = mann_whitney_p(&a, &b);
-        assert!((p - 0.326_670_860_382_927_9).abs() < 1e-6, "{p}");
     }
 
     #[test]

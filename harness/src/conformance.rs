@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::{Backend, CaseSpec, Dtype, Pass, PassOutput};
+use crate::backend::{Backend, PassOutput};
+use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
 use crate::kernels::{Kernel, KernelSpec, host_reference, wan_kernels};
 use crate::params::parameters;
 use crate::parity::compare;
@@ -24,7 +25,7 @@ pub fn run(backend: &dyn Backend, workload: &Workload, dtype: Dtype, pass: Pass)
     let spec = CaseSpec {
         workload: workload.clone(),
         backend: backend.name().into(),
-        device: "cpu".into(),
+        device: DeviceName::Cpu,
         dtype,
         pass,
         seed: 0,
@@ -50,7 +51,7 @@ pub fn tiny_kernels() -> Vec<Kernel> {
 pub fn run_kernel(backend: &dyn Backend, kernel: &Kernel, dtype: Dtype, pass: Pass) -> PassOutput {
     let spec = KernelSpec {
         kernel: kernel.clone(),
-        device: "cpu".into(),
+        device: DeviceName::Cpu,
         dtype,
         pass,
     };
@@ -179,7 +180,7 @@ pub fn half_precision_runs_close_to_f32(backend: &dyn Backend, passes: &[Pass]) 
         let reference = run(backend, &w, Dtype::F32, Pass::Forward);
         for dtype in [Dtype::Bf16, Dtype::F16] {
             for &pass in passes {
-                if backend.unsupported("cpu", dtype, pass).is_some() {
+                if backend.unsupported(DeviceName::Cpu, dtype, pass).is_some() {
                     continue;
                 }
                 let out = run(backend, &w, dtype, pass);

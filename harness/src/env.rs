@@ -82,20 +82,17 @@ pub fn worker_threads() -> Option<usize> {
 }
 
 impl ThreadSettings {
-    /// Environment variables that size the thread pools of every framework.
-    pub fn new(threads: usize, source: &str) -> Self {
-        let env = [
-            THREADS_ENV,
-            "RAYON_NUM_THREADS",
-            "CANDLE_NUM_THREADS",
-            "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS",
-            // matrixmultiply's own pool (Burn NdArray's matmuls); it keeps at most 4.
-            "MATMUL_NUM_THREADS",
-        ]
-        .into_iter()
-        .map(|k| (k.to_string(), threads.to_string()))
-        .collect();
+    /// [`THREADS_ENV`] and the frameworks' own thread variables
+    /// (`variables`, from each backend), all set to `threads`.
+    pub fn new<'v>(
+        threads: usize,
+        source: &str,
+        variables: impl IntoIterator<Item = &'v str>,
+    ) -> Self {
+        let env = std::iter::once(THREADS_ENV)
+            .chain(variables)
+            .map(|k| (k.to_string(), threads.to_string()))
+            .collect();
         ThreadSettings {
             threads,
             source: source.to_string(),
@@ -309,7 +306,11 @@ mod tests {
             cargo_features: vec!["candle".into()],
             profile: "test".into(),
         };
-        let env = capture(&build, vec![], ThreadSettings::new(2, "--threads"));
+        let env = capture(
+            &build,
+            vec![],
+            ThreadSettings::new(2, "--threads", ["RAYON_NUM_THREADS"]),
+        );
         assert!(env.logical_cores >= 1);
         assert!(env.ram_bytes > 0);
         assert!(!env.host.is_empty());

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -22,34 +21,7 @@ use crate::backend::PassOutput;
 use crate::params::ParamSpec;
 use crate::tensors::{HostData, HostTensor, Inputs, WeightSource, seeded_inputs};
 use crate::workload::ModelConfig;
-
-/// Write `dir/stem.ext`, or `stem-2.ext`, ... when taken: never replaces a file.
-pub fn write_new_file(dir: &Path, stem: &str, ext: &str, contents: &[u8]) -> Result<PathBuf> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for n in 1..10_000 {
-        let name = if n == 1 {
-            format!("{stem}.{ext}")
-        } else {
-            format!("{stem}-{n}.{ext}")
-        };
-        let path = dir.join(name);
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(contents)
-                    .and_then(|_| f.sync_all())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        }
-    }
-    bail!("no free file name for {stem}.{ext} in {}", dir.display())
-}
+use crate::write::{file_stem, write_new};
 
 /// Serialize named host tensors (f32 as F32, token ids as I64, PyTorch's `long`).
 pub fn encode(
@@ -415,19 +387,6 @@ pub fn output_tensors(out: &PassOutput) -> Vec<(String, HostTensor)> {
     t
 }
 
-/// A file name from free text: letters, digits, '.', '-' and '_' only.
-pub fn file_stem(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The metadata every ditbench data file carries.
 fn data_metadata(config: &ModelConfig, label: &str, seed: u64) -> Result<HashMap<String, String>> {
     Ok([
@@ -470,19 +429,20 @@ pub fn cached_seeded_data(
         serde_json::to_string(config)?,
         crate::tensors::SEEDED_DATA_VERSION
     ));
-    let stem = format!("{}-seed{seed}-{key:016x}", file_stem(label));
+    let stem = format!("{}-seed{seed}-{key:016x}", file_stem(label, "workload"));
     let weights = dir.join(format!("{stem}.weights.safetensors"));
     let inputs = dir.join(format!("{stem}.inputs.safetensors"));
-    // Generated only when missing; written then renamed, so a concurrent or
-    // interrupted run never sees half a file.
+    // Generated only when missing, never seen half-written; a concurrent
+    // run that wrote the same file first wrote the same bytes.
     let write = |path: &Path, contents: &dyn Fn() -> Result<Vec<u8>>| -> Result<()> {
         if path.exists() {
             return Ok(());
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        fs::write(&tmp, contents()?).with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
+        match write_new(path, &contents()?) {
+            Err(_) if path.exists() => Ok(()),
+            other => other,
+        }
     };
     write(&weights, &|| seeded_weights_file(config, label, seed))?;
     write(&inputs, &|| seeded_inputs_file(config, label, seed))?;
@@ -659,14 +619,5 @@ mod tests {
         );
         let (other, _) = cached_seeded_data(dir.path(), &config, "wan-tiny", 1).unwrap();
         assert_ne!(other, w, "another seed is another file");
-    }
-
-    #[test]
-    fn new_files_never_replace_old_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = write_new_file(dir.path(), "x", "bin", b"a").unwrap();
-        let b = write_new_file(dir.path(), "x", "bin", b"b").unwrap();
-        assert_ne!(a, b);
-        assert_eq!(fs::read(&a).unwrap(), b"a");
     }
 }

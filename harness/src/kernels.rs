@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::backend::{Dtype, Pass};
+use crate::case::{DeviceName, Dtype, Pass};
 use crate::cost::wan_block_forward_flops;
 use crate::params::{Init, ParamSpec, wan_parameters};
 use crate::tensors::{HostTensor, WeightSource, load_checked};
@@ -177,8 +177,7 @@ fn single_layer(c: &WanConfig) -> WanConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelSpec {
     pub kernel: Kernel,
-    /// `cpu`, or `cuda:N`.
-    pub device: String,
+    pub device: DeviceName,
     pub dtype: Dtype,
     pub pass: Pass,
 }

@@ -1,18 +1,26 @@
-//! ditbench core: everything but the frameworks.
+//! ditbench core: everything but the frameworks, in layers (each module
+//! imports only from the layers above it in this list).
 //!
-//! - [`workload`]: Wan2.1 DiT and Llama configurations, presets, overrides.
-//! - [`params`] and [`cost`]: parameter inventory and analytic cost model.
-//! - [`tensors`]: host tensors and the seeded source of weights and inputs.
-//! - [`backend`]: the trait each framework crate implements.
-//! - [`kernels`]: a DiT block, attention and matmuls on their own, for the benches.
-//! - [`runner`] and [`stats`]: timing, worker processes, statistics.
-//! - [`worker`]: worker limits, test faults, and how a worker's end is classified.
-//! - [`memory`], [`threads`], [`env`]: what was measured on which machine.
-//! - [`results`]: the versioned results file.
-//! - [`report`], [`compare`] and [`export`]: what users read, the regression
-//!   gate, and files for benchmark trackers.
+//! - What is measured: [`workload`] (Wan2.1 DiT and Llama configurations,
+//!   presets, overrides), [`params`] and [`cost`] (parameter inventory,
+//!   analytic cost model), [`tables`], [`tensors`] (host tensors, the seeded
+//!   weights and inputs), [`case`] (dtype, pass, device, case and its key).
+//! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
+//!   (how figures are written), [`write`] (files that never replace one),
+//!   [`memory`], [`threads`], [`env`] (what was measured on which machine).
+//! - The frameworks' side: [`backend`] (the trait each framework crate
+//!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
+//!   [`files`] (safetensors weights, inputs, outputs), [`parity`],
+//!   [`conformance`] (the tests every backend crate runs).
+//! - Across the process boundary: [`timing`] (the adaptive timing loop),
+//!   [`worker`] (everything inside a worker process), [`results`] (the
+//!   versioned results file), [`outcome`] (how a worker's end becomes a
+//!   result), [`runner`] (the parent: a run plan, one worker per case).
+//! - What users read: [`compare`] (the regression gate), [`report`], and
+//!   [`export`] (files for benchmark trackers).
 
 pub mod backend;
+pub mod case;
 pub mod compare;
 pub mod conformance;
 pub mod cost;
@@ -21,6 +29,7 @@ pub mod export;
 pub mod files;
 pub mod kernels;
 pub mod memory;
+pub mod outcome;
 pub mod params;
 pub mod parity;
 pub mod report;
@@ -30,9 +39,13 @@ pub mod stats;
 pub mod tables;
 pub mod tensors;
 pub mod threads;
+pub mod timing;
+pub mod units;
 pub mod worker;
 pub mod workload;
+pub mod write;
 
-pub use backend::{Backend, CaseSpec, Dtype, Pass, PassOutput, PhaseTimes, PreparedCase};
+pub use backend::{Backend, PassOutput, PhaseTimes, PreparedCase};
+pub use case::{CaseKey, CaseSpec, DeviceName, Dtype, Pass};
 pub use tensors::{HostData, HostTensor, Inputs, WeightSource};
 pub use workload::{ModelConfig, Workload};

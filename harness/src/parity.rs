@@ -3,11 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Dtype, PassOutput};
+use crate::backend::PassOutput;
+use crate::case::Dtype;
 use crate::files::global_grad_norm;
-
-/// Backends in order of preference as the parity reference.
-pub const REFERENCE_ORDER: [&str; 3] = ["tch", "candle", "burn-flex"];
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
@@ -176,22 +174,26 @@ pub fn reference_record(backend: &str, dtype: Dtype) -> Parity {
     }
 }
 
-/// The backend among `backends` that is preferred as the reference.
-pub fn preferred_reference<'a>(
+/// The backend among `backends` that is preferred as the reference, by
+/// `order` (the backends that can be the reference, most preferred first:
+/// the backend registry's).
+pub fn preferred_reference<'a, 'o, S: AsRef<str>>(
+    order: &'o [S],
     backends: impl Iterator<Item = &'a str> + Clone,
-) -> Option<&'static str> {
-    REFERENCE_ORDER
-        .into_iter()
+) -> Option<&'o str> {
+    order
+        .iter()
+        .map(AsRef::as_ref)
         .find(|r| backends.clone().any(|b| b == *r))
 }
 
 /// Order backends so that the preferred parity reference runs first.
-pub fn reference_first(backends: &mut [String]) {
+pub fn reference_first<S: AsRef<str>>(order: &[S], backends: &mut [String]) {
     let rank = |b: &String| {
-        REFERENCE_ORDER
+        order
             .iter()
-            .position(|r| r == b)
-            .unwrap_or(REFERENCE_ORDER.len())
+            .position(|r| r.as_ref() == b)
+            .unwrap_or(order.len())
     };
     backends.sort_by_key(rank);
 }
@@ -276,9 +278,10 @@ mod tests {
             "candle".into(),
             "tch".into(),
         ];
-        reference_first(&mut b);
+        let order = ["tch", "candle", "burn-flex"];
+        reference_first(&order, &mut b);
         assert_eq!(b, ["tch", "candle", "burn-flex", "burn-ndarray"]);
-        let pick = |names: &[&str]| preferred_reference(names.iter().copied());
+        let pick = |names: &[&str]| preferred_reference(&order, names.iter().copied());
         assert_eq!(pick(&["burn-flex", "candle"]), Some("candle"));
         assert_eq!(pick(&["burn-ndarray", "burn-flex"]), Some("burn-flex"));
         assert_eq!(pick(&["burn-ndarray"]), None);

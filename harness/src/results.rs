@@ -3,22 +3,22 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Dtype, Pass};
+use crate::case::{CaseKey, Dtype, Pass};
 use crate::cost::{CostFigures, MemoryEstimate};
 use crate::env::Environment;
 use crate::memory::MemoryFigures;
 use crate::parity::Parity;
-use crate::runner::{StopReason, TimingConfig};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
 use crate::threads::ThreadUse;
+use crate::timing::{StopReason, TimingConfig};
 use crate::workload::{Family, ModelConfig};
+use crate::write;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -226,6 +226,17 @@ pub struct OutputsRecord {
 }
 
 impl CaseResult {
+    /// The case's identity (its `id` is this key's text).
+    pub fn key(&self) -> CaseKey {
+        CaseKey {
+            workload: self.workload.label.clone(),
+            backend: self.backend.clone(),
+            device: self.device.clone(),
+            dtype: self.dtype,
+            pass: self.pass,
+        }
+    }
+
     /// `ok`, `skipped`, `failed`, or with the failure kind, `failed (oom)`.
     pub fn status_label(&self) -> String {
         match (self.status, self.failure) {
@@ -287,57 +298,11 @@ pub struct ResultsFile {
     path: PathBuf,
 }
 
-fn write_temp(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f =
-        fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
-    Ok(tmp)
-}
-
 impl ResultsFile {
     /// Create `dir/stem.json` (or `stem-2.json`, ... if taken) holding `contents`.
     pub fn create(dir: &Path, stem: &str, contents: &str) -> Result<Self> {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-        let tmp = write_temp(dir, stem, contents)?;
-        for n in 1..10_000 {
-            let name = if n == 1 {
-                format!("{stem}.json")
-            } else {
-                format!("{stem}-{n}.json")
-            };
-            let path = dir.join(name);
-            // hard_link fails if the target exists: an atomic create-if-absent.
-            match fs::hard_link(&tmp, &path) {
-                Ok(()) => {
-                    fs::remove_file(&tmp).ok();
-                    return Ok(ResultsFile { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                // Filesystems without hard links: create-if-absent, then write.
-                Err(_) => match fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                {
-                    Ok(mut f) => {
-                        fs::remove_file(&tmp).ok();
-                        f.write_all(contents.as_bytes())?;
-                        f.sync_all()?;
-                        return Ok(ResultsFile { path });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => {
-                        fs::remove_file(&tmp).ok();
-                        return Err(e).with_context(|| format!("cannot create {}", path.display()));
-                    }
-                },
-            }
-        }
-        fs::remove_file(&tmp).ok();
-        bail!("no free results file name for {stem} in {}", dir.display())
+        let path = write::write_numbered(dir, stem, "json", contents.as_bytes())?;
+        Ok(ResultsFile { path })
     }
 
     /// An existing results file, to continue writing (`run --resume`).
@@ -349,15 +314,7 @@ impl ResultsFile {
 
     /// Replace the file's contents atomically.
     pub fn update(&self, contents: &str) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("results");
-        let tmp = write_temp(dir, name, contents)?;
-        fs::rename(&tmp, &self.path)
-            .with_context(|| format!("cannot replace {}", self.path.display()))
+        write::replace(&self.path, contents.as_bytes())
     }
 
     pub fn path(&self) -> &Path {

@@ -11,18 +11,18 @@ use burn::tensor::{DType, Device, Tensor};
 use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
-use ditbench_harness::kernels::{Kernel, KernelSpec};
+use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
-    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
-    PreparedCase, WeightSource,
+    Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput,
+    PhaseTimes, PreparedCase, WeightSource,
 };
 
-use crate::llama::{LlamaInputs, LlamaModel, int_tensor};
+use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
 use crate::ops::attention;
-use crate::wan::{WanInputs, WanModel, float_tensor};
-use crate::weights::Weights;
+use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights, float_tensor};
+use crate::weights::{Param, Weights};
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
 
@@ -50,12 +50,13 @@ pub const CUDA: BurnBackend = BurnBackend { kind: Kind::Cuda };
 #[cfg(feature = "wgpu")]
 pub const WGPU: BurnBackend = BurnBackend { kind: Kind::Wgpu };
 
-/// The GPU ordinal of a `cuda:N` device name.
+/// The GPU ordinal of a `cuda:N` device name (`cpu` is never a GPU device
+/// of a Burn GPU backend: `device` checks the name first).
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-fn gpu_ordinal(name: &str) -> Option<usize> {
-    match name.parse() {
-        Ok(ditbench_harness::backend::DeviceName::Cuda(ordinal)) => Some(ordinal),
-        _ => None,
+fn gpu_ordinal(name: DeviceName) -> usize {
+    match name {
+        DeviceName::Cuda(ordinal) => ordinal,
+        DeviceName::Cpu => 0,
     }
 }
 
@@ -68,8 +69,8 @@ fn burn_dtype(dtype: Dtype) -> DType {
 }
 
 impl BurnBackend {
-    fn device(&self, name: &str, pass: Pass) -> Result<Device> {
-        if !self.devices().iter().any(|d| d == name) {
+    fn device(&self, name: DeviceName, pass: Pass) -> Result<Device> {
+        if !self.devices().contains(&name) {
             bail!("{} has no device '{name}' on this machine", self.name());
         }
         let device = match self.kind {
@@ -78,12 +79,10 @@ impl BurnBackend {
             #[allow(deprecated)]
             Kind::NdArray => Device::ndarray(),
             #[cfg(feature = "cuda")]
-            Kind::Cuda => Device::cuda(gpu_ordinal(name).unwrap_or(0)),
+            Kind::Cuda => Device::cuda(gpu_ordinal(name)),
             // wgpu numbers adapters itself; cuda:N maps to its N-th discrete GPU.
             #[cfg(feature = "wgpu")]
-            Kind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(
-                gpu_ordinal(name).unwrap_or(0),
-            )),
+            Kind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(gpu_ordinal(name))),
         };
         Ok(match pass {
             Pass::Forward => device,
@@ -133,19 +132,30 @@ impl Backend for BurnBackend {
         ]
     }
 
-    fn devices(&self) -> Vec<String> {
+    fn thread_variables(&self) -> &'static [&'static str] {
+        // rayon's global pool (Flex, NdArray); matrixmultiply's own pool
+        // (NdArray's matmuls), which keeps at most 4 threads.
+        &["RAYON_NUM_THREADS", "MATMUL_NUM_THREADS"]
+    }
+
+    fn out_of_memory_phrases(&self) -> &'static [&'static str] {
+        // CubeCL's `OutOfMemory` errors; allocation failures in its pools.
+        &["outofmemory", "out_of_memory", "failed to allocate"]
+    }
+
+    fn devices(&self) -> Vec<DeviceName> {
         match self.kind {
-            Kind::Flex | Kind::NdArray => vec!["cpu".to_string()],
+            Kind::Flex | Kind::NdArray => vec![DeviceName::Cpu],
             // GPUs the NVIDIA driver lists: none on a CPU-only machine.
             #[cfg(any(feature = "cuda", feature = "wgpu"))]
             _ => ditbench_harness::env::nvidia_gpus()
                 .iter()
-                .map(|g| format!("cuda:{}", g.index))
+                .map(|g| DeviceName::Cuda(g.index))
                 .collect(),
         }
     }
 
-    fn unsupported(&self, device: &str, dtype: Dtype, pass: Pass) -> Option<String> {
+    fn unsupported(&self, device: DeviceName, dtype: Dtype, pass: Pass) -> Option<String> {
         let device = self.device(device, pass).ok()?;
         (!device.supports_dtype(burn_dtype(dtype)))
             .then(|| format!("{} does not support {dtype}", self.name()))
@@ -157,7 +167,7 @@ impl Backend for BurnBackend {
         weights: &dyn WeightSource,
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>> {
-        let device = self.device(&case.device, case.pass)?;
+        let device = self.device(case.device, case.pass)?;
         let dtype = burn_dtype(case.dtype);
         let config = &case.workload.config;
         let weights = Weights::load(
@@ -184,6 +194,7 @@ impl Backend for BurnBackend {
                 let text: [usize; 3] = context.shape.as_slice().try_into()?;
                 Model::Wan(Box::new((
                     WanModel::new(c, dtype, &device),
+                    WanWeights::resolve(c, &weights),
                     WanInputs {
                         latents: five(latents, dtype)?,
                         time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device),
@@ -196,6 +207,7 @@ impl Backend for BurnBackend {
                 let n = c.batch * c.seq_len;
                 Model::Llama(Box::new((
                     LlamaModel::new(c, dtype, &device),
+                    LlamaWeights::resolve(c, &weights),
                     LlamaInputs {
                         tokens: int_tensor(tokens.as_u32()?, [n], &device),
                         targets: int_tensor(targets.as_u32()?, [n, 1], &device),
@@ -219,14 +231,28 @@ impl Backend for BurnBackend {
         spec: &KernelSpec,
         operands: &dyn WeightSource,
     ) -> Result<Box<dyn PreparedCase>> {
-        let device = self.device(&spec.device, spec.pass)?;
+        let device = self.device(spec.device, spec.pass)?;
         let dtype = burn_dtype(spec.dtype);
         let trainable = spec.pass == Pass::Train;
         let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
         let model = match &spec.kernel {
-            Kernel::WanBlock(c) => Model::Block(Box::new(WanModel::new(c, dtype, &device))),
-            Kernel::Attention { .. } => Model::Attention,
-            Kernel::Matmul { .. } => Model::Matmul,
+            Kernel::WanBlock(c) => Model::Block(Box::new((
+                WanModel::new(c, dtype, &device),
+                BlockWeights::resolve(&weights, BLOCK_PREFIX.trim_end_matches('.')),
+                [
+                    weights.param("x"),
+                    weights.param("e0"),
+                    weights.param("context"),
+                ],
+            ))),
+            Kernel::Attention { .. } => Model::Attention(Box::new([
+                weights.param("q"),
+                weights.param("k"),
+                weights.param("v"),
+            ])),
+            Kernel::Matmul { .. } => {
+                Model::Matmul(Box::new([weights.param("x"), weights.param("weight")]))
+            }
         };
         Ok(Box::new(BurnCase {
             kind: self.kind,
@@ -239,15 +265,17 @@ impl Backend for BurnBackend {
     }
 }
 
+/// A model with its parameters resolved into typed fields, and its inputs.
 enum Model {
     // Burn tensors are large handles: keep the variants small.
-    Wan(Box<(WanModel, WanInputs)>),
-    Llama(Box<(LlamaModel, LlamaInputs)>),
+    Wan(Box<(WanModel, WanWeights, WanInputs)>),
+    Llama(Box<(LlamaModel, LlamaWeights, LlamaInputs)>),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
-    /// inputs among the weights.
-    Block(Box<WanModel>),
-    Attention,
-    Matmul,
+    /// inputs among the weights: a block's x, e0 and context; q, k, v; x
+    /// and the matmul's weight.
+    Block(Box<(WanModel, BlockWeights, [Param<3>; 3])>),
+    Attention(Box<[Param<4>; 3]>),
+    Matmul(Box<[Param<2>; 2]>),
 }
 
 /// A forward output, flattened to the host on demand.
@@ -293,27 +321,31 @@ struct BurnCase {
 
 impl BurnCase {
     fn forward(&self) -> Output {
-        let w = &self.weights;
         match &self.model {
-            Model::Wan(wan) => Output::Video(wan.0.forward(w, &wan.1)),
-            Model::Llama(llama) => Output::Rank3(llama.0.forward(w, llama.1.tokens.clone())),
-            Model::Block(m) => {
-                Output::Rank3(m.block(w, 0, w.get3("x"), w.get3("e0"), w.get3("context")))
+            Model::Wan(wan) => Output::Video(wan.0.forward(&wan.1, &wan.2)),
+            Model::Llama(llama) => Output::Rank3(llama.0.forward(&llama.1, llama.2.tokens.clone())),
+            Model::Block(block) => {
+                let (m, w, [x, e0, context]) = &**block;
+                Output::Rank3(m.block(w, x.get(), e0.get(), context.get()))
             }
-            Model::Attention => {
-                Output::Rank4(attention(w.get4("q"), w.get4("k"), w.get4("v"), false))
+            Model::Attention(qkv) => {
+                let [q, k, v] = &**qkv;
+                Output::Rank4(attention(q.get(), k.get(), v.get(), false))
             }
-            Model::Matmul => Output::Rank2(w.get2("x").matmul(w.get2("weight").transpose())),
+            Model::Matmul(operands) => {
+                let [x, weight] = &**operands;
+                Output::Rank2(x.get().matmul(weight.get().transpose()))
+            }
         }
     }
 
     fn loss(&self, output: Output) -> Tensor<1> {
         match (&self.model, output) {
-            (Model::Wan(wan), Output::Video(out)) => WanModel::loss(out, wan.1.target.clone()),
+            (Model::Wan(wan), Output::Video(out)) => WanModel::loss(out, wan.2.target.clone()),
             (Model::Llama(llama), Output::Rank3(out)) => {
-                LlamaModel::loss(out, llama.1.targets.clone())
+                LlamaModel::loss(out, llama.2.targets.clone())
             }
-            (Model::Block(_) | Model::Attention | Model::Matmul, out) => out.mean_square(),
+            (Model::Block(_) | Model::Attention(_) | Model::Matmul(_), out) => out.mean_square(),
             _ => unreachable!("the output follows the model"),
         }
     }
@@ -420,7 +452,7 @@ impl PreparedCase for BurnCase {
     }
 
     fn attention_impl(&self) -> String {
-        if let Model::Matmul = self.model {
+        if let Model::Matmul(_) = self.model {
             return "none (a matmul)".into();
         }
         match (self.pass, self.kind) {

@@ -8,7 +8,7 @@ use ditbench_harness::workload::LlamaConfig;
 
 use crate::ops::{attention, linear, merge_heads, rms_norm, rope, silu, split_heads};
 use crate::wan::float_tensor;
-use crate::weights::Weights;
+use crate::weights::{Param, Weights};
 
 pub struct LlamaInputs {
     /// Token ids, flattened [B*S].
@@ -30,6 +30,54 @@ pub fn int_tensor<const D: usize>(
 ) -> Tensor<D, Int> {
     let ids: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
     Tensor::from_data(TensorData::new(ids, shape), device)
+}
+
+/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
+pub struct LayerWeights {
+    input_layernorm: Param<1>,
+    q_proj: Param<2>,
+    k_proj: Param<2>,
+    v_proj: Param<2>,
+    o_proj: Param<2>,
+    post_attention_layernorm: Param<1>,
+    gate_proj: Param<2>,
+    up_proj: Param<2>,
+    down_proj: Param<2>,
+}
+
+/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
+/// Face's names when the case is prepared.
+pub struct LlamaWeights {
+    embed_tokens: Param<2>,
+    layers: Vec<LayerWeights>,
+    norm: Param<1>,
+    /// `lm_head.weight`; `None` when tied to the embedding.
+    lm_head: Option<Param<2>>,
+}
+
+impl LlamaWeights {
+    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Self {
+        let layer = |i: usize| {
+            let name = |n: &str| format!("model.layers.{i}.{n}.weight");
+            LayerWeights {
+                input_layernorm: w.param(&name("input_layernorm")),
+                q_proj: w.param(&name("self_attn.q_proj")),
+                k_proj: w.param(&name("self_attn.k_proj")),
+                v_proj: w.param(&name("self_attn.v_proj")),
+                o_proj: w.param(&name("self_attn.o_proj")),
+                post_attention_layernorm: w.param(&name("post_attention_layernorm")),
+                gate_proj: w.param(&name("mlp.gate_proj")),
+                up_proj: w.param(&name("mlp.up_proj")),
+                down_proj: w.param(&name("mlp.down_proj")),
+            }
+        };
+        LlamaWeights {
+            embed_tokens: w.param("model.embed_tokens.weight"),
+            layers: (0..cfg.num_hidden_layers).map(layer).collect(),
+            norm: w.param("model.norm.weight"),
+            lm_head: (!cfg.tie_word_embeddings).then(|| w.param("lm_head.weight")),
+        }
+    }
 }
 
 impl LlamaModel {
@@ -54,53 +102,47 @@ impl LlamaModel {
             .reshape([b, kv * rep, s, d])
     }
 
-    fn layer(&self, w: &Weights, i: usize, h: Tensor<3>) -> Tensor<3> {
+    fn layer(&self, l: &LayerWeights, h: Tensor<3>) -> Tensor<3> {
         let c = &self.cfg;
-        let get = |name: &str| w.get2(&format!("model.layers.{i}.{name}.weight"));
-        let norm = |name: &str| w.get1(&format!("model.layers.{i}.{name}.weight"));
         let eps = c.rms_norm_eps;
 
-        let x = rms_norm(h.clone(), norm("input_layernorm"), eps);
+        let x = rms_norm(h.clone(), l.input_layernorm.get(), eps);
         let q = split_heads(
-            linear(x.clone(), get("self_attn.q_proj"), None),
+            linear(x.clone(), l.q_proj.get(), None),
             c.num_attention_heads,
         );
         let k = split_heads(
-            linear(x.clone(), get("self_attn.k_proj"), None),
+            linear(x.clone(), l.k_proj.get(), None),
             c.num_key_value_heads,
         );
-        let v = split_heads(
-            linear(x, get("self_attn.v_proj"), None),
-            c.num_key_value_heads,
-        );
+        let v = split_heads(linear(x, l.v_proj.get(), None), c.num_key_value_heads);
         let q = rope(q, &self.rope_cos, &self.rope_sin, false);
         let k = rope(k, &self.rope_cos, &self.rope_sin, false);
         let rep = c.num_attention_heads / c.num_key_value_heads;
         let y = attention(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true);
-        let h = h + linear(merge_heads(y), get("self_attn.o_proj"), None);
+        let h = h + linear(merge_heads(y), l.o_proj.get(), None);
 
-        let x = rms_norm(h.clone(), norm("post_attention_layernorm"), eps);
-        let gate = silu(linear(x.clone(), get("mlp.gate_proj"), None));
-        let up = linear(x, get("mlp.up_proj"), None);
-        h + linear(gate * up, get("mlp.down_proj"), None)
+        let x = rms_norm(h.clone(), l.post_attention_layernorm.get(), eps);
+        let gate = silu(linear(x.clone(), l.gate_proj.get(), None));
+        let up = linear(x, l.up_proj.get(), None);
+        h + linear(gate * up, l.down_proj.get(), None)
     }
 
     /// Prefill: token ids -> logits [B, S, vocab].
-    pub fn forward(&self, w: &Weights, tokens: Tensor<1, Int>) -> Tensor<3> {
+    pub fn forward(&self, w: &LlamaWeights, tokens: Tensor<1, Int>) -> Tensor<3> {
         let c = &self.cfg;
-        let embed = w.get2("model.embed_tokens.weight");
+        let embed = w.embed_tokens.get();
         let mut h = embed
             .clone()
             .select(0, tokens)
             .reshape([c.batch, c.seq_len, c.hidden_size]);
-        for i in 0..c.num_hidden_layers {
-            h = self.layer(w, i, h);
+        for layer in &w.layers {
+            h = self.layer(layer, h);
         }
-        let h = rms_norm(h, w.get1("model.norm.weight"), c.rms_norm_eps);
-        let head = if c.tie_word_embeddings {
-            embed
-        } else {
-            w.get2("lm_head.weight")
+        let h = rms_norm(h, w.norm.get(), c.rms_norm_eps);
+        let head = match &w.lm_head {
+            Some(head) => head.get(),
+            None => embed,
         };
         linear(h, head, None)
     }

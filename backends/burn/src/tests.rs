@@ -3,7 +3,7 @@ use ditbench_harness::conformance::{self, run, workload};
 use ditbench_harness::cost::cost;
 use ditbench_harness::params::parameters;
 use ditbench_harness::tensors::SeededWeights;
-use ditbench_harness::{Backend, Dtype, Pass};
+use ditbench_harness::{Backend, DeviceName, Dtype, Pass};
 
 use super::*;
 
@@ -66,13 +66,13 @@ fn unsupported_dtypes_are_reported_not_run() {
     // Whatever this build supports, an unsupported combination must come with a reason.
     for backend in [&FLEX, &NDARRAY] {
         for dtype in Dtype::ALL {
-            if let Some(reason) = backend.unsupported("cpu", dtype, Pass::Forward) {
+            if let Some(reason) = backend.unsupported(DeviceName::Cpu, dtype, Pass::Forward) {
                 assert!(reason.contains(backend.name()) && reason.contains(dtype.name()));
             }
         }
         assert!(
             backend
-                .unsupported("cpu", Dtype::F32, Pass::Train)
+                .unsupported(DeviceName::Cpu, Dtype::F32, Pass::Train)
                 .is_none()
         );
     }

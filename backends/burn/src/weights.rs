@@ -89,4 +89,36 @@ impl Weights {
     pub fn get2_as(&self, name: &str, shape: [usize; 2]) -> Tensor<2> {
         self.tensors[name].0.clone().reshape(shape)
     }
+
+    /// A typed handle on parameter `name` with its rank, resolved once.
+    pub fn param<const D: usize>(&self, name: &str) -> Param<D> {
+        let dims = self.get::<D>(name).dims();
+        Param {
+            leaf: self.tensors[name].0.clone(),
+            dims,
+        }
+    }
+
+    /// [`Weights::param`] viewed with another shape of the same size.
+    pub fn param_as<const D: usize>(&self, name: &str, dims: [usize; D]) -> Param<D> {
+        Param {
+            leaf: self.tensors[name].0.clone(),
+            dims,
+        }
+    }
+}
+
+/// One parameter, resolved at prepare time: its flat leaf and the shape it
+/// is used in. Each use reshapes the leaf afresh, so every step's autodiff
+/// graph reaches the leaf (a reshape kept from an earlier graph would not).
+#[derive(Clone)]
+pub struct Param<const D: usize> {
+    leaf: Tensor<1>,
+    dims: [usize; D],
+}
+
+impl<const D: usize> Param<D> {
+    pub fn get(&self) -> Tensor<D> {
+        self.leaf.clone().reshape(self.dims)
+    }
 }

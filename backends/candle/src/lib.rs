@@ -7,10 +7,11 @@ pub mod weights;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use ditbench_harness::backend::{DeviceName, time_train_step};
+use ditbench_harness::DeviceName;
+use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
-use ditbench_harness::kernels::{Kernel, KernelSpec};
+use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
@@ -18,9 +19,9 @@ use ditbench_harness::{
     PreparedCase, WeightSource,
 };
 
-use crate::llama::{LlamaInputs, LlamaModel};
+use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights};
 use crate::ops::{Mode, attention, linear};
-use crate::wan::{WanInputs, WanModel};
+use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::Weights;
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_CANDLE_VERSION");
@@ -35,8 +36,8 @@ fn candle_dtype(dtype: Dtype) -> DType {
     }
 }
 
-fn candle_device(name: &str) -> Result<Device> {
-    match name.parse()? {
+fn candle_device(name: DeviceName) -> Result<Device> {
+    match name {
         DeviceName::Cpu => Ok(Device::Cpu),
         DeviceName::Cuda(ordinal) => {
             Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"))
@@ -77,17 +78,28 @@ impl Backend for CandleBackend {
         features
     }
 
-    fn devices(&self) -> Vec<String> {
-        let mut devices = vec!["cpu".to_string()];
+    fn thread_variables(&self) -> &'static [&'static str] {
+        // rayon's global pool (Candle's CPU kernels, `get_num_threads`) and
+        // Candle's own pools, which read CANDLE_NUM_THREADS first.
+        &["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"]
+    }
+
+    fn out_of_memory_phrases(&self) -> &'static [&'static str] {
+        // cudarc's `CUDA_ERROR_OUT_OF_MEMORY`; Candle's allocation errors.
+        &["out_of_memory", "failed to allocate"]
+    }
+
+    fn devices(&self) -> Vec<DeviceName> {
+        let mut devices = vec![DeviceName::Cpu];
         if candle_core::utils::cuda_is_available() {
             devices.extend(
-                (0..64).map_while(|i| Device::new_cuda(i).ok().map(|_| format!("cuda:{i}"))),
+                (0..64).map_while(|i| Device::new_cuda(i).ok().map(|_| DeviceName::Cuda(i))),
             );
         }
         devices
     }
 
-    fn unsupported(&self, _device: &str, _dtype: Dtype, _pass: Pass) -> Option<String> {
+    fn unsupported(&self, _device: DeviceName, _dtype: Dtype, _pass: Pass) -> Option<String> {
         None
     }
 
@@ -97,7 +109,7 @@ impl Backend for CandleBackend {
         weights: &dyn WeightSource,
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>> {
-        let device = candle_device(&case.device)?;
+        let device = candle_device(case.device)?;
         let dtype = candle_dtype(case.dtype);
         let config = &case.workload.config;
         let specs = parameters(config);
@@ -116,6 +128,7 @@ impl Backend for CandleBackend {
                 },
             ) => Model::Wan(
                 WanModel::new(c, dtype, &device)?,
+                WanWeights::resolve(c, &weights)?,
                 WanInputs {
                     latents: upload(latents, dtype)?,
                     time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device)?,
@@ -127,6 +140,7 @@ impl Backend for CandleBackend {
                 let shape = (c.batch, c.seq_len);
                 Model::Llama(
                     LlamaModel::new(c, dtype, &device)?,
+                    LlamaWeights::resolve(c, &weights)?,
                     LlamaInputs {
                         tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?,
                         targets: LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
@@ -149,14 +163,21 @@ impl Backend for CandleBackend {
         spec: &KernelSpec,
         operands: &dyn WeightSource,
     ) -> Result<Box<dyn PreparedCase>> {
-        let device = candle_device(&spec.device)?;
+        let device = candle_device(spec.device)?;
         let dtype = candle_dtype(spec.dtype);
         let trainable = spec.pass == Pass::Train;
         let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
+        let operand = |name: &str| -> Result<Tensor> { Ok(weights.get(name)?.clone()) };
         let model = match &spec.kernel {
-            Kernel::WanBlock(c) => Model::Block(WanModel::new(c, dtype, &device)?),
-            Kernel::Attention { .. } => Model::Attention,
-            Kernel::Matmul { .. } => Model::Matmul,
+            Kernel::WanBlock(c) => Model::Block(
+                WanModel::new(c, dtype, &device)?,
+                BlockWeights::resolve(&weights, BLOCK_PREFIX.trim_end_matches('.'))?,
+                [operand("x")?, operand("e0")?, operand("context")?],
+            ),
+            Kernel::Attention { .. } => {
+                Model::Attention([operand("q")?, operand("k")?, operand("v")?])
+            }
+            Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
         };
         Ok(Box::new(CandleCase {
             model,
@@ -168,14 +189,16 @@ impl Backend for CandleBackend {
     }
 }
 
+/// A model with its parameters resolved into typed fields, and its inputs.
 enum Model {
-    Wan(WanModel, WanInputs),
-    Llama(LlamaModel, LlamaInputs),
+    Wan(WanModel, WanWeights, WanInputs),
+    Llama(LlamaModel, LlamaWeights, LlamaInputs),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
-    /// inputs among the weights.
-    Block(WanModel),
-    Attention,
-    Matmul,
+    /// inputs among the weights: a block's x, e0 and context; q, k, v; x
+    /// and the matmul's weight.
+    Block(WanModel, BlockWeights, [Tensor; 3]),
+    Attention([Tensor; 3]),
+    Matmul([Tensor; 2]),
 }
 
 struct CandleCase {
@@ -196,22 +219,21 @@ impl CandleCase {
 
     fn forward(&self) -> candle_core::Result<Tensor> {
         let mode = self.mode();
-        let w = &self.weights;
         match &self.model {
-            Model::Wan(m, inputs) => m.forward(w, inputs, mode),
-            Model::Llama(m, inputs) => m.forward(w, &inputs.tokens, mode),
-            Model::Block(m) => m.block(w, 0, w.get("x")?, w.get("e0")?, w.get("context")?, mode),
-            Model::Attention => attention(w.get("q")?, w.get("k")?, w.get("v")?, None, mode),
-            Model::Matmul => linear(w.get("x")?, w.get("weight")?, None),
+            Model::Wan(m, w, inputs) => m.forward(w, inputs, mode),
+            Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens, mode),
+            Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context, mode),
+            Model::Attention([q, k, v]) => attention(q, k, v, None, mode),
+            Model::Matmul([x, weight]) => linear(x, weight, None),
         }
     }
 
     fn loss(&self, output: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
-            Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
-            Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+            Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
+            Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
             // ditbench_harness::kernels::TRAIN_LOSS
-            Model::Block(_) | Model::Attention | Model::Matmul => {
+            Model::Block(..) | Model::Attention(_) | Model::Matmul(_) => {
                 output.to_dtype(DType::F32)?.sqr()?.mean_all()
             }
         }
@@ -313,7 +335,7 @@ impl PreparedCase for CandleCase {
 
     fn attention_impl(&self) -> String {
         match self.model {
-            Model::Matmul => "none (a matmul)".into(),
+            Model::Matmul(_) => "none (a matmul)".into(),
             _ => self.mode().attention_impl().to_string(),
         }
     }

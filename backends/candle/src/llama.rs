@@ -15,6 +15,63 @@ pub struct LlamaInputs {
     pub targets: Tensor,
 }
 
+/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
+pub struct LayerWeights {
+    input_layernorm: Tensor,
+    q_proj: Tensor,
+    k_proj: Tensor,
+    v_proj: Tensor,
+    o_proj: Tensor,
+    post_attention_layernorm: Tensor,
+    gate_proj: Tensor,
+    up_proj: Tensor,
+    down_proj: Tensor,
+}
+
+/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
+/// Face's names when the case is prepared.
+pub struct LlamaWeights {
+    embed_tokens: Tensor,
+    layers: Vec<LayerWeights>,
+    norm: Tensor,
+    /// `lm_head.weight`, or the embedding when the two are tied.
+    lm_head: Tensor,
+}
+
+impl LlamaWeights {
+    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Result<Self> {
+        let layer = |i: usize| -> Result<LayerWeights> {
+            let get = |name: &str| -> Result<Tensor> {
+                Ok(w.get(&format!("model.layers.{i}.{name}.weight"))?.clone())
+            };
+            Ok(LayerWeights {
+                input_layernorm: get("input_layernorm")?,
+                q_proj: get("self_attn.q_proj")?,
+                k_proj: get("self_attn.k_proj")?,
+                v_proj: get("self_attn.v_proj")?,
+                o_proj: get("self_attn.o_proj")?,
+                post_attention_layernorm: get("post_attention_layernorm")?,
+                gate_proj: get("mlp.gate_proj")?,
+                up_proj: get("mlp.up_proj")?,
+                down_proj: get("mlp.down_proj")?,
+            })
+        };
+        let embed_tokens = w.get("model.embed_tokens.weight")?.clone();
+        Ok(LlamaWeights {
+            layers: (0..cfg.num_hidden_layers)
+                .map(layer)
+                .collect::<Result<_>>()?,
+            norm: w.get("model.norm.weight")?.clone(),
+            lm_head: if cfg.tie_word_embeddings {
+                embed_tokens.clone()
+            } else {
+                w.get("lm_head.weight")?.clone()
+            },
+            embed_tokens,
+        })
+    }
+}
+
 pub struct LlamaModel {
     cfg: LlamaConfig,
     rope_cos: Tensor,
@@ -47,57 +104,40 @@ impl LlamaModel {
             .reshape((b, kv * rep, s, d))
     }
 
-    fn layer(&self, w: &Weights, i: usize, h: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn layer(&self, l: &LayerWeights, h: &Tensor, mode: Mode) -> Result<Tensor> {
         let c = &self.cfg;
-        let p = format!("model.layers.{i}");
-        let get = |name: &str| w.get(&format!("{p}.{name}.weight"));
         let eps = c.rms_norm_eps;
 
-        let x = rms_norm(h, get("input_layernorm")?, eps, mode)?;
-        let q = split_heads(
-            &linear(&x, get("self_attn.q_proj")?, None)?,
-            c.num_attention_heads,
-        )?;
-        let k = split_heads(
-            &linear(&x, get("self_attn.k_proj")?, None)?,
-            c.num_key_value_heads,
-        )?;
-        let v = split_heads(
-            &linear(&x, get("self_attn.v_proj")?, None)?,
-            c.num_key_value_heads,
-        )?;
+        let x = rms_norm(h, &l.input_layernorm, eps, mode)?;
+        let q = split_heads(&linear(&x, &l.q_proj, None)?, c.num_attention_heads)?;
+        let k = split_heads(&linear(&x, &l.k_proj, None)?, c.num_key_value_heads)?;
+        let v = split_heads(&linear(&x, &l.v_proj, None)?, c.num_key_value_heads)?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, false, mode)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, false, mode)?;
         let rep = c.num_attention_heads / c.num_key_value_heads;
         let (k, v) = (Self::repeat_kv(&k, rep)?, Self::repeat_kv(&v, rep)?);
         let y = merge_heads(&attention(&q, &k, &v, Some(&self.mask), mode)?)?;
-        let h = (h + linear(&y, get("self_attn.o_proj")?, None)?)?;
+        let h = (h + linear(&y, &l.o_proj, None)?)?;
 
-        let x = rms_norm(&h, get("post_attention_layernorm")?, eps, mode)?;
-        let gate = linear(&x, get("mlp.gate_proj")?, None)?.silu()?;
-        let up = linear(&x, get("mlp.up_proj")?, None)?;
-        h + linear(&(gate * up)?, get("mlp.down_proj")?, None)?
+        let x = rms_norm(&h, &l.post_attention_layernorm, eps, mode)?;
+        let gate = linear(&x, &l.gate_proj, None)?.silu()?;
+        let up = linear(&x, &l.up_proj, None)?;
+        h + linear(&(gate * up)?, &l.down_proj, None)?
     }
 
     /// Prefill: token ids [B, S] -> logits [B, S, vocab].
-    pub fn forward(&self, w: &Weights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
         let c = &self.cfg;
         let (b, s) = tokens.dims2()?;
-        let embed = w.get("model.embed_tokens.weight")?;
-        let mut h =
-            embed
-                .index_select(&tokens.flatten_all()?, 0)?
-                .reshape((b, s, c.hidden_size))?;
-        for i in 0..c.num_hidden_layers {
-            h = self.layer(w, i, &h, mode)?;
+        let mut h = w
+            .embed_tokens
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((b, s, c.hidden_size))?;
+        for layer in &w.layers {
+            h = self.layer(layer, &h, mode)?;
         }
-        let h = rms_norm(&h, w.get("model.norm.weight")?, c.rms_norm_eps, mode)?;
-        let head = if c.tie_word_embeddings {
-            embed
-        } else {
-            w.get("lm_head.weight")?
-        };
-        linear(&h, head, None)
+        let h = rms_norm(&h, &w.norm, c.rms_norm_eps, mode)?;
+        linear(&h, &w.lm_head, None)
     }
 
     /// Mean next-token cross-entropy, computed in f32.

@@ -68,8 +68,9 @@ fn patch_embedding_equals_a_strided_conv3d() {
     )
     .unwrap();
     let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
+    let resolved = WanWeights::resolve(c, &weights).unwrap();
     let got: Vec<f32> = model
-        .patch_embed(&weights, &x)
+        .patch_embed(&resolved, &x)
         .unwrap()
         .flatten_all()
         .unwrap()
@@ -153,7 +154,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     let ModelConfig::Llama(c) = &w.config else {
         panic!()
     };
-    let weights = cpu_weights(&w, 0);
+    let weights = LlamaWeights::resolve(c, &cpu_weights(&w, 0)).unwrap();
     let model = LlamaModel::new(c, DType::F32, &Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {

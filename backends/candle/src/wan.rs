@@ -26,6 +26,108 @@ pub struct WanModel {
     rope_sin: Tensor,
 }
 
+/// A linear layer's weight [out, in] and bias [out].
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn resolve(w: &Weights, name: &str) -> Result<Self> {
+        Ok(Linear {
+            weight: w.get(&format!("{name}.weight"))?.clone(),
+            bias: w.get(&format!("{name}.bias"))?.clone(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        linear(x, &self.weight, Some(&self.bias))
+    }
+}
+
+/// `WanSelfAttention` / `WanT2VCrossAttention`: projections and q/k RMSNorms.
+pub struct AttentionWeights {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    norm_q: Tensor,
+    norm_k: Tensor,
+}
+
+impl AttentionWeights {
+    fn resolve(w: &Weights, p: &str) -> Result<Self> {
+        Ok(AttentionWeights {
+            q: Linear::resolve(w, &format!("{p}.q"))?,
+            k: Linear::resolve(w, &format!("{p}.k"))?,
+            v: Linear::resolve(w, &format!("{p}.v"))?,
+            o: Linear::resolve(w, &format!("{p}.o"))?,
+            norm_q: w.get(&format!("{p}.norm_q.weight"))?.clone(),
+            norm_k: w.get(&format!("{p}.norm_k.weight"))?.clone(),
+        })
+    }
+}
+
+/// One `WanAttentionBlock`'s parameters.
+pub struct BlockWeights {
+    modulation: Tensor,
+    self_attn: AttentionWeights,
+    norm3_weight: Tensor,
+    norm3_bias: Tensor,
+    cross_attn: AttentionWeights,
+    ffn_in: Linear,
+    ffn_out: Linear,
+}
+
+impl BlockWeights {
+    /// The block whose parameters are named `{prefix}.…` (`blocks.3`).
+    pub fn resolve(w: &Weights, prefix: &str) -> Result<Self> {
+        let p = prefix;
+        Ok(BlockWeights {
+            modulation: w.get(&format!("{p}.modulation"))?.clone(),
+            self_attn: AttentionWeights::resolve(w, &format!("{p}.self_attn"))?,
+            norm3_weight: w.get(&format!("{p}.norm3.weight"))?.clone(),
+            norm3_bias: w.get(&format!("{p}.norm3.bias"))?.clone(),
+            cross_attn: AttentionWeights::resolve(w, &format!("{p}.cross_attn"))?,
+            ffn_in: Linear::resolve(w, &format!("{p}.ffn.0"))?,
+            ffn_out: Linear::resolve(w, &format!("{p}.ffn.2"))?,
+        })
+    }
+}
+
+/// Every parameter of a `WanModel`, resolved once from the reference names
+/// when the case is prepared: a step formats no name and searches no map.
+pub struct WanWeights {
+    /// The Conv3d patch weight [dim, C, pt, ph, pw] and its bias.
+    patch_embedding: Linear,
+    text_in: Linear,
+    text_out: Linear,
+    time_in: Linear,
+    time_out: Linear,
+    time_projection: Linear,
+    blocks: Vec<BlockWeights>,
+    head_modulation: Tensor,
+    head: Linear,
+}
+
+impl WanWeights {
+    pub fn resolve(cfg: &WanConfig, w: &Weights) -> Result<Self> {
+        Ok(WanWeights {
+            patch_embedding: Linear::resolve(w, "patch_embedding")?,
+            text_in: Linear::resolve(w, "text_embedding.0")?,
+            text_out: Linear::resolve(w, "text_embedding.2")?,
+            time_in: Linear::resolve(w, "time_embedding.0")?,
+            time_out: Linear::resolve(w, "time_embedding.2")?,
+            time_projection: Linear::resolve(w, "time_projection.1")?,
+            blocks: (0..cfg.num_layers)
+                .map(|i| BlockWeights::resolve(w, &format!("blocks.{i}")))
+                .collect::<Result<_>>()?,
+            head_modulation: w.get("head.modulation")?.clone(),
+            head: Linear::resolve(w, "head.head")?,
+        })
+    }
+}
+
 impl WanModel {
     pub fn new(cfg: &WanConfig, dtype: DType, device: &Device) -> Result<Self> {
         let table = wan_rope(cfg);
@@ -51,7 +153,8 @@ impl WanModel {
 
     /// Conv3d with kernel = stride = patch size, as a matmul over patches:
     /// [B, C, F, H, W] -> [B, L, dim], tokens in (f, h, w) order.
-    pub(crate) fn patch_embed(&self, w: &Weights, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn patch_embed(&self, w: &WanWeights, x: &Tensor) -> Result<Tensor> {
+        let patch = &w.patch_embedding;
         let c = &self.cfg;
         let (b, ch, f, h, wd) = x.dims5()?;
         let [pt, ph, pw] = c.patch_size;
@@ -61,10 +164,8 @@ impl WanModel {
             .permute(vec![0, 2, 4, 6, 1, 3, 5, 7])?
             .contiguous()?
             .reshape((b, gf * gh * gw, ch * pt * ph * pw))?;
-        let weight = w
-            .get("patch_embedding.weight")?
-            .reshape((c.dim, ch * pt * ph * pw))?;
-        linear(&patches, &weight, Some(w.get("patch_embedding.bias")?))
+        let weight = patch.weight.reshape((c.dim, ch * pt * ph * pw))?;
+        linear(&patches, &weight, Some(&patch.bias))
     }
 
     /// [B, L, pt*ph*pw*C] -> [B, C, F, H, W] (the reference's `unpatchify`).
@@ -79,27 +180,10 @@ impl WanModel {
             .reshape((b, c.out_dim, gf * pt, gh * ph, gw * pw))
     }
 
-    fn self_attention(&self, w: &Weights, p: &str, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn self_attention(&self, a: &AttentionWeights, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let proj = |name: &str| {
-            linear(
-                x,
-                w.get(&format!("{p}.{name}.weight"))?,
-                Some(w.get(&format!("{p}.{name}.bias"))?),
-            )
-        };
-        let q = rms_norm(
-            &proj("q")?,
-            w.get(&format!("{p}.norm_q.weight"))?,
-            eps,
-            mode,
-        )?;
-        let k = rms_norm(
-            &proj("k")?,
-            w.get(&format!("{p}.norm_k.weight"))?,
-            eps,
-            mode,
-        )?;
+        let q = rms_norm(&a.q.forward(x)?, &a.norm_q, eps, mode)?;
+        let k = rms_norm(&a.k.forward(x)?, &a.norm_k, eps, mode)?;
         let q = rope(
             &split_heads(&q, n)?,
             &self.rope_cos,
@@ -114,44 +198,22 @@ impl WanModel {
             true,
             mode,
         )?;
-        let v = split_heads(&proj("v")?, n)?;
+        let v = split_heads(&a.v.forward(x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, None, mode)?)?;
-        linear(
-            &y,
-            w.get(&format!("{p}.o.weight"))?,
-            Some(w.get(&format!("{p}.o.bias"))?),
-        )
+        a.o.forward(&y)
     }
 
     fn cross_attention(
         &self,
-        w: &Weights,
-        p: &str,
+        a: &AttentionWeights,
         x: &Tensor,
         context: &Tensor,
         mode: Mode,
     ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let proj = |name: &str, input: &Tensor| {
-            linear(
-                input,
-                w.get(&format!("{p}.{name}.weight"))?,
-                Some(w.get(&format!("{p}.{name}.bias"))?),
-            )
-        };
-        let q = rms_norm(
-            &proj("q", x)?,
-            w.get(&format!("{p}.norm_q.weight"))?,
-            eps,
-            mode,
-        )?;
-        let k = rms_norm(
-            &proj("k", context)?,
-            w.get(&format!("{p}.norm_k.weight"))?,
-            eps,
-            mode,
-        )?;
-        let v = proj("v", context)?;
+        let q = rms_norm(&a.q.forward(x)?, &a.norm_q, eps, mode)?;
+        let k = rms_norm(&a.k.forward(context)?, &a.norm_k, eps, mode)?;
+        let v = a.v.forward(context)?;
         let y = attention(
             &split_heads(&q, n)?,
             &split_heads(&k, n)?,
@@ -159,7 +221,7 @@ impl WanModel {
             None,
             mode,
         )?;
-        proj("o", &merge_heads(&y)?)
+        a.o.forward(&merge_heads(&y)?)
     }
 
     /// `x * (1 + scale) + shift` with modulation rows [B, 1, dim].
@@ -169,80 +231,57 @@ impl WanModel {
 
     pub(crate) fn block(
         &self,
-        w: &Weights,
-        i: usize,
+        b: &BlockWeights,
         x: &Tensor,
         e0: &Tensor,
         context: &Tensor,
         mode: Mode,
     ) -> Result<Tensor> {
-        let p = format!("blocks.{i}");
         let eps = self.cfg.eps;
         // [1, 6, dim] + [B, 6, dim] -> six rows [B, 1, dim].
-        let e = w.get(&format!("{p}.modulation"))?.broadcast_add(e0)?;
+        let e = b.modulation.broadcast_add(e0)?;
         let e: Vec<Tensor> = (0..6).map(|k| e.narrow(1, k, 1)).collect::<Result<_>>()?;
 
         let h = Self::modulate(&layer_norm(x, None, None, eps, mode)?, &e[0], &e[1])?;
-        let y = self.self_attention(w, &format!("{p}.self_attn"), &h, mode)?;
+        let y = self.self_attention(&b.self_attn, &h, mode)?;
         let x = (x + y.broadcast_mul(&e[2])?)?;
 
-        let h = layer_norm(
-            &x,
-            Some(w.get(&format!("{p}.norm3.weight"))?),
-            Some(w.get(&format!("{p}.norm3.bias"))?),
-            eps,
-            mode,
-        )?;
-        let x = (&x + self.cross_attention(w, &format!("{p}.cross_attn"), &h, context, mode)?)?;
+        let h = layer_norm(&x, Some(&b.norm3_weight), Some(&b.norm3_bias), eps, mode)?;
+        let x = (&x + self.cross_attention(&b.cross_attn, &h, context, mode)?)?;
 
         let h = Self::modulate(&layer_norm(&x, None, None, eps, mode)?, &e[3], &e[4])?;
-        let h = linear(
-            &h,
-            w.get(&format!("{p}.ffn.0.weight"))?,
-            Some(w.get(&format!("{p}.ffn.0.bias"))?),
-        )?
-        .gelu()?;
-        let y = linear(
-            &h,
-            w.get(&format!("{p}.ffn.2.weight"))?,
-            Some(w.get(&format!("{p}.ffn.2.bias"))?),
-        )?;
+        let h = b.ffn_in.forward(&h)?.gelu()?;
+        let y = b.ffn_out.forward(&h)?;
         x + y.broadcast_mul(&e[5])?
     }
 
     /// One denoising forward: latents [B, C, F, H, W] -> velocity [B, C_out, F, H, W].
-    pub fn forward(&self, w: &Weights, inputs: &WanInputs, mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, w: &WanWeights, inputs: &WanInputs, mode: Mode) -> Result<Tensor> {
         let c = &self.cfg;
-        let lin = |name: &str, x: &Tensor| {
-            linear(
-                x,
-                w.get(&format!("{name}.weight"))?,
-                Some(w.get(&format!("{name}.bias"))?),
-            )
-        };
         let mut x = self.patch_embed(w, &inputs.latents)?;
 
-        let e = lin(
-            "time_embedding.2",
-            &lin("time_embedding.0", &inputs.time_freqs)?.silu()?,
-        )?;
+        let e = w
+            .time_out
+            .forward(&w.time_in.forward(&inputs.time_freqs)?.silu()?)?;
         let b = e.dim(0)?;
-        let e0 = lin("time_projection.1", &e.silu()?)?.reshape((b, 6, c.dim))?;
+        let e0 = w
+            .time_projection
+            .forward(&e.silu()?)?
+            .reshape((b, 6, c.dim))?;
 
-        let context = lin(
-            "text_embedding.2",
-            &lin("text_embedding.0", &inputs.context)?.gelu()?,
-        )?;
+        let context = w
+            .text_out
+            .forward(&w.text_in.forward(&inputs.context)?.gelu()?)?;
 
-        for i in 0..c.num_layers {
-            x = self.block(w, i, &x, &e0, &context, mode)?;
+        for block in &w.blocks {
+            x = self.block(block, &x, &e0, &context, mode)?;
         }
 
         // Head: 2-way modulation from the (unprojected) time embedding.
-        let hm = w.get("head.modulation")?.broadcast_add(&e.unsqueeze(1)?)?;
+        let hm = w.head_modulation.broadcast_add(&e.unsqueeze(1)?)?;
         let (shift, scale) = (hm.narrow(1, 0, 1)?, hm.narrow(1, 1, 1)?);
         let x = Self::modulate(&layer_norm(&x, None, None, c.eps, mode)?, &shift, &scale)?;
-        let x = lin("head.head", &x)?;
+        let x = w.head.forward(&x)?;
         self.unpatchify(&x)
     }
 

@@ -12,10 +12,11 @@ pub mod weights;
 use std::sync::Once;
 
 use anyhow::{Result, bail};
-use ditbench_harness::backend::{DeviceName, time_train_step};
+use ditbench_harness::DeviceName;
+use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
-use ditbench_harness::kernels::{Kernel, KernelSpec};
+use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
@@ -24,8 +25,8 @@ use ditbench_harness::{
 };
 use tch::{Cuda, Device, Kind, Tensor};
 
-use crate::llama::{LlamaInputs, LlamaModel};
-use crate::wan::{WanInputs, WanModel};
+use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights};
+use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::{Weights, upload};
 
 /// The tch crate's version (from Cargo.lock).
@@ -43,8 +44,8 @@ fn tch_kind(dtype: Dtype) -> Kind {
     }
 }
 
-fn tch_device(name: &str) -> Result<Device> {
-    match name.parse()? {
+fn tch_device(name: DeviceName) -> Result<Device> {
+    match name {
         DeviceName::Cpu => Ok(Device::Cpu),
         DeviceName::Cuda(ordinal) if ordinal < cuda_devices() => Ok(Device::Cuda(ordinal)),
         DeviceName::Cuda(_) => bail!("libtorch has no device '{name}' on this machine"),
@@ -106,13 +107,24 @@ impl Backend for TchBackend {
         features
     }
 
-    fn devices(&self) -> Vec<String> {
-        let mut devices = vec!["cpu".to_string()];
-        devices.extend((0..cuda_devices()).map(|i| format!("cuda:{i}")));
+    fn thread_variables(&self) -> &'static [&'static str] {
+        // libtorch's OpenMP intra-op pool and MKL's; its own
+        // `set_num_threads` reads DITBENCH_THREADS.
+        &["OMP_NUM_THREADS", "MKL_NUM_THREADS"]
+    }
+
+    fn out_of_memory_phrases(&self) -> &'static [&'static str] {
+        // DefaultCPUAllocator's message; `c10::OutOfMemoryError` on CUDA.
+        &["can't allocate memory", "outofmemoryerror"]
+    }
+
+    fn devices(&self) -> Vec<DeviceName> {
+        let mut devices = vec![DeviceName::Cpu];
+        devices.extend((0..cuda_devices()).map(DeviceName::Cuda));
         devices
     }
 
-    fn unsupported(&self, _device: &str, _dtype: Dtype, _pass: Pass) -> Option<String> {
+    fn unsupported(&self, _device: DeviceName, _dtype: Dtype, _pass: Pass) -> Option<String> {
         None
     }
 
@@ -123,7 +135,7 @@ impl Backend for TchBackend {
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>> {
         apply_thread_setting();
-        let device = tch_device(&case.device)?;
+        let device = tch_device(case.device)?;
         let kind = tch_kind(case.dtype);
         let config = &case.workload.config;
         let specs = parameters(config);
@@ -140,6 +152,7 @@ impl Backend for TchBackend {
                 },
             ) => Model::Wan(
                 WanModel::new(c, kind, device)?,
+                WanWeights::resolve(c, &weights)?,
                 WanInputs {
                     latents: up(latents, kind)?,
                     time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, kind, device)?,
@@ -151,6 +164,7 @@ impl Backend for TchBackend {
                 let shape = (c.batch, c.seq_len);
                 Model::Llama(
                     LlamaModel::new(c, kind, device)?,
+                    LlamaWeights::resolve(c, &weights)?,
                     LlamaInputs {
                         tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?,
                         targets: LlamaModel::device_tokens(targets.as_u32()?, shape, device)?,
@@ -173,14 +187,22 @@ impl Backend for TchBackend {
         operands: &dyn WeightSource,
     ) -> Result<Box<dyn PreparedCase>> {
         apply_thread_setting();
-        let device = tch_device(&spec.device)?;
+        let device = tch_device(spec.device)?;
         let kind = tch_kind(spec.dtype);
         let trainable = spec.pass == Pass::Train;
         let weights = Weights::load(&spec.kernel.operands(), operands, kind, device, trainable)?;
+        let operand = |name: &str| Ok::<_, anyhow::Error>(weights.get(name)?.shallow_clone());
         let model = match &spec.kernel {
-            Kernel::WanBlock(c) => Model::Block(WanModel::new(c, kind, device)?),
-            Kernel::Attention { .. } => Model::Attention(ops::KernelLog::default()),
-            Kernel::Matmul { .. } => Model::Matmul,
+            Kernel::WanBlock(c) => Model::Block(
+                WanModel::new(c, kind, device)?,
+                BlockWeights::resolve(&weights, BLOCK_PREFIX.trim_end_matches('.'))?,
+                [operand("x")?, operand("e0")?, operand("context")?],
+            ),
+            Kernel::Attention { .. } => Model::Attention(
+                ops::KernelLog::default(),
+                [operand("q")?, operand("k")?, operand("v")?],
+            ),
+            Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
         };
         Ok(Box::new(TchCase {
             model,
@@ -191,14 +213,16 @@ impl Backend for TchBackend {
     }
 }
 
+/// A model with its parameters resolved into typed fields, and its inputs.
 enum Model {
-    Wan(WanModel, WanInputs),
-    Llama(LlamaModel, LlamaInputs),
+    Wan(WanModel, WanWeights, WanInputs),
+    Llama(LlamaModel, LlamaWeights, LlamaInputs),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
-    /// inputs among the weights.
-    Block(WanModel),
-    Attention(ops::KernelLog),
-    Matmul,
+    /// inputs among the weights: a block's x, e0 and context; q, k, v; x
+    /// and the matmul's weight.
+    Block(WanModel, BlockWeights, [Tensor; 3]),
+    Attention(ops::KernelLog, [Tensor; 3]),
+    Matmul([Tensor; 2]),
 }
 
 struct TchCase {
@@ -210,29 +234,21 @@ struct TchCase {
 
 impl TchCase {
     fn forward(&self) -> Result<Tensor> {
-        let w = &self.weights;
         match &self.model {
-            Model::Wan(m, inputs) => m.forward(w, inputs),
-            Model::Llama(m, inputs) => m.forward(w, &inputs.tokens),
-            Model::Block(m) => m.block(w, 0, w.get("x")?, w.get("e0")?, w.get("context")?),
-            Model::Attention(log) => Ok(ops::attention(
-                w.get("q")?,
-                w.get("k")?,
-                w.get("v")?,
-                false,
-                log,
-                "self",
-            )?),
-            Model::Matmul => Ok(ops::linear(w.get("x")?, w.get("weight")?, None)?),
+            Model::Wan(m, w, inputs) => m.forward(w, inputs),
+            Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens),
+            Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context),
+            Model::Attention(log, [q, k, v]) => Ok(ops::attention(q, k, v, false, log, "self")?),
+            Model::Matmul([x, weight]) => Ok(ops::linear(x, weight, None)?),
         }
     }
 
     fn loss(&self, output: &Tensor) -> Result<Tensor> {
         match &self.model {
-            Model::Wan(_, inputs) => WanModel::loss(output, &inputs.target),
-            Model::Llama(_, inputs) => LlamaModel::loss(output, &inputs.targets),
+            Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
+            Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
             // ditbench_harness::kernels::TRAIN_LOSS
-            Model::Block(_) | Model::Attention(_) | Model::Matmul => Ok(output
+            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) => Ok(output
                 .f_to_kind(Kind::Float)?
                 .f_square()?
                 .f_mean(Kind::Float)?),
@@ -250,10 +266,10 @@ impl TchCase {
     /// Where the SDPA kernels were logged; `None` for a matmul.
     fn kernels(&self) -> Option<&ops::KernelLog> {
         match &self.model {
-            Model::Wan(m, _) | Model::Block(m) => Some(&m.kernels),
-            Model::Llama(m, _) => Some(&m.kernels),
-            Model::Attention(log) => Some(log),
-            Model::Matmul => None,
+            Model::Wan(m, ..) | Model::Block(m, ..) => Some(&m.kernels),
+            Model::Llama(m, ..) => Some(&m.kernels),
+            Model::Attention(log, _) => Some(log),
+            Model::Matmul(_) => None,
         }
     }
 }

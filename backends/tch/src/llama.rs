@@ -16,6 +16,64 @@ pub struct LlamaInputs {
     pub targets: Tensor,
 }
 
+/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
+pub struct LayerWeights {
+    input_layernorm: Tensor,
+    q_proj: Tensor,
+    k_proj: Tensor,
+    v_proj: Tensor,
+    o_proj: Tensor,
+    post_attention_layernorm: Tensor,
+    gate_proj: Tensor,
+    up_proj: Tensor,
+    down_proj: Tensor,
+}
+
+/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
+/// Face's names when the case is prepared.
+pub struct LlamaWeights {
+    embed_tokens: Tensor,
+    layers: Vec<LayerWeights>,
+    norm: Tensor,
+    /// `lm_head.weight`, or the embedding when the two are tied.
+    lm_head: Tensor,
+}
+
+impl LlamaWeights {
+    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Result<Self> {
+        let layer = |i: usize| -> Result<LayerWeights> {
+            let get = |name: &str| -> Result<Tensor> {
+                Ok(w.get(&format!("model.layers.{i}.{name}.weight"))?
+                    .shallow_clone())
+            };
+            Ok(LayerWeights {
+                input_layernorm: get("input_layernorm")?,
+                q_proj: get("self_attn.q_proj")?,
+                k_proj: get("self_attn.k_proj")?,
+                v_proj: get("self_attn.v_proj")?,
+                o_proj: get("self_attn.o_proj")?,
+                post_attention_layernorm: get("post_attention_layernorm")?,
+                gate_proj: get("mlp.gate_proj")?,
+                up_proj: get("mlp.up_proj")?,
+                down_proj: get("mlp.down_proj")?,
+            })
+        };
+        let embed_tokens = w.get("model.embed_tokens.weight")?.shallow_clone();
+        Ok(LlamaWeights {
+            layers: (0..cfg.num_hidden_layers)
+                .map(layer)
+                .collect::<Result<_>>()?,
+            norm: w.get("model.norm.weight")?.shallow_clone(),
+            lm_head: if cfg.tie_word_embeddings {
+                embed_tokens.shallow_clone()
+            } else {
+                w.get("lm_head.weight")?.shallow_clone()
+            },
+            embed_tokens,
+        })
+    }
+}
+
 pub struct LlamaModel {
     cfg: LlamaConfig,
     rope_cos: Tensor,
@@ -35,45 +93,37 @@ impl LlamaModel {
         })
     }
 
-    fn layer(&self, w: &Weights, i: usize, h: &Tensor) -> Result<Tensor> {
+    fn layer(&self, l: &LayerWeights, h: &Tensor) -> Result<Tensor> {
         let c = &self.cfg;
-        let p = format!("model.layers.{i}");
-        let get = |name: &str| w.get(&format!("{p}.{name}.weight"));
         let eps = c.rms_norm_eps;
 
-        let x = rms_norm(h, get("input_layernorm")?, eps)?;
-        let heads = |name: &str, n: usize| -> Result<Tensor> {
-            Ok(split_heads(&linear(&x, get(name)?, None)?, n as i64)?)
+        let x = rms_norm(h, &l.input_layernorm, eps)?;
+        let heads = |weight: &Tensor, n: usize| -> Result<Tensor> {
+            Ok(split_heads(&linear(&x, weight, None)?, n as i64)?)
         };
-        let q = heads("self_attn.q_proj", c.num_attention_heads)?;
-        let k = heads("self_attn.k_proj", c.num_key_value_heads)?;
-        let v = heads("self_attn.v_proj", c.num_key_value_heads)?;
+        let q = heads(&l.q_proj, c.num_attention_heads)?;
+        let k = heads(&l.k_proj, c.num_key_value_heads)?;
+        let v = heads(&l.v_proj, c.num_key_value_heads)?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, false)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, false)?;
         let y = merge_heads(&attention(&q, &k, &v, true, &self.kernels, "causal")?)?;
-        let h = h.f_add(&linear(&y, get("self_attn.o_proj")?, None)?)?;
+        let h = h.f_add(&linear(&y, &l.o_proj, None)?)?;
 
-        let x = rms_norm(&h, get("post_attention_layernorm")?, eps)?;
-        let gate = linear(&x, get("mlp.gate_proj")?, None)?.f_silu()?;
-        let up = linear(&x, get("mlp.up_proj")?, None)?;
-        Ok(h.f_add(&linear(&gate.f_mul(&up)?, get("mlp.down_proj")?, None)?)?)
+        let x = rms_norm(&h, &l.post_attention_layernorm, eps)?;
+        let gate = linear(&x, &l.gate_proj, None)?.f_silu()?;
+        let up = linear(&x, &l.up_proj, None)?;
+        Ok(h.f_add(&linear(&gate.f_mul(&up)?, &l.down_proj, None)?)?)
     }
 
     /// Prefill: token ids [B, S] -> logits [B, S, vocab].
-    pub fn forward(&self, w: &Weights, tokens: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor) -> Result<Tensor> {
         let c = &self.cfg;
-        let embed = w.get("model.embed_tokens.weight")?;
-        let mut h = Tensor::f_embedding(embed, tokens, -1, false, false)?;
-        for i in 0..c.num_hidden_layers {
-            h = self.layer(w, i, &h)?;
+        let mut h = Tensor::f_embedding(&w.embed_tokens, tokens, -1, false, false)?;
+        for layer in &w.layers {
+            h = self.layer(layer, &h)?;
         }
-        let h = rms_norm(&h, w.get("model.norm.weight")?, c.rms_norm_eps)?;
-        let head = if c.tie_word_embeddings {
-            embed
-        } else {
-            w.get("lm_head.weight")?
-        };
-        Ok(linear(&h, head, None)?)
+        let h = rms_norm(&h, &w.norm, c.rms_norm_eps)?;
+        Ok(linear(&h, &w.lm_head, None)?)
     }
 
     /// Mean next-token cross-entropy (`F.cross_entropy`), computed in f32.

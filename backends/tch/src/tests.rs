@@ -9,7 +9,7 @@ fn prepare(workload: &Workload, dtype: Dtype, pass: Pass) -> Box<dyn PreparedCas
     let spec = CaseSpec {
         workload: workload.clone(),
         backend: "tch".into(),
-        device: "cpu".into(),
+        device: DeviceName::Cpu,
         dtype,
         pass,
         seed: 0,
@@ -99,6 +99,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
         false,
     )
     .unwrap();
+    let weights = LlamaWeights::resolve(c, &weights).unwrap();
     let model = LlamaModel::new(c, Kind::Float, Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {
@@ -146,8 +147,8 @@ fn records_the_attention_kernel_libtorch_chose() {
 
 #[test]
 fn lists_the_cpu_and_names_the_linked_libtorch() {
-    assert_eq!(TchBackend.devices()[0], "cpu");
-    assert!(tch_device("cuda:99").is_err());
+    assert_eq!(TchBackend.devices()[0], DeviceName::Cpu);
+    assert!(tch_device(DeviceName::Cuda(99)).is_err());
     let version = TchBackend.framework_version();
     assert!(version.starts_with("libtorch 2.11.0"), "{version}");
     assert!(version.contains("tch 0.24.0"), "{version}");

@@ -30,6 +30,109 @@ pub struct WanModel {
     pub kernels: KernelLog,
 }
 
+/// A linear layer's weight [out, in] and bias [out] (the patch embedding's
+/// Conv3d weight [dim, C, pt, ph, pw]). Handles share the parameters'
+/// storage and autograd leaves.
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn resolve(w: &Weights, name: &str) -> Result<Self> {
+        Ok(Linear {
+            weight: w.get(&format!("{name}.weight"))?.shallow_clone(),
+            bias: w.get(&format!("{name}.bias"))?.shallow_clone(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(linear(x, &self.weight, Some(&self.bias))?)
+    }
+}
+
+/// `WanSelfAttention` / `WanT2VCrossAttention`: projections and q/k RMSNorms.
+pub struct AttentionWeights {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    norm_q: Tensor,
+    norm_k: Tensor,
+}
+
+impl AttentionWeights {
+    fn resolve(w: &Weights, p: &str) -> Result<Self> {
+        Ok(AttentionWeights {
+            q: Linear::resolve(w, &format!("{p}.q"))?,
+            k: Linear::resolve(w, &format!("{p}.k"))?,
+            v: Linear::resolve(w, &format!("{p}.v"))?,
+            o: Linear::resolve(w, &format!("{p}.o"))?,
+            norm_q: w.get(&format!("{p}.norm_q.weight"))?.shallow_clone(),
+            norm_k: w.get(&format!("{p}.norm_k.weight"))?.shallow_clone(),
+        })
+    }
+}
+
+/// One `WanAttentionBlock`'s parameters.
+pub struct BlockWeights {
+    modulation: Tensor,
+    self_attn: AttentionWeights,
+    norm3_weight: Tensor,
+    norm3_bias: Tensor,
+    cross_attn: AttentionWeights,
+    ffn_in: Linear,
+    ffn_out: Linear,
+}
+
+impl BlockWeights {
+    /// The block whose parameters are named `{prefix}.…` (`blocks.3`).
+    pub fn resolve(w: &Weights, prefix: &str) -> Result<Self> {
+        let p = prefix;
+        Ok(BlockWeights {
+            modulation: w.get(&format!("{p}.modulation"))?.shallow_clone(),
+            self_attn: AttentionWeights::resolve(w, &format!("{p}.self_attn"))?,
+            norm3_weight: w.get(&format!("{p}.norm3.weight"))?.shallow_clone(),
+            norm3_bias: w.get(&format!("{p}.norm3.bias"))?.shallow_clone(),
+            cross_attn: AttentionWeights::resolve(w, &format!("{p}.cross_attn"))?,
+            ffn_in: Linear::resolve(w, &format!("{p}.ffn.0"))?,
+            ffn_out: Linear::resolve(w, &format!("{p}.ffn.2"))?,
+        })
+    }
+}
+
+/// Every parameter of a `WanModel`, resolved once from the reference names
+/// when the case is prepared: a step formats no name and searches no map.
+pub struct WanWeights {
+    patch_embedding: Linear,
+    text_in: Linear,
+    text_out: Linear,
+    time_in: Linear,
+    time_out: Linear,
+    time_projection: Linear,
+    blocks: Vec<BlockWeights>,
+    head_modulation: Tensor,
+    head: Linear,
+}
+
+impl WanWeights {
+    pub fn resolve(cfg: &WanConfig, w: &Weights) -> Result<Self> {
+        Ok(WanWeights {
+            patch_embedding: Linear::resolve(w, "patch_embedding")?,
+            text_in: Linear::resolve(w, "text_embedding.0")?,
+            text_out: Linear::resolve(w, "text_embedding.2")?,
+            time_in: Linear::resolve(w, "time_embedding.0")?,
+            time_out: Linear::resolve(w, "time_embedding.2")?,
+            time_projection: Linear::resolve(w, "time_projection.1")?,
+            blocks: (0..cfg.num_layers)
+                .map(|i| BlockWeights::resolve(w, &format!("blocks.{i}")))
+                .collect::<Result<_>>()?,
+            head_modulation: w.get("head.modulation")?.shallow_clone(),
+            head: Linear::resolve(w, "head.head")?,
+        })
+    }
+}
+
 impl WanModel {
     pub fn new(cfg: &WanConfig, kind: Kind, device: Device) -> Result<Self> {
         let table = wan_rope(cfg);
@@ -53,21 +156,13 @@ impl WanModel {
         upload(&e, &[timesteps.len(), cfg.freq_dim], kind, device)
     }
 
-    fn lin(w: &Weights, name: &str, x: &Tensor) -> Result<Tensor> {
-        Ok(linear(
-            x,
-            w.get(&format!("{name}.weight"))?,
-            Some(w.get(&format!("{name}.bias"))?),
-        )?)
-    }
-
     /// The reference's `nn.Conv3d(kernel = stride = patch)`, flattened to
     /// tokens in (f, h, w) order: [B, C, F, H, W] -> [B, L, dim].
-    pub(crate) fn patch_embed(&self, w: &Weights, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn patch_embed(&self, w: &WanWeights, x: &Tensor) -> Result<Tensor> {
         let [pt, ph, pw] = self.cfg.patch_size.map(|p| p as i64);
         let y = x.f_conv3d(
-            w.get("patch_embedding.weight")?,
-            Some(w.get("patch_embedding.bias")?),
+            &w.patch_embedding.weight,
+            Some(&w.patch_embedding.bias),
             [pt, ph, pw],
             [0, 0, 0],
             [1, 1, 1],
@@ -88,40 +183,29 @@ impl WanModel {
             .f_reshape([b, out, gf * pt, gh * ph, gw * pw])?)
     }
 
-    /// `norm_{name}(name(x))`: a q or k projection with its RMSNorm.
-    fn normed(w: &Weights, p: &str, name: &str, x: &Tensor, eps: f64) -> Result<Tensor> {
-        let y = Self::lin(w, &format!("{p}.{name}"), x)?;
-        Ok(rms_norm(
-            &y,
-            w.get(&format!("{p}.norm_{name}.weight"))?,
-            eps,
-        )?)
-    }
-
-    fn self_attention(&self, w: &Weights, p: &str, x: &Tensor) -> Result<Tensor> {
+    fn self_attention(&self, a: &AttentionWeights, x: &Tensor) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = split_heads(&Self::normed(w, p, "q", x, eps)?, n)?;
-        let k = split_heads(&Self::normed(w, p, "k", x, eps)?, n)?;
+        let q = split_heads(&rms_norm(&a.q.forward(x)?, &a.norm_q, eps)?, n)?;
+        let k = split_heads(&rms_norm(&a.k.forward(x)?, &a.norm_k, eps)?, n)?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, true)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, true)?;
-        let v = split_heads(&Self::lin(w, &format!("{p}.v"), x)?, n)?;
+        let v = split_heads(&a.v.forward(x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
-        Self::lin(w, &format!("{p}.o"), &y)
+        a.o.forward(&y)
     }
 
     fn cross_attention(
         &self,
-        w: &Weights,
-        p: &str,
+        a: &AttentionWeights,
         x: &Tensor,
         context: &Tensor,
     ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = split_heads(&Self::normed(w, p, "q", x, eps)?, n)?;
-        let k = split_heads(&Self::normed(w, p, "k", context, eps)?, n)?;
-        let v = split_heads(&Self::lin(w, &format!("{p}.v"), context)?, n)?;
+        let q = split_heads(&rms_norm(&a.q.forward(x)?, &a.norm_q, eps)?, n)?;
+        let k = split_heads(&rms_norm(&a.k.forward(context)?, &a.norm_k, eps)?, n)?;
+        let v = split_heads(&a.v.forward(context)?, n)?;
         let y = attention(&q, &k, &v, false, &self.kernels, "cross")?;
-        Self::lin(w, &format!("{p}.o"), &merge_heads(&y)?)
+        a.o.forward(&merge_heads(&y)?)
     }
 
     /// `x * (1 + scale) + shift` with modulation rows [B, 1, dim].
@@ -131,68 +215,54 @@ impl WanModel {
 
     pub(crate) fn block(
         &self,
-        w: &Weights,
-        i: usize,
+        b: &BlockWeights,
         x: &Tensor,
         e0: &Tensor,
         context: &Tensor,
     ) -> Result<Tensor> {
-        let p = format!("blocks.{i}");
         let eps = self.cfg.eps;
         // [1, 6, dim] + [B, 6, dim] -> six rows [B, 1, dim].
-        let e = w
-            .get(&format!("{p}.modulation"))?
-            .f_add(e0)?
-            .f_chunk(6, 1)?;
+        let e = b.modulation.f_add(e0)?.f_chunk(6, 1)?;
 
         let h = Self::modulate(&layer_norm(x, None, None, eps)?, &e[0], &e[1])?;
-        let y = self.self_attention(w, &format!("{p}.self_attn"), &h)?;
+        let y = self.self_attention(&b.self_attn, &h)?;
         let x = x.f_add(&y.f_mul(&e[2])?)?;
 
-        let h = layer_norm(
-            &x,
-            Some(w.get(&format!("{p}.norm3.weight"))?),
-            Some(w.get(&format!("{p}.norm3.bias"))?),
-            eps,
-        )?;
-        let x = x.f_add(&self.cross_attention(w, &format!("{p}.cross_attn"), &h, context)?)?;
+        let h = layer_norm(&x, Some(&b.norm3_weight), Some(&b.norm3_bias), eps)?;
+        let x = x.f_add(&self.cross_attention(&b.cross_attn, &h, context)?)?;
 
         let h = Self::modulate(&layer_norm(&x, None, None, eps)?, &e[3], &e[4])?;
-        let h = Self::lin(w, &format!("{p}.ffn.0"), &h)?.f_gelu("tanh")?;
-        let y = Self::lin(w, &format!("{p}.ffn.2"), &h)?;
+        let h = b.ffn_in.forward(&h)?.f_gelu("tanh")?;
+        let y = b.ffn_out.forward(&h)?;
         Ok(x.f_add(&y.f_mul(&e[5])?)?)
     }
 
     /// One denoising forward: latents [B, C, F, H, W] -> velocity [B, C_out, F, H, W].
-    pub fn forward(&self, w: &Weights, inputs: &WanInputs) -> Result<Tensor> {
+    pub fn forward(&self, w: &WanWeights, inputs: &WanInputs) -> Result<Tensor> {
         let c = &self.cfg;
         let mut x = self.patch_embed(w, &inputs.latents)?;
 
-        let e = Self::lin(
-            w,
-            "time_embedding.2",
-            &Self::lin(w, "time_embedding.0", &inputs.time_freqs)?.f_silu()?,
-        )?;
+        let e = w
+            .time_out
+            .forward(&w.time_in.forward(&inputs.time_freqs)?.f_silu()?)?;
         let b = e.size()[0];
-        let e0 = Self::lin(w, "time_projection.1", &e.f_silu()?)?.f_view([b, 6, c.dim as i64])?;
+        let e0 = w
+            .time_projection
+            .forward(&e.f_silu()?)?
+            .f_view([b, 6, c.dim as i64])?;
 
-        let context = Self::lin(
-            w,
-            "text_embedding.2",
-            &Self::lin(w, "text_embedding.0", &inputs.context)?.f_gelu("tanh")?,
-        )?;
+        let context = w
+            .text_out
+            .forward(&w.text_in.forward(&inputs.context)?.f_gelu("tanh")?)?;
 
-        for i in 0..c.num_layers {
-            x = self.block(w, i, &x, &e0, &context)?;
+        for block in &w.blocks {
+            x = self.block(block, &x, &e0, &context)?;
         }
 
         // Head: 2-way modulation from the (unprojected) time embedding.
-        let hm = w
-            .get("head.modulation")?
-            .f_add(&e.f_unsqueeze(1)?)?
-            .f_chunk(2, 1)?;
+        let hm = w.head_modulation.f_add(&e.f_unsqueeze(1)?)?.f_chunk(2, 1)?;
         let x = Self::modulate(&layer_norm(&x, None, None, c.eps)?, &hm[0], &hm[1])?;
-        let x = Self::lin(w, "head.head", &x)?;
+        let x = w.head.forward(&x)?;
         self.unpatchify(&x)
     }
 

@@ -3,9 +3,9 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-use super::history::{ChangePoint, HistoryPoint};
-use super::{Row, ScalingPoint, ScalingSeries, seconds_unit};
+use super::{ChangePoint, HistoryPoint, Row, ScalingPoint, ScalingSeries};
 use crate::compare::Verdict;
+use crate::units::seconds_unit;
 
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);

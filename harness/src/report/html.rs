@@ -1,4 +1,4 @@
-//! The HTML page: one tera template (`templates/report.html.tera`, compiled
+//! The HTML page: one tera template (`harness/templates/report.html.tera`, compiled
 //! into the binary) with autoescaping on, so every string from a results
 //! file stays text. Charts are inline SVG made here, not from user input.
 //! The one script (sortable tables) is allowed by its hash in the page's
@@ -9,10 +9,11 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tera::Tera;
 
-use super::{Report, format_seconds, group_thousands};
+use super::Report;
+use crate::units::{format_seconds, group_thousands};
 
-const TEMPLATE: &str = include_str!("../../../templates/report.html.tera");
-const SORT_SCRIPT: &str = include_str!("../../../templates/sort-tables.js");
+const TEMPLATE: &str = include_str!("../../templates/report.html.tera");
+const SORT_SCRIPT: &str = include_str!("../../templates/sort-tables.js");
 
 /// The CSP source that allows exactly `script`: `'sha256-<base64>'`.
 pub fn script_hash_source(script: &str) -> String {

@@ -3,25 +3,32 @@
 //! (tera template, inline SVG charts), Markdown or CSV.
 
 mod charts;
+mod comparisons;
+mod csv;
+mod dit_vs_llm;
+mod hardware;
+mod headlines;
 mod history;
 mod html;
+mod markdown;
 mod scaling;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::backend::Pass;
-use crate::cost::cost;
-use crate::parity::{ParityStatus, preferred_reference};
+use crate::compare::Verdict;
+use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
 use crate::threads::ThreadUse;
-use crate::workload::{Family, find_preset};
+use crate::workload::Family;
 
-pub use history::{CaseHistory, ChangePoint, HistoryPoint};
+pub use csv::render_csv;
+pub use history::CaseHistory;
 pub use html::{render_html, script_hash_source};
+pub use markdown::render_markdown;
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
 /// How a full video generation is counted: denoising steps, and forward
@@ -231,6 +238,27 @@ pub struct UnknownBaseline {
     pub places: String,
 }
 
+/// One run's measurement of a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub started_at: String,
+    pub median_s: f64,
+    pub ci_low_s: f64,
+    pub ci_high_s: f64,
+}
+
+/// A step between two consecutive runs that the gate calls significant.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangePoint {
+    /// Index of the run after the step, in `points`.
+    pub at: usize,
+    pub started_at: String,
+    pub verdict: Verdict,
+    /// After / before.
+    pub ratio: f64,
+    pub p_value: f64,
+}
+
 /// What a report is asked for beyond the data.
 #[derive(Debug, Clone, Default)]
 pub struct ReportOptions {
@@ -242,6 +270,9 @@ pub struct ReportOptions {
     /// its change points, and show the other sections for the latest run of
     /// each machine only.
     pub history: bool,
+    /// Backends that speeds are shown relative to, most preferred first (the
+    /// parity reference order of the backend registry); none when empty.
+    pub reference_order: Vec<String>,
 }
 
 /// Everything a report shows.
@@ -420,18 +451,19 @@ impl Report {
                 }
             }
         }
-        let comparisons = comparisons(&mut rows)?;
-        let dit_vs_llm = dit_vs_llm(&rows, generation);
-        let hardware = hardware(runs, &rows, options.baseline.as_deref())?;
+        let comparisons = comparisons::comparisons(&mut rows, &options.reference_order)?;
+        let dit_vs_llm = dit_vs_llm::dit_vs_llm(&rows, generation);
+        let hardware = hardware::hardware(runs, &rows, options.baseline.as_deref())?;
         let scaling = scaling::scaling(&rows)?;
-        let scale = scale_equivalents(generation);
-        let mut headlines = headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
+        let scale = dit_vs_llm::scale_equivalents(generation);
+        let mut headlines =
+            headlines::headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
         if options.history {
             let changes: Vec<&ChangePoint> =
                 history.iter().flat_map(|h| &h.change_points).collect();
             let regressions = changes
                 .iter()
-                .filter(|c| c.verdict == crate::compare::Verdict::Regression)
+                .filter(|c| c.verdict == Verdict::Regression)
                 .count();
             headlines.insert(
                 0,
@@ -572,570 +604,4 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
         ));
     }
     details
-}
-
-/// One sentence per answer the report gives, plain text.
-fn headlines(
-    rows: &[Row],
-    machines: &[Machine],
-    hardware: Option<&Hardware>,
-    scale: &[ScaleEquivalent],
-    generation: GenerationSettings,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    // Fastest backend of each workload × pass × dtype, per machine and device.
-    let mut places: Vec<(String, String)> = Vec::new();
-    for r in rows {
-        let p = (r.host.clone(), r.device.clone());
-        if !places.contains(&p) {
-            places.push(p);
-        }
-    }
-    for (host, device) in &places {
-        let mut groups: BTreeMap<(&str, &str, &str), &Row> = BTreeMap::new();
-        let mut backends: Vec<&str> = Vec::new();
-        for r in rows
-            .iter()
-            .filter(|r| &r.host == host && &r.device == device)
-        {
-            if !backends.contains(&r.backend.as_str()) {
-                backends.push(&r.backend);
-            }
-            let best = groups.entry((&r.workload, &r.pass, &r.dtype)).or_insert(r);
-            if r.median_s < best.median_s {
-                *best = r;
-            }
-        }
-        if backends.len() < 2 {
-            continue;
-        }
-        let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in groups.values() {
-            *wins.entry(&r.backend).or_default() += 1;
-        }
-        let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
-        wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let (first, n) = wins[0];
-        let rest: Vec<String> = wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
-        out.push(format!(
-            "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}.",
-            groups.len(),
-            if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", rest.join(", "))
-            }
-        ));
-    }
-    if let Some(h) = hardware {
-        for (k, place) in h.places.iter().enumerate().skip(1) {
-            if let Some(speed) = h.mean_speed[k] {
-                out.push(format!(
-                    "{place} runs at {speed:.2}x the speed of {} (geometric mean over {} shared cases).",
-                    h.baseline, h.shared_cases[k]
-                ));
-            }
-        }
-    }
-    let checked: usize = machines.iter().map(|m| m.parity_pass + m.parity_fail).sum();
-    let failed: usize = machines.iter().map(|m| m.parity_fail).sum();
-    if checked > 0 {
-        out.push(if failed == 0 {
-            format!("All {checked} parity-checked cases agree with the reference backend.")
-        } else {
-            format!(
-                "{failed} of {checked} parity-checked cases DISAGREE with the reference backend."
-            )
-        });
-    }
-    if let Some(s) = scale
-        .iter()
-        .find(|s| s.dit == "sora-3b-guess-720p" && s.llm == "llama-2-70b")
-    {
-        out.push(format!(
-            "By the cost model, one video from {} ({} steps x {} passes) costs the FLOPs of {} tokens of {}.",
-            s.dit,
-            generation.steps,
-            generation.cfg_passes,
-            group_thousands(s.tokens_per_video),
-            s.llm
-        ));
-    }
-    out
-}
-
-/// `1234567.8` as `1,234,568`.
-fn group_thousands(v: f64) -> String {
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0.0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-/// Group rows by workload, pass and dtype; mark the fastest and the speed
-/// relative to the reference backend of the same machine and device.
-fn comparisons(rows: &mut [Row]) -> Result<Vec<Comparison>> {
-    let mut groups: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        groups
-            .entry((r.workload.clone(), r.pass.clone(), r.dtype.clone()))
-            .or_default()
-            .push(i);
-    }
-    let mut out = Vec::new();
-    for ((workload, pass, dtype), members) in groups {
-        let fastest = members
-            .iter()
-            .copied()
-            .min_by(|&a, &b| rows[a].median_s.total_cmp(&rows[b].median_s));
-        // The reference backend's median on each machine and device.
-        let mut by_place: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-        for &i in &members {
-            by_place
-                .entry((rows[i].host.clone(), rows[i].device.clone()))
-                .or_default()
-                .push(i);
-        }
-        for place in by_place.values() {
-            let reference = preferred_reference(place.iter().map(|&i| rows[i].backend.as_str()))
-                .and_then(|name| place.iter().find(|&&i| rows[i].backend == name))
-                .map(|&i| rows[i].median_s);
-            for &i in place {
-                rows[i].speed_vs_reference = reference.map(|m| m / rows[i].median_s);
-            }
-        }
-        for &i in &members {
-            rows[i].fastest = Some(i) == fastest && members.len() > 1;
-        }
-        let group: Vec<Row> = members.iter().map(|&i| rows[i].clone()).collect();
-        let reference =
-            preferred_reference(group.iter().map(|r| r.backend.as_str())).map(str::to_string);
-        let title = format!("{workload} · {pass} · {dtype}");
-        out.push(Comparison {
-            chart_svg: charts::median_bars(&title, &group)?,
-            title,
-            reference,
-            rows: group,
-        });
-    }
-    Ok(out)
-}
-
-fn place(host: &str, device: &str) -> String {
-    format!("{host} {device}")
-}
-
-fn hardware_case(workload: &str, backend: &str, dtype: &str, pass: &str) -> String {
-    format!("{workload} · {backend} · {dtype} · {pass}")
-}
-
-/// Every case any machine attempted, with each place's median, normalised
-/// to the baseline place. A place without a measurement shows as missing.
-/// `None` with a single place; an error when `baseline` names none.
-fn hardware(runs: &[LoadedRun], rows: &[Row], baseline: Option<&str>) -> Result<Option<Hardware>> {
-    let mut places: Vec<String> = Vec::new();
-    let mut cases: Vec<String> = Vec::new();
-    for run in runs {
-        let host = &run.results.environment.host;
-        for c in &run.results.cases {
-            let p = place(host, &c.device);
-            if !places.contains(&p) {
-                places.push(p);
-            }
-            let case = hardware_case(
-                &c.workload.label,
-                &c.backend,
-                &c.dtype.to_string(),
-                &c.pass.to_string(),
-            );
-            if !cases.contains(&case) {
-                cases.push(case);
-            }
-        }
-    }
-    let chosen = match baseline {
-        None => 0,
-        Some(name) => places
-            .iter()
-            .position(|p| p == name)
-            .or_else(|| {
-                let host_prefix = format!("{name} ");
-                places.iter().position(|p| p.starts_with(&host_prefix))
-            })
-            .ok_or_else(|| UnknownBaseline {
-                name: name.to_string(),
-                places: places.join(", "),
-            })?,
-    };
-    if places.len() < 2 {
-        return Ok(None);
-    }
-    let baseline = places.remove(chosen);
-    places.insert(0, baseline.clone());
-    let rows: Vec<HardwareRow> = cases
-        .into_iter()
-        .map(|case| {
-            let medians_s: Vec<Option<f64>> = places
-                .iter()
-                .map(|p| {
-                    rows.iter()
-                        .find(|r| {
-                            &place(&r.host, &r.device) == p
-                                && hardware_case(&r.workload, &r.backend, &r.dtype, &r.pass) == case
-                        })
-                        .map(|r| r.median_s)
-                })
-                .collect();
-            let base = medians_s[0];
-            let speed_vs_baseline = medians_s.iter().map(|m| Some(base? / (*m)?)).collect();
-            HardwareRow {
-                case,
-                medians_s,
-                speed_vs_baseline,
-            }
-        })
-        .collect();
-    let (mut mean_speed, mut shared_cases) = (Vec::new(), Vec::new());
-    for k in 0..places.len() {
-        let speeds: Vec<f64> = rows.iter().filter_map(|r| r.speed_vs_baseline[k]).collect();
-        shared_cases.push(speeds.len());
-        mean_speed.push(geometric_mean(&speeds));
-    }
-    let bars: Vec<(String, f64, usize)> = places
-        .iter()
-        .zip(&mean_speed)
-        .zip(&shared_cases)
-        .filter_map(|((p, m), &n)| Some((p.clone(), (*m)?, n)))
-        .collect();
-    Ok(Some(Hardware {
-        chart_svg: charts::speed_bars(&bars, &baseline)?,
-        places,
-        baseline,
-        rows,
-        mean_speed,
-        shared_cases,
-    }))
-}
-
-/// Geometric mean (the mean of ratios that treats 2x and 0.5x alike);
-/// `None` for no values.
-pub fn geometric_mean(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
-}
-
-/// Every DiT forward case against the LLM forward cases measured with the
-/// same machine, backend, device and dtype.
-fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
-    fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
-        rows.iter()
-            .filter(move |r| r.family == family && r.pass == Pass::Forward.name())
-    }
-    let video = f64::from(generation.steps * generation.cfg_passes);
-    let mut out = Vec::new();
-    for d in forward(rows, "wan") {
-        let same_place: Vec<&Row> = forward(rows, "llama")
-            .filter(|l| {
-                l.host == d.host
-                    && l.backend == d.backend
-                    && l.device == d.device
-                    && l.dtype == d.dtype
-            })
-            .collect();
-        // The baselines are the LLM presets as published; variants from a
-        // sweep stand in only where no plain preset was measured.
-        let plain: Vec<&Row> = same_place
-            .iter()
-            .copied()
-            .filter(|l| l.overrides.is_empty())
-            .collect();
-        let baselines = if plain.is_empty() { same_place } else { plain };
-        for l in baselines {
-            let (df, lf) = (d.forward_flops, l.forward_flops);
-            let llm_flops_per_token = lf / l.tokens as f64;
-            let llm_s_per_token = l.median_s / l.tokens as f64;
-            let per_kib = |mib: Option<f64>, tokens: u64| mib.map(|m| m * 1024.0 / tokens as f64);
-            out.push(DitVsLlm {
-                host: d.host.clone(),
-                backend: d.backend.clone(),
-                device: d.device.clone(),
-                dtype: d.dtype.clone(),
-                dit: d.workload.clone(),
-                llm: l.workload.clone(),
-                dit_ms_per_token: d.median_s * 1e3 / d.tokens as f64,
-                llm_ms_per_token: llm_s_per_token * 1e3,
-                dit_tflops: d.tflops,
-                llm_tflops: l.tflops,
-                dit_growth_kib_per_token: per_kib(d.rss_growth_mib, d.tokens),
-                llm_growth_kib_per_token: per_kib(l.rss_growth_mib, l.tokens),
-                tokens_per_forward_flops: df / llm_flops_per_token,
-                tokens_per_forward_time: d.median_s / llm_s_per_token,
-                tokens_per_video_flops: video * df / llm_flops_per_token,
-                tokens_per_video_time: video * d.median_s / llm_s_per_token,
-            });
-        }
-    }
-    out
-}
-
-/// Real-scale DiT presets against real-scale Llamas, from the cost model
-/// alone: shown whether or not they were run.
-fn scale_equivalents(generation: GenerationSettings) -> Vec<ScaleEquivalent> {
-    let video = f64::from(generation.steps * generation.cfg_passes);
-    let dits = ["wan2.1-1.3b-480p", "wan2.1-14b-720p", "sora-3b-guess-720p"];
-    let llms = ["llama-2-7b", "llama-3-8b", "llama-2-70b", "llama-3-70b"];
-    let mut out = Vec::new();
-    for dit in dits {
-        let Ok(d) = find_preset(dit) else { continue };
-        let dc = cost(&d.config);
-        for llm in llms {
-            let Ok(l) = find_preset(llm) else { continue };
-            let lc = cost(&l.config);
-            let per_token = lc.forward_flops / lc.tokens as f64;
-            out.push(ScaleEquivalent {
-                dit: dit.to_string(),
-                dit_description: d.description.to_string(),
-                llm: llm.to_string(),
-                dit_forward_pflop: dc.forward_flops / 1e15,
-                llm_gflop_per_token: per_token / 1e9,
-                tokens_per_forward: dc.forward_flops / per_token,
-                tokens_per_video: video * dc.forward_flops / per_token,
-            });
-        }
-    }
-    out
-}
-
-/// A Markdown summary (for CI job summaries): machines, then one table of
-/// every measured case.
-pub fn render_markdown(report: &Report) -> String {
-    let mut md = String::from("# ditbench report\n\n");
-    if !report.headlines.is_empty() {
-        let quoted: Vec<String> = report
-            .headlines
-            .iter()
-            .map(|h| format!("> {}", md_escape(h)))
-            .collect();
-        md.push_str(&quoted.join("\n>\n"));
-        md.push_str("\n\n");
-    }
-    for m in &report.machines {
-        md.push_str(&format!(
-            "- **{}**: {} ({}), {} GiB RAM, GPUs: {}; {} ok, {} skipped, {} failed; parity {} pass, {} fail\n",
-            md_escape(&m.host),
-            md_escape(&m.cpu),
-            md_escape(&m.cores),
-            m.ram_gib,
-            md_escape(&m.gpus),
-            m.ok,
-            m.skipped,
-            m.failed,
-            m.parity_pass,
-            m.parity_fail
-        ));
-    }
-    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | tokens/s | TFLOP/s | vs reference | parity |\n");
-    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---|\n");
-    for r in &report.rows {
-        md.push_str(&format!(
-            "| {} | {} | {}{} | {} | {} | {} | {} | {:.3} | {:.4} | {} | {} |\n",
-            md_escape(&r.host),
-            md_escape(&r.workload),
-            md_escape(&r.backend),
-            if r.fastest { " (fastest)" } else { "" },
-            md_escape(&r.device),
-            r.dtype,
-            r.pass,
-            format_seconds(r.median_s),
-            r.tokens_per_s,
-            r.tflops,
-            r.speed_vs_reference
-                .map_or("-".into(), |s| format!("{s:.2}x")),
-            md_escape(&r.parity),
-        ));
-    }
-    if !report.not_run.is_empty() {
-        md.push_str("\n**Not measured**\n\n");
-        for n in &report.not_run {
-            md.push_str(&format!(
-                "- {} {}: {} ({})\n",
-                md_escape(&n.host),
-                md_escape(&n.case),
-                n.status,
-                md_escape(&n.why)
-            ));
-        }
-    }
-    md
-}
-
-/// Text from a results file inside Markdown: no markup, no table breaks.
-pub(crate) fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '\\' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(ch),
-        }
-    }
-    out
-}
-
-/// Every measured case as CSV (RFC 4180 quoting).
-pub fn render_csv(report: &Report) -> String {
-    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism";
-    let mut csv = format!("{header}\n");
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
-    for r in &report.rows {
-        let fields = [
-            r.host.clone(),
-            r.workload.clone(),
-            r.backend.clone(),
-            r.framework.clone(),
-            r.device.clone(),
-            r.dtype.clone(),
-            r.pass.clone(),
-            format!("{}", r.median_s),
-            format!("{}", r.ci_low_s),
-            format!("{}", r.ci_high_s),
-            format!("{}", r.tokens_per_s),
-            format!("{}", r.tflops),
-            opt(r.peak_rss_mib),
-            opt(r.rss_growth_mib),
-            opt(r.speed_vs_reference),
-            r.parity.clone(),
-            r.threads_requested.map_or(String::new(), |n| n.to_string()),
-            r.threads_busy.map_or(String::new(), |n| n.to_string()),
-            opt(r.cpu_parallelism),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        csv.push_str(&line.join(","));
-        csv.push('\n');
-    }
-    csv
-}
-
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet: quote and prefix.
-    let risky = s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err());
-    if risky || s.contains([',', '"', '\n', '\r']) {
-        let body = if risky {
-            format!("'{s}")
-        } else {
-            s.to_string()
-        };
-        format!("\"{}\"", body.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// The unit a duration in seconds reads best in: its multiplier and name.
-pub fn seconds_unit(s: f64) -> (f64, &'static str) {
-    if s >= 1.0 {
-        (1.0, "s")
-    } else if s >= 1e-3 {
-        (1e3, "ms")
-    } else {
-        (1e6, "µs")
-    }
-}
-
-/// `1.234 ms`-style text for a duration in seconds.
-pub fn format_seconds(s: f64) -> String {
-    let (scale, unit) = seconds_unit(s);
-    let decimals = if unit == "µs" { 1 } else { 3 };
-    format!("{:.decimals$} {unit}", s * scale)
-}
-
-/// Write a report to a new file; an existing file is never replaced.
-pub fn write_new(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "cannot create {} (an existing file is never replaced)",
-                path.display()
-            )
-        })?;
-    file.write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_separators_and_defuses_formulas() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=1+1"), "\"'=1+1\"");
-        assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
-        assert_eq!(csv_field("-0.5"), "-0.5");
-        assert_eq!(csv_field("-cmd"), "\"'-cmd\"");
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(group_thousands(0.4), "0");
-        assert_eq!(group_thousands(999.0), "999");
-        assert_eq!(group_thousands(1234567.8), "1,234,568");
-        assert_eq!(group_thousands(-1000.0), "-1,000");
-    }
-
-    #[test]
-    fn geometric_mean_treats_ratios_symmetrically() {
-        assert_eq!(geometric_mean(&[]), None);
-        assert!((geometric_mean(&[2.0, 0.5]).unwrap() - 1.0).abs() < 1e-12);
-        assert!((geometric_mean(&[4.0, 1.0]).unwrap() - 2.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn markdown_text_cannot_break_tables_or_add_markup() {
-        assert_eq!(md_escape("a|b"), "a\\|b");
-        assert_eq!(md_escape("<b>x</b>\nnext"), "\\<b\\>x\\</b\\> next");
-    }
-
-    #[test]
-    fn real_scale_equivalents_follow_the_stated_formula() {
-        let g = GenerationSettings {
-            steps: 50,
-            cfg_passes: 2,
-        };
-        let rows = scale_equivalents(g);
-        assert_eq!(rows.len(), 12);
-        for r in &rows {
-            let per_token = r.llm_gflop_per_token * 1e9;
-            let expected = r.dit_forward_pflop * 1e15 / per_token;
-            assert!((r.tokens_per_forward - expected).abs() / expected < 1e-9);
-            assert!(
-                (r.tokens_per_video - 100.0 * r.tokens_per_forward).abs()
-                    < 1e-6 * r.tokens_per_video
-            );
-        }
-        let sora_70b = rows
-            .iter()
-            .find(|r| r.dit == "sora-3b-guess-720p" && r.llm == "llama-2-70b")
-            .unwrap();
-        assert!(sora_70b.tokens_per_video > 1e5, "{sora_70b:?}");
-    }
 }

@@ -1,0 +1,118 @@
+//! What a video costs next to an LLM: measured DiT cases against measured
+//! Llama cases, and the real-scale presets from the cost model alone.
+
+use super::{DitVsLlm, GenerationSettings, Row, ScaleEquivalent};
+use crate::case::Pass;
+use crate::cost::cost;
+use crate::workload::find_preset;
+
+/// Every DiT forward case against the LLM forward cases measured with the
+/// same machine, backend, device and dtype.
+pub(super) fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
+    fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
+        rows.iter()
+            .filter(move |r| r.family == family && r.pass == Pass::Forward.name())
+    }
+    let video = f64::from(generation.steps * generation.cfg_passes);
+    let mut out = Vec::new();
+    for d in forward(rows, "wan") {
+        let same_place: Vec<&Row> = forward(rows, "llama")
+            .filter(|l| {
+                l.host == d.host
+                    && l.backend == d.backend
+                    && l.device == d.device
+                    && l.dtype == d.dtype
+            })
+            .collect();
+        // The baselines are the LLM presets as published; variants from a
+        // sweep stand in only where no plain preset was measured.
+        let plain: Vec<&Row> = same_place
+            .iter()
+            .copied()
+            .filter(|l| l.overrides.is_empty())
+            .collect();
+        let baselines = if plain.is_empty() { same_place } else { plain };
+        for l in baselines {
+            let (df, lf) = (d.forward_flops, l.forward_flops);
+            let llm_flops_per_token = lf / l.tokens as f64;
+            let llm_s_per_token = l.median_s / l.tokens as f64;
+            let per_kib = |mib: Option<f64>, tokens: u64| mib.map(|m| m * 1024.0 / tokens as f64);
+            out.push(DitVsLlm {
+                host: d.host.clone(),
+                backend: d.backend.clone(),
+                device: d.device.clone(),
+                dtype: d.dtype.clone(),
+                dit: d.workload.clone(),
+                llm: l.workload.clone(),
+                dit_ms_per_token: d.median_s * 1e3 / d.tokens as f64,
+                llm_ms_per_token: llm_s_per_token * 1e3,
+                dit_tflops: d.tflops,
+                llm_tflops: l.tflops,
+                dit_growth_kib_per_token: per_kib(d.rss_growth_mib, d.tokens),
+                llm_growth_kib_per_token: per_kib(l.rss_growth_mib, l.tokens),
+                tokens_per_forward_flops: df / llm_flops_per_token,
+                tokens_per_forward_time: d.median_s / llm_s_per_token,
+                tokens_per_video_flops: video * df / llm_flops_per_token,
+                tokens_per_video_time: video * d.median_s / llm_s_per_token,
+            });
+        }
+    }
+    out
+}
+
+/// Real-scale DiT presets against real-scale Llamas, from the cost model
+/// alone: shown whether or not they were run.
+pub(super) fn scale_equivalents(generation: GenerationSettings) -> Vec<ScaleEquivalent> {
+    let video = f64::from(generation.steps * generation.cfg_passes);
+    let dits = ["wan2.1-1.3b-480p", "wan2.1-14b-720p", "sora-3b-guess-720p"];
+    let llms = ["llama-2-7b", "llama-3-8b", "llama-2-70b", "llama-3-70b"];
+    let mut out = Vec::new();
+    for dit in dits {
+        let Ok(d) = find_preset(dit) else { continue };
+        let dc = cost(&d.config);
+        for llm in llms {
+            let Ok(l) = find_preset(llm) else { continue };
+            let lc = cost(&l.config);
+            let per_token = lc.forward_flops / lc.tokens as f64;
+            out.push(ScaleEquivalent {
+                dit: dit.to_string(),
+                dit_description: d.description.to_string(),
+                llm: llm.to_string(),
+                dit_forward_pflop: dc.forward_flops / 1e15,
+                llm_gflop_per_token: per_token / 1e9,
+                tokens_per_forward: dc.forward_flops / per_token,
+                tokens_per_video: video * dc.forward_flops / per_token,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_scale_equivalents_follow_the_stated_formula() {
+        let g = GenerationSettings {
+            steps: 50,
+            cfg_passes: 2,
+        };
+        let rows = scale_equivalents(g);
+        assert_eq!(rows.len(), 12);
+        for r in &rows {
+            let per_token = r.llm_gflop_per_token * 1e9;
+            let expected = r.dit_forward_pflop * 1e15 / per_token;
+            assert!((r.tokens_per_forward - expected).abs() / expected < 1e-9);
+            assert!(
+                (r.tokens_per_video - 100.0 * r.tokens_per_forward).abs()
+                    < 1e-6 * r.tokens_per_video
+            );
+        }
+        let sora_70b = rows
+            .iter()
+            .find(|r| r.dit == "sora-3b-guess-720p" && r.llm == "llama-2-70b")
+            .unwrap();
+        assert!(sora_70b.tokens_per_video > 1e5, "{sora_70b:?}");
+    }
+}

@@ -1,0 +1,107 @@
+//! The hardware comparison: every machine and device ("place") side by
+//! side, normalised to a baseline place.
+
+use anyhow::Result;
+
+use super::{Hardware, HardwareRow, LoadedRun, Row, UnknownBaseline, charts};
+use crate::stats::geometric_mean;
+
+pub(super) fn place(host: &str, device: &str) -> String {
+    format!("{host} {device}")
+}
+
+fn hardware_case(workload: &str, backend: &str, dtype: &str, pass: &str) -> String {
+    format!("{workload} · {backend} · {dtype} · {pass}")
+}
+
+/// Every case any machine attempted, with each place's median, normalised
+/// to the baseline place. A place without a measurement shows as missing.
+/// `None` with a single place; an error when `baseline` names none.
+pub(super) fn hardware(
+    runs: &[LoadedRun],
+    rows: &[Row],
+    baseline: Option<&str>,
+) -> Result<Option<Hardware>> {
+    let mut places: Vec<String> = Vec::new();
+    let mut cases: Vec<String> = Vec::new();
+    for run in runs {
+        let host = &run.results.environment.host;
+        for c in &run.results.cases {
+            let p = place(host, &c.device);
+            if !places.contains(&p) {
+                places.push(p);
+            }
+            let case = hardware_case(
+                &c.workload.label,
+                &c.backend,
+                &c.dtype.to_string(),
+                &c.pass.to_string(),
+            );
+            if !cases.contains(&case) {
+                cases.push(case);
+            }
+        }
+    }
+    let chosen = match baseline {
+        None => 0,
+        Some(name) => places
+            .iter()
+            .position(|p| p == name)
+            .or_else(|| {
+                let host_prefix = format!("{name} ");
+                places.iter().position(|p| p.starts_with(&host_prefix))
+            })
+            .ok_or_else(|| UnknownBaseline {
+                name: name.to_string(),
+                places: places.join(", "),
+            })?,
+    };
+    if places.len() < 2 {
+        return Ok(None);
+    }
+    let baseline = places.remove(chosen);
+    places.insert(0, baseline.clone());
+    let rows: Vec<HardwareRow> = cases
+        .into_iter()
+        .map(|case| {
+            let medians_s: Vec<Option<f64>> = places
+                .iter()
+                .map(|p| {
+                    rows.iter()
+                        .find(|r| {
+                            &place(&r.host, &r.device) == p
+                                && hardware_case(&r.workload, &r.backend, &r.dtype, &r.pass) == case
+                        })
+                        .map(|r| r.median_s)
+                })
+                .collect();
+            let base = medians_s[0];
+            let speed_vs_baseline = medians_s.iter().map(|m| Some(base? / (*m)?)).collect();
+            HardwareRow {
+                case,
+                medians_s,
+                speed_vs_baseline,
+            }
+        })
+        .collect();
+    let (mut mean_speed, mut shared_cases) = (Vec::new(), Vec::new());
+    for k in 0..places.len() {
+        let speeds: Vec<f64> = rows.iter().filter_map(|r| r.speed_vs_baseline[k]).collect();
+        shared_cases.push(speeds.len());
+        mean_speed.push(geometric_mean(&speeds));
+    }
+    let bars: Vec<(String, f64, usize)> = places
+        .iter()
+        .zip(&mean_speed)
+        .zip(&shared_cases)
+        .filter_map(|((p, m), &n)| Some((p.clone(), (*m)?, n)))
+        .collect();
+    Ok(Some(Hardware {
+        chart_svg: charts::speed_bars(&bars, &baseline)?,
+        places,
+        baseline,
+        rows,
+        mean_speed,
+        shared_cases,
+    }))
+}

@@ -1,0 +1,96 @@
+//! The report's first lines: one sentence per answer it gives.
+
+use std::collections::BTreeMap;
+
+use super::{GenerationSettings, Hardware, Machine, Row, ScaleEquivalent};
+use crate::units::group_thousands;
+
+/// One sentence per answer the report gives, plain text.
+pub(super) fn headlines(
+    rows: &[Row],
+    machines: &[Machine],
+    hardware: Option<&Hardware>,
+    scale: &[ScaleEquivalent],
+    generation: GenerationSettings,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    // Fastest backend of each workload × pass × dtype, per machine and device.
+    let mut places: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let p = (r.host.clone(), r.device.clone());
+        if !places.contains(&p) {
+            places.push(p);
+        }
+    }
+    for (host, device) in &places {
+        let mut groups: BTreeMap<(&str, &str, &str), &Row> = BTreeMap::new();
+        let mut backends: Vec<&str> = Vec::new();
+        for r in rows
+            .iter()
+            .filter(|r| &r.host == host && &r.device == device)
+        {
+            if !backends.contains(&r.backend.as_str()) {
+                backends.push(&r.backend);
+            }
+            let best = groups.entry((&r.workload, &r.pass, &r.dtype)).or_insert(r);
+            if r.median_s < best.median_s {
+                *best = r;
+            }
+        }
+        if backends.len() < 2 {
+            continue;
+        }
+        let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in groups.values() {
+            *wins.entry(&r.backend).or_default() += 1;
+        }
+        let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
+        wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let (first, n) = wins[0];
+        let rest: Vec<String> = wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
+        out.push(format!(
+            "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}.",
+            groups.len(),
+            if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", rest.join(", "))
+            }
+        ));
+    }
+    if let Some(h) = hardware {
+        for (k, place) in h.places.iter().enumerate().skip(1) {
+            if let Some(speed) = h.mean_speed[k] {
+                out.push(format!(
+                    "{place} runs at {speed:.2}x the speed of {} (geometric mean over {} shared cases).",
+                    h.baseline, h.shared_cases[k]
+                ));
+            }
+        }
+    }
+    let checked: usize = machines.iter().map(|m| m.parity_pass + m.parity_fail).sum();
+    let failed: usize = machines.iter().map(|m| m.parity_fail).sum();
+    if checked > 0 {
+        out.push(if failed == 0 {
+            format!("All {checked} parity-checked cases agree with the reference backend.")
+        } else {
+            format!(
+                "{failed} of {checked} parity-checked cases DISAGREE with the reference backend."
+            )
+        });
+    }
+    if let Some(s) = scale
+        .iter()
+        .find(|s| s.dit == "sora-3b-guess-720p" && s.llm == "llama-2-70b")
+    {
+        out.push(format!(
+            "By the cost model, one video from {} ({} steps x {} passes) costs the FLOPs of {} tokens of {}.",
+            s.dit,
+            generation.steps,
+            generation.cfg_passes,
+            group_thousands(s.tokens_per_video),
+            s.llm
+        ));
+    }
+    out
+}

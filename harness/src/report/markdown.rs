@@ -1,0 +1,67 @@
+//! The report as Markdown, for CI job summaries.
+
+use super::Report;
+use crate::units::{format_seconds, md_escape};
+
+/// A Markdown summary (for CI job summaries): machines, then one table of
+/// every measured case.
+pub fn render_markdown(report: &Report) -> String {
+    let mut md = String::from("# ditbench report\n\n");
+    if !report.headlines.is_empty() {
+        let quoted: Vec<String> = report
+            .headlines
+            .iter()
+            .map(|h| format!("> {}", md_escape(h)))
+            .collect();
+        md.push_str(&quoted.join("\n>\n"));
+        md.push_str("\n\n");
+    }
+    for m in &report.machines {
+        md.push_str(&format!(
+            "- **{}**: {} ({}), {} GiB RAM, GPUs: {}; {} ok, {} skipped, {} failed; parity {} pass, {} fail\n",
+            md_escape(&m.host),
+            md_escape(&m.cpu),
+            md_escape(&m.cores),
+            m.ram_gib,
+            md_escape(&m.gpus),
+            m.ok,
+            m.skipped,
+            m.failed,
+            m.parity_pass,
+            m.parity_fail
+        ));
+    }
+    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | tokens/s | TFLOP/s | vs reference | parity |\n");
+    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---|\n");
+    for r in &report.rows {
+        md.push_str(&format!(
+            "| {} | {} | {}{} | {} | {} | {} | {} | {:.3} | {:.4} | {} | {} |\n",
+            md_escape(&r.host),
+            md_escape(&r.workload),
+            md_escape(&r.backend),
+            if r.fastest { " (fastest)" } else { "" },
+            md_escape(&r.device),
+            r.dtype,
+            r.pass,
+            format_seconds(r.median_s),
+            r.tokens_per_s,
+            r.tflops,
+            r.speed_vs_reference
+                .map_or("-".into(), |s| format!("{s:.2}x")),
+            md_escape(&r.parity),
+        ));
+    }
+    if !report.not_run.is_empty() {
+        md.push_str("\n**Not measured**\n\n");
+        for n in &report.not_run {
+            md.push_str(&format!(
+                "- {} {}: {} ({})\n",
+                md_escape(&n.host),
+                md_escape(&n.case),
+                n.status,
+                md_escape(&n.why)
+            ));
+        }
+    }
+    md
+}

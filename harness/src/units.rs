@@ -1,0 +1,140 @@
+//! How numbers and text are written for readers: durations, byte sizes,
+//! grouped digits, Markdown-safe text; and memory sizes read from users.
+//! Every figure the terminal, the reports and the errors print goes through
+//! these, so one figure reads the same everywhere.
+
+/// The unit that keeps a duration of `s` seconds at 1-999: (scale, unit).
+pub fn seconds_unit(s: f64) -> (f64, &'static str) {
+    if s >= 1.0 {
+        (1.0, "s")
+    } else if s >= 1e-3 {
+        (1e3, "ms")
+    } else {
+        (1e6, "µs")
+    }
+}
+
+/// `1.234 ms`-style text for a duration in seconds.
+pub fn format_seconds(s: f64) -> String {
+    let (scale, unit) = seconds_unit(s);
+    let decimals = if unit == "µs" { 1 } else { 3 };
+    format!("{:.decimals$} {unit}", s * scale)
+}
+
+/// A byte size in GiB from 1 GiB up, else MiB: `gib_decimals` decimals in
+/// GiB and one fewer in MiB (`12.0 GiB`, `512 MiB` with 1; `3.00 GiB`,
+/// `512.0 MiB` with 2).
+pub fn bytes(b: u64, gib_decimals: usize) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    let mib = b as f64 / MIB;
+    if mib >= 1024.0 {
+        format!("{:.gib_decimals$} GiB", mib / 1024.0)
+    } else {
+        let decimals = gib_decimals.saturating_sub(1);
+        format!("{mib:.decimals$} MiB")
+    }
+}
+
+/// A whole number with thousands separators: `-1,234,567`.
+pub fn group_thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if v < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Text from a results file inside Markdown: no markup, no table breaks.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '\\' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Parse a memory size: a number with an optional unit, `K`/`KiB`, `M`/`MiB`,
+/// `G`/`GiB`, `T`/`TiB` (all binary), or bytes. At least 1 MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 512MiB or 8GiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        "t" | "tib" | "tb" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}'; use MiB or GiB"
+            ));
+        }
+    };
+    let bytes = value * scale as f64;
+    if !bytes.is_finite() || bytes < (1u64 << 20) as f64 || bytes > u64::MAX as f64 {
+        return Err(format!("'{text}' must be at least 1 MiB"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("8G").unwrap(), 8 << 30);
+        assert_eq!(parse_size("1.5 GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2097152").unwrap(), 2 << 20);
+        for bad in ["", "MiB", "12 parsecs", "-1G", "1K", "0"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn figures_read_the_same_everywhere() {
+        assert_eq!(bytes(12 << 30, 1), "12.0 GiB");
+        assert_eq!(bytes(512 << 20, 1), "512 MiB");
+        assert_eq!(bytes(3 << 30, 2), "3.00 GiB");
+        assert_eq!(bytes(512 << 20, 2), "512.0 MiB");
+        assert_eq!(format_seconds(0.001_234_5), "1.234 ms");
+        assert_eq!(format_seconds(0.000_012_34), "12.3 µs");
+        assert_eq!(group_thousands(-1_234_567.0), "-1,234,567");
+        assert_eq!(md_escape("a|b_c\nd"), "a\\|b\\_c d");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0.4), "0");
+        assert_eq!(group_thousands(999.0), "999");
+        assert_eq!(group_thousands(1234567.8), "1,234,568");
+        assert_eq!(group_thousands(-1000.0), "-1,000");
+    }
+
+    #[test]
+    fn markdown_text_cannot_break_tables_or_add_markup() {
+        assert_eq!(md_escape("a|b"), "a\\|b");
+        assert_eq!(md_escape("<b>x</b>\nnext"), "\\<b\\>x\\</b\\> next");
+    }
+}

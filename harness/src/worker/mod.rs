@@ -1,0 +1,218 @@
+//! The worker side of the process boundary: every case runs in a fresh
+//! process of this binary, which reads a [`WorkerRequest`], builds the model,
+//! times it and writes a [`WorkerResponse`]. Nothing here runs in the parent
+//! except the serde of the two messages.
+//!
+//! - [`guards`]: the memory limit, dying with the parent, test faults.
+
+pub mod guards;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::case::CaseSpec;
+use crate::env::worker_threads;
+use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
+use crate::memory::{self, MemoryFigures, heap};
+use crate::params::{ParamSpec, parameters};
+use crate::tensors::{DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs};
+use crate::threads::ThreadUse;
+use crate::timing::{Measurement, TimingConfig, measure};
+
+/// What the parent asks a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub case: CaseSpec,
+    pub timing: TimingConfig,
+    /// Weights from this safetensors file instead of the seeded source.
+    pub weights_file: Option<PathBuf>,
+    /// Inputs from this safetensors file instead of the seeded source.
+    pub inputs_file: Option<PathBuf>,
+    /// After timing, run the pass once more and write its outputs here.
+    pub outputs_file: Option<PathBuf>,
+    /// Limit of the worker's data segment (`--mem-limit`), bytes.
+    #[serde(default)]
+    pub mem_limit_bytes: Option<u64>,
+    /// The parent's process id: the worker dies with it.
+    #[serde(default)]
+    pub parent_pid: Option<u32>,
+}
+
+/// Loss and gradient norm of a pass whose outputs were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSummary {
+    pub loss: Option<f64>,
+    pub grad_norm: Option<f64>,
+}
+
+/// What a worker reports back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerResponse {
+    /// Set when the case failed inside the worker.
+    pub error: Option<String>,
+    pub framework: Option<String>,
+    pub device_name: Option<String>,
+    pub attention: Option<String>,
+    pub notes: Vec<String>,
+    pub data: Option<DataSource>,
+    pub build_s: Option<f64>,
+    pub measurement: Measurement,
+    pub memory: Option<MemoryFigures>,
+    pub outputs: Option<OutputSummary>,
+    /// The thread pools and what the threads ran while timed.
+    #[serde(default)]
+    pub threads: Option<ThreadUse>,
+}
+
+/// Run one case in this process (the worker side of the protocol).
+pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerResponse {
+    let mut response = WorkerResponse {
+        error: None,
+        framework: None,
+        device_name: None,
+        attention: None,
+        notes: Vec::new(),
+        data: None,
+        build_s: None,
+        measurement: Measurement::default(),
+        memory: None,
+        outputs: None,
+        threads: None,
+    };
+    if let Err(e) = serve_into(request, backends, &mut response) {
+        response.error = Some(format!("{e:#}"));
+    }
+    response
+}
+
+fn serve_into(
+    request: &WorkerRequest,
+    backends: &[&dyn Backend],
+    out: &mut WorkerResponse,
+) -> Result<()> {
+    if let Some(parent) = request.parent_pid {
+        guards::die_with_parent(parent);
+    }
+    if let Some(bytes) = request.mem_limit_bytes {
+        guards::limit_memory(bytes)?;
+    }
+    let case = &request.case;
+    let fault = guards::requested_fault(&case.backend)?;
+    let backend = backends
+        .iter()
+        .copied()
+        .find(|b| b.name() == case.backend)
+        .with_context(|| {
+            format!(
+                "backend '{}' is not compiled into this binary",
+                case.backend
+            )
+        })?;
+    out.framework = Some(backend.framework_version());
+    let config = &case.workload.config;
+    // The baseline before any weights or inputs are read.
+    let rss_before = memory::current_rss_bytes();
+    let mut weights: Box<dyn WeightSource> = match &request.weights_file {
+        Some(path) => Box::new(FileWeights::open(path, &parameters(config))?),
+        None => Box::new(SeededWeights { seed: case.seed }),
+    };
+    if std::env::var(PERTURB_ENV).is_ok_and(|b| b == case.backend) {
+        weights = Box::new(Perturbed(weights));
+        out.notes.push(format!(
+            "TEST FAULT: weights scaled by 1.001 ({PERTURB_ENV})"
+        ));
+    }
+    let (inputs, inputs_source) = match &request.inputs_file {
+        Some(path) => {
+            let (inputs, notes) = load_inputs(path, config, case.seed)?;
+            out.notes.extend(notes);
+            (inputs, format!("file {}", path.display()))
+        }
+        None => (
+            seeded_inputs(config, case.seed),
+            format!("seeded({})", case.seed),
+        ),
+    };
+    out.data = Some(DataSource {
+        weights: weights.describe(),
+        inputs: inputs_source,
+    });
+
+    let t = Instant::now();
+    let mut prepared = backend.prepare(case, weights.as_ref(), &inputs)?;
+    prepared.synchronize()?;
+    out.build_s = Some(t.elapsed().as_secs_f64());
+    // Peaks describe the passes, not the loader: free the host copies (a
+    // weight file is held in memory while loading), then restart the marks.
+    drop(weights);
+    drop(inputs);
+    if !memory::reset_peak_rss() {
+        out.notes
+            .push("peak RSS includes the model build (this kernel cannot reset VmHWM)".into());
+    }
+    heap::reset_peak();
+    out.device_name = Some(prepared.device_name());
+    let mut notes = prepared.notes();
+    notes.append(&mut out.notes);
+    out.notes = notes;
+
+    if let Some(fault) = fault {
+        guards::inject(fault, request.mem_limit_bytes.is_some())?;
+    }
+    out.measurement = measure(prepared.as_mut(), &request.timing)?;
+    // Asked after the passes ran: a backend may report the kernels it saw.
+    out.attention = Some(prepared.attention_impl());
+    let threads = ThreadUse::new(
+        worker_threads(),
+        prepared.thread_pools(),
+        out.measurement.threads,
+    );
+    out.notes.extend(threads.mismatches());
+    out.threads = Some(threads);
+
+    let peak_rss = memory::peak_rss_bytes();
+    out.memory = Some(MemoryFigures {
+        peak_rss_bytes: peak_rss,
+        rss_before_build_bytes: rss_before,
+        rss_growth_bytes: match (peak_rss, rss_before) {
+            (Some(p), Some(b)) => Some(p.saturating_sub(b)),
+            _ => None,
+        },
+        peak_heap_bytes: (heap::installed() && prepared.heap_measured())
+            .then(|| heap::peak_bytes() as u64),
+    });
+
+    if let Some(path) = &request.outputs_file {
+        let result = prepared.output()?;
+        let metadata = [("case".to_string(), case.label())].into_iter().collect();
+        std::fs::write(path, encode(&output_tensors(&result), metadata)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        out.outputs = Some(OutputSummary {
+            loss: result.loss,
+            grad_norm: global_grad_norm(&result),
+        });
+    }
+    Ok(())
+}
+
+/// Test-only fault switch: a worker whose backend is named here scales every
+/// weight by 1.001, so tests can show that the parity check fails.
+pub const PERTURB_ENV: &str = "DITBENCH_TEST_PERTURB_WEIGHTS";
+
+struct Perturbed(Box<dyn WeightSource>);
+
+impl WeightSource for Perturbed {
+    fn load(&self, spec: &ParamSpec) -> Result<HostTensor> {
+        let t = self.0.load(spec)?;
+        let values = t.as_f32()?.iter().map(|v| v * 1.001).collect();
+        Ok(HostTensor::f32(t.shape, values))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} perturbed for a test", self.0.describe())
+    }
+}
