@@ -35,47 +35,32 @@ macro_rules! compiled {
     }};
 }
 
+const fn entry(
+    name: &'static str,
+    feature: &'static str,
+    reference_rank: Option<u8>,
+    backend: Option<&'static dyn Backend>,
+) -> Registered {
+    Registered {
+        name,
+        feature,
+        reference_rank,
+        backend,
+    }
+}
+
 /// Every backend, in the default run order. libtorch leads: it is the
 /// preferred parity reference, and a reference runs before the backends
 /// it checks.
+#[rustfmt::skip] // a table: one backend a line
 pub fn registry() -> [Registered; 6] {
     [
-        Registered {
-            name: "tch",
-            feature: "tch",
-            reference_rank: Some(0),
-            backend: compiled!("tch", ditbench_tch::TchBackend),
-        },
-        Registered {
-            name: "candle",
-            feature: "candle",
-            reference_rank: Some(1),
-            backend: compiled!("candle", ditbench_candle::CandleBackend),
-        },
-        Registered {
-            name: "burn-flex",
-            feature: "burn",
-            reference_rank: Some(2),
-            backend: compiled!("burn", ditbench_burn::FLEX),
-        },
-        Registered {
-            name: "burn-ndarray",
-            feature: "burn",
-            reference_rank: None,
-            backend: compiled!("burn", ditbench_burn::NDARRAY),
-        },
-        Registered {
-            name: "burn-cuda",
-            feature: "burn-cuda",
-            reference_rank: None,
-            backend: compiled!("burn-cuda", ditbench_burn::CUDA),
-        },
-        Registered {
-            name: "burn-wgpu",
-            feature: "burn-wgpu",
-            reference_rank: None,
-            backend: compiled!("burn-wgpu", ditbench_burn::WGPU),
-        },
+        entry("tch", "tch", Some(0), compiled!("tch", ditbench_tch::TchBackend)),
+        entry("candle", "candle", Some(1), compiled!("candle", ditbench_candle::CandleBackend)),
+        entry("burn-flex", "burn", Some(2), compiled!("burn", ditbench_burn::FLEX)),
+        entry("burn-ndarray", "burn", None, compiled!("burn", ditbench_burn::NDARRAY)),
+        entry("burn-cuda", "burn-cuda", None, compiled!("burn-cuda", ditbench_burn::CUDA)),
+        entry("burn-wgpu", "burn-wgpu", None, compiled!("burn-wgpu", ditbench_burn::WGPU)),
     ]
 }
 

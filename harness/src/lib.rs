@@ -28,6 +28,7 @@ pub mod env;
 pub mod export;
 pub mod files;
 pub mod kernels;
+pub mod layout;
 pub mod memory;
 pub mod outcome;
 pub mod params;

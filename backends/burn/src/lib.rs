@@ -12,6 +12,7 @@ use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
+use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
@@ -194,7 +195,7 @@ impl Backend for BurnBackend {
                 let text: [usize; 3] = context.shape.as_slice().try_into()?;
                 Model::Wan(Box::new((
                     WanModel::new(c, dtype, &device),
-                    WanWeights::resolve(c, &weights),
+                    WanParams::resolve(c, |name| weights.param(name))?,
                     WanInputs {
                         latents: five(latents, dtype)?,
                         time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device),
@@ -207,7 +208,7 @@ impl Backend for BurnBackend {
                 let n = c.batch * c.seq_len;
                 Model::Llama(Box::new((
                     LlamaModel::new(c, dtype, &device),
-                    LlamaWeights::resolve(c, &weights),
+                    LlamaParams::resolve(c, |name| weights.param(name))?,
                     LlamaInputs {
                         tokens: int_tensor(tokens.as_u32()?, [n], &device),
                         targets: int_tensor(targets.as_u32()?, [n, 1], &device),
@@ -238,20 +239,22 @@ impl Backend for BurnBackend {
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(Box::new((
                 WanModel::new(c, dtype, &device),
-                BlockWeights::resolve(&weights, BLOCK_PREFIX.trim_end_matches('.')),
+                WanBlock::resolve(BLOCK_PREFIX.trim_end_matches('.'), &mut |name: &str| {
+                    weights.param(name)
+                })?,
                 [
-                    weights.param("x"),
-                    weights.param("e0"),
-                    weights.param("context"),
+                    weights.param("x")?,
+                    weights.param("e0")?,
+                    weights.param("context")?,
                 ],
             ))),
             Kernel::Attention { .. } => Model::Attention(Box::new([
-                weights.param("q"),
-                weights.param("k"),
-                weights.param("v"),
+                weights.param("q")?,
+                weights.param("k")?,
+                weights.param("v")?,
             ])),
             Kernel::Matmul { .. } => {
-                Model::Matmul(Box::new([weights.param("x"), weights.param("weight")]))
+                Model::Matmul(Box::new([weights.param("x")?, weights.param("weight")?]))
             }
         };
         Ok(Box::new(BurnCase {
@@ -273,9 +276,9 @@ enum Model {
     /// Building blocks on their own (`ditbench_harness::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
-    Block(Box<(WanModel, BlockWeights, [Param<3>; 3])>),
-    Attention(Box<[Param<4>; 3]>),
-    Matmul(Box<[Param<2>; 2]>),
+    Block(Box<(WanModel, BlockWeights, [Param; 3])>),
+    Attention(Box<[Param; 3]>),
+    Matmul(Box<[Param; 2]>),
 }
 
 /// A forward output, flattened to the host on demand.

@@ -8,7 +8,9 @@ use ditbench_harness::workload::LlamaConfig;
 
 use crate::ops::{attention, linear, merge_heads, rms_norm, rope, silu, split_heads};
 use crate::wan::float_tensor;
-use crate::weights::{Param, Weights};
+use ditbench_harness::layout::{LlamaLayer, LlamaParams};
+
+use crate::weights::Param;
 
 pub struct LlamaInputs {
     /// Token ids, flattened [B*S].
@@ -32,53 +34,8 @@ pub fn int_tensor<const D: usize>(
     Tensor::from_data(TensorData::new(ids, shape), device)
 }
 
-/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
-pub struct LayerWeights {
-    input_layernorm: Param<1>,
-    q_proj: Param<2>,
-    k_proj: Param<2>,
-    v_proj: Param<2>,
-    o_proj: Param<2>,
-    post_attention_layernorm: Param<1>,
-    gate_proj: Param<2>,
-    up_proj: Param<2>,
-    down_proj: Param<2>,
-}
-
-/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
-/// Face's names when the case is prepared.
-pub struct LlamaWeights {
-    embed_tokens: Param<2>,
-    layers: Vec<LayerWeights>,
-    norm: Param<1>,
-    /// `lm_head.weight`; `None` when tied to the embedding.
-    lm_head: Option<Param<2>>,
-}
-
-impl LlamaWeights {
-    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Self {
-        let layer = |i: usize| {
-            let name = |n: &str| format!("model.layers.{i}.{n}.weight");
-            LayerWeights {
-                input_layernorm: w.param(&name("input_layernorm")),
-                q_proj: w.param(&name("self_attn.q_proj")),
-                k_proj: w.param(&name("self_attn.k_proj")),
-                v_proj: w.param(&name("self_attn.v_proj")),
-                o_proj: w.param(&name("self_attn.o_proj")),
-                post_attention_layernorm: w.param(&name("post_attention_layernorm")),
-                gate_proj: w.param(&name("mlp.gate_proj")),
-                up_proj: w.param(&name("mlp.up_proj")),
-                down_proj: w.param(&name("mlp.down_proj")),
-            }
-        };
-        LlamaWeights {
-            embed_tokens: w.param("model.embed_tokens.weight"),
-            layers: (0..cfg.num_hidden_layers).map(layer).collect(),
-            norm: w.param("model.norm.weight"),
-            lm_head: (!cfg.tie_word_embeddings).then(|| w.param("lm_head.weight")),
-        }
-    }
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type LlamaWeights = LlamaParams<Param>;
 
 impl LlamaModel {
     pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Self {
@@ -102,7 +59,7 @@ impl LlamaModel {
             .reshape([b, kv * rep, s, d])
     }
 
-    fn layer(&self, l: &LayerWeights, h: Tensor<3>) -> Tensor<3> {
+    fn layer(&self, l: &LlamaLayer<Param>, h: Tensor<3>) -> Tensor<3> {
         let c = &self.cfg;
         let eps = c.rms_norm_eps;
 
@@ -131,7 +88,7 @@ impl LlamaModel {
     /// Prefill: token ids -> logits [B, S, vocab].
     pub fn forward(&self, w: &LlamaWeights, tokens: Tensor<1, Int>) -> Tensor<3> {
         let c = &self.cfg;
-        let embed = w.embed_tokens.get();
+        let embed = w.embed_tokens.get::<2>();
         let mut h = embed
             .clone()
             .select(0, tokens)
@@ -141,7 +98,7 @@ impl LlamaModel {
         }
         let h = rms_norm(h, w.norm.get(), c.rms_norm_eps);
         let head = match &w.lm_head {
-            Some(head) => head.get(),
+            Some(head) => head.get::<2>(),
             None => embed,
         };
         linear(h, head, None)

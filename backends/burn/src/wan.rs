@@ -8,7 +8,9 @@ use ditbench_harness::workload::WanConfig;
 use crate::ops::{
     attention, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, rope, silu, split_heads,
 };
-use crate::weights::{Param, Weights};
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
+
+use crate::weights::Param;
 
 pub struct WanInputs {
     /// [B, C, F, H, W]
@@ -39,113 +41,13 @@ pub fn float_tensor<const D: usize>(
     )
 }
 
-/// A linear layer's weight [out, in] and bias [out].
-pub struct Linear {
-    weight: Param<2>,
-    bias: Param<1>,
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type WanWeights = WanParams<Param>;
+/// One block's parameters (the block kernel runs one on its own).
+pub type BlockWeights = WanBlock<Param>;
 
-impl Linear {
-    fn resolve(w: &Weights, name: &str) -> Self {
-        Linear {
-            weight: w.param(&format!("{name}.weight")),
-            bias: w.param(&format!("{name}.bias")),
-        }
-    }
-
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        linear(x, self.weight.get(), Some(self.bias.get()))
-    }
-}
-
-/// `WanSelfAttention` / `WanT2VCrossAttention`: projections and q/k RMSNorms.
-pub struct AttentionWeights {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    norm_q: Param<1>,
-    norm_k: Param<1>,
-}
-
-impl AttentionWeights {
-    fn resolve(w: &Weights, p: &str) -> Self {
-        AttentionWeights {
-            q: Linear::resolve(w, &format!("{p}.q")),
-            k: Linear::resolve(w, &format!("{p}.k")),
-            v: Linear::resolve(w, &format!("{p}.v")),
-            o: Linear::resolve(w, &format!("{p}.o")),
-            norm_q: w.param(&format!("{p}.norm_q.weight")),
-            norm_k: w.param(&format!("{p}.norm_k.weight")),
-        }
-    }
-}
-
-/// One `WanAttentionBlock`'s parameters.
-pub struct BlockWeights {
-    modulation: Param<3>,
-    self_attn: AttentionWeights,
-    norm3_weight: Param<1>,
-    norm3_bias: Param<1>,
-    cross_attn: AttentionWeights,
-    ffn_in: Linear,
-    ffn_out: Linear,
-}
-
-impl BlockWeights {
-    /// The block whose parameters are named `{prefix}.…` (`blocks.3`).
-    pub fn resolve(w: &Weights, prefix: &str) -> Self {
-        let p = prefix;
-        BlockWeights {
-            modulation: w.param(&format!("{p}.modulation")),
-            self_attn: AttentionWeights::resolve(w, &format!("{p}.self_attn")),
-            norm3_weight: w.param(&format!("{p}.norm3.weight")),
-            norm3_bias: w.param(&format!("{p}.norm3.bias")),
-            cross_attn: AttentionWeights::resolve(w, &format!("{p}.cross_attn")),
-            ffn_in: Linear::resolve(w, &format!("{p}.ffn.0")),
-            ffn_out: Linear::resolve(w, &format!("{p}.ffn.2")),
-        }
-    }
-}
-
-/// Every parameter of a `WanModel`, resolved once from the reference names
-/// when the case is prepared: a step formats no name and searches no map.
-pub struct WanWeights {
-    /// The Conv3d patch weight as a [dim, C*pt*ph*pw] matrix, and its bias.
-    patch_embedding: Linear,
-    text_in: Linear,
-    text_out: Linear,
-    time_in: Linear,
-    time_out: Linear,
-    time_projection: Linear,
-    blocks: Vec<BlockWeights>,
-    head_modulation: Param<3>,
-    head: Linear,
-}
-
-impl WanWeights {
-    pub fn resolve(cfg: &WanConfig, w: &Weights) -> Self {
-        let [pt, ph, pw] = cfg.patch_size;
-        WanWeights {
-            patch_embedding: Linear {
-                weight: w.param_as(
-                    "patch_embedding.weight",
-                    [cfg.dim, cfg.in_dim * pt * ph * pw],
-                ),
-                bias: w.param("patch_embedding.bias"),
-            },
-            text_in: Linear::resolve(w, "text_embedding.0"),
-            text_out: Linear::resolve(w, "text_embedding.2"),
-            time_in: Linear::resolve(w, "time_embedding.0"),
-            time_out: Linear::resolve(w, "time_embedding.2"),
-            time_projection: Linear::resolve(w, "time_projection.1"),
-            blocks: (0..cfg.num_layers)
-                .map(|i| BlockWeights::resolve(w, &format!("blocks.{i}")))
-                .collect(),
-            head_modulation: w.param("head.modulation"),
-            head: Linear::resolve(w, "head.head"),
-        }
-    }
+fn lin(l: &Linear<Param>, x: Tensor<3>) -> Tensor<3> {
+    linear(x, l.weight.get(), Some(l.bias.get()))
 }
 
 impl WanModel {
@@ -186,7 +88,8 @@ impl WanModel {
             .reshape([b, ch, gf, pt, gh * gw, ph * pw])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b, gf * gh * gw, ch * pt * ph * pw]);
-        w.patch_embedding.forward(patches)
+        let weight = w.patch_embedding.weight.get_as([c.dim, ch * pt * ph * pw]);
+        linear(patches, weight, Some(w.patch_embedding.bias.get()))
     }
 
     /// [B, L, pt*ph*pw*C] -> [B, C, F, H, W], the reference's
@@ -207,28 +110,33 @@ impl WanModel {
             .reshape([b, co, gf * pt, gh * ph, gw * pw])
     }
 
-    fn self_attention(&self, a: &AttentionWeights, x: Tensor<3>) -> Tensor<3> {
+    fn self_attention(&self, a: &WanAttention<Param>, x: Tensor<3>) -> Tensor<3> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let q = rms_norm(a.q.forward(x.clone()), a.norm_q.get(), eps);
-        let k = rms_norm(a.k.forward(x.clone()), a.norm_k.get(), eps);
+        let q = rms_norm(lin(&a.q, x.clone()), a.norm_q.get(), eps);
+        let k = rms_norm(lin(&a.k, x.clone()), a.norm_k.get(), eps);
         let q = rope(split_heads(q, n), &self.rope_cos, &self.rope_sin, true);
         let k = rope(split_heads(k, n), &self.rope_cos, &self.rope_sin, true);
-        let v = split_heads(a.v.forward(x), n);
-        a.o.forward(merge_heads(attention(q, k, v, false)))
+        let v = split_heads(lin(&a.v, x), n);
+        lin(&a.o, merge_heads(attention(q, k, v, false)))
     }
 
-    fn cross_attention(&self, a: &AttentionWeights, x: Tensor<3>, context: Tensor<3>) -> Tensor<3> {
+    fn cross_attention(
+        &self,
+        a: &WanAttention<Param>,
+        x: Tensor<3>,
+        context: Tensor<3>,
+    ) -> Tensor<3> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let q = rms_norm(a.q.forward(x), a.norm_q.get(), eps);
-        let k = rms_norm(a.k.forward(context.clone()), a.norm_k.get(), eps);
-        let v = a.v.forward(context);
+        let q = rms_norm(lin(&a.q, x), a.norm_q.get(), eps);
+        let k = rms_norm(lin(&a.k, context.clone()), a.norm_k.get(), eps);
+        let v = lin(&a.v, context);
         let y = attention(
             split_heads(q, n),
             split_heads(k, n),
             split_heads(v, n),
             false,
         );
-        a.o.forward(merge_heads(y))
+        lin(&a.o, merge_heads(y))
     }
 
     /// `x * (1 + scale) + shift` with modulation rows [B, 1, dim].
@@ -245,7 +153,7 @@ impl WanModel {
     ) -> Tensor<3> {
         let eps = self.cfg.eps;
         // [1, 6, dim] + [B, 6, dim] -> six rows [B, 1, dim].
-        let e = b.modulation.get() + e0;
+        let e = b.modulation.get::<3>() + e0;
         let e: Vec<Tensor<3>> = (0..6).map(|k| e.clone().narrow(1, k, 1)).collect();
 
         let h = Self::modulate(
@@ -257,8 +165,8 @@ impl WanModel {
 
         let h = layer_norm(
             x.clone(),
-            Some(b.norm3_weight.get()),
-            Some(b.norm3_bias.get()),
+            Some(b.norm3.weight.get()),
+            Some(b.norm3.bias.get()),
             eps,
         );
         let x = x.clone() + self.cross_attention(&b.cross_attn, h, context);
@@ -268,8 +176,8 @@ impl WanModel {
             e[3].clone(),
             e[4].clone(),
         );
-        let h = gelu_tanh(b.ffn_in.forward(h));
-        x + b.ffn_out.forward(h) * e[5].clone()
+        let h = gelu_tanh(lin(&b.ffn_in, h));
+        x + lin(&b.ffn_out, h) * e[5].clone()
     }
 
     pub fn forward(&self, w: &WanWeights, inputs: &WanInputs) -> Tensor<5> {
@@ -277,28 +185,27 @@ impl WanModel {
         let mut x = self.patch_embed(w, inputs.latents.clone());
 
         // Time embedding [B, 1, dim] and its projection [B, 6, dim].
-        let e = w
-            .time_out
-            .forward(silu(w.time_in.forward(inputs.time_freqs.clone())));
+        let e = lin(
+            &w.time_out,
+            silu(lin(&w.time_in, inputs.time_freqs.clone())),
+        );
         let b = e.dims()[0];
-        let e0 = w
-            .time_projection
-            .forward(silu(e.clone()))
-            .reshape([b, 6, c.dim]);
+        let e0 = lin(&w.time_projection, silu(e.clone())).reshape([b, 6, c.dim]);
 
-        let context = w
-            .text_out
-            .forward(gelu_tanh(w.text_in.forward(inputs.context.clone())));
+        let context = lin(
+            &w.text_out,
+            gelu_tanh(lin(&w.text_in, inputs.context.clone())),
+        );
 
         for block in &w.blocks {
             x = self.block(block, x, e0.clone(), context.clone());
         }
 
         // Head: 2-way modulation from the (unprojected) time embedding.
-        let hm = w.head_modulation.get() + e;
+        let hm = w.head_modulation.get::<3>() + e;
         let (shift, scale) = (hm.clone().narrow(1, 0, 1), hm.narrow(1, 1, 1));
         let x = Self::modulate(layer_norm(x, None, None, c.eps), shift, scale);
-        self.unpatchify(w.head.forward(x))
+        self.unpatchify(lin(&w.head, x))
     }
 
     /// Flow-matching loss: mean squared error against the velocity target, in f32.

@@ -1,5 +1,6 @@
 //! Parameters on the device, by reference name. Each is one flat leaf tensor
-//! (a gradient leaf when training), reshaped where it is used.
+//! (a gradient leaf when training), resolved once into a [`Param`] handle
+//! and reshaped where it is used.
 
 use std::collections::HashMap;
 
@@ -38,34 +39,6 @@ impl Weights {
         Ok(Weights { tensors, order })
     }
 
-    fn get<const D: usize>(&self, name: &str) -> Tensor<D> {
-        let (t, shape) = self
-            .tensors
-            .get(name)
-            .unwrap_or_else(|| panic!("parameter {name} is in the inventory"));
-        let dims: [usize; D] = shape
-            .as_slice()
-            .try_into()
-            .unwrap_or_else(|_| panic!("{name} has rank {}, used as rank {D}", shape.len()));
-        t.clone().reshape(dims)
-    }
-
-    pub fn get1(&self, name: &str) -> Tensor<1> {
-        self.get(name)
-    }
-
-    pub fn get2(&self, name: &str) -> Tensor<2> {
-        self.get(name)
-    }
-
-    pub fn get3(&self, name: &str) -> Tensor<3> {
-        self.get(name)
-    }
-
-    pub fn get4(&self, name: &str) -> Tensor<4> {
-        self.get(name)
-    }
-
     /// The flat leaf of a parameter (for gradients).
     pub fn leaf(&self, name: &str) -> &Tensor<1> {
         &self.tensors[name].0
@@ -84,41 +57,40 @@ impl Weights {
 }
 
 impl Weights {
-    /// A parameter viewed with another shape of the same size (the Conv3d
-    /// patch weight as a [dim, C*pt*ph*pw] matrix).
-    pub fn get2_as(&self, name: &str, shape: [usize; 2]) -> Tensor<2> {
-        self.tensors[name].0.clone().reshape(shape)
-    }
-
-    /// A typed handle on parameter `name` with its rank, resolved once.
-    pub fn param<const D: usize>(&self, name: &str) -> Param<D> {
-        let dims = self.get::<D>(name).dims();
-        Param {
-            leaf: self.tensors[name].0.clone(),
-            dims,
-        }
-    }
-
-    /// [`Weights::param`] viewed with another shape of the same size.
-    pub fn param_as<const D: usize>(&self, name: &str, dims: [usize; D]) -> Param<D> {
-        Param {
-            leaf: self.tensors[name].0.clone(),
-            dims,
-        }
+    /// A handle on parameter `name`, resolved once (see [`Param`]).
+    pub fn param(&self, name: &str) -> Result<Param> {
+        let (leaf, shape) = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("missing parameter {name}"))?;
+        Ok(Param {
+            leaf: leaf.clone(),
+            shape: shape.clone(),
+        })
     }
 }
 
-/// One parameter, resolved at prepare time: its flat leaf and the shape it
-/// is used in. Each use reshapes the leaf afresh, so every step's autodiff
-/// graph reaches the leaf (a reshape kept from an earlier graph would not).
+/// One parameter, resolved at prepare time: its flat leaf and its shape.
+/// Each use reshapes the leaf afresh, so every step's autodiff graph
+/// reaches the leaf (a reshape kept from an earlier graph would not).
 #[derive(Clone)]
-pub struct Param<const D: usize> {
+pub struct Param {
     leaf: Tensor<1>,
-    dims: [usize; D],
+    shape: Vec<usize>,
 }
 
-impl<const D: usize> Param<D> {
-    pub fn get(&self) -> Tensor<D> {
-        self.leaf.clone().reshape(self.dims)
+impl Param {
+    /// The parameter in its own shape, of rank `D`.
+    pub fn get<const D: usize>(&self) -> Tensor<D> {
+        let dims: [usize; D] = self.shape.as_slice().try_into().unwrap_or_else(|_| {
+            panic!("a parameter of rank {} used as rank {D}", self.shape.len())
+        });
+        self.leaf.clone().reshape(dims)
+    }
+
+    /// The parameter viewed with another shape of the same size (the
+    /// Conv3d patch weight as a [dim, C*pt*ph*pw] matrix).
+    pub fn get_as<const D: usize>(&self, dims: [usize; D]) -> Tensor<D> {
+        self.leaf.clone().reshape(dims)
     }
 }

@@ -12,6 +12,7 @@ use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
+use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{
@@ -128,7 +129,7 @@ impl Backend for CandleBackend {
                 },
             ) => Model::Wan(
                 WanModel::new(c, dtype, &device)?,
-                WanWeights::resolve(c, &weights)?,
+                WanParams::resolve(c, |name| weights.handle(name))?,
                 WanInputs {
                     latents: upload(latents, dtype)?,
                     time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device)?,
@@ -140,7 +141,7 @@ impl Backend for CandleBackend {
                 let shape = (c.batch, c.seq_len);
                 Model::Llama(
                     LlamaModel::new(c, dtype, &device)?,
-                    LlamaWeights::resolve(c, &weights)?,
+                    LlamaParams::resolve(c, |name| weights.handle(name))?,
                     LlamaInputs {
                         tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?,
                         targets: LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
@@ -171,7 +172,9 @@ impl Backend for CandleBackend {
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(
                 WanModel::new(c, dtype, &device)?,
-                BlockWeights::resolve(&weights, BLOCK_PREFIX.trim_end_matches('.'))?,
+                WanBlock::resolve(BLOCK_PREFIX.trim_end_matches('.'), &mut |name: &str| {
+                    weights.handle(name)
+                })?,
                 [operand("x")?, operand("e0")?, operand("context")?],
             ),
             Kernel::Attention { .. } => {

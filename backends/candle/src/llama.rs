@@ -2,75 +2,17 @@
 //! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
 
 use candle_core::{D, DType, Device, Result, Tensor};
+use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::{causal_mask, llama_rope};
 use ditbench_harness::workload::LlamaConfig;
 
 use crate::ops::{Mode, attention, linear, merge_heads, rms_norm, rope, split_heads};
-use crate::weights::Weights;
 
-pub struct LlamaInputs {
-    /// Token ids [B, S], u32.
-    pub tokens: Tensor,
-    /// Next-token targets [B, S], u32.
-    pub targets: Tensor,
-}
+/// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
+pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
 
-/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
-pub struct LayerWeights {
-    input_layernorm: Tensor,
-    q_proj: Tensor,
-    k_proj: Tensor,
-    v_proj: Tensor,
-    o_proj: Tensor,
-    post_attention_layernorm: Tensor,
-    gate_proj: Tensor,
-    up_proj: Tensor,
-    down_proj: Tensor,
-}
-
-/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
-/// Face's names when the case is prepared.
-pub struct LlamaWeights {
-    embed_tokens: Tensor,
-    layers: Vec<LayerWeights>,
-    norm: Tensor,
-    /// `lm_head.weight`, or the embedding when the two are tied.
-    lm_head: Tensor,
-}
-
-impl LlamaWeights {
-    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Result<Self> {
-        let layer = |i: usize| -> Result<LayerWeights> {
-            let get = |name: &str| -> Result<Tensor> {
-                Ok(w.get(&format!("model.layers.{i}.{name}.weight"))?.clone())
-            };
-            Ok(LayerWeights {
-                input_layernorm: get("input_layernorm")?,
-                q_proj: get("self_attn.q_proj")?,
-                k_proj: get("self_attn.k_proj")?,
-                v_proj: get("self_attn.v_proj")?,
-                o_proj: get("self_attn.o_proj")?,
-                post_attention_layernorm: get("post_attention_layernorm")?,
-                gate_proj: get("mlp.gate_proj")?,
-                up_proj: get("mlp.up_proj")?,
-                down_proj: get("mlp.down_proj")?,
-            })
-        };
-        let embed_tokens = w.get("model.embed_tokens.weight")?.clone();
-        Ok(LlamaWeights {
-            layers: (0..cfg.num_hidden_layers)
-                .map(layer)
-                .collect::<Result<_>>()?,
-            norm: w.get("model.norm.weight")?.clone(),
-            lm_head: if cfg.tie_word_embeddings {
-                embed_tokens.clone()
-            } else {
-                w.get("lm_head.weight")?.clone()
-            },
-            embed_tokens,
-        })
-    }
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type LlamaWeights = LlamaParams<Tensor>;
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
@@ -104,7 +46,7 @@ impl LlamaModel {
             .reshape((b, kv * rep, s, d))
     }
 
-    fn layer(&self, l: &LayerWeights, h: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn layer(&self, l: &LlamaLayer<Tensor>, h: &Tensor, mode: Mode) -> Result<Tensor> {
         let c = &self.cfg;
         let eps = c.rms_norm_eps;
 
@@ -137,7 +79,7 @@ impl LlamaModel {
             h = self.layer(layer, &h, mode)?;
         }
         let h = rms_norm(&h, &w.norm, c.rms_norm_eps, mode)?;
-        linear(&h, &w.lm_head, None)
+        linear(&h, w.lm_head.as_ref().unwrap_or(&w.embed_tokens), None)
     }
 
     /// Mean next-token cross-entropy, computed in f32.

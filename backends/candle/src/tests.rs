@@ -68,7 +68,7 @@ fn patch_embedding_equals_a_strided_conv3d() {
     )
     .unwrap();
     let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
-    let resolved = WanWeights::resolve(c, &weights).unwrap();
+    let resolved = WanParams::resolve(c, |name| weights.handle(name)).unwrap();
     let got: Vec<f32> = model
         .patch_embed(&resolved, &x)
         .unwrap()
@@ -154,7 +154,11 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     let ModelConfig::Llama(c) = &w.config else {
         panic!()
     };
-    let weights = LlamaWeights::resolve(c, &cpu_weights(&w, 0)).unwrap();
+    let weights = {
+        let loaded = cpu_weights(&w, 0);
+        LlamaParams::resolve(c, |name| loaded.handle(name))
+    }
+    .unwrap();
     let model = LlamaModel::new(c, DType::F32, &Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {

@@ -5,20 +5,12 @@ use candle_core::{DType, Device, Result, Tensor};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
+
 use crate::ops::{Mode, attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads};
-use crate::weights::Weights;
 
 /// Inputs of one Wan pass, on the device.
-pub struct WanInputs {
-    /// [B, C, F, H, W]
-    pub latents: Tensor,
-    /// Sinusoidal embedding of each timestep [B, freq_dim].
-    pub time_freqs: Tensor,
-    /// [B, text_len, text_dim]
-    pub context: Tensor,
-    /// [B, C_out, F, H, W], f32
-    pub target: Tensor,
-}
+pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,
@@ -26,106 +18,13 @@ pub struct WanModel {
     rope_sin: Tensor,
 }
 
-/// A linear layer's weight [out, in] and bias [out].
-pub struct Linear {
-    weight: Tensor,
-    bias: Tensor,
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type WanWeights = WanParams<Tensor>;
+/// One block's parameters (the block kernel runs one on its own).
+pub type BlockWeights = WanBlock<Tensor>;
 
-impl Linear {
-    fn resolve(w: &Weights, name: &str) -> Result<Self> {
-        Ok(Linear {
-            weight: w.get(&format!("{name}.weight"))?.clone(),
-            bias: w.get(&format!("{name}.bias"))?.clone(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        linear(x, &self.weight, Some(&self.bias))
-    }
-}
-
-/// `WanSelfAttention` / `WanT2VCrossAttention`: projections and q/k RMSNorms.
-pub struct AttentionWeights {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    norm_q: Tensor,
-    norm_k: Tensor,
-}
-
-impl AttentionWeights {
-    fn resolve(w: &Weights, p: &str) -> Result<Self> {
-        Ok(AttentionWeights {
-            q: Linear::resolve(w, &format!("{p}.q"))?,
-            k: Linear::resolve(w, &format!("{p}.k"))?,
-            v: Linear::resolve(w, &format!("{p}.v"))?,
-            o: Linear::resolve(w, &format!("{p}.o"))?,
-            norm_q: w.get(&format!("{p}.norm_q.weight"))?.clone(),
-            norm_k: w.get(&format!("{p}.norm_k.weight"))?.clone(),
-        })
-    }
-}
-
-/// One `WanAttentionBlock`'s parameters.
-pub struct BlockWeights {
-    modulation: Tensor,
-    self_attn: AttentionWeights,
-    norm3_weight: Tensor,
-    norm3_bias: Tensor,
-    cross_attn: AttentionWeights,
-    ffn_in: Linear,
-    ffn_out: Linear,
-}
-
-impl BlockWeights {
-    /// The block whose parameters are named `{prefix}.…` (`blocks.3`).
-    pub fn resolve(w: &Weights, prefix: &str) -> Result<Self> {
-        let p = prefix;
-        Ok(BlockWeights {
-            modulation: w.get(&format!("{p}.modulation"))?.clone(),
-            self_attn: AttentionWeights::resolve(w, &format!("{p}.self_attn"))?,
-            norm3_weight: w.get(&format!("{p}.norm3.weight"))?.clone(),
-            norm3_bias: w.get(&format!("{p}.norm3.bias"))?.clone(),
-            cross_attn: AttentionWeights::resolve(w, &format!("{p}.cross_attn"))?,
-            ffn_in: Linear::resolve(w, &format!("{p}.ffn.0"))?,
-            ffn_out: Linear::resolve(w, &format!("{p}.ffn.2"))?,
-        })
-    }
-}
-
-/// Every parameter of a `WanModel`, resolved once from the reference names
-/// when the case is prepared: a step formats no name and searches no map.
-pub struct WanWeights {
-    /// The Conv3d patch weight [dim, C, pt, ph, pw] and its bias.
-    patch_embedding: Linear,
-    text_in: Linear,
-    text_out: Linear,
-    time_in: Linear,
-    time_out: Linear,
-    time_projection: Linear,
-    blocks: Vec<BlockWeights>,
-    head_modulation: Tensor,
-    head: Linear,
-}
-
-impl WanWeights {
-    pub fn resolve(cfg: &WanConfig, w: &Weights) -> Result<Self> {
-        Ok(WanWeights {
-            patch_embedding: Linear::resolve(w, "patch_embedding")?,
-            text_in: Linear::resolve(w, "text_embedding.0")?,
-            text_out: Linear::resolve(w, "text_embedding.2")?,
-            time_in: Linear::resolve(w, "time_embedding.0")?,
-            time_out: Linear::resolve(w, "time_embedding.2")?,
-            time_projection: Linear::resolve(w, "time_projection.1")?,
-            blocks: (0..cfg.num_layers)
-                .map(|i| BlockWeights::resolve(w, &format!("blocks.{i}")))
-                .collect::<Result<_>>()?,
-            head_modulation: w.get("head.modulation")?.clone(),
-            head: Linear::resolve(w, "head.head")?,
-        })
-    }
+fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
+    linear(x, &l.weight, Some(&l.bias))
 }
 
 impl WanModel {
@@ -180,10 +79,10 @@ impl WanModel {
             .reshape((b, c.out_dim, gf * pt, gh * ph, gw * pw))
     }
 
-    fn self_attention(&self, a: &AttentionWeights, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    fn self_attention(&self, a: &WanAttention<Tensor>, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let q = rms_norm(&a.q.forward(x)?, &a.norm_q, eps, mode)?;
-        let k = rms_norm(&a.k.forward(x)?, &a.norm_k, eps, mode)?;
+        let q = rms_norm(&lin(&a.q, x)?, &a.norm_q, eps, mode)?;
+        let k = rms_norm(&lin(&a.k, x)?, &a.norm_k, eps, mode)?;
         let q = rope(
             &split_heads(&q, n)?,
             &self.rope_cos,
@@ -198,22 +97,22 @@ impl WanModel {
             true,
             mode,
         )?;
-        let v = split_heads(&a.v.forward(x)?, n)?;
+        let v = split_heads(&lin(&a.v, x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, None, mode)?)?;
-        a.o.forward(&y)
+        lin(&a.o, &y)
     }
 
     fn cross_attention(
         &self,
-        a: &AttentionWeights,
+        a: &WanAttention<Tensor>,
         x: &Tensor,
         context: &Tensor,
         mode: Mode,
     ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
-        let q = rms_norm(&a.q.forward(x)?, &a.norm_q, eps, mode)?;
-        let k = rms_norm(&a.k.forward(context)?, &a.norm_k, eps, mode)?;
-        let v = a.v.forward(context)?;
+        let q = rms_norm(&lin(&a.q, x)?, &a.norm_q, eps, mode)?;
+        let k = rms_norm(&lin(&a.k, context)?, &a.norm_k, eps, mode)?;
+        let v = lin(&a.v, context)?;
         let y = attention(
             &split_heads(&q, n)?,
             &split_heads(&k, n)?,
@@ -221,7 +120,7 @@ impl WanModel {
             None,
             mode,
         )?;
-        a.o.forward(&merge_heads(&y)?)
+        lin(&a.o, &merge_heads(&y)?)
     }
 
     /// `x * (1 + scale) + shift` with modulation rows [B, 1, dim].
@@ -246,12 +145,12 @@ impl WanModel {
         let y = self.self_attention(&b.self_attn, &h, mode)?;
         let x = (x + y.broadcast_mul(&e[2])?)?;
 
-        let h = layer_norm(&x, Some(&b.norm3_weight), Some(&b.norm3_bias), eps, mode)?;
+        let h = layer_norm(&x, Some(&b.norm3.weight), Some(&b.norm3.bias), eps, mode)?;
         let x = (&x + self.cross_attention(&b.cross_attn, &h, context, mode)?)?;
 
         let h = Self::modulate(&layer_norm(&x, None, None, eps, mode)?, &e[3], &e[4])?;
-        let h = b.ffn_in.forward(&h)?.gelu()?;
-        let y = b.ffn_out.forward(&h)?;
+        let h = lin(&b.ffn_in, &h)?.gelu()?;
+        let y = lin(&b.ffn_out, &h)?;
         x + y.broadcast_mul(&e[5])?
     }
 
@@ -260,18 +159,11 @@ impl WanModel {
         let c = &self.cfg;
         let mut x = self.patch_embed(w, &inputs.latents)?;
 
-        let e = w
-            .time_out
-            .forward(&w.time_in.forward(&inputs.time_freqs)?.silu()?)?;
+        let e = lin(&w.time_out, &lin(&w.time_in, &inputs.time_freqs)?.silu()?)?;
         let b = e.dim(0)?;
-        let e0 = w
-            .time_projection
-            .forward(&e.silu()?)?
-            .reshape((b, 6, c.dim))?;
+        let e0 = lin(&w.time_projection, &e.silu()?)?.reshape((b, 6, c.dim))?;
 
-        let context = w
-            .text_out
-            .forward(&w.text_in.forward(&inputs.context)?.gelu()?)?;
+        let context = lin(&w.text_out, &lin(&w.text_in, &inputs.context)?.gelu()?)?;
 
         for block in &w.blocks {
             x = self.block(block, &x, &e0, &context, mode)?;
@@ -281,7 +173,7 @@ impl WanModel {
         let hm = w.head_modulation.broadcast_add(&e.unsqueeze(1)?)?;
         let (shift, scale) = (hm.narrow(1, 0, 1)?, hm.narrow(1, 1, 1)?);
         let x = Self::modulate(&layer_norm(&x, None, None, c.eps, mode)?, &shift, &scale)?;
-        let x = w.head.forward(&x)?;
+        let x = lin(&w.head, &x)?;
         self.unpatchify(&x)
     }
 

@@ -50,6 +50,12 @@ impl Weights {
             .ok_or_else(|| candle_core::Error::Msg(format!("missing parameter {name}")))
     }
 
+    /// A handle on parameter `name` (sharing its storage and, when
+    /// trainable, its `Var`), for resolving a model's layout once.
+    pub fn handle(&self, name: &str) -> candle_core::Result<Tensor> {
+        self.get(name).cloned()
+    }
+
     pub fn vars(&self) -> &[(String, Var)] {
         &self.vars
     }

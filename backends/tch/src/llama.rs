@@ -2,77 +2,19 @@
 //! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
 
 use anyhow::Result;
+use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::ops::{KernelLog, attention, linear, merge_heads, rms_norm, rope, split_heads};
-use crate::weights::{Weights, upload};
+use crate::weights::upload;
 
-pub struct LlamaInputs {
-    /// Token ids [B, S], i64.
-    pub tokens: Tensor,
-    /// Next-token targets [B, S], i64.
-    pub targets: Tensor,
-}
+/// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
+pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
 
-/// One `LlamaDecoderLayer`'s parameters (weights only: Llama has no biases).
-pub struct LayerWeights {
-    input_layernorm: Tensor,
-    q_proj: Tensor,
-    k_proj: Tensor,
-    v_proj: Tensor,
-    o_proj: Tensor,
-    post_attention_layernorm: Tensor,
-    gate_proj: Tensor,
-    up_proj: Tensor,
-    down_proj: Tensor,
-}
-
-/// Every parameter of a `LlamaForCausalLM`, resolved once from Hugging
-/// Face's names when the case is prepared.
-pub struct LlamaWeights {
-    embed_tokens: Tensor,
-    layers: Vec<LayerWeights>,
-    norm: Tensor,
-    /// `lm_head.weight`, or the embedding when the two are tied.
-    lm_head: Tensor,
-}
-
-impl LlamaWeights {
-    pub fn resolve(cfg: &LlamaConfig, w: &Weights) -> Result<Self> {
-        let layer = |i: usize| -> Result<LayerWeights> {
-            let get = |name: &str| -> Result<Tensor> {
-                Ok(w.get(&format!("model.layers.{i}.{name}.weight"))?
-                    .shallow_clone())
-            };
-            Ok(LayerWeights {
-                input_layernorm: get("input_layernorm")?,
-                q_proj: get("self_attn.q_proj")?,
-                k_proj: get("self_attn.k_proj")?,
-                v_proj: get("self_attn.v_proj")?,
-                o_proj: get("self_attn.o_proj")?,
-                post_attention_layernorm: get("post_attention_layernorm")?,
-                gate_proj: get("mlp.gate_proj")?,
-                up_proj: get("mlp.up_proj")?,
-                down_proj: get("mlp.down_proj")?,
-            })
-        };
-        let embed_tokens = w.get("model.embed_tokens.weight")?.shallow_clone();
-        Ok(LlamaWeights {
-            layers: (0..cfg.num_hidden_layers)
-                .map(layer)
-                .collect::<Result<_>>()?,
-            norm: w.get("model.norm.weight")?.shallow_clone(),
-            lm_head: if cfg.tie_word_embeddings {
-                embed_tokens.shallow_clone()
-            } else {
-                w.get("lm_head.weight")?.shallow_clone()
-            },
-            embed_tokens,
-        })
-    }
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type LlamaWeights = LlamaParams<Tensor>;
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
@@ -93,7 +35,7 @@ impl LlamaModel {
         })
     }
 
-    fn layer(&self, l: &LayerWeights, h: &Tensor) -> Result<Tensor> {
+    fn layer(&self, l: &LlamaLayer<Tensor>, h: &Tensor) -> Result<Tensor> {
         let c = &self.cfg;
         let eps = c.rms_norm_eps;
 
@@ -123,7 +65,11 @@ impl LlamaModel {
             h = self.layer(layer, &h)?;
         }
         let h = rms_norm(&h, &w.norm, c.rms_norm_eps)?;
-        Ok(linear(&h, &w.lm_head, None)?)
+        Ok(linear(
+            &h,
+            w.lm_head.as_ref().unwrap_or(&w.embed_tokens),
+            None,
+        )?)
     }
 
     /// Mean next-token cross-entropy (`F.cross_entropy`), computed in f32.

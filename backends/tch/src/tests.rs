@@ -99,7 +99,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
         false,
     )
     .unwrap();
-    let weights = LlamaWeights::resolve(c, &weights).unwrap();
+    let weights = LlamaParams::resolve(c, |name| weights.handle(name)).unwrap();
     let model = LlamaModel::new(c, Kind::Float, Device::Cpu).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {

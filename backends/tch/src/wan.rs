@@ -9,19 +9,11 @@ use tch::{Device, Kind, Reduction, Tensor};
 use crate::ops::{
     KernelLog, attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads,
 };
-use crate::weights::{Weights, upload};
+use crate::weights::upload;
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 
 /// Inputs of one Wan pass, on the device.
-pub struct WanInputs {
-    /// [B, C, F, H, W]
-    pub latents: Tensor,
-    /// Sinusoidal embedding of each timestep [B, freq_dim].
-    pub time_freqs: Tensor,
-    /// [B, text_len, text_dim]
-    pub context: Tensor,
-    /// [B, C_out, F, H, W], f32
-    pub target: Tensor,
-}
+pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,
@@ -30,107 +22,13 @@ pub struct WanModel {
     pub kernels: KernelLog,
 }
 
-/// A linear layer's weight [out, in] and bias [out] (the patch embedding's
-/// Conv3d weight [dim, C, pt, ph, pw]). Handles share the parameters'
-/// storage and autograd leaves.
-pub struct Linear {
-    weight: Tensor,
-    bias: Tensor,
-}
+/// Every parameter of the model, resolved once when the case is prepared.
+pub type WanWeights = WanParams<Tensor>;
+/// One block's parameters (the block kernel runs one on its own).
+pub type BlockWeights = WanBlock<Tensor>;
 
-impl Linear {
-    fn resolve(w: &Weights, name: &str) -> Result<Self> {
-        Ok(Linear {
-            weight: w.get(&format!("{name}.weight"))?.shallow_clone(),
-            bias: w.get(&format!("{name}.bias"))?.shallow_clone(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(linear(x, &self.weight, Some(&self.bias))?)
-    }
-}
-
-/// `WanSelfAttention` / `WanT2VCrossAttention`: projections and q/k RMSNorms.
-pub struct AttentionWeights {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    norm_q: Tensor,
-    norm_k: Tensor,
-}
-
-impl AttentionWeights {
-    fn resolve(w: &Weights, p: &str) -> Result<Self> {
-        Ok(AttentionWeights {
-            q: Linear::resolve(w, &format!("{p}.q"))?,
-            k: Linear::resolve(w, &format!("{p}.k"))?,
-            v: Linear::resolve(w, &format!("{p}.v"))?,
-            o: Linear::resolve(w, &format!("{p}.o"))?,
-            norm_q: w.get(&format!("{p}.norm_q.weight"))?.shallow_clone(),
-            norm_k: w.get(&format!("{p}.norm_k.weight"))?.shallow_clone(),
-        })
-    }
-}
-
-/// One `WanAttentionBlock`'s parameters.
-pub struct BlockWeights {
-    modulation: Tensor,
-    self_attn: AttentionWeights,
-    norm3_weight: Tensor,
-    norm3_bias: Tensor,
-    cross_attn: AttentionWeights,
-    ffn_in: Linear,
-    ffn_out: Linear,
-}
-
-impl BlockWeights {
-    /// The block whose parameters are named `{prefix}.…` (`blocks.3`).
-    pub fn resolve(w: &Weights, prefix: &str) -> Result<Self> {
-        let p = prefix;
-        Ok(BlockWeights {
-            modulation: w.get(&format!("{p}.modulation"))?.shallow_clone(),
-            self_attn: AttentionWeights::resolve(w, &format!("{p}.self_attn"))?,
-            norm3_weight: w.get(&format!("{p}.norm3.weight"))?.shallow_clone(),
-            norm3_bias: w.get(&format!("{p}.norm3.bias"))?.shallow_clone(),
-            cross_attn: AttentionWeights::resolve(w, &format!("{p}.cross_attn"))?,
-            ffn_in: Linear::resolve(w, &format!("{p}.ffn.0"))?,
-            ffn_out: Linear::resolve(w, &format!("{p}.ffn.2"))?,
-        })
-    }
-}
-
-/// Every parameter of a `WanModel`, resolved once from the reference names
-/// when the case is prepared: a step formats no name and searches no map.
-pub struct WanWeights {
-    patch_embedding: Linear,
-    text_in: Linear,
-    text_out: Linear,
-    time_in: Linear,
-    time_out: Linear,
-    time_projection: Linear,
-    blocks: Vec<BlockWeights>,
-    head_modulation: Tensor,
-    head: Linear,
-}
-
-impl WanWeights {
-    pub fn resolve(cfg: &WanConfig, w: &Weights) -> Result<Self> {
-        Ok(WanWeights {
-            patch_embedding: Linear::resolve(w, "patch_embedding")?,
-            text_in: Linear::resolve(w, "text_embedding.0")?,
-            text_out: Linear::resolve(w, "text_embedding.2")?,
-            time_in: Linear::resolve(w, "time_embedding.0")?,
-            time_out: Linear::resolve(w, "time_embedding.2")?,
-            time_projection: Linear::resolve(w, "time_projection.1")?,
-            blocks: (0..cfg.num_layers)
-                .map(|i| BlockWeights::resolve(w, &format!("blocks.{i}")))
-                .collect::<Result<_>>()?,
-            head_modulation: w.get("head.modulation")?.shallow_clone(),
-            head: Linear::resolve(w, "head.head")?,
-        })
-    }
+fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
+    Ok(linear(x, &l.weight, Some(&l.bias))?)
 }
 
 impl WanModel {
@@ -183,29 +81,29 @@ impl WanModel {
             .f_reshape([b, out, gf * pt, gh * ph, gw * pw])?)
     }
 
-    fn self_attention(&self, a: &AttentionWeights, x: &Tensor) -> Result<Tensor> {
+    fn self_attention(&self, a: &WanAttention<Tensor>, x: &Tensor) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = split_heads(&rms_norm(&a.q.forward(x)?, &a.norm_q, eps)?, n)?;
-        let k = split_heads(&rms_norm(&a.k.forward(x)?, &a.norm_k, eps)?, n)?;
+        let q = split_heads(&rms_norm(&lin(&a.q, x)?, &a.norm_q, eps)?, n)?;
+        let k = split_heads(&rms_norm(&lin(&a.k, x)?, &a.norm_k, eps)?, n)?;
         let q = rope(&q, &self.rope_cos, &self.rope_sin, true)?;
         let k = rope(&k, &self.rope_cos, &self.rope_sin, true)?;
-        let v = split_heads(&a.v.forward(x)?, n)?;
+        let v = split_heads(&lin(&a.v, x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
-        a.o.forward(&y)
+        lin(&a.o, &y)
     }
 
     fn cross_attention(
         &self,
-        a: &AttentionWeights,
+        a: &WanAttention<Tensor>,
         x: &Tensor,
         context: &Tensor,
     ) -> Result<Tensor> {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
-        let q = split_heads(&rms_norm(&a.q.forward(x)?, &a.norm_q, eps)?, n)?;
-        let k = split_heads(&rms_norm(&a.k.forward(context)?, &a.norm_k, eps)?, n)?;
-        let v = split_heads(&a.v.forward(context)?, n)?;
+        let q = split_heads(&rms_norm(&lin(&a.q, x)?, &a.norm_q, eps)?, n)?;
+        let k = split_heads(&rms_norm(&lin(&a.k, context)?, &a.norm_k, eps)?, n)?;
+        let v = split_heads(&lin(&a.v, context)?, n)?;
         let y = attention(&q, &k, &v, false, &self.kernels, "cross")?;
-        a.o.forward(&merge_heads(&y)?)
+        lin(&a.o, &merge_heads(&y)?)
     }
 
     /// `x * (1 + scale) + shift` with modulation rows [B, 1, dim].
@@ -228,12 +126,12 @@ impl WanModel {
         let y = self.self_attention(&b.self_attn, &h)?;
         let x = x.f_add(&y.f_mul(&e[2])?)?;
 
-        let h = layer_norm(&x, Some(&b.norm3_weight), Some(&b.norm3_bias), eps)?;
+        let h = layer_norm(&x, Some(&b.norm3.weight), Some(&b.norm3.bias), eps)?;
         let x = x.f_add(&self.cross_attention(&b.cross_attn, &h, context)?)?;
 
         let h = Self::modulate(&layer_norm(&x, None, None, eps)?, &e[3], &e[4])?;
-        let h = b.ffn_in.forward(&h)?.f_gelu("tanh")?;
-        let y = b.ffn_out.forward(&h)?;
+        let h = lin(&b.ffn_in, &h)?.f_gelu("tanh")?;
+        let y = lin(&b.ffn_out, &h)?;
         Ok(x.f_add(&y.f_mul(&e[5])?)?)
     }
 
@@ -242,18 +140,14 @@ impl WanModel {
         let c = &self.cfg;
         let mut x = self.patch_embed(w, &inputs.latents)?;
 
-        let e = w
-            .time_out
-            .forward(&w.time_in.forward(&inputs.time_freqs)?.f_silu()?)?;
+        let e = lin(&w.time_out, &lin(&w.time_in, &inputs.time_freqs)?.f_silu()?)?;
         let b = e.size()[0];
-        let e0 = w
-            .time_projection
-            .forward(&e.f_silu()?)?
-            .f_view([b, 6, c.dim as i64])?;
+        let e0 = lin(&w.time_projection, &e.f_silu()?)?.f_view([b, 6, c.dim as i64])?;
 
-        let context = w
-            .text_out
-            .forward(&w.text_in.forward(&inputs.context)?.f_gelu("tanh")?)?;
+        let context = lin(
+            &w.text_out,
+            &lin(&w.text_in, &inputs.context)?.f_gelu("tanh")?,
+        )?;
 
         for block in &w.blocks {
             x = self.block(block, &x, &e0, &context)?;
@@ -262,7 +156,7 @@ impl WanModel {
         // Head: 2-way modulation from the (unprojected) time embedding.
         let hm = w.head_modulation.f_add(&e.f_unsqueeze(1)?)?.f_chunk(2, 1)?;
         let x = Self::modulate(&layer_norm(&x, None, None, c.eps)?, &hm[0], &hm[1])?;
-        let x = w.head.forward(&x)?;
+        let x = lin(&w.head, &x)?;
         self.unpatchify(&x)
     }
 

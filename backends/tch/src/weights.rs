@@ -61,6 +61,12 @@ impl Weights {
             .with_context(|| format!("missing parameter {name}"))
     }
 
+    /// A handle on parameter `name` (sharing its storage and autograd
+    /// leaf), for resolving a model's layout once.
+    pub fn handle(&self, name: &str) -> Result<Tensor> {
+        Ok(self.get(name)?.shallow_clone())
+    }
+
     pub fn trainable(&self) -> &[(String, Tensor)] {
         &self.trainable
     }
