@@ -1,10 +1,11 @@
-//! ditbench core: everything but the frameworks, in layers (each module
-//! imports only from the layers above it in this list).
+//! ditbench core: everything but the frameworks, in five layers: a module
+//! imports from its own layer and the layers listed before it, never after.
 //!
 //! - What is measured: [`workload`] (Wan2.1 DiT and Llama configurations,
 //!   presets, overrides), [`params`] and [`cost`] (parameter inventory,
 //!   analytic cost model), [`tables`], [`tensors`] (host tensors, the seeded
-//!   weights and inputs), [`case`] (dtype, pass, device, case and its key).
+//!   weights and inputs), [`layout`] (each model's parameters as typed
+//!   structs), [`case`] (dtype, pass, device, case and its key).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`write`] (files that never replace one),
 //!   [`memory`], [`threads`], [`env`] (what was measured on which machine).
