@@ -41,19 +41,19 @@ pub fn export(args: &DataArgs) -> Result<()> {
     }
     let label = workload.label();
     let stem = format!("{}-seed{}", file_stem(&label, "workload"), args.seed);
-    let w = write_numbered(
-        &args.out,
-        &format!("{stem}.weights"),
-        "safetensors",
-        &seeded_weights_file(&workload.config, &label, args.seed)?,
-    )?;
-    let i = write_numbered(
-        &args.out,
-        &format!("{stem}.inputs"),
-        "safetensors",
-        &seeded_inputs_file(&workload.config, &label, args.seed)?,
-    )?;
-    println!("weights: {}", w.display());
-    println!("inputs:  {}", i.display());
+    let files = [
+        (
+            "weights",
+            seeded_weights_file(&workload.config, &label, args.seed)?,
+        ),
+        (
+            "inputs",
+            seeded_inputs_file(&workload.config, &label, args.seed)?,
+        ),
+    ];
+    for (what, bytes) in files {
+        let path = write_numbered(&args.out, &format!("{stem}.{what}"), "safetensors", &bytes)?;
+        println!("{:<8} {}", format!("{what}:"), path.display());
+    }
     Ok(())
 }

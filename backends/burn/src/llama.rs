@@ -6,8 +6,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 
-use crate::ops::{attention, linear, merge_heads, rms_norm, rope, silu, split_heads};
-use crate::wan::float_tensor;
+use crate::ops::{Rope, attention, linear, merge_heads, rms_norm, silu, split_heads};
 use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 
 use crate::weights::Param;
@@ -21,8 +20,7 @@ pub struct LlamaInputs {
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
-    rope_cos: Tensor<2>,
-    rope_sin: Tensor<2>,
+    rope: Rope,
 }
 
 pub fn int_tensor<const D: usize>(
@@ -39,12 +37,9 @@ pub type LlamaWeights = LlamaParams<Param>;
 
 impl LlamaModel {
     pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Self {
-        let t = llama_rope(cfg);
-        let shape = [t.positions, t.pairs];
         LlamaModel {
             cfg: cfg.clone(),
-            rope_cos: float_tensor(t.cos, shape, dtype, device),
-            rope_sin: float_tensor(t.sin, shape, dtype, device),
+            rope: Rope::new(llama_rope(cfg), dtype, device),
         }
     }
 
@@ -73,8 +68,8 @@ impl LlamaModel {
             c.num_key_value_heads,
         );
         let v = split_heads(linear(x, l.v_proj.get(), None), c.num_key_value_heads);
-        let q = rope(q, &self.rope_cos, &self.rope_sin, false);
-        let k = rope(k, &self.rope_cos, &self.rope_sin, false);
+        let q = self.rope.apply(q, false);
+        let k = self.rope.apply(k, false);
         let rep = c.num_attention_heads / c.num_key_value_heads;
         let y = attention(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true);
         let h = h + linear(merge_heads(y), l.o_proj.get(), None);

@@ -4,9 +4,11 @@
 //! compute statistics in f32, so norms are written out here; they are
 //! differentiable, as every op here is.
 
+use crate::wan::float_tensor;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
+use ditbench_harness::tables::RopeTable;
 
 /// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
 pub fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {
@@ -121,4 +123,25 @@ pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::silu(x)
+}
+
+/// A RoPE table's cos and sin [positions, pairs] on the device.
+pub struct Rope {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+}
+
+impl Rope {
+    pub fn new(table: RopeTable, dtype: DType, device: &Device) -> Self {
+        let shape = [table.positions, table.pairs];
+        Rope {
+            cos: float_tensor(table.cos, shape, dtype, device),
+            sin: float_tensor(table.sin, shape, dtype, device),
+        }
+    }
+
+    /// [`rope`] with this table.
+    pub fn apply(&self, x: Tensor<4>, interleaved: bool) -> Tensor<4> {
+        rope(x, &self.cos, &self.sin, interleaved)
+    }
 }

@@ -6,7 +6,7 @@ use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 
 use crate::ops::{
-    attention, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, rope, silu, split_heads,
+    Rope, attention, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu, split_heads,
 };
 use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 
@@ -25,8 +25,7 @@ pub struct WanInputs {
 
 pub struct WanModel {
     cfg: WanConfig,
-    rope_cos: Tensor<2>,
-    rope_sin: Tensor<2>,
+    rope: Rope,
 }
 
 pub fn float_tensor<const D: usize>(
@@ -52,12 +51,9 @@ fn lin(l: &Linear<Param>, x: Tensor<3>) -> Tensor<3> {
 
 impl WanModel {
     pub fn new(cfg: &WanConfig, dtype: DType, device: &Device) -> Self {
-        let t = wan_rope(cfg);
-        let shape = [t.positions, t.pairs];
         WanModel {
             cfg: cfg.clone(),
-            rope_cos: float_tensor(t.cos, shape, dtype, device),
-            rope_sin: float_tensor(t.sin, shape, dtype, device),
+            rope: Rope::new(wan_rope(cfg), dtype, device),
         }
     }
 
@@ -114,8 +110,8 @@ impl WanModel {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
         let q = rms_norm(lin(&a.q, x.clone()), a.norm_q.get(), eps);
         let k = rms_norm(lin(&a.k, x.clone()), a.norm_k.get(), eps);
-        let q = rope(split_heads(q, n), &self.rope_cos, &self.rope_sin, true);
-        let k = rope(split_heads(k, n), &self.rope_cos, &self.rope_sin, true);
+        let q = self.rope.apply(split_heads(q, n), true);
+        let k = self.rope.apply(split_heads(k, n), true);
         let v = split_heads(lin(&a.v, x), n);
         lin(&a.o, merge_heads(attention(q, k, v, false)))
     }

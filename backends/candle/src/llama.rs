@@ -6,7 +6,7 @@ use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::{causal_mask, llama_rope};
 use ditbench_harness::workload::LlamaConfig;
 
-use crate::ops::{Mode, attention, linear, merge_heads, rms_norm, rope, split_heads};
+use crate::ops::{Mode, Rope, attention, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
 pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
@@ -16,20 +16,16 @@ pub type LlamaWeights = LlamaParams<Tensor>;
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
-    rope_cos: Tensor,
-    rope_sin: Tensor,
+    rope: Rope,
     mask: Tensor,
 }
 
 impl LlamaModel {
     pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<Self> {
-        let table = llama_rope(cfg);
-        let shape = (table.positions, table.pairs);
         let s = cfg.seq_len;
         Ok(LlamaModel {
             cfg: cfg.clone(),
-            rope_cos: Tensor::from_vec(table.cos, shape, device)?.to_dtype(dtype)?,
-            rope_sin: Tensor::from_vec(table.sin, shape, device)?.to_dtype(dtype)?,
+            rope: Rope::new(llama_rope(cfg), dtype, device)?,
             mask: Tensor::from_vec(causal_mask(s), (s, s), device)?.to_dtype(dtype)?,
         })
     }
@@ -54,8 +50,8 @@ impl LlamaModel {
         let q = split_heads(&linear(&x, &l.q_proj, None)?, c.num_attention_heads)?;
         let k = split_heads(&linear(&x, &l.k_proj, None)?, c.num_key_value_heads)?;
         let v = split_heads(&linear(&x, &l.v_proj, None)?, c.num_key_value_heads)?;
-        let q = rope(&q, &self.rope_cos, &self.rope_sin, false, mode)?;
-        let k = rope(&k, &self.rope_cos, &self.rope_sin, false, mode)?;
+        let q = self.rope.apply(&q, false, mode)?;
+        let k = self.rope.apply(&k, false, mode)?;
         let rep = c.num_attention_heads / c.num_key_value_heads;
         let (k, v) = (Self::repeat_kv(&k, rep)?, Self::repeat_kv(&v, rep)?);
         let y = merge_heads(&attention(&q, &k, &v, Some(&self.mask), mode)?)?;

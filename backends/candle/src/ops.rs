@@ -5,8 +5,9 @@
 //! them (the framework's fastest path); training uses differentiable
 //! compositions of primitive ops computing the same function.
 
-use candle_core::{D, DType, Result, Tensor};
+use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{ops, rotary_emb};
+use ditbench_harness::tables::RopeTable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -169,6 +170,27 @@ pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
 pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
     let (b, h, s, d) = x.dims4()?;
     x.transpose(1, 2)?.contiguous()?.reshape((b, s, h * d))
+}
+
+/// A RoPE table's cos and sin [positions, pairs] on the device.
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(table: RopeTable, dtype: DType, device: &Device) -> Result<Self> {
+        let shape = (table.positions, table.pairs);
+        Ok(Rope {
+            cos: Tensor::from_vec(table.cos, shape, device)?.to_dtype(dtype)?,
+            sin: Tensor::from_vec(table.sin, shape, device)?.to_dtype(dtype)?,
+        })
+    }
+
+    /// [`rope`] with this table.
+    pub fn apply(&self, x: &Tensor, interleaved: bool, mode: Mode) -> Result<Tensor> {
+        rope(x, &self.cos, &self.sin, interleaved, mode)
+    }
 }
 
 #[cfg(test)]

@@ -7,15 +7,14 @@ use ditbench_harness::workload::WanConfig;
 
 use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 
-use crate::ops::{Mode, attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads};
+use crate::ops::{Mode, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Wan pass, on the device.
 pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,
-    rope_cos: Tensor,
-    rope_sin: Tensor,
+    rope: Rope,
 }
 
 /// Every parameter of the model, resolved once when the case is prepared.
@@ -29,12 +28,9 @@ fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
 
 impl WanModel {
     pub fn new(cfg: &WanConfig, dtype: DType, device: &Device) -> Result<Self> {
-        let table = wan_rope(cfg);
-        let shape = (table.positions, table.pairs);
         Ok(WanModel {
             cfg: cfg.clone(),
-            rope_cos: Tensor::from_vec(table.cos, shape, device)?.to_dtype(dtype)?,
-            rope_sin: Tensor::from_vec(table.sin, shape, device)?.to_dtype(dtype)?,
+            rope: Rope::new(wan_rope(cfg), dtype, device)?,
         })
     }
 
@@ -83,20 +79,8 @@ impl WanModel {
         let (n, eps) = (self.cfg.num_heads, self.cfg.eps);
         let q = rms_norm(&lin(&a.q, x)?, &a.norm_q, eps, mode)?;
         let k = rms_norm(&lin(&a.k, x)?, &a.norm_k, eps, mode)?;
-        let q = rope(
-            &split_heads(&q, n)?,
-            &self.rope_cos,
-            &self.rope_sin,
-            true,
-            mode,
-        )?;
-        let k = rope(
-            &split_heads(&k, n)?,
-            &self.rope_cos,
-            &self.rope_sin,
-            true,
-            mode,
-        )?;
+        let q = self.rope.apply(&split_heads(&q, n)?, true, mode)?;
+        let k = self.rope.apply(&split_heads(&k, n)?, true, mode)?;
         let v = split_heads(&lin(&a.v, x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, None, mode)?)?;
         lin(&a.o, &y)

@@ -7,8 +7,7 @@ use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::ops::{KernelLog, attention, linear, merge_heads, rms_norm, rope, split_heads};
-use crate::weights::upload;
+use crate::ops::{KernelLog, Rope, attention, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
 pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
@@ -18,19 +17,15 @@ pub type LlamaWeights = LlamaParams<Tensor>;
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
-    rope_cos: Tensor,
-    rope_sin: Tensor,
+    rope: Rope,
     pub kernels: KernelLog,
 }
 
 impl LlamaModel {
     pub fn new(cfg: &LlamaConfig, kind: Kind, device: Device) -> Result<Self> {
-        let table = llama_rope(cfg);
-        let shape = [table.positions, table.pairs];
         Ok(LlamaModel {
             cfg: cfg.clone(),
-            rope_cos: upload(&table.cos, &shape, kind, device)?,
-            rope_sin: upload(&table.sin, &shape, kind, device)?,
+            rope: Rope::new(llama_rope(cfg), kind, device)?,
             kernels: KernelLog::default(),
         })
     }
@@ -46,8 +41,8 @@ impl LlamaModel {
         let q = heads(&l.q_proj, c.num_attention_heads)?;
         let k = heads(&l.k_proj, c.num_key_value_heads)?;
         let v = heads(&l.v_proj, c.num_key_value_heads)?;
-        let q = rope(&q, &self.rope_cos, &self.rope_sin, false)?;
-        let k = rope(&k, &self.rope_cos, &self.rope_sin, false)?;
+        let q = self.rope.apply(&q, false)?;
+        let k = self.rope.apply(&k, false)?;
         let y = merge_heads(&attention(&q, &k, &v, true, &self.kernels, "causal")?)?;
         let h = h.f_add(&linear(&y, &l.o_proj, None)?)?;
 

@@ -5,7 +5,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use tch::{Kind, Tensor};
+use crate::weights::upload;
+use ditbench_harness::tables::RopeTable;
+use tch::{Device, Kind, Tensor};
 
 pub type Result<T> = std::result::Result<T, tch::TchError>;
 
@@ -132,4 +134,25 @@ pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
     x.f_transpose(1, 2)?
         .f_contiguous()?
         .f_view([size[0], size[2], size[1] * size[3]])
+}
+
+/// A RoPE table's cos and sin [positions, pairs] on the device.
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(table: RopeTable, kind: Kind, device: Device) -> anyhow::Result<Self> {
+        let shape = [table.positions, table.pairs];
+        Ok(Rope {
+            cos: upload(&table.cos, &shape, kind, device)?,
+            sin: upload(&table.sin, &shape, kind, device)?,
+        })
+    }
+
+    /// [`rope`] with this table.
+    pub fn apply(&self, x: &Tensor, interleaved: bool) -> Result<Tensor> {
+        rope(x, &self.cos, &self.sin, interleaved)
+    }
 }

@@ -7,7 +7,7 @@ use ditbench_harness::workload::WanConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::ops::{
-    KernelLog, attention, layer_norm, linear, merge_heads, rms_norm, rope, split_heads,
+    KernelLog, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads,
 };
 use crate::weights::upload;
 use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
@@ -17,8 +17,7 @@ pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,
-    rope_cos: Tensor,
-    rope_sin: Tensor,
+    rope: Rope,
     pub kernels: KernelLog,
 }
 
@@ -33,12 +32,9 @@ fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
 
 impl WanModel {
     pub fn new(cfg: &WanConfig, kind: Kind, device: Device) -> Result<Self> {
-        let table = wan_rope(cfg);
-        let shape = [table.positions, table.pairs];
         Ok(WanModel {
             cfg: cfg.clone(),
-            rope_cos: upload(&table.cos, &shape, kind, device)?,
-            rope_sin: upload(&table.sin, &shape, kind, device)?,
+            rope: Rope::new(wan_rope(cfg), kind, device)?,
             kernels: KernelLog::default(),
         })
     }
@@ -85,8 +81,8 @@ impl WanModel {
         let (n, eps) = (self.cfg.num_heads as i64, self.cfg.eps);
         let q = split_heads(&rms_norm(&lin(&a.q, x)?, &a.norm_q, eps)?, n)?;
         let k = split_heads(&rms_norm(&lin(&a.k, x)?, &a.norm_k, eps)?, n)?;
-        let q = rope(&q, &self.rope_cos, &self.rope_sin, true)?;
-        let k = rope(&k, &self.rope_cos, &self.rope_sin, true)?;
+        let q = self.rope.apply(&q, true)?;
+        let k = self.rope.apply(&k, true)?;
         let v = split_heads(&lin(&a.v, x)?, n)?;
         let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
         lin(&a.o, &y)
