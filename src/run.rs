@@ -296,7 +296,7 @@ fn start(args: &RunArgs) -> Result<RunOutcome> {
         command: std::env::args().collect(),
         environment: plan.environment,
         settings: plan.settings,
-        definitions: all_definitions(),
+        definitions: all_definitions(&registry_reference_order()),
         cases: Vec::new(),
         resumed_at: Vec::new(),
     };

@@ -7,11 +7,19 @@ use crate::backend::PassOutput;
 use crate::case::Dtype;
 use crate::files::global_grad_norm;
 
+/// The definition of `parity`, naming the backends that can be the
+/// reference in their order of preference (the backend registry's).
+pub fn definition<S: AsRef<str>>(reference_order: &[S]) -> String {
+    let order: Vec<&str> = reference_order.iter().map(AsRef::as_ref).collect();
+    format!(
+        "comparison with the reference backend (first available of {}) on the same workload, weights, inputs, device, dtype and pass",
+        order.join(", ")
+    )
+}
+
+/// Definitions of the parity record's fields (`parity` itself is
+/// [`definition`]).
 pub const DEFINITIONS: &[(&str, &str)] = &[
-    (
-        "parity",
-        "comparison with the reference backend (first available of tch, candle, burn-flex) on the same workload, weights, inputs, device, dtype and pass",
-    ),
     (
         "parity.output_max_abs_error",
         "max |output - reference output| over all elements",

@@ -66,8 +66,8 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
 ];
 
 /// Every definition of every figure, keyed by its JSON path.
-pub fn all_definitions() -> BTreeMap<String, String> {
-    crate::stats::DEFINITIONS
+pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String, String> {
+    let mut all: BTreeMap<String, String> = crate::stats::DEFINITIONS
         .iter()
         .chain(crate::memory::DEFINITIONS)
         .chain(crate::cost::DEFINITIONS)
@@ -75,7 +75,9 @@ pub fn all_definitions() -> BTreeMap<String, String> {
         .chain(crate::threads::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+    all.insert("parity".into(), crate::parity::definition(reference_order));
+    all
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -378,7 +380,11 @@ mod tests {
             + crate::cost::DEFINITIONS.len()
             + crate::parity::DEFINITIONS.len()
             + crate::threads::DEFINITIONS.len()
-            + DEFINITIONS.len();
-        assert_eq!(all_definitions().len(), n);
+            + DEFINITIONS.len()
+            // `parity`, from the reference order.
+            + 1;
+        let all = all_definitions(&["tch", "candle", "burn-flex"]);
+        assert_eq!(all.len(), n);
+        assert!(all["parity"].contains("first available of tch, candle, burn-flex"));
     }
 }
