@@ -22,7 +22,7 @@ use crate::stats::{median, summarize};
 use crate::tensors::DataSource;
 use crate::timing::TimingConfig;
 use crate::units;
-use crate::worker::{WorkerRequest, WorkerResponse};
+use crate::worker::{OutputSummary, WorkerRequest, WorkerResponse};
 use crate::workload::Workload;
 use crate::write::{file_stem, write_numbered};
 
@@ -251,13 +251,23 @@ impl Runner {
         let (Some(path), Some(summary)) = (outputs, summary) else {
             return result;
         };
+        self.keep_outputs(&mut result, &path, &summary);
+        if parity {
+            self.record_parity(case, &mut result, &path);
+        }
+        result
+    }
+
+    /// The loss and gradient norm of the case's outputs, and with
+    /// `--dump-outputs` a copy of its outputs file.
+    fn keep_outputs(&self, result: &mut CaseResult, path: &Path, summary: &OutputSummary) {
         let mut record = OutputsRecord {
             file: None,
             loss: summary.loss,
             grad_norm: summary.grad_norm,
         };
         if let Some(dir) = &self.plan.data.dump_outputs {
-            let kept = std::fs::read(&path)
+            let kept = std::fs::read(path)
                 .map_err(anyhow::Error::from)
                 .and_then(|bytes| {
                     write_numbered(dir, &file_stem(&result.id, "case"), "safetensors", &bytes)
@@ -268,30 +278,32 @@ impl Runner {
             }
         }
         result.outputs = Some(record);
-        if parity {
-            let key = case.key().parity_group();
-            match read_outputs(&path) {
-                Ok(out) => match self.check_parity(case, &key, out) {
-                    Ok(p) => {
-                        if p.status == ParityStatus::Reference
-                            && let Err(e) = self.keep_reference(&key, &path)
-                        {
-                            result.notes.push(format!("{e:#}"));
-                        }
-                        result.parity = Some(p);
+    }
+
+    /// Check the case's outputs against its parity group's reference (or
+    /// make them the reference) and record the outcome.
+    fn record_parity(&mut self, case: &CaseSpec, result: &mut CaseResult, path: &Path) {
+        let key = case.key().parity_group();
+        match read_outputs(path) {
+            Ok(out) => match self.check_parity(case, &key, out) {
+                Ok(p) => {
+                    if p.status == ParityStatus::Reference
+                        && let Err(e) = self.keep_reference(&key, path)
+                    {
+                        result.notes.push(format!("{e:#}"));
                     }
-                    Err(e) => result.notes.push(format!("parity not checked: {e:#}")),
-                },
-                Err(e) => {
-                    result.status = Status::Failed;
-                    result.failure = Some(Failure::Error);
-                    result.error = Some(format!(
-                        "cannot read the outputs for the parity check: {e:#}"
-                    ));
+                    result.parity = Some(p);
                 }
+                Err(e) => result.notes.push(format!("parity not checked: {e:#}")),
+            },
+            Err(e) => {
+                result.status = Status::Failed;
+                result.failure = Some(Failure::Error);
+                result.error = Some(format!(
+                    "cannot read the outputs for the parity check: {e:#}"
+                ));
             }
         }
-        result
     }
 
     /// Compare with the reference of the case's group `key`, or become it.

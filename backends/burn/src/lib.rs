@@ -22,7 +22,8 @@ use ditbench_harness::{
 
 use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
 use crate::ops::attention;
-use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights, float_tensor};
+use crate::ops::float_tensor;
+use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::{Param, Weights};
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");

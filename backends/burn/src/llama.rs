@@ -3,12 +3,11 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 
 use crate::ops::{Rope, attention, linear, merge_heads, rms_norm, silu, split_heads};
-use ditbench_harness::layout::{LlamaLayer, LlamaParams};
-
 use crate::weights::Param;
 
 pub struct LlamaInputs {

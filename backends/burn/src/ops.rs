@@ -4,10 +4,9 @@
 //! compute statistics in f32, so norms are written out here; they are
 //! differentiable, as every op here is.
 
-use crate::wan::float_tensor;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
 use ditbench_harness::tables::RopeTable;
 
 /// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
@@ -123,6 +122,19 @@ pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::silu(x)
+}
+
+/// Host values as a `dtype` tensor of `shape` on `device`.
+pub fn float_tensor<const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    dtype: DType,
+    device: &Device,
+) -> Tensor<D> {
+    Tensor::from_data(
+        TensorData::new(values, shape),
+        TensorCreationOptions::new(device.clone()).with_dtype(dtype),
+    )
 }
 
 /// A RoPE table's cos and sin [positions, pairs] on the device.

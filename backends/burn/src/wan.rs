@@ -1,15 +1,15 @@
 //! Wan2.1 text-to-video DiT (`WanModel`, t2v) on Burn, with the reference's
 //! parameter names and math.
 
-use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
+use burn::tensor::{DType, Device, Tensor};
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 
 use crate::ops::{
-    Rope, attention, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu, split_heads,
+    Rope, attention, float_tensor, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu,
+    split_heads,
 };
-use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
-
 use crate::weights::Param;
 
 pub struct WanInputs {
@@ -26,18 +26,6 @@ pub struct WanInputs {
 pub struct WanModel {
     cfg: WanConfig,
     rope: Rope,
-}
-
-pub fn float_tensor<const D: usize>(
-    values: Vec<f32>,
-    shape: [usize; D],
-    dtype: DType,
-    device: &Device,
-) -> Tensor<D> {
-    Tensor::from_data(
-        TensorData::new(values, shape),
-        TensorCreationOptions::new(device.clone()).with_dtype(dtype),
-    )
 }
 
 /// Every parameter of the model, resolved once when the case is prepared.

@@ -2,10 +2,9 @@
 //! reference's parameter names and math.
 
 use candle_core::{DType, Device, Result, Tensor};
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
-
-use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 
 use crate::ops::{Mode, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads};
 

@@ -5,9 +5,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::weights::upload;
 use ditbench_harness::tables::RopeTable;
 use tch::{Device, Kind, Tensor};
+
+use crate::weights::upload;
 
 pub type Result<T> = std::result::Result<T, tch::TchError>;
 

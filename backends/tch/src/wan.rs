@@ -2,6 +2,7 @@
 //! reference's parameter names and math.
 
 use anyhow::Result;
+use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 use tch::{Device, Kind, Reduction, Tensor};
@@ -10,7 +11,6 @@ use crate::ops::{
     KernelLog, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads,
 };
 use crate::weights::upload;
-use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 
 /// Inputs of one Wan pass, on the device.
 pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
