@@ -4,7 +4,7 @@
 //!
 //! Names: weights use the reference state-dict names (`blocks.0.self_attn.q.weight`,
 //! `model.layers.0.mlp.up_proj.weight`, ...). Inputs: Wan `latents`
-//! [B, C, F, H, W], `timesteps` [B], `context` [B, text_len, text_dim],
+//! \[B, C, F, H, W\], `timesteps` \[B\], `context` \[B, text_len, text_dim\],
 //! `target` [B, C_out, F, H, W]; Llama `tokens` [B, S] and `targets` [B, S].
 //! Outputs: `output`, and for `train` `loss`, `grad_norm` (global L2 norm of
 //! all gradients) and `grad_norm.<parameter>`.

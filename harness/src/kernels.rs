@@ -4,7 +4,7 @@
 //! the parity tests hold every backend's blocks to the same numbers.
 //!
 //! A kernel reads named operands (a block's parameters and activations, or
-//! attention's q, k, v) from a [`WeightSource`](crate::WeightSource), like a
+//! attention's q, k, v) from a [`crate::WeightSource`], like a
 //! model reads its parameters. Its training pass differentiates
 //! [`TRAIN_LOSS`] with respect to every operand.
 

@@ -7,8 +7,8 @@
 //!   weights and inputs), [`layout`] (each model's parameters as typed
 //!   structs), [`case`] (dtype, pass, device, case and its key).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
-//!   (how figures are written), [`write`] (files that never replace one),
-//!   [`memory`], [`threads`], [`env`] (what was measured on which machine).
+//!   (how figures are written), [`write`](mod@write) (files that never replace one),
+//!   [`memory`], [`threads`], [`env`](mod@env) (what was measured on which machine).
 //! - The frameworks' side: [`backend`] (the trait each framework crate
 //!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
 //!   [`files`] (safetensors weights, inputs, outputs), [`parity`],

@@ -187,7 +187,7 @@ pub fn erfc(x: f64) -> f64 {
 }
 
 /// Pooled samples of both sides at most this many: exact p-value.
-const EXACT_UP_TO: usize = 60;
+pub const EXACT_UP_TO: usize = 60;
 
 /// Two-sided p-value of the Mann-Whitney U (Wilcoxon rank-sum) test that `a`
 /// and `b` come from the same distribution. Up to [`EXACT_UP_TO`] pooled

@@ -151,7 +151,7 @@ pub enum Inputs {
     Wan {
         /// Noisy latents [B, C, F, H, W].
         latents: HostTensor,
-        /// Diffusion timestep per sample [B], in [0, 1000).
+        /// Diffusion timestep per sample \[B\], in \[0, 1000).
         timesteps: HostTensor,
         /// Text-encoder output [B, text_len, text_dim].
         context: HostTensor,
