@@ -103,15 +103,15 @@ pub fn cargo_features() -> Vec<String> {
     features
 }
 
-/// The environment variables that size the thread pools of `backends`.
+/// The environment variables that size the thread pools of `backends`
+/// (a variable two frameworks share is listed twice; `ThreadSettings` keys
+/// them).
 pub fn thread_variables(backends: &[&dyn Backend]) -> Vec<&'static str> {
-    let mut variables: Vec<&'static str> = Vec::new();
-    for v in backends.iter().flat_map(|b| b.thread_variables()) {
-        if !variables.contains(v) {
-            variables.push(v);
-        }
-    }
-    variables
+    backends
+        .iter()
+        .flat_map(|b| b.thread_variables())
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::backend::{Backend, PassOutput};
 use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
-use crate::cost::{cost, estimate_memory};
+use crate::cost::{MemoryEstimate, cost, estimate_memory};
 use crate::env::ThreadSettings;
 use crate::files::read_outputs;
 use crate::outcome::{Exit, WorkerFailure, classify_exit, classify_reported_error};
@@ -170,8 +170,9 @@ impl Runner {
         self.plan.backends.iter().find(|b| b.backend.name() == name)
     }
 
-    /// Why the parent will not start a worker for this case, if so.
-    fn skip_reason(&self, case: &CaseSpec) -> Option<String> {
+    /// Why the parent will not start a worker for this case, if so;
+    /// `estimate` is the case's estimated memory.
+    fn skip_reason(&self, case: &CaseSpec, estimate: &MemoryEstimate) -> Option<String> {
         let Some(planned) = self.planned(&case.backend) else {
             return Some(format!("backend '{}' is not compiled in", case.backend));
         };
@@ -185,19 +186,14 @@ impl Runner {
         if let Some(reason) = backend.unsupported(case.device, case.dtype, case.pass) {
             return Some(reason);
         }
-        if let Some(limit) = self.plan.memory_limit.filter(|_| case.device.is_cpu()) {
-            let est = estimate_memory(
-                &case.workload.config,
-                case.pass == Pass::Train,
-                case.dtype.bytes(),
-            );
-            if est.total_bytes > limit {
-                return Some(format!(
-                    "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
-                    units::bytes(est.total_bytes, 1),
-                    units::bytes(limit, 1)
-                ));
-            }
+        if let Some(limit) = self.plan.memory_limit.filter(|_| case.device.is_cpu())
+            && estimate.total_bytes > limit
+        {
+            return Some(format!(
+                "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
+                units::bytes(estimate.total_bytes, 1),
+                units::bytes(limit, 1)
+            ));
         }
         None
     }
@@ -208,7 +204,7 @@ impl Runner {
         result.framework = self
             .planned(&case.backend)
             .map(|b| b.backend.framework_version());
-        if let Some(reason) = self.skip_reason(case) {
+        if let Some(reason) = self.skip_reason(case, &result.estimated_memory) {
             result.status = Status::Skipped;
             result.reason = Some(reason);
             return result;

@@ -25,12 +25,12 @@ fn write_temp(path: &Path, contents: &[u8]) -> Result<PathBuf> {
     Ok(tmp)
 }
 
-/// Put `contents` at `path` unless a file is there (`AlreadyExists`).
-fn create_if_absent(path: &Path, contents: &[u8]) -> Result<io::Result<()>> {
-    let tmp = write_temp(path, contents)?;
+/// Put the complete file `tmp` (holding `contents`) at `path` unless a file
+/// is there (`AlreadyExists`); `tmp` stays.
+fn link_if_absent(tmp: &Path, path: &Path, contents: &[u8]) -> io::Result<()> {
     // A hard link fails if the target exists: an atomic create-if-absent of
     // a complete file.
-    let linked = match fs::hard_link(&tmp, path) {
+    match fs::hard_link(tmp, path) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
             // Filesystems without hard links: create-if-absent, then write.
             fs::OpenOptions::new()
@@ -40,14 +40,15 @@ fn create_if_absent(path: &Path, contents: &[u8]) -> Result<io::Result<()>> {
                 .and_then(|mut f| f.write_all(contents).and_then(|()| f.sync_all()))
         }
         other => other,
-    };
-    fs::remove_file(&tmp).ok();
-    Ok(linked)
+    }
 }
 
 /// Write a new file at `path`; an existing file is never replaced.
 pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
-    create_if_absent(path, contents)?.with_context(|| {
+    let tmp = write_temp(path, contents)?;
+    let linked = link_if_absent(&tmp, path, contents);
+    fs::remove_file(&tmp).ok();
+    linked.with_context(|| {
         format!(
             "cannot create {} (an existing file is never replaced)",
             path.display()
@@ -56,22 +57,27 @@ pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 /// Write `dir/stem.ext`, or `stem-2.ext`, ... when taken; creates `dir`.
+/// The contents are written once, then linked under the first free name.
 pub fn write_numbered(dir: &Path, stem: &str, ext: &str, contents: &[u8]) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for n in 1..10_000 {
-        let name = if n == 1 {
-            format!("{stem}.{ext}")
-        } else {
-            format!("{stem}-{n}.{ext}")
-        };
-        let path = dir.join(name);
-        match create_if_absent(&path, contents)? {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        }
+    let tmp = write_temp(&dir.join(format!("{stem}.{ext}")), contents)?;
+    let chosen = (1..10_000)
+        .map(|n| {
+            let name = if n == 1 {
+                format!("{stem}.{ext}")
+            } else {
+                format!("{stem}-{n}.{ext}")
+            };
+            let path = dir.join(name);
+            (link_if_absent(&tmp, &path, contents), path)
+        })
+        .find(|(linked, _)| !matches!(linked, Err(e) if e.kind() == io::ErrorKind::AlreadyExists));
+    fs::remove_file(&tmp).ok();
+    match chosen {
+        Some((Ok(()), path)) => Ok(path),
+        Some((Err(e), path)) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+        None => bail!("no free file name for {stem}.{ext} in {}", dir.display()),
     }
-    bail!("no free file name for {stem}.{ext} in {}", dir.display())
 }
 
 /// Replace the contents of `path` atomically: a reader sees the old
