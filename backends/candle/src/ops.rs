@@ -172,6 +172,47 @@ pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
     x.transpose(1, 2)?.contiguous()?.reshape((b, s, h * d))
 }
 
+/// Bytes of attention scores one query tile may hold (f32 scores and
+/// probabilities of every batch row and head at once).
+pub const TILE_SCORE_BYTES: usize = 64 << 20;
+
+/// Query rows per tile so that one tile's scores [B, H, rows, S_k] stay
+/// within `budget` bytes of f32: at least one row.
+pub fn query_tile_rows(batch_heads: usize, kv_len: usize, budget: usize) -> usize {
+    (budget / (batch_heads * kv_len * 4).max(1)).max(1)
+}
+
+/// Exact attention in query tiles: the same function as [`attention`], but
+/// only one tile of `rows` queries' scores exists at a time, so forward
+/// memory grows with S_q x rows instead of S_q x S_k. Each tile is the
+/// composite path (matmul, softmax, matmul) on its queries and, with a
+/// mask, its mask rows; tiles are concatenated along the query axis.
+/// Training keeps every tile's probabilities for the backward pass, as the
+/// composite path does: tiling bounds inference memory only.
+pub fn attention_tiled(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    mode: Mode,
+    rows: usize,
+) -> Result<Tensor> {
+    let s_q = q.dim(2)?;
+    if rows >= s_q {
+        return attention(q, k, v, mask, mode);
+    }
+    let tiles = (0..s_q)
+        .step_by(rows.max(1))
+        .map(|start| {
+            let n = rows.min(s_q - start);
+            let q_tile = q.narrow(2, start, n)?;
+            let mask_tile = mask.map(|m| m.narrow(0, start, n)).transpose()?;
+            attention(&q_tile, k, v, mask_tile.as_ref(), mode)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&tiles, 2)
+}
+
 /// A RoPE table's cos and sin [positions, pairs] on the device.
 pub struct Rope {
     cos: Tensor,
