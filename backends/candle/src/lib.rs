@@ -21,7 +21,7 @@ use ditbench_harness::{
 };
 
 use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights};
-use crate::ops::{Mode, attention, linear};
+use crate::ops::{AttentionPaths, Mode, linear};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::Weights;
 
@@ -177,9 +177,10 @@ impl Backend for CandleBackend {
                 })?,
                 [operand("x")?, operand("e0")?, operand("context")?],
             ),
-            Kernel::Attention { .. } => {
-                Model::Attention([operand("q")?, operand("k")?, operand("v")?])
-            }
+            Kernel::Attention { .. } => Model::Attention(
+                AttentionPaths::default(),
+                [operand("q")?, operand("k")?, operand("v")?],
+            ),
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
         };
         Ok(Box::new(CandleCase {
@@ -200,7 +201,7 @@ enum Model {
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(WanModel, BlockWeights, [Tensor; 3]),
-    Attention([Tensor; 3]),
+    Attention(AttentionPaths, [Tensor; 3]),
     Matmul([Tensor; 2]),
 }
 
@@ -226,7 +227,7 @@ impl CandleCase {
             Model::Wan(m, w, inputs) => m.forward(w, inputs, mode),
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens, mode),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context, mode),
-            Model::Attention([q, k, v]) => attention(q, k, v, None, mode),
+            Model::Attention(paths, [q, k, v]) => paths.attention(q, k, v, None, mode),
             Model::Matmul([x, weight]) => linear(x, weight, None),
         }
     }
@@ -236,7 +237,7 @@ impl CandleCase {
             Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
             // ditbench_harness::kernels::TRAIN_LOSS
-            Model::Block(..) | Model::Attention(_) | Model::Matmul(_) => {
+            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) => {
                 output.to_dtype(DType::F32)?.sqr()?.mean_all()
             }
         }
@@ -337,9 +338,11 @@ impl PreparedCase for CandleCase {
     }
 
     fn attention_impl(&self) -> String {
-        match self.model {
+        match &self.model {
             Model::Matmul(_) => "none (a matmul)".into(),
-            _ => self.mode().attention_impl().to_string(),
+            Model::Wan(m, ..) | Model::Block(m, ..) => m.attention.describe(self.mode()),
+            Model::Llama(m, ..) => m.attention.describe(self.mode()),
+            Model::Attention(paths, _) => paths.describe(self.mode()),
         }
     }
 

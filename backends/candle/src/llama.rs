@@ -6,7 +6,7 @@ use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::{causal_mask, llama_rope};
 use ditbench_harness::workload::LlamaConfig;
 
-use crate::ops::{Mode, Rope, attention, linear, merge_heads, rms_norm, split_heads};
+use crate::ops::{AttentionPaths, Mode, Rope, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
 pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
@@ -17,6 +17,7 @@ pub type LlamaWeights = LlamaParams<Tensor>;
 pub struct LlamaModel {
     cfg: LlamaConfig,
     rope: Rope,
+    pub attention: AttentionPaths,
     mask: Tensor,
 }
 
@@ -26,6 +27,7 @@ impl LlamaModel {
         Ok(LlamaModel {
             cfg: cfg.clone(),
             rope: Rope::new(llama_rope(cfg), dtype, device)?,
+            attention: AttentionPaths::default(),
             mask: Tensor::from_vec(causal_mask(s), (s, s), device)?.to_dtype(dtype)?,
         })
     }
@@ -54,7 +56,11 @@ impl LlamaModel {
         let k = self.rope.apply(&k, false, mode)?;
         let rep = c.num_attention_heads / c.num_key_value_heads;
         let (k, v) = (Self::repeat_kv(&k, rep)?, Self::repeat_kv(&v, rep)?);
-        let y = merge_heads(&attention(&q, &k, &v, Some(&self.mask), mode)?)?;
+        let y = merge_heads(
+            &self
+                .attention
+                .attention(&q, &k, &v, Some(&self.mask), mode)?,
+        )?;
         let h = (h + linear(&y, &l.o_proj, None)?)?;
 
         let x = rms_norm(&h, &l.post_attention_layernorm, eps, mode)?;

@@ -213,6 +213,50 @@ pub fn attention_tiled(
     Tensor::cat(&tiles, 2)
 }
 
+/// The attention path of a model: composite where the scores fit in
+/// [`TILE_SCORE_BYTES`], query tiles in inference where they would not
+/// (training keeps every tile's scores for backward, so tiling would save
+/// nothing). Remembers whether tiles ran, for the recorded path.
+#[derive(Debug, Default)]
+pub struct AttentionPaths {
+    /// The fewest query rows per tile of any call; `None`: no call tiled.
+    tile_rows: std::cell::Cell<Option<usize>>,
+}
+
+impl AttentionPaths {
+    pub fn attention(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, h, s_q, _) = q.dims4()?;
+        let s_k = k.dim(2)?;
+        let scores = b * h * s_q * s_k * 4;
+        if mode == Mode::Training || scores <= TILE_SCORE_BYTES {
+            return attention(q, k, v, mask, mode);
+        }
+        let rows = query_tile_rows(b * h, s_k, TILE_SCORE_BYTES);
+        let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
+        self.tile_rows.set(Some(fewest));
+        attention_tiled(q, k, v, mask, mode, rows)
+    }
+
+    /// Which path ran, in words.
+    pub fn describe(&self, mode: Mode) -> String {
+        match self.tile_rows.get() {
+            None => mode.attention_impl().to_string(),
+            Some(rows) => format!(
+                "tiled: queries in tiles of {rows} or more rows (at most {} MiB of scores each), each tile {}",
+                TILE_SCORE_BYTES >> 20,
+                mode.attention_impl()
+            ),
+        }
+    }
+}
+
 /// A RoPE table's cos and sin [positions, pairs] on the device.
 pub struct Rope {
     cos: Tensor,

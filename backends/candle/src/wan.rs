@@ -6,7 +6,9 @@ use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 
-use crate::ops::{Mode, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads};
+use crate::ops::{
+    AttentionPaths, Mode, Rope, layer_norm, linear, merge_heads, rms_norm, split_heads,
+};
 
 /// Inputs of one Wan pass, on the device.
 pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
@@ -14,6 +16,7 @@ pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 pub struct WanModel {
     cfg: WanConfig,
     rope: Rope,
+    pub attention: AttentionPaths,
 }
 
 /// Every parameter of the model, resolved once when the case is prepared.
@@ -30,6 +33,7 @@ impl WanModel {
         Ok(WanModel {
             cfg: cfg.clone(),
             rope: Rope::new(wan_rope(cfg), dtype, device)?,
+            attention: AttentionPaths::default(),
         })
     }
 
@@ -81,7 +85,7 @@ impl WanModel {
         let q = self.rope.apply(&split_heads(&q, n)?, true, mode)?;
         let k = self.rope.apply(&split_heads(&k, n)?, true, mode)?;
         let v = split_heads(&lin(&a.v, x)?, n)?;
-        let y = merge_heads(&attention(&q, &k, &v, None, mode)?)?;
+        let y = merge_heads(&self.attention.attention(&q, &k, &v, None, mode)?)?;
         lin(&a.o, &y)
     }
 
@@ -96,7 +100,7 @@ impl WanModel {
         let q = rms_norm(&lin(&a.q, x)?, &a.norm_q, eps, mode)?;
         let k = rms_norm(&lin(&a.k, context)?, &a.norm_k, eps, mode)?;
         let v = lin(&a.v, context)?;
-        let y = attention(
+        let y = self.attention.attention(
             &split_heads(&q, n)?,
             &split_heads(&k, n)?,
             &split_heads(&v, n)?,
