@@ -413,6 +413,29 @@ pub fn presets() -> Vec<Preset> {
             description: "Wan2.1 T2V-14B, 81 frames at 720x1280 (75,600 tokens)",
             config: wan(5120, 13824, 40, 40, umt5, 256, 16, (81, 720, 1280)),
         },
+        // Text-to-image: the same networks denoising one latent frame. They
+        // stand in for a ~1B Stable-Diffusion-class image model (1.3B) and a
+        // large one (14B).
+        Preset {
+            name: "wan2.1-1.3b-image-1024",
+            description: "Wan2.1 T2V-1.3B as text-to-image: 1 frame at 1024x1024 (latent 1x128x128, 4,096 tokens)",
+            config: wan(1536, 8960, 12, 30, umt5, 256, 16, (1, 1024, 1024)),
+        },
+        Preset {
+            name: "wan2.1-1.3b-image-512",
+            description: "Wan2.1 T2V-1.3B as text-to-image: 1 frame at 512x512 (latent 1x64x64, 1,024 tokens)",
+            config: wan(1536, 8960, 12, 30, umt5, 256, 16, (1, 512, 512)),
+        },
+        Preset {
+            name: "wan2.1-14b-image-1024",
+            description: "Wan2.1 T2V-14B as text-to-image: 1 frame at 1024x1024 (4,096 tokens)",
+            config: wan(5120, 13824, 40, 40, umt5, 256, 16, (1, 1024, 1024)),
+        },
+        Preset {
+            name: "wan2.1-14b-image-512",
+            description: "Wan2.1 T2V-14B as text-to-image: 1 frame at 512x512 (1,024 tokens)",
+            config: wan(5120, 13824, 40, 40, umt5, 256, 16, (1, 512, 512)),
+        },
         Preset {
             name: "sora-3b-guess-720p",
             description: "HYPOTHETICAL: the public 'Sora is ~3B parameters' claim as a Wan-structured DiT; \
@@ -720,6 +743,8 @@ mod tests {
         assert_eq!(tokens("wan-small"), 320);
         assert_eq!(tokens("wan2.1-1.3b-480p"), 32_760);
         assert_eq!(tokens("wan2.1-14b-720p"), 75_600);
+        assert_eq!(tokens("wan2.1-1.3b-image-1024"), 4_096);
+        assert_eq!(tokens("wan2.1-14b-image-512"), 1_024);
         assert_eq!(tokens("sora-3b-guess-720p"), 111_600);
         let ModelConfig::Wan(c) = find_preset("wan2.1-1.3b-480p").unwrap().config else {
             panic!()
