@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use ditbench_harness::units::parse_size;
-use ditbench_harness::{Dtype, Pass};
+use ditbench_harness::{AttentionChoice, Dtype, Pass};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -158,6 +158,11 @@ pub struct RunArgs {
     /// Passes, comma-separated: forward, train.
     #[arg(long, value_delimiter = ',', default_value = "forward,train")]
     pub passes: Vec<Pass>,
+    /// Attention path: auto (the framework's best path that fits: its fused
+    /// kernel where it has one, else composite, tiled when the scores pass
+    /// 64 MiB), composite, tiled or fused. Cases whose backend lacks the path are skipped.
+    #[arg(long, default_value = "auto")]
+    pub attention: AttentionChoice,
     /// Threads for every framework (default: physical cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -207,19 +207,24 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     let mut data = data_files(args, &workloads)?;
 
     let environment = env::capture(&build_info(), frameworks(&compiled), threads.clone());
+    // The parity reference of each group must run before the backends it checks.
     let mut backend_names: Vec<String> = backends
         .iter()
         .map(|b| b.backend.name().to_string())
         .collect();
-    // The parity reference of each group must run before the backends it checks.
     reference_first(&registry_reference_order(), &mut backend_names);
+    let ordered: Vec<PlannedBackend> = backend_names
+        .iter()
+        .filter_map(|n| backends.iter().find(|b| b.backend.name() == n).cloned())
+        .collect();
     let cases = plan_cases(
         &workloads,
-        &backend_names,
+        &ordered,
         &devices,
         &dtypes,
         &passes,
         args.seed,
+        args.attention,
     );
     // Every backend loads the same weight and input files for the workloads
     // checked for parity; larger ones initialise in the worker.

@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 
-use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
+use crate::attention::{ScoreMemory, written_path_memory};
+use crate::case::{AttentionPath, CaseSpec, DeviceName, Dtype, Pass};
 use crate::kernels::KernelSpec;
 use crate::tensors::{HostTensor, Inputs, WeightSource};
 use crate::threads::ThreadPool;
@@ -104,6 +105,15 @@ pub trait Backend: Sync {
     }
     /// Devices this build can use on this machine (`cpu`, `cuda:0`, ...).
     fn devices(&self) -> Vec<DeviceName>;
+    /// The attention paths this framework offers on `device` for `pass`,
+    /// its best first (what `--attention auto` takes when it fits).
+    fn attention_paths(&self, device: DeviceName, pass: Pass) -> Vec<AttentionPath>;
+    /// How much of the scores `path` keeps alive in `pass` (for the memory
+    /// estimate); the default describes paths written with framework ops
+    /// and a fused kernel that keeps none.
+    fn score_memory(&self, path: AttentionPath, pass: Pass) -> ScoreMemory {
+        written_path_memory(path, pass == Pass::Train)
+    }
     /// Why a combination cannot run (recorded as `skipped`), or `None`.
     fn unsupported(&self, device: DeviceName, dtype: Dtype, pass: Pass) -> Option<String>;
     /// Build the model and upload the inputs.

@@ -77,6 +77,47 @@ named_enum!(Pass, "pass", "passes", [Forward => "forward", Train => "train"]);
 
 /// A device as the command line and results name it: `cpu` or `cuda:N`.
 /// Parsed once where it enters (command line, backend), written as its name.
+/// The attention a run asks for (`--attention`): `auto` takes the
+/// framework's best path that fits, the others name a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionChoice {
+    Auto,
+    Composite,
+    Tiled,
+    Fused,
+}
+
+named_enum!(AttentionChoice, "attention", "attention choices", [
+    Auto => "auto", Composite => "composite", Tiled => "tiled", Fused => "fused"
+]);
+
+/// How a backend computes softmax(q kᵀ / √d) v.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionPath {
+    /// matmul, softmax, matmul in the framework's ops: every score exists at once.
+    Composite,
+    /// The composite path over tiles of queries, written with the
+    /// framework's ops: only one tile's scores exist at a time.
+    Tiled,
+    /// The framework's own attention operation (SDPA, flash or
+    /// memory-efficient kernels, or what the framework falls back to).
+    Fused,
+}
+
+named_enum!(AttentionPath, "attention path", "attention paths", [
+    Composite => "composite", Tiled => "tiled", Fused => "fused"
+]);
+
+/// The attention a case runs: its path and, when tiled, the bytes of f32
+/// scores one tile may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionPlan {
+    pub path: AttentionPath,
+    pub tile_score_bytes: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceName {
     Cpu,
@@ -137,6 +178,8 @@ pub struct CaseSpec {
     pub pass: Pass,
     /// Seed of the weights and inputs.
     pub seed: u64,
+    /// The attention path, planned by the parent.
+    pub attention: AttentionPlan,
 }
 
 impl CaseSpec {

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::attention::{self, TILE_SCORE_BYTES};
 use crate::backend::{Backend, PassOutput};
-use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
+use crate::case::{AttentionChoice, AttentionPlan, CaseSpec, DeviceName, Dtype, Pass};
 use crate::kernels::{Kernel, KernelSpec, host_reference, wan_kernels};
 use crate::params::parameters;
 use crate::parity::compare;
@@ -20,8 +21,27 @@ pub fn workload(preset: &str) -> Workload {
 }
 
 /// Build `workload` on the backend's CPU with seed-0 data, run one step of
-/// `pass` (as the timed loop would), then return the pass's results.
+/// `pass` (as the timed loop would), then return the pass's results. The
+/// attention is what `--attention auto` plans.
 pub fn run(backend: &dyn Backend, workload: &Workload, dtype: Dtype, pass: Pass) -> PassOutput {
+    let offered = backend.attention_paths(DeviceName::Cpu, pass);
+    let plan = attention::plan(
+        AttentionChoice::Auto,
+        &offered,
+        &workload.config,
+        TILE_SCORE_BYTES,
+    );
+    run_with(backend, workload, dtype, pass, plan)
+}
+
+/// [`run`] with the given attention plan.
+pub fn run_with(
+    backend: &dyn Backend,
+    workload: &Workload,
+    dtype: Dtype,
+    pass: Pass,
+    attention: AttentionPlan,
+) -> PassOutput {
     let spec = CaseSpec {
         workload: workload.clone(),
         backend: backend.name().into(),
@@ -29,6 +49,7 @@ pub fn run(backend: &dyn Backend, workload: &Workload, dtype: Dtype, pass: Pass)
         dtype,
         pass,
         seed: 0,
+        attention,
     };
     let inputs = seeded_inputs(&workload.config, 0);
     let mut prepared = backend
@@ -103,6 +124,36 @@ pub fn kernels_compute_their_definitions(backend: &dyn Backend) {
                 norm.is_finite() && *norm > 0.0,
                 "{label}: {name} has gradient norm {norm}"
             );
+        }
+    }
+}
+
+/// Every attention path the backend offers on the CPU computes the same
+/// model, forward and train, on wan-tiny and llama-tiny (causal): output,
+/// loss and every gradient norm within 1e-5 relative of the first path.
+/// Tiles are a few query rows (a 2 KiB budget), ragged at the end, so
+/// tiling is exercised for real.
+pub fn every_attention_path_computes_the_same_model(backend: &dyn Backend) {
+    for pass in [Pass::Forward, Pass::Train] {
+        let offered = backend.attention_paths(DeviceName::Cpu, pass);
+        for w in [workload("wan-tiny"), workload("llama-tiny")] {
+            let plan = |path| AttentionPlan {
+                path,
+                tile_score_bytes: 2 << 10,
+            };
+            let reference = run_with(backend, &w, Dtype::F32, pass, plan(offered[0]));
+            for &path in &offered[1..] {
+                let label = format!("{} {} {pass} {path}", backend.name(), w.label());
+                let out = run_with(backend, &w, Dtype::F32, pass, plan(path));
+                let p = compare("first path", &reference, &out, Dtype::F32);
+                assert!(p.output_rel_error < 1e-5, "{label}: output {p:?}");
+                if pass == Pass::Train {
+                    let worst = p.loss_rel_diff.unwrap_or(f64::INFINITY);
+                    assert!(worst < 1e-5, "{label}: loss {p:?}");
+                    let grads = p.grad_norm_rel_diff.unwrap_or(f64::INFINITY);
+                    assert!(grads < 1e-5, "{label}: gradients {p:?}");
+                }
+            }
         }
     }
 }

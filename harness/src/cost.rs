@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attention::ScoreMemory;
 use crate::params::parameter_count;
 use crate::workload::{LlamaConfig, ModelConfig, WanConfig};
 
@@ -32,7 +33,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "cost.estimated_memory",
-        "rough estimate of weights, gradients and live activations for a composite (non-fused) attention implementation, used to skip cases that cannot fit",
+        "rough estimate of weights, gradients and live activations, following the attention path that runs (all of a layer's scores for composite attention, one tile's for tiled inference, none for fused kernels); used to skip cases that cannot fit",
     ),
 ];
 
@@ -148,12 +149,15 @@ pub fn cost(config: &ModelConfig) -> CostFigures {
 }
 
 /// Estimated memory of one pass. Activations: forward keeps one layer's
-/// working set live (attention scores and probabilities, q/k/v, FFN hidden);
-/// training keeps every layer's saved tensors for the backward pass.
+/// working set live (q/k/v, FFN hidden and the attention scores the path
+/// keeps: all of a layer's, one tile's, or none); training keeps every
+/// layer's saved tensors for the backward pass.
 pub fn estimate_memory(
     config: &ModelConfig,
     train: bool,
     bytes_per_element: u64,
+    attention: ScoreMemory,
+    tile_score_bytes: u64,
 ) -> MemoryEstimate {
     let params = parameter_count(config);
     let (heads, s, d, ffn, layers, extra) = match config {
@@ -176,12 +180,25 @@ pub fn estimate_memory(
         ),
     };
     let b = config.batch() as u64;
+    // Scores and probabilities of one layer's self-attention, in elements
+    // (they are computed in f32 whatever the dtype: counted as such).
+    let full_scores = 2 * b * heads * s * s * 4 / bytes_per_element;
+    let live_scores = match attention {
+        ScoreMemory::Full => full_scores,
+        ScoreMemory::Tile => full_scores.min(2 * tile_score_bytes / bytes_per_element),
+        ScoreMemory::None => 0,
+    };
     // Constants fitted loosely to composite implementations, which keep many
     // intermediates (norm statistics, softmax exponentials) for backward.
     let activations = if train {
-        b * (layers * (4 * heads * s * s + s * (48 * d + 8 * ffn)) + extra)
+        let kept_scores = if attention == ScoreMemory::None {
+            0
+        } else {
+            2 * full_scores
+        };
+        layers * kept_scores + b * (layers * s * (48 * d + 8 * ffn) + extra)
     } else {
-        b * (2 * heads * s * s + s * (8 * d + 2 * ffn) + extra)
+        live_scores + b * (s * (8 * d + 2 * ffn) + extra)
     };
     let weights_bytes = params * bytes_per_element;
     let gradients_bytes = if train { weights_bytes } else { 0 };
@@ -265,13 +282,34 @@ mod tests {
     #[test]
     fn memory_estimate_scales_with_pass_and_dtype() {
         let cfg = find_preset("wan-small").unwrap().config;
-        let fwd = estimate_memory(&cfg, false, 4);
-        let train = estimate_memory(&cfg, true, 4);
-        let half = estimate_memory(&cfg, true, 2);
+        let full = ScoreMemory::Full;
+        let fwd = estimate_memory(&cfg, false, 4, full, 0);
+        let train = estimate_memory(&cfg, true, 4, full, 0);
+        let half = estimate_memory(&cfg, true, 2, full, 0);
         assert_eq!(fwd.weights_bytes, 15_742_144 * 4);
         assert_eq!(fwd.gradients_bytes, 0);
         assert_eq!(train.gradients_bytes, train.weights_bytes);
         assert!(train.activations_bytes > fwd.activations_bytes);
-        assert_eq!(half.total_bytes * 2, train.total_bytes);
+        assert_eq!(half.weights_bytes * 2, train.weights_bytes);
+        assert!(half.total_bytes < train.total_bytes);
+    }
+
+    #[test]
+    fn memory_estimate_follows_the_attention_path() {
+        let cfg = find_preset("wan2.1-1.3b-480p").unwrap().config;
+        let with = |scores| estimate_memory(&cfg, false, 4, scores, 64 << 20).activations_bytes;
+        let (full, tile, none) = (
+            with(ScoreMemory::Full),
+            with(ScoreMemory::Tile),
+            with(ScoreMemory::None),
+        );
+        // 12 heads x 32,760^2 f32 scores and probabilities: about 103 GB.
+        assert!(full > 100_000_000_000, "{full}");
+        assert_eq!(tile - none, 2 * (64 << 20));
+        // One layer's other activations: a few GB, as measured (about 4 GB
+        // peak RSS for a one-block model).
+        assert!((2_000_000_000..8_000_000_000).contains(&none), "{none}");
+        let train = |scores| estimate_memory(&cfg, true, 4, scores, 64 << 20).total_bytes;
+        assert!(train(ScoreMemory::None) < train(ScoreMemory::Full));
     }
 }

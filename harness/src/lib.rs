@@ -5,7 +5,8 @@
 //!   presets, overrides), [`params`] and [`cost`] (parameter inventory,
 //!   analytic cost model), [`tables`], [`tensors`] (host tensors, the seeded
 //!   weights and inputs), [`layout`] (each model's parameters as typed
-//!   structs), [`case`] (dtype, pass, device, case and its key).
+//!   structs), [`case`] (dtype, pass, device, attention, case and its key),
+//!   [`attention`] (which attention path a case runs, and its memory).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`write`](mod@write) (files that never replace one),
 //!   [`memory`], [`threads`], [`env`](mod@env) (what was measured on which machine).
@@ -20,6 +21,7 @@
 //! - What users read: [`compare`] (the regression gate), [`report`], and
 //!   [`export`] (files for benchmark trackers).
 
+pub mod attention;
 pub mod backend;
 pub mod case;
 pub mod compare;
@@ -48,6 +50,8 @@ pub mod workload;
 pub mod write;
 
 pub use backend::{Backend, PassOutput, PhaseTimes, PreparedCase};
-pub use case::{CaseKey, CaseSpec, DeviceName, Dtype, Pass};
+pub use case::{
+    AttentionChoice, AttentionPath, AttentionPlan, CaseKey, CaseSpec, DeviceName, Dtype, Pass,
+};
 pub use tensors::{HostData, HostTensor, Inputs, WeightSource};
 pub use workload::{ModelConfig, Workload};

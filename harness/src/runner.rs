@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::attention::{self, ScoreMemory, TILE_SCORE_BYTES};
 use crate::backend::{Backend, PassOutput};
-use crate::case::{CaseSpec, DeviceName, Dtype, Pass};
+use crate::case::{AttentionChoice, CaseSpec, DeviceName, Dtype, Pass};
 use crate::cost::{MemoryEstimate, cost, estimate_memory};
 use crate::env::ThreadSettings;
 use crate::files::read_outputs;
@@ -186,6 +187,10 @@ impl Runner {
         if let Some(reason) = backend.unsupported(case.device, case.dtype, case.pass) {
             return Some(reason);
         }
+        let offered = backend.attention_paths(case.device, case.pass);
+        if let Some(reason) = attention::unoffered(&case.backend, case.attention.path, &offered) {
+            return Some(reason);
+        }
         if let Some(limit) = self.plan.memory_limit.filter(|_| case.device.is_cpu())
             && estimate.total_bytes > limit
         {
@@ -200,10 +205,12 @@ impl Runner {
 
     /// Run one case in a fresh worker process and assemble its result.
     pub fn run_case(&mut self, case: &CaseSpec) -> CaseResult {
-        let mut result = empty_result(case);
-        result.framework = self
-            .planned(&case.backend)
-            .map(|b| b.backend.framework_version());
+        let planned = self.planned(&case.backend).map(|b| b.backend);
+        let scores = planned.map_or(ScoreMemory::Full, |b| {
+            b.score_memory(case.attention.path, case.pass)
+        });
+        let mut result = empty_result(case, scores);
+        result.framework = planned.map(|b| b.framework_version());
         if let Some(reason) = self.skip_reason(case, &result.estimated_memory) {
             result.status = Status::Skipped;
             result.reason = Some(reason);
@@ -435,7 +442,7 @@ impl Runner {
     }
 }
 
-fn empty_result(case: &CaseSpec) -> CaseResult {
+fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
     let w = &case.workload;
     CaseResult {
         id: case.label(),
@@ -463,7 +470,13 @@ fn empty_result(case: &CaseSpec) -> CaseResult {
             weights: format!("seeded({})", case.seed),
             inputs: format!("seeded({})", case.seed),
         },
-        estimated_memory: estimate_memory(&w.config, case.pass == Pass::Train, case.dtype.bytes()),
+        estimated_memory: estimate_memory(
+            &w.config,
+            case.pass == Pass::Train,
+            case.dtype.bytes(),
+            scores,
+            case.attention.tile_score_bytes,
+        ),
         build_s: None,
         stop_reason: None,
         warmup_samples_s: Vec::new(),
@@ -526,28 +539,38 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &
     result.status = Status::Ok;
 }
 
-/// Cases in run order: workload-major, then backend, device, dtype, pass.
+/// Cases in run order: workload-major, then backend (in the order given),
+/// device, dtype, pass; each with its attention planned from `attention` and
+/// the paths its backend offers.
 pub fn plan_cases(
     workloads: &[Workload],
-    backends: &[String],
+    backends: &[PlannedBackend],
     devices: &[DeviceName],
     dtypes: &[Dtype],
     passes: &[Pass],
     seed: u64,
+    attention: AttentionChoice,
 ) -> Vec<CaseSpec> {
     let mut cases = Vec::new();
     for w in workloads {
         for b in backends {
-            for d in devices {
+            for &device in devices {
                 for &dtype in dtypes {
                     for &pass in passes {
+                        let offered = b.backend.attention_paths(device, pass);
                         cases.push(CaseSpec {
                             workload: w.clone(),
-                            backend: b.clone(),
-                            device: *d,
+                            backend: b.backend.name().to_string(),
+                            device,
                             dtype,
                             pass,
                             seed,
+                            attention: attention::plan(
+                                attention,
+                                &offered,
+                                &w.config,
+                                TILE_SCORE_BYTES,
+                            ),
                         });
                     }
                 }

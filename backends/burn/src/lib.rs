@@ -8,6 +8,7 @@ pub mod weights;
 
 use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
+use ditbench_harness::attention::{ScoreMemory, TILE_SCORE_BYTES, written_path_memory};
 use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
@@ -15,14 +16,15 @@ use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
+use ditbench_harness::units;
+use ditbench_harness::{AttentionPath, AttentionPlan};
 use ditbench_harness::{
     Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput,
     PhaseTimes, PreparedCase, WeightSource,
 };
 
 use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
-use crate::ops::attention;
-use crate::ops::float_tensor;
+use crate::ops::{Attention, float_tensor};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::{Param, Weights};
 
@@ -157,6 +159,26 @@ impl Backend for BurnBackend {
         }
     }
 
+    fn attention_paths(&self, _device: DeviceName, pass: Pass) -> Vec<AttentionPath> {
+        use AttentionPath::{Composite, Fused, Tiled};
+        match (self.kind, pass) {
+            // NdArray's `module::attention` is Burn's unfused fallback, the
+            // composite path by another name: ours (tiled when big) comes first.
+            (Kind::NdArray, Pass::Forward) => vec![Composite, Tiled, Fused],
+            _ => vec![Fused, Composite, Tiled],
+        }
+    }
+
+    fn score_memory(&self, path: AttentionPath, pass: Pass) -> ScoreMemory {
+        match (path, self.kind, pass) {
+            // Autodiff differentiates the unfused fallback; NdArray runs it.
+            (AttentionPath::Fused, _, Pass::Train) | (AttentionPath::Fused, Kind::NdArray, _) => {
+                ScoreMemory::Full
+            }
+            _ => written_path_memory(path, pass == Pass::Train),
+        }
+    }
+
     fn unsupported(&self, device: DeviceName, dtype: Dtype, pass: Pass) -> Option<String> {
         let device = self.device(device, pass).ok()?;
         (!device.supports_dtype(burn_dtype(dtype)))
@@ -195,7 +217,7 @@ impl Backend for BurnBackend {
                 };
                 let text: [usize; 3] = context.shape.as_slice().try_into()?;
                 Model::Wan(Box::new((
-                    WanModel::new(c, dtype, &device),
+                    WanModel::new(c, dtype, &device, case.attention),
                     WanParams::resolve(c, |name| weights.param(name))?,
                     WanInputs {
                         latents: five(latents, dtype)?,
@@ -208,7 +230,7 @@ impl Backend for BurnBackend {
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let n = c.batch * c.seq_len;
                 Model::Llama(Box::new((
-                    LlamaModel::new(c, dtype, &device),
+                    LlamaModel::new(c, dtype, &device, case.attention),
                     LlamaParams::resolve(c, |name| weights.param(name))?,
                     LlamaInputs {
                         tokens: int_tensor(tokens.as_u32()?, [n], &device),
@@ -239,7 +261,7 @@ impl Backend for BurnBackend {
         let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(Box::new((
-                WanModel::new(c, dtype, &device),
+                WanModel::new(c, dtype, &device, kernel_attention()),
                 WanBlock::resolve(BLOCK_PREFIX.trim_end_matches('.'), &mut |name: &str| {
                     weights.param(name)
                 })?,
@@ -249,11 +271,14 @@ impl Backend for BurnBackend {
                     weights.param("context")?,
                 ],
             ))),
-            Kernel::Attention { .. } => Model::Attention(Box::new([
-                weights.param("q")?,
-                weights.param("k")?,
-                weights.param("v")?,
-            ])),
+            Kernel::Attention { .. } => Model::Attention(Box::new((
+                Attention::new(kernel_attention()),
+                [
+                    weights.param("q")?,
+                    weights.param("k")?,
+                    weights.param("v")?,
+                ],
+            ))),
             Kernel::Matmul { .. } => {
                 Model::Matmul(Box::new([weights.param("x")?, weights.param("weight")?]))
             }
@@ -269,6 +294,14 @@ impl Backend for BurnBackend {
     }
 }
 
+/// Kernels (benches) run Burn's `module::attention`.
+fn kernel_attention() -> AttentionPlan {
+    AttentionPlan {
+        path: AttentionPath::Fused,
+        tile_score_bytes: TILE_SCORE_BYTES,
+    }
+}
+
 /// A model with its parameters resolved into typed fields, and its inputs.
 enum Model {
     // Burn tensors are large handles: keep the variants small.
@@ -278,7 +311,7 @@ enum Model {
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(Box<(WanModel, BlockWeights, [Param; 3])>),
-    Attention(Box<[Param; 3]>),
+    Attention(Box<(Attention, [Param; 3])>),
     Matmul(Box<[Param; 2]>),
 }
 
@@ -333,8 +366,8 @@ impl BurnCase {
                 Output::Rank3(m.block(w, x.get(), e0.get(), context.get()))
             }
             Model::Attention(qkv) => {
-                let [q, k, v] = &**qkv;
-                Output::Rank4(attention(q.get(), k.get(), v.get(), false))
+                let (attention, [q, k, v]) = &**qkv;
+                Output::Rank4(attention.run(q.get(), k.get(), v.get(), false))
             }
             Model::Matmul(operands) => {
                 let [x, weight] = &**operands;
@@ -456,17 +489,33 @@ impl PreparedCase for BurnCase {
     }
 
     fn attention_impl(&self) -> String {
-        if let Model::Matmul(_) = self.model {
-            return "none (a matmul)".into();
-        }
-        match (self.pass, self.kind) {
-            (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
-            (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
-            #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            (Pass::Forward, _) => {
-                "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
-            }
-            (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
+        let attention = match &self.model {
+            Model::Matmul(_) => return "none (a matmul)".into(),
+            Model::Wan(wan) => &wan.0.attention,
+            Model::Llama(llama) => &llama.0.attention,
+            Model::Block(block) => &block.0.attention,
+            Model::Attention(qkv) => &qkv.0,
+        };
+        const COMPOSITE: &str =
+            "composite: matmul QK^T, burn::tensor::activation::softmax, matmul AV";
+        match attention.plan.path {
+            AttentionPath::Composite => COMPOSITE.into(),
+            AttentionPath::Tiled => match attention.tile_rows() {
+                Some(rows) => format!(
+                    "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {COMPOSITE}",
+                    units::bytes(attention.plan.tile_score_bytes, 1)
+                ),
+                None => format!("tiled, but every call fit in one tile: {COMPOSITE}"),
+            },
+            AttentionPath::Fused => match (self.pass, self.kind) {
+                (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
+                (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
+                #[cfg(any(feature = "cuda", feature = "wgpu"))]
+                (Pass::Forward, _) => {
+                    "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
+                }
+                (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
+            },
         }
     }
 

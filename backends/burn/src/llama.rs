@@ -7,7 +7,9 @@ use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 
-use crate::ops::{Rope, attention, linear, merge_heads, rms_norm, silu, split_heads};
+use ditbench_harness::AttentionPlan;
+
+use crate::ops::{Attention, Rope, linear, merge_heads, rms_norm, silu, split_heads};
 use crate::weights::Param;
 
 pub struct LlamaInputs {
@@ -20,6 +22,7 @@ pub struct LlamaInputs {
 pub struct LlamaModel {
     cfg: LlamaConfig,
     rope: Rope,
+    pub attention: Attention,
 }
 
 pub fn int_tensor<const D: usize>(
@@ -35,10 +38,11 @@ pub fn int_tensor<const D: usize>(
 pub type LlamaWeights = LlamaParams<Param>;
 
 impl LlamaModel {
-    pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Self {
+    pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device, attention: AttentionPlan) -> Self {
         LlamaModel {
             cfg: cfg.clone(),
             rope: Rope::new(llama_rope(cfg), dtype, device),
+            attention: Attention::new(attention),
         }
     }
 
@@ -70,7 +74,9 @@ impl LlamaModel {
         let q = self.rope.apply(q, false);
         let k = self.rope.apply(k, false);
         let rep = c.num_attention_heads / c.num_key_value_heads;
-        let y = attention(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true);
+        let y = self
+            .attention
+            .run(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true);
         let h = h + linear(merge_heads(y), l.o_proj.get(), None);
 
         let x = rms_norm(h.clone(), l.post_attention_layernorm.get(), eps);

@@ -6,8 +6,13 @@
 
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
+use std::cell::Cell;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, DType, Device, Tensor, TensorCreationOptions, TensorData};
+use ditbench_harness::attention::query_tile_rows;
 use ditbench_harness::tables::RopeTable;
+use ditbench_harness::{AttentionPath, AttentionPlan};
 
 /// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
 pub fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {
@@ -92,15 +97,94 @@ pub fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>, interleaved: bool) -
     }
 }
 
-/// Softmax attention through Burn's `module::attention` (q [B, H, Sq, D],
-/// k and v [B, H, Sk, D]), scaled by 1/sqrt(D).
-pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
-    let options = AttentionModuleOptions {
-        scale: None,
-        softcap: None,
-        is_causal: causal,
+/// Softmax attention over q [B, H, Sq, D], k and v [B, H, Sk, D], scaled
+/// by 1/sqrt(D), by the plan's path: Burn's `module::attention` (fused),
+/// or matmul, softmax, matmul in Burn's ops, whole or over query tiles.
+/// Returns the output and, for tiles, the rows per tile.
+pub fn attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    causal: bool,
+    plan: AttentionPlan,
+) -> (Tensor<4>, Option<usize>) {
+    match plan.path {
+        AttentionPath::Fused => {
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: causal,
+            };
+            (burn_attention(q, k, v, None, None, options), None)
+        }
+        AttentionPath::Composite => (composite(q, k, v, causal, 0), None),
+        AttentionPath::Tiled => {
+            let [b, h, s_q, _] = q.dims();
+            let s_k = k.dims()[2];
+            let rows = query_tile_rows(b * h, s_k, plan.tile_score_bytes);
+            if rows >= s_q {
+                return (composite(q, k, v, causal, 0), None);
+            }
+            let tiles = (0..s_q)
+                .step_by(rows)
+                .map(|start| {
+                    let n = rows.min(s_q - start);
+                    let tile = q.clone().narrow(2, start, n);
+                    composite(tile, k.clone(), v.clone(), causal, start)
+                })
+                .collect();
+            (Tensor::cat(tiles, 2), Some(rows))
+        }
+    }
+}
+
+/// A model's attention: the case's plan, and the fewest query rows per tile
+/// of any call that tiled (for the recorded path).
+pub struct Attention {
+    pub plan: AttentionPlan,
+    tile_rows: Cell<Option<usize>>,
+}
+
+impl Attention {
+    pub fn new(plan: AttentionPlan) -> Self {
+        Attention {
+            plan,
+            tile_rows: Cell::new(None),
+        }
+    }
+
+    /// [`attention`] by this plan.
+    pub fn run(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
+        let (y, rows) = attention(q, k, v, causal, self.plan);
+        if let Some(rows) = rows {
+            let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
+            self.tile_rows.set(Some(fewest));
+        }
+        y
+    }
+
+    /// The fewest rows per tile of any call that tiled; `None`: none did.
+    pub fn tile_rows(&self) -> Option<usize> {
+        self.tile_rows.get()
+    }
+}
+
+/// matmul, softmax, matmul over queries whose first row is query `first`
+/// of the sequence (for the causal mask of a tile).
+fn composite(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, first: usize) -> Tensor<4> {
+    let [_, _, rows, d] = q.dims();
+    let keys = k.dims()[2];
+    let scores = q
+        .mul_scalar(1.0 / (d as f64).sqrt())
+        .matmul(k.swap_dims(2, 3));
+    let scores = if causal {
+        // True above the diagonal shifted by `first`: the future keys.
+        let future = Tensor::<2, Bool>::tril_mask([rows, keys], first as i64, &scores.device());
+        scores.mask_fill(future.unsqueeze::<4>(), f32::NEG_INFINITY)
+    } else {
+        scores
     };
-    burn_attention(q, k, v, None, None, options)
+    softmax(scores, 3).matmul(v)
 }
 
 /// [B, S, H*D] -> [B, H, S, D].

@@ -84,3 +84,10 @@ fn kernels_compute_their_definitions() {
         conformance::kernels_compute_their_definitions(backend);
     }
 }
+
+#[test]
+fn every_attention_path_computes_the_same_model() {
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::every_attention_path_computes_the_same_model(backend);
+    }
+}

@@ -6,8 +6,10 @@ use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 
+use ditbench_harness::AttentionPlan;
+
 use crate::ops::{
-    Rope, attention, float_tensor, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu,
+    Attention, Rope, float_tensor, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu,
     split_heads,
 };
 use crate::weights::Param;
@@ -26,6 +28,7 @@ pub struct WanInputs {
 pub struct WanModel {
     cfg: WanConfig,
     rope: Rope,
+    pub attention: Attention,
 }
 
 /// Every parameter of the model, resolved once when the case is prepared.
@@ -38,10 +41,11 @@ fn lin(l: &Linear<Param>, x: Tensor<3>) -> Tensor<3> {
 }
 
 impl WanModel {
-    pub fn new(cfg: &WanConfig, dtype: DType, device: &Device) -> Self {
+    pub fn new(cfg: &WanConfig, dtype: DType, device: &Device, attention: AttentionPlan) -> Self {
         WanModel {
             cfg: cfg.clone(),
             rope: Rope::new(wan_rope(cfg), dtype, device),
+            attention: Attention::new(attention),
         }
     }
 
@@ -101,7 +105,7 @@ impl WanModel {
         let q = self.rope.apply(split_heads(q, n), true);
         let k = self.rope.apply(split_heads(k, n), true);
         let v = split_heads(lin(&a.v, x), n);
-        lin(&a.o, merge_heads(attention(q, k, v, false)))
+        lin(&a.o, merge_heads(self.attention.run(q, k, v, false)))
     }
 
     fn cross_attention(
@@ -114,7 +118,7 @@ impl WanModel {
         let q = rms_norm(lin(&a.q, x), a.norm_q.get(), eps);
         let k = rms_norm(lin(&a.k, context.clone()), a.norm_k.get(), eps);
         let v = lin(&a.v, context);
-        let y = attention(
+        let y = self.attention.run(
             split_heads(q, n),
             split_heads(k, n),
             split_heads(v, n),

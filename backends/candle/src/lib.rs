@@ -7,7 +7,7 @@ pub mod weights;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use ditbench_harness::DeviceName;
+use ditbench_harness::attention::TILE_SCORE_BYTES;
 use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
@@ -15,6 +15,7 @@ use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
+use ditbench_harness::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
@@ -100,6 +101,12 @@ impl Backend for CandleBackend {
         devices
     }
 
+    fn attention_paths(&self, _device: DeviceName, _pass: Pass) -> Vec<AttentionPath> {
+        // No fused attention in candle-nn for CPU or CUDA (flash attention is
+        // the separate candle-flash-attn crate, not built here).
+        vec![AttentionPath::Composite, AttentionPath::Tiled]
+    }
+
     fn unsupported(&self, _device: DeviceName, _dtype: Dtype, _pass: Pass) -> Option<String> {
         None
     }
@@ -128,7 +135,7 @@ impl Backend for CandleBackend {
                     target,
                 },
             ) => Model::Wan(
-                WanModel::new(c, dtype, &device)?,
+                WanModel::new(c, dtype, &device, case.attention)?,
                 WanParams::resolve(c, |name| weights.handle(name))?,
                 WanInputs {
                     latents: upload(latents, dtype)?,
@@ -140,7 +147,7 @@ impl Backend for CandleBackend {
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let shape = (c.batch, c.seq_len);
                 Model::Llama(
-                    LlamaModel::new(c, dtype, &device)?,
+                    LlamaModel::new(c, dtype, &device, case.attention)?,
                     LlamaParams::resolve(c, |name| weights.handle(name))?,
                     LlamaInputs {
                         tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?,
@@ -171,14 +178,14 @@ impl Backend for CandleBackend {
         let operand = |name: &str| -> Result<Tensor> { Ok(weights.get(name)?.clone()) };
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(
-                WanModel::new(c, dtype, &device)?,
+                WanModel::new(c, dtype, &device, kernel_attention())?,
                 WanBlock::resolve(BLOCK_PREFIX.trim_end_matches('.'), &mut |name: &str| {
                     weights.handle(name)
                 })?,
                 [operand("x")?, operand("e0")?, operand("context")?],
             ),
             Kernel::Attention { .. } => Model::Attention(
-                AttentionPaths::default(),
+                AttentionPaths::new(kernel_attention())?,
                 [operand("q")?, operand("k")?, operand("v")?],
             ),
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
@@ -190,6 +197,15 @@ impl Backend for CandleBackend {
             device,
             dtype,
         }))
+    }
+}
+
+/// Kernels (benches) run the composite path, Candle's only one on the CPU
+/// below the tile budget.
+fn kernel_attention() -> AttentionPlan {
+    AttentionPlan {
+        path: AttentionPath::Composite,
+        tile_score_bytes: TILE_SCORE_BYTES,
     }
 }
 

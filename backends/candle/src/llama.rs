@@ -2,6 +2,7 @@
 //! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
 
 use candle_core::{D, DType, Device, Result, Tensor};
+use ditbench_harness::AttentionPlan;
 use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::{causal_mask, llama_rope};
 use ditbench_harness::workload::LlamaConfig;
@@ -22,12 +23,17 @@ pub struct LlamaModel {
 }
 
 impl LlamaModel {
-    pub fn new(cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn new(
+        cfg: &LlamaConfig,
+        dtype: DType,
+        device: &Device,
+        attention: AttentionPlan,
+    ) -> Result<Self> {
         let s = cfg.seq_len;
         Ok(LlamaModel {
             cfg: cfg.clone(),
             rope: Rope::new(llama_rope(cfg), dtype, device)?,
-            attention: AttentionPaths::default(),
+            attention: AttentionPaths::new(attention)?,
             mask: Tensor::from_vec(causal_mask(s), (s, s), device)?.to_dtype(dtype)?,
         })
     }

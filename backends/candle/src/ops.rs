@@ -7,7 +7,10 @@
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{ops, rotary_emb};
+use ditbench_harness::attention::query_tile_rows;
 use ditbench_harness::tables::RopeTable;
+use ditbench_harness::units;
+use ditbench_harness::{AttentionPath, AttentionPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -172,16 +175,6 @@ pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
     x.transpose(1, 2)?.contiguous()?.reshape((b, s, h * d))
 }
 
-/// Bytes of attention scores one query tile may hold (f32 scores and
-/// probabilities of every batch row and head at once).
-pub const TILE_SCORE_BYTES: usize = 64 << 20;
-
-/// Query rows per tile so that one tile's scores [B, H, rows, S_k] stay
-/// within `budget` bytes of f32: at least one row.
-pub fn query_tile_rows(batch_heads: usize, kv_len: usize, budget: usize) -> usize {
-    (budget / (batch_heads * kv_len * 4).max(1)).max(1)
-}
-
 /// Exact attention in query tiles: the same function as [`attention`], but
 /// only one tile of `rows` queries' scores exists at a time, so forward
 /// memory grows with S_q x rows instead of S_q x S_k. Each tile is the
@@ -213,17 +206,28 @@ pub fn attention_tiled(
     Tensor::cat(&tiles, 2)
 }
 
-/// The attention path of a model: composite where the scores fit in
-/// [`TILE_SCORE_BYTES`], query tiles in inference where they would not
-/// (training keeps every tile's scores for backward, so tiling would save
-/// nothing). Remembers whether tiles ran, for the recorded path.
-#[derive(Debug, Default)]
+/// The attention path of a model, as the case's plan asks: composite, or
+/// composite over query tiles of at most the plan's bytes of scores (Candle
+/// has no fused attention on the CPU). Remembers the tiles that ran, for the
+/// recorded path.
+#[derive(Debug)]
 pub struct AttentionPaths {
-    /// The fewest query rows per tile of any call; `None`: no call tiled.
+    plan: AttentionPlan,
+    /// The fewest query rows per tile of any call that tiled; `None`: none did.
     tile_rows: std::cell::Cell<Option<usize>>,
 }
 
 impl AttentionPaths {
+    pub fn new(plan: AttentionPlan) -> Result<Self> {
+        if plan.path == AttentionPath::Fused {
+            candle_core::bail!("candle has no fused attention on this device");
+        }
+        Ok(AttentionPaths {
+            plan,
+            tile_rows: std::cell::Cell::new(None),
+        })
+    }
+
     pub fn attention(
         &self,
         q: &Tensor,
@@ -234,11 +238,10 @@ impl AttentionPaths {
     ) -> Result<Tensor> {
         let (b, h, s_q, _) = q.dims4()?;
         let s_k = k.dim(2)?;
-        let scores = b * h * s_q * s_k * 4;
-        if mode == Mode::Training || scores <= TILE_SCORE_BYTES {
+        let rows = query_tile_rows(b * h, s_k, self.plan.tile_score_bytes);
+        if self.plan.path == AttentionPath::Composite || rows >= s_q {
             return attention(q, k, v, mask, mode);
         }
-        let rows = query_tile_rows(b * h, s_k, TILE_SCORE_BYTES);
         let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
         self.tile_rows.set(Some(fewest));
         attention_tiled(q, k, v, mask, mode, rows)
@@ -246,13 +249,16 @@ impl AttentionPaths {
 
     /// Which path ran, in words.
     pub fn describe(&self, mode: Mode) -> String {
-        match self.tile_rows.get() {
-            None => mode.attention_impl().to_string(),
-            Some(rows) => format!(
-                "tiled: queries in tiles of {rows} or more rows (at most {} MiB of scores each), each tile {}",
-                TILE_SCORE_BYTES >> 20,
-                mode.attention_impl()
+        let composite = mode.attention_impl();
+        match (self.plan.path, self.tile_rows.get()) {
+            (AttentionPath::Tiled, Some(rows)) => format!(
+                "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {composite}",
+                units::bytes(self.plan.tile_score_bytes, 1)
             ),
+            (AttentionPath::Tiled, None) => {
+                format!("tiled, but every call fit in one tile: {composite}")
+            }
+            _ => composite.to_string(),
         }
     }
 }

@@ -8,7 +8,7 @@ use ditbench_harness::workload::{Dimension, Workload, expand_workloads, find_pre
 use ditbench_harness::{Dtype, ModelConfig, Pass};
 
 use super::*;
-use crate::ops::{Mode, TILE_SCORE_BYTES, attention, attention_tiled, query_tile_rows};
+use crate::ops::{Mode, attention, attention_tiled};
 
 /// Seeded f32 inference weights on the CPU.
 fn cpu_weights(w: &Workload, seed: u64) -> Weights {
@@ -68,7 +68,7 @@ fn patch_embedding_equals_a_strided_conv3d() {
         &Device::Cpu,
     )
     .unwrap();
-    let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
+    let model = WanModel::new(c, DType::F32, &Device::Cpu, kernel_attention()).unwrap();
     let resolved = WanParams::resolve(c, |name| weights.handle(name)).unwrap();
     let got: Vec<f32> = model
         .patch_embed(&resolved, &x)
@@ -129,7 +129,7 @@ fn unpatchify_follows_the_reference_einsum() {
     let ModelConfig::Wan(c) = &w.config else {
         panic!()
     };
-    let model = WanModel::new(c, DType::F32, &Device::Cpu).unwrap();
+    let model = WanModel::new(c, DType::F32, &Device::Cpu, kernel_attention()).unwrap();
     let [gf, gh, gw] = c.grid();
     let [pt, ph, pw] = c.patch_size;
     let co = c.out_dim;
@@ -160,7 +160,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
         LlamaParams::resolve(c, |name| loaded.handle(name))
     }
     .unwrap();
-    let model = LlamaModel::new(c, DType::F32, &Device::Cpu).unwrap();
+    let model = LlamaModel::new(c, DType::F32, &Device::Cpu, kernel_attention()).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {
         let t = LlamaModel::device_tokens(ids, (1, 48), &Device::Cpu).unwrap();
@@ -240,6 +240,9 @@ fn tiled_attention_is_exact_in_value_and_gradient() {
             }
         }
     }
-    assert_eq!(query_tile_rows(24, 32_760, TILE_SCORE_BYTES), 21);
-    assert_eq!(query_tile_rows(1 << 20, 1 << 20, TILE_SCORE_BYTES), 1);
+}
+
+#[test]
+fn every_attention_path_computes_the_same_model() {
+    conformance::every_attention_path_computes_the_same_model(&CandleBackend);
 }

@@ -2,6 +2,7 @@
 //! reference's parameter names and math.
 
 use candle_core::{DType, Device, Result, Tensor};
+use ditbench_harness::AttentionPlan;
 use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
@@ -29,11 +30,16 @@ fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
 }
 
 impl WanModel {
-    pub fn new(cfg: &WanConfig, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn new(
+        cfg: &WanConfig,
+        dtype: DType,
+        device: &Device,
+        attention: AttentionPlan,
+    ) -> Result<Self> {
         Ok(WanModel {
             cfg: cfg.clone(),
             rope: Rope::new(wan_rope(cfg), dtype, device)?,
-            attention: AttentionPaths::default(),
+            attention: AttentionPaths::new(attention)?,
         })
     }
 

@@ -12,7 +12,7 @@ pub mod weights;
 use std::sync::Once;
 
 use anyhow::{Result, bail};
-use ditbench_harness::DeviceName;
+use ditbench_harness::attention::TILE_SCORE_BYTES;
 use ditbench_harness::backend::time_train_step;
 use ditbench_harness::env::worker_threads;
 use ditbench_harness::files::l2_norm;
@@ -20,6 +20,7 @@ use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
+use ditbench_harness::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_harness::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
@@ -125,6 +126,16 @@ impl Backend for TchBackend {
         devices
     }
 
+    fn attention_paths(&self, _device: DeviceName, _pass: Pass) -> Vec<AttentionPath> {
+        // SDPA first: its flash and memory-efficient kernels keep no S x S
+        // scores, forward or backward.
+        vec![
+            AttentionPath::Fused,
+            AttentionPath::Composite,
+            AttentionPath::Tiled,
+        ]
+    }
+
     fn unsupported(&self, _device: DeviceName, _dtype: Dtype, _pass: Pass) -> Option<String> {
         None
     }
@@ -152,7 +163,7 @@ impl Backend for TchBackend {
                     target,
                 },
             ) => Model::Wan(
-                WanModel::new(c, kind, device)?,
+                WanModel::new(c, kind, device, case.attention)?,
                 WanParams::resolve(c, |name| weights.handle(name))?,
                 WanInputs {
                     latents: up(latents, kind)?,
@@ -164,7 +175,7 @@ impl Backend for TchBackend {
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let shape = (c.batch, c.seq_len);
                 Model::Llama(
-                    LlamaModel::new(c, kind, device)?,
+                    LlamaModel::new(c, kind, device, case.attention)?,
                     LlamaParams::resolve(c, |name| weights.handle(name))?,
                     LlamaInputs {
                         tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?,
@@ -195,14 +206,14 @@ impl Backend for TchBackend {
         let operand = |name: &str| Ok::<_, anyhow::Error>(weights.get(name)?.shallow_clone());
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(
-                WanModel::new(c, kind, device)?,
+                WanModel::new(c, kind, device, kernel_attention())?,
                 WanBlock::resolve(BLOCK_PREFIX.trim_end_matches('.'), &mut |name: &str| {
                     weights.handle(name)
                 })?,
                 [operand("x")?, operand("e0")?, operand("context")?],
             ),
             Kernel::Attention { .. } => Model::Attention(
-                ops::KernelLog::default(),
+                ops::AttentionPaths::new(kernel_attention()),
                 [operand("q")?, operand("k")?, operand("v")?],
             ),
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
@@ -216,6 +227,14 @@ impl Backend for TchBackend {
     }
 }
 
+/// Kernels (benches) run SDPA, libtorch's best path.
+fn kernel_attention() -> AttentionPlan {
+    AttentionPlan {
+        path: AttentionPath::Fused,
+        tile_score_bytes: TILE_SCORE_BYTES,
+    }
+}
+
 /// A model with its parameters resolved into typed fields, and its inputs.
 enum Model {
     Wan(WanModel, WanWeights, WanInputs),
@@ -224,7 +243,7 @@ enum Model {
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(WanModel, BlockWeights, [Tensor; 3]),
-    Attention(ops::KernelLog, [Tensor; 3]),
+    Attention(ops::AttentionPaths, [Tensor; 3]),
     Matmul([Tensor; 2]),
 }
 
@@ -266,11 +285,11 @@ impl TchCase {
         Ok(Tensor::f_run_backward(&[loss], &leaves, false, false)?)
     }
 
-    /// Where the SDPA kernels were logged; `None` for a matmul.
-    fn kernels(&self) -> Option<&ops::KernelLog> {
+    /// The model's attention paths; `None` for a matmul.
+    fn attention(&self) -> Option<&ops::AttentionPaths> {
         match &self.model {
-            Model::Wan(m, ..) | Model::Block(m, ..) => Some(&m.kernels),
-            Model::Llama(m, ..) => Some(&m.kernels),
+            Model::Wan(m, ..) | Model::Block(m, ..) => Some(&m.attention),
+            Model::Llama(m, ..) => Some(&m.attention),
             Model::Attention(log, _) => Some(log),
             Model::Matmul(_) => None,
         }
@@ -373,17 +392,12 @@ impl PreparedCase for TchCase {
     }
 
     fn attention_impl(&self) -> String {
-        let Some(log) = self.kernels() else {
+        let Some(paths) = self.attention() else {
             return "none (a matmul)".into();
         };
-        let kernels = log.describe();
-        if kernels.is_empty() {
-            return "torch.nn.functional.scaled_dot_product_attention (not run yet)".into();
-        }
-        format!(
-            "torch.nn.functional.scaled_dot_product_attention ({})",
-            kernels.join("; ")
-        )
+        paths.describe().unwrap_or_else(|| {
+            "torch.nn.functional.scaled_dot_product_attention (not run yet)".into()
+        })
     }
 
     fn notes(&self) -> Vec<String> {

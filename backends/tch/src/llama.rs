@@ -2,12 +2,13 @@
 //! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
 
 use anyhow::Result;
+use ditbench_harness::AttentionPlan;
 use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::llama_rope;
 use ditbench_harness::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use crate::ops::{KernelLog, Rope, attention, linear, merge_heads, rms_norm, split_heads};
+use crate::ops::{AttentionPaths, Rope, attention, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
 pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
@@ -18,15 +19,20 @@ pub type LlamaWeights = LlamaParams<Tensor>;
 pub struct LlamaModel {
     cfg: LlamaConfig,
     rope: Rope,
-    pub kernels: KernelLog,
+    pub attention: AttentionPaths,
 }
 
 impl LlamaModel {
-    pub fn new(cfg: &LlamaConfig, kind: Kind, device: Device) -> Result<Self> {
+    pub fn new(
+        cfg: &LlamaConfig,
+        kind: Kind,
+        device: Device,
+        attention: AttentionPlan,
+    ) -> Result<Self> {
         Ok(LlamaModel {
             cfg: cfg.clone(),
             rope: Rope::new(llama_rope(cfg), kind, device)?,
-            kernels: KernelLog::default(),
+            attention: AttentionPaths::new(attention),
         })
     }
 
@@ -43,7 +49,7 @@ impl LlamaModel {
         let v = heads(&l.v_proj, c.num_key_value_heads)?;
         let q = self.rope.apply(&q, false)?;
         let k = self.rope.apply(&k, false)?;
-        let y = merge_heads(&attention(&q, &k, &v, true, &self.kernels, "causal")?)?;
+        let y = merge_heads(&attention(&q, &k, &v, true, &self.attention, "causal")?)?;
         let h = h.f_add(&linear(&y, &l.o_proj, None)?)?;
 
         let x = rms_norm(&h, &l.post_attention_layernorm, eps)?;

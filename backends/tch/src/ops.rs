@@ -2,10 +2,13 @@
 //! operators: `linear` (addmm), `layer_norm`, `rms_norm`, `conv3d` and
 //! `scaled_dot_product_attention`, which carry their own backward kernels.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
+use ditbench_harness::attention::query_tile_rows;
 use ditbench_harness::tables::RopeTable;
+use ditbench_harness::units;
+use ditbench_harness::{AttentionPath, AttentionPlan};
 use tch::{Device, Kind, Tensor};
 
 use crate::weights::upload;
@@ -74,40 +77,134 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result
     }
 }
 
-/// The SDPA kernel each attention site dispatched to, recorded at its first
-/// call (libtorch picks by shape, dtype, device and layout).
-#[derive(Default)]
-pub struct KernelLog(RefCell<BTreeMap<&'static str, &'static str>>);
+/// The attention path of a model, as the case's plan asks, and what ran:
+/// for SDPA, the kernel each site dispatched to at its first call (libtorch
+/// picks by shape, dtype, device and layout); for tiles, the fewest rows.
+pub struct AttentionPaths {
+    plan: AttentionPlan,
+    sdpa: RefCell<BTreeMap<&'static str, &'static str>>,
+    tile_rows: Cell<Option<usize>>,
+}
 
-impl KernelLog {
-    /// `site: kernel` for every site seen, e.g. `self: flash attention`.
-    pub fn describe(&self) -> Vec<String> {
-        let seen = self.0.borrow();
-        seen.iter()
-            .map(|(site, kernel)| format!("{site}: {kernel}"))
-            .collect()
+impl AttentionPaths {
+    pub fn new(plan: AttentionPlan) -> Self {
+        AttentionPaths {
+            plan,
+            sdpa: RefCell::default(),
+            tile_rows: Cell::new(None),
+        }
+    }
+
+    /// Which path ran, in words (`None` before any call).
+    pub fn describe(&self) -> Option<String> {
+        match self.plan.path {
+            AttentionPath::Fused => {
+                let seen = self.sdpa.borrow();
+                (!seen.is_empty()).then(|| {
+                    let sites: Vec<String> = seen
+                        .iter()
+                        .map(|(site, k)| format!("{site}: {k}"))
+                        .collect();
+                    format!(
+                        "torch.nn.functional.scaled_dot_product_attention ({})",
+                        sites.join("; ")
+                    )
+                })
+            }
+            AttentionPath::Composite => Some(COMPOSITE.into()),
+            AttentionPath::Tiled => Some(match self.tile_rows.get() {
+                Some(rows) => format!(
+                    "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {COMPOSITE}",
+                    units::bytes(self.plan.tile_score_bytes, 1)
+                ),
+                None => format!("tiled, but every call fit in one tile: {COMPOSITE}"),
+            }),
+        }
     }
 }
 
-/// `torch.nn.functional.scaled_dot_product_attention` over q [B, H, Sq, D],
-/// k, v [B, KV, Sk, D]; `causal` masks future keys, and fewer kv heads than
-/// query heads are shared in groups (`enable_gqa`). The first call of each
-/// `site` asks libtorch which kernel it dispatches to and logs it.
+const COMPOSITE: &str = "composite: matmul QK^T, aten softmax, matmul AV";
+
+/// Softmax attention over q [B, H, Sq, D], k, v [B, KV, Sk, D] by the
+/// plan's path; `causal` masks future keys, and fewer kv heads than query
+/// heads are shared in groups. `site` names the call in the recorded path.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     causal: bool,
-    log: &KernelLog,
+    paths: &AttentionPaths,
+    site: &'static str,
+) -> Result<Tensor> {
+    match paths.plan.path {
+        AttentionPath::Fused => sdpa(q, k, v, causal, paths, site),
+        AttentionPath::Composite => composite(q, k, v, causal, 0),
+        AttentionPath::Tiled => {
+            let size = q.size();
+            let (s_q, s_k) = (size[2], k.size()[2]);
+            let batch_heads = (size[0] * size[1]) as usize;
+            let rows =
+                query_tile_rows(batch_heads, s_k as usize, paths.plan.tile_score_bytes) as i64;
+            if rows >= s_q {
+                return composite(q, k, v, causal, 0);
+            }
+            let fewest = paths
+                .tile_rows
+                .get()
+                .map_or(rows as usize, |r| r.min(rows as usize));
+            paths.tile_rows.set(Some(fewest));
+            let tiles = (0..s_q)
+                .step_by(rows as usize)
+                .map(|start| {
+                    let n = rows.min(s_q - start);
+                    composite(&q.f_narrow(2, start, n)?, k, v, causal, start)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::f_cat(&tiles, 2)
+        }
+    }
+}
+
+/// `torch.nn.functional.scaled_dot_product_attention`, asking libtorch at
+/// each site's first call which kernel it dispatches to.
+fn sdpa(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    causal: bool,
+    paths: &AttentionPaths,
     site: &'static str,
 ) -> Result<Tensor> {
     let gqa = q.size()[1] != k.size()[1];
-    if !log.0.borrow().contains_key(site) {
+    if !paths.sdpa.borrow().contains_key(site) {
         let choice =
             Tensor::f_internal_fused_sdp_choice(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)?;
-        log.0.borrow_mut().insert(site, kernel_name(choice));
+        paths.sdpa.borrow_mut().insert(site, kernel_name(choice));
     }
     Tensor::f_scaled_dot_product_attention(q, k, v, None::<&Tensor>, 0.0, causal, None, gqa)
+}
+
+/// matmul, softmax, matmul over queries whose first row is query `first`
+/// of the sequence (for the causal mask of a tile).
+fn composite(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, first: i64) -> Result<Tensor> {
+    let (heads, kv_heads) = (q.size()[1], k.size()[1]);
+    let (k, v) = if heads == kv_heads {
+        (k.shallow_clone(), v.shallow_clone())
+    } else {
+        let rep = heads / kv_heads;
+        (
+            k.f_repeat_interleave_self_int(rep, 1, None)?,
+            v.f_repeat_interleave_self_int(rep, 1, None)?,
+        )
+    };
+    let scale = 1.0 / (q.size()[3] as f64).sqrt();
+    let mut scores = q.f_mul_scalar(scale)?.f_matmul(&k.f_transpose(-2, -1)?)?;
+    if causal {
+        let (rows, keys) = (q.size()[2], k.size()[2]);
+        let future = Tensor::f_ones([rows, keys], (Kind::Bool, q.device()))?.f_triu(first + 1)?;
+        scores = scores.f_masked_fill(&future, f64::NEG_INFINITY)?;
+    }
+    scores.f_softmax(-1, scores.kind())?.f_matmul(&v)
 }
 
 /// Names of ATen's `sdp::SDPBackend` values, in its order.

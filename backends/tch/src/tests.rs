@@ -13,6 +13,7 @@ fn prepare(workload: &Workload, dtype: Dtype, pass: Pass) -> Box<dyn PreparedCas
         dtype,
         pass,
         seed: 0,
+        attention: kernel_attention(),
     };
     let inputs = seeded_inputs(&workload.config, 0);
     TchBackend
@@ -69,7 +70,7 @@ fn unpatchify_follows_the_reference_einsum() {
     let ModelConfig::Wan(c) = &w.config else {
         panic!()
     };
-    let model = WanModel::new(c, Kind::Float, Device::Cpu).unwrap();
+    let model = WanModel::new(c, Kind::Float, Device::Cpu, kernel_attention()).unwrap();
     let [gf, gh, gw] = c.grid();
     let [pt, ph, pw] = c.patch_size;
     let n = gf * gh * gw * pt * ph * pw * c.out_dim;
@@ -100,7 +101,7 @@ fn llama_logits_do_not_depend_on_future_tokens() {
     )
     .unwrap();
     let weights = LlamaParams::resolve(c, |name| weights.handle(name)).unwrap();
-    let model = LlamaModel::new(c, Kind::Float, Device::Cpu).unwrap();
+    let model = LlamaModel::new(c, Kind::Float, Device::Cpu, kernel_attention()).unwrap();
     let mut ids: Vec<u32> = (0..48).map(|i| (i * 7 % 256) as u32).collect();
     let logits = |ids: &[u32]| {
         let t = LlamaModel::device_tokens(ids, (1, 48), Device::Cpu).unwrap();
@@ -157,4 +158,9 @@ fn lists_the_cpu_and_names_the_linked_libtorch() {
 #[test]
 fn kernels_compute_their_definitions() {
     conformance::kernels_compute_their_definitions(&TchBackend);
+}
+
+#[test]
+fn every_attention_path_computes_the_same_model() {
+    conformance::every_attention_path_computes_the_same_model(&TchBackend);
 }

@@ -2,13 +2,14 @@
 //! reference's parameter names and math.
 
 use anyhow::Result;
+use ditbench_harness::AttentionPlan;
 use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
 use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
 use ditbench_harness::workload::WanConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::ops::{
-    KernelLog, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads,
+    AttentionPaths, Rope, attention, layer_norm, linear, merge_heads, rms_norm, split_heads,
 };
 use crate::weights::upload;
 
@@ -18,7 +19,7 @@ pub type WanInputs = ditbench_harness::layout::WanInputs<Tensor>;
 pub struct WanModel {
     cfg: WanConfig,
     rope: Rope,
-    pub kernels: KernelLog,
+    pub attention: AttentionPaths,
 }
 
 /// Every parameter of the model, resolved once when the case is prepared.
@@ -31,11 +32,16 @@ fn lin(l: &Linear<Tensor>, x: &Tensor) -> Result<Tensor> {
 }
 
 impl WanModel {
-    pub fn new(cfg: &WanConfig, kind: Kind, device: Device) -> Result<Self> {
+    pub fn new(
+        cfg: &WanConfig,
+        kind: Kind,
+        device: Device,
+        attention: AttentionPlan,
+    ) -> Result<Self> {
         Ok(WanModel {
             cfg: cfg.clone(),
             rope: Rope::new(wan_rope(cfg), kind, device)?,
-            kernels: KernelLog::default(),
+            attention: AttentionPaths::new(attention),
         })
     }
 
@@ -84,7 +90,7 @@ impl WanModel {
         let q = self.rope.apply(&q, true)?;
         let k = self.rope.apply(&k, true)?;
         let v = split_heads(&lin(&a.v, x)?, n)?;
-        let y = merge_heads(&attention(&q, &k, &v, false, &self.kernels, "self")?)?;
+        let y = merge_heads(&attention(&q, &k, &v, false, &self.attention, "self")?)?;
         lin(&a.o, &y)
     }
 
@@ -98,7 +104,7 @@ impl WanModel {
         let q = split_heads(&rms_norm(&lin(&a.q, x)?, &a.norm_q, eps)?, n)?;
         let k = split_heads(&rms_norm(&lin(&a.k, context)?, &a.norm_k, eps)?, n)?;
         let v = split_heads(&lin(&a.v, context)?, n)?;
-        let y = attention(&q, &k, &v, false, &self.kernels, "cross")?;
+        let y = attention(&q, &k, &v, false, &self.attention, "cross")?;
         lin(&a.o, &merge_heads(&y)?)
     }
 
