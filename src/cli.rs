@@ -53,6 +53,12 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// One block of each real model at its real token count, extrapolated.
+    RealScale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Html,
     Md,
@@ -146,6 +152,11 @@ pub struct RunArgs {
     /// Presets to run, comma-separated (default: wan-tiny,wan-small,llama-tiny,llama-small). See `ditbench list`.
     #[arg(long, short = 'p', value_delimiter = ',')]
     pub presets: Vec<String>,
+    /// A named set of cases: `real-scale` runs wan2.1-1.3b-480p, wan2.1-1.3b-image-1024,
+    /// llama-2-7b and llama-2-70b with one block each at their real token counts, forward,
+    /// extrapolated to the full models (as --layers 1 --extrapolate).
+    #[arg(long, value_enum, conflicts_with_all = ["presets", "layers"])]
+    pub suite: Option<Suite>,
     /// Backends, comma-separated (default: every compiled backend).
     #[arg(long, short = 'b', value_delimiter = ',')]
     pub backends: Vec<String>,
@@ -155,8 +166,8 @@ pub struct RunArgs {
     /// Element types, comma-separated: f32, bf16, f16.
     #[arg(long, value_delimiter = ',', default_value = "f32")]
     pub dtypes: Vec<Dtype>,
-    /// Passes, comma-separated: forward, train.
-    #[arg(long, value_delimiter = ',', default_value = "forward,train")]
+    /// Passes, comma-separated: forward, train (default: both; forward for --suite real-scale).
+    #[arg(long, value_delimiter = ',')]
     pub passes: Vec<Pass>,
     /// Attention path: auto (the framework's best path that fits: its fused
     /// kernel where it has one, else composite, tiled when the scores pass
@@ -206,7 +217,30 @@ pub struct RunArgs {
     #[command(flatten)]
     pub timing: TimingArgs,
     #[command(flatten)]
+    pub scale: ScaleArgs,
+    #[command(flatten)]
     pub overrides: OverrideArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Full model, per video, image and request")]
+pub struct ScaleArgs {
+    /// For workloads with --layers below their preset's block count, also run the same
+    /// workload with no blocks, and extrapolate the full model: T(0) + L x (T(k) - T(0)) / k.
+    #[arg(long)]
+    pub extrapolate: bool,
+    /// Denoising steps of one video or image.
+    #[arg(long, default_value_t = 50)]
+    pub steps: u32,
+    /// DiT forwards per denoising step (2 with classifier-free guidance).
+    #[arg(long, default_value_t = 2)]
+    pub cfg_passes: u32,
+    /// Prompt tokens of one LLM request (default: one forward's batch x seq-len).
+    #[arg(long, value_name = "TOKENS")]
+    pub llm_tokens: Option<u64>,
+    /// The machine's price in US dollars per hour: $ per video, image and 1M LLM tokens.
+    #[arg(long, value_name = "USD")]
+    pub price_per_hour: Option<f64>,
 }
 
 #[derive(Debug, Args)]

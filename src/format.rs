@@ -5,6 +5,7 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
 use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
+use ditbench_harness::scale::{FullModel, Interval};
 use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
@@ -184,6 +185,77 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
     t
 }
 
+/// US dollars with three significant digits (cents at least): `$12.35`,
+/// `$0.00341`.
+pub fn dollars(usd: f64) -> String {
+    if !usd.is_finite() || usd <= 0.0 {
+        return format!("${usd}");
+    }
+    let decimals = (2 - usd.log10().floor() as i64).max(2) as usize;
+    format!("${usd:.decimals$}")
+}
+
+/// `12.3 s (11.9-12.8)`: a median and its 95% interval.
+fn interval(i: &Interval) -> String {
+    format!(
+        "{} ({}-{})",
+        seconds(i.median_s),
+        seconds(i.ci95_s[0]),
+        seconds(i.ci95_s[1])
+    )
+}
+
+/// The full models of the run's cases (measured, or extrapolated from k
+/// blocks, as each row says): one pass, one video / image / request, and
+/// its price where `--price-per-hour` was given. `None` when no case has one.
+pub fn full_model_table(cases: &[CaseResult]) -> Option<Table> {
+    let rows: Vec<(&CaseResult, &FullModel)> = cases
+        .iter()
+        .filter_map(|c| c.full_model.as_ref().map(|f| (c, f)))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut t = table(&[
+        "full model",
+        "backend",
+        "pass",
+        "basis",
+        "per block",
+        "one pass",
+        "per unit",
+        "$ / unit",
+        "kWh / unit",
+    ]);
+    for (c, f) in rows {
+        let unit = f.per_unit.as_ref();
+        let cost = f.cost.as_ref();
+        t.add_row(vec![
+            Cell::new(&c.workload.preset),
+            Cell::new(&c.backend),
+            Cell::new(c.pass),
+            Cell::new(&f.basis),
+            right(f.per_block.as_ref().map_or("-".into(), interval)),
+            right(interval(&f.forward)),
+            right(unit.map_or("-".into(), |u| {
+                format!("{} / {}", interval(&u.time), u.unit)
+            })),
+            right(cost.map_or("-".into(), |c| {
+                match (c.usd_per_unit, c.usd_per_million_tokens) {
+                    (Some(u), Some(m)) => format!("{} ({} / 1M tok)", dollars(u), dollars(m)),
+                    (Some(u), None) => dollars(u),
+                    _ => "-".into(),
+                }
+            })),
+            right(
+                cost.and_then(|c| c.kwh_per_unit)
+                    .map_or("-".into(), |kwh| format!("{kwh:.4}")),
+            ),
+        ]);
+    }
+    Some(t)
+}
+
 /// `ref`, `ok 3e-7` (relative output error) or `FAIL 2e-3`.
 fn parity_cell(c: &CaseResult) -> Cell {
     match &c.parity {
@@ -240,5 +312,10 @@ mod tests {
         assert_eq!(flops(2.5e15), "2.500 PFLOP");
         assert_eq!(bytes(3 << 30), "3.00 GiB");
         assert_eq!(rate(0.01234), "0.0123");
+        assert_eq!(dollars(12.345), "$12.35");
+        assert_eq!(dollars(0.5), "$0.500");
+        assert_eq!(dollars(0.003414), "$0.00341");
+        assert_eq!(dollars(1234.5), "$1234.50");
+        assert_eq!(dollars(0.0), "$0");
     }
 }

@@ -22,13 +22,14 @@ use ditbench_harness::runner::{
     DataFiles, PlannedBackend, ReferenceStore, RunPlan, Runner, WorkerCommand, WorkerLimits,
     available_devices, plan_cases,
 };
+use ditbench_harness::scale::{self, ScaleSettings};
 use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
-use ditbench_harness::{CaseSpec, DeviceName};
+use ditbench_harness::{CaseSpec, DeviceName, Pass};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
-use crate::cli::{Cli, Command, OverrideArgs, RunArgs, TimingArgs};
+use crate::cli::{Cli, Command, OverrideArgs, RunArgs, ScaleArgs, Suite, TimingArgs};
 use crate::format;
 use crate::{UsageError, build_info, reference_order};
 
@@ -177,14 +178,80 @@ fn devices(requested: &[String], available: &[DeviceName]) -> Result<Vec<DeviceN
         .collect()
 }
 
-fn plan(args: &RunArgs) -> Result<Plan> {
-    let preset_names: Vec<String> = if args.presets.is_empty() {
-        DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
-    } else {
-        dedup(&args.presets)
+/// The presets of `--suite real-scale`: a real clip, a real image and two
+/// real LLM prefills, at their real token counts.
+pub const REAL_SCALE_PRESETS: [&str; 4] = [
+    "wan2.1-1.3b-480p",
+    "wan2.1-1.3b-image-1024",
+    "llama-2-7b",
+    "llama-2-70b",
+];
+
+/// The figures that turn a pass into a video, image or request, validated.
+fn scale_settings(a: &ScaleArgs) -> Result<ScaleSettings, UsageError> {
+    if a.steps == 0 || a.cfg_passes == 0 {
+        return Err(UsageError(
+            "--steps and --cfg-passes must be at least 1".into(),
+        ));
+    }
+    if a.llm_tokens == Some(0) {
+        return Err(UsageError("--llm-tokens must be at least 1".into()));
+    }
+    if let Some(p) = a.price_per_hour
+        && !(p.is_finite() && p >= 0.0)
+    {
+        return Err(UsageError(format!(
+            "--price-per-hour must be a finite, non-negative number of US dollars, got {p}"
+        )));
+    }
+    Ok(ScaleSettings {
+        steps: a.steps,
+        cfg_passes: a.cfg_passes,
+        llm_tokens: a.llm_tokens,
+        price_per_hour_usd: a.price_per_hour,
+    })
+}
+
+/// The workloads to run: the presets (or the suite's) with their sweeps,
+/// and with `extrapolate`, each partial workload's rest (no blocks) first.
+fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageError> {
+    let mut sweeps = sweeps(&args.overrides);
+    let preset_names: Vec<String> = match args.suite {
+        Some(Suite::RealScale) => {
+            sweeps.insert(Dimension::Layers, vec![1]);
+            REAL_SCALE_PRESETS.iter().map(|s| s.to_string()).collect()
+        }
+        None if args.presets.is_empty() => DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect(),
+        None => dedup(&args.presets),
     };
-    let workloads =
-        expand_workloads(&preset_names, &sweeps(&args.overrides)).map_err(|e| UsageError(e.0))?;
+    let measured = expand_workloads(&preset_names, &sweeps).map_err(|e| UsageError(e.0))?;
+    if !extrapolate {
+        return Ok(measured);
+    }
+    let mut out: Vec<Workload> = Vec::new();
+    for w in measured {
+        if w.is_partial().map_err(|e| UsageError(e.0))? {
+            let rest = w.rest().map_err(|e| UsageError(e.0))?;
+            if !out.contains(&rest) {
+                out.push(rest);
+            }
+        }
+        if !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    if out.iter().all(|w| w.config.blocks() > 0) {
+        return Err(UsageError(
+            "--extrapolate needs a workload with --layers below its preset's block count (and above 0); every workload runs its whole model".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn plan(args: &RunArgs) -> Result<Plan> {
+    let extrapolate = args.scale.extrapolate || args.suite.is_some();
+    let scale = scale_settings(&args.scale)?;
+    let workloads = workloads(args, extrapolate)?;
     let compiled = compiled_backends();
     let backends = resolve_backends(&compiled, &args.backends)?;
     let timing = timing(&args.timing)?;
@@ -202,7 +269,11 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     let backends: Vec<PlannedBackend> = backends.into_iter().map(PlannedBackend::new).collect();
     let devices = devices(&args.devices, &available_devices(&backends))?;
     let dtypes = dedup(&args.dtypes);
-    let passes = dedup(&args.passes);
+    let passes = match (args.passes.is_empty(), args.suite) {
+        (false, _) => dedup(&args.passes),
+        (true, Some(Suite::RealScale)) => vec![Pass::Forward],
+        (true, None) => vec![Pass::Forward, Pass::Train],
+    };
     check_out_dir(&args.out)?;
     let mut data = data_files(args, &workloads)?;
 
@@ -258,6 +329,9 @@ fn plan(args: &RunArgs) -> Result<Plan> {
             timing,
             seed: args.seed,
             memory_check: !args.force,
+            scale,
+            attention: args.attention,
+            extrapolate,
         },
     })
 }
@@ -431,6 +505,7 @@ fn execute(
         let result = runner.run_case(case);
         progress.finish(&format::case_line(&result));
         results.cases.push(result);
+        scale::attach(&mut results.cases, &results.settings.scale);
         file.update(&results.to_json()?)?;
     }
     progress.done();
@@ -443,6 +518,13 @@ fn execute(
     }
 
     println!("{}", format::summary_table(&results.cases));
+    if let Some(full) = format::full_model_table(&results.cases) {
+        println!("{full}");
+        println!(
+            "Extrapolated rows are labelled so: T(0) + L x (T(k) - T(0)) / k from k measured blocks and the workload without blocks; per unit = a video or image's {} steps x {} DiT forwards, or an LLM request's prompt tokens at the prefill rate.",
+            results.settings.scale.steps, results.settings.scale.cfg_passes
+        );
+    }
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
     let (ok, skipped, failed) = (
         count(Status::Ok),
@@ -533,5 +615,65 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(line: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(line).unwrap().command {
+            Command::Run(args) => *args,
+            _ => unreachable!("a run command line"),
+        }
+    }
+
+    #[test]
+    fn the_real_scale_suite_is_one_block_of_each_real_model_and_its_rest() {
+        let args = run_args(&["ditbench", "run", "--suite", "real-scale"]);
+        let labels: Vec<String> = workloads(&args, true)
+            .unwrap()
+            .iter()
+            .map(Workload::label)
+            .collect();
+        let expected: Vec<String> = REAL_SCALE_PRESETS
+            .iter()
+            .flat_map(|p| [format!("{p}[layers=0]"), format!("{p}[layers=1]")])
+            .collect();
+        assert_eq!(labels, expected);
+    }
+
+    #[test]
+    fn extrapolation_adds_one_rest_per_partial_workload_and_none_for_whole_models() {
+        let args = run_args(&[
+            "ditbench",
+            "run",
+            "-p",
+            "wan-tiny,llama-tiny",
+            "--layers",
+            "1,2",
+            "--frames",
+            "1,5",
+        ]);
+        let labels: Vec<String> = workloads(&args, true)
+            .unwrap()
+            .iter()
+            .map(Workload::label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "wan-tiny[frames=1,layers=0]",
+                "wan-tiny[frames=1,layers=1]",
+                "wan-tiny[frames=5,layers=0]",
+                "wan-tiny[frames=5,layers=1]",
+                "wan-tiny[frames=1,layers=2]",
+                "wan-tiny[frames=5,layers=2]",
+                "llama-tiny[layers=0]",
+                "llama-tiny[layers=1]",
+                "llama-tiny[layers=2]",
+            ]
+        );
     }
 }

@@ -159,17 +159,30 @@ fn mismatched_or_broken_data_files_exit_2_before_running() {
         &["run", "--presets", "wan-tiny", "--weights", llama],
         "does not match the workload's parameters",
     );
+    // Weights of a one-layer llama-tiny lack the second layer's.
+    let one_layer = root.path().join("one-layer");
+    ditbench()
+        .args(["data", "--preset", "llama-tiny", "--layers", "1", "--out"])
+        .arg(&one_layer)
+        .assert()
+        .success();
+    let short = files_in(&one_layer)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".weights.safetensors"))
+        .unwrap();
     fails_with(
         &[
             "run",
             "--presets",
             "llama-tiny",
-            "--layers",
-            "3",
             "--weights",
-            llama,
+            short.to_str().unwrap(),
         ],
-        "missing 'model.layers.2.self_attn.q_proj.weight'",
+        "missing 'model.layers.1.self_attn.q_proj.weight'",
+    );
+    fails_with(
+        &["run", "--presets", "llama-tiny", "--layers", "3"],
+        "--layers 3 is more than llama-tiny's 2 blocks",
     );
     fails_with(
         &["run", "--presets", "wan-tiny", "--inputs", llama_inputs],

@@ -9,15 +9,16 @@
 //!   [`attention`] (which attention path a case runs, and its memory).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`write`](mod@write) (files that never replace one),
-//!   [`memory`], [`threads`], [`env`](mod@env) (what was measured on which machine).
+//!   [`memory`], [`energy`], [`threads`], [`env`](mod@env) (what was measured on which machine).
 //! - The frameworks' side: [`backend`] (the trait each framework crate
 //!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
 //!   [`files`] (safetensors weights, inputs, outputs), [`parity`],
 //!   [`conformance`] (the tests every backend crate runs).
 //! - Across the process boundary: [`timing`] (the adaptive timing loop),
 //!   [`worker`] (everything inside a worker process), [`results`] (the
-//!   versioned results file), [`outcome`] (how a worker's end becomes a
-//!   result), [`runner`] (the parent: a run plan, one worker per case).
+//!   versioned results file), [`scale`] (the full model, per video, image
+//!   and request, from the results), [`outcome`] (how a worker's end becomes
+//!   a result), [`runner`] (the parent: a run plan, one worker per case).
 //! - What users read: [`compare`] (the regression gate), [`report`], and
 //!   [`export`] (files for benchmark trackers).
 
@@ -27,6 +28,7 @@ pub mod case;
 pub mod compare;
 pub mod conformance;
 pub mod cost;
+pub mod energy;
 pub mod env;
 pub mod export;
 pub mod files;
@@ -39,6 +41,7 @@ pub mod parity;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod scale;
 pub mod stats;
 pub mod tables;
 pub mod tensors;

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::case::{CaseKey, Dtype, Pass};
+use crate::case::{AttentionChoice, CaseKey, Dtype, Pass};
 use crate::cost::{CostFigures, MemoryEstimate};
+use crate::energy::EnergyFigures;
 use crate::env::Environment;
 use crate::memory::MemoryFigures;
 use crate::parity::Parity;
+use crate::scale::{FullModel, ScaleSettings};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
 use crate::threads::ThreadUse;
@@ -73,6 +75,8 @@ pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String,
         .chain(crate::cost::DEFINITIONS)
         .chain(crate::parity::DEFINITIONS)
         .chain(crate::threads::DEFINITIONS)
+        .chain(crate::energy::DEFINITIONS)
+        .chain(crate::scale::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -93,6 +97,20 @@ pub struct RunSettings {
     pub seed: u64,
     /// Whether cases whose estimated memory exceeds RAM were skipped.
     pub memory_check: bool,
+    /// What a video, image and LLM request are, and the machine's price
+    /// (defaults in files written before it existed).
+    #[serde(default)]
+    pub scale: ScaleSettings,
+    /// The attention asked for (`--attention`); `auto` in older files.
+    #[serde(default = "auto_attention")]
+    pub attention: AttentionChoice,
+    /// Whether rest cases were planned for extrapolation (`--extrapolate`).
+    #[serde(default)]
+    pub extrapolate: bool,
+}
+
+fn auto_attention() -> AttentionChoice {
+    AttentionChoice::Auto
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +235,13 @@ pub struct CaseResult {
     /// not measured (and in files written before it existed).
     #[serde(default)]
     pub threads: Option<ThreadUse>,
+    /// Energy of the timed iterations, or why it was not measured.
+    #[serde(default)]
+    pub energy: Option<EnergyFigures>,
+    /// The preset's whole model from this case: measured or extrapolated,
+    /// per video, image or request, and what it costs.
+    #[serde(default)]
+    pub full_model: Option<FullModel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -380,6 +405,8 @@ mod tests {
             + crate::cost::DEFINITIONS.len()
             + crate::parity::DEFINITIONS.len()
             + crate::threads::DEFINITIONS.len()
+            + crate::energy::DEFINITIONS.len()
+            + crate::scale::DEFINITIONS.len()
             + DEFINITIONS.len()
             // `parity`, from the reference order.
             + 1;

@@ -442,7 +442,7 @@ impl Runner {
     }
 }
 
-fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
+pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
     let w = &case.workload;
     CaseResult {
         id: case.label(),
@@ -488,6 +488,8 @@ fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
         outputs: None,
         parity: None,
         threads: None,
+        energy: None,
+        full_model: None,
     }
 }
 
@@ -504,7 +506,8 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &
     result.build_s = r.build_s;
     result.memory = r.memory;
     result.threads = r.threads;
-    let m = r.measurement;
+    let mut m = r.measurement;
+    result.energy = m.energy.take();
     result.stop_reason = m.stop_reason;
     result.warmup_samples_s = m.warmup_samples_s;
     if let Some(error) = r.error {

@@ -263,6 +263,19 @@ pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
 /// 95% percentile-bootstrap CI of median(b) / median(a), resampling both
 /// sides independently; deterministic for a seed.
 pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
+    bootstrap_two_medians_ci(a, b, &|ma, mb| mb / ma, resamples, seed)
+}
+
+/// 95% percentile-bootstrap CI of f(median(a), median(b)), resampling both
+/// sides independently; deterministic for a seed.
+pub fn bootstrap_two_medians_ci(
+    a: &[f64],
+    b: &[f64],
+    f: &dyn Fn(f64, f64) -> f64,
+    resamples: usize,
+    seed: u64,
+) -> [f64; 2] {
+    assert!(!a.is_empty() && !b.is_empty(), "bootstrap of no samples");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut draw = |s: &[f64], buf: &mut Vec<f64>| {
         buf.clear();
@@ -274,16 +287,16 @@ pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> 
         percentile_sorted(buf, 50.0)
     };
     let (mut ba, mut bb) = (Vec::new(), Vec::new());
-    let mut ratios: Vec<f64> = (0..resamples)
+    let mut values: Vec<f64> = (0..resamples)
         .map(|_| {
             let ma = draw(a, &mut ba);
-            draw(b, &mut bb) / ma
+            f(ma, draw(b, &mut bb))
         })
         .collect();
-    ratios.sort_by(f64::total_cmp);
+    values.sort_by(f64::total_cmp);
     [
-        percentile_sorted(&ratios, 2.5),
-        percentile_sorted(&ratios, 97.5),
+        percentile_sorted(&values, 2.5),
+        percentile_sorted(&values, 97.5),
     ]
 }
 

@@ -2,12 +2,14 @@
 //! synchronized around each iteration until the median is known well enough.
 //! Runs inside the worker; the parent only reads the [`Measurement`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::PreparedCase;
+use crate::energy::{EnergyCounter, EnergyFigures, Sampler};
 use crate::stats;
 use crate::threads::{self, ThreadActivity, ThreadTimes};
 
@@ -81,6 +83,10 @@ pub struct Measurement {
     /// What the worker's threads ran during the timed iterations.
     #[serde(default)]
     pub threads: Option<ThreadActivity>,
+    /// Energy of the timed iterations, or why it was not measured; `None`
+    /// when not asked for.
+    #[serde(default)]
+    pub energy: Option<EnergyFigures>,
 }
 
 /// Resamples of the bootstrap that decides when to stop (the reported CI uses more).
@@ -96,6 +102,16 @@ fn check_due(n: usize) -> bool {
 /// synchronized around each iteration until the median's CI is tight
 /// enough, the budget is spent or `max_iters` is reached.
 pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measurement> {
+    measure_energy(case, cfg, None)
+}
+
+/// [`measure`], sampling `energy`'s counters (or recording why there are
+/// none) during the timed iterations.
+pub fn measure_energy(
+    case: &mut dyn PreparedCase,
+    cfg: &TimingConfig,
+    energy: Option<Result<Vec<Arc<dyn EnergyCounter>>, String>>,
+) -> Result<Measurement> {
     let start = Instant::now();
     let mut m = Measurement::default();
     case.synchronize()?;
@@ -112,6 +128,7 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
         }
     }
     let threads_before = ThreadTimes::now();
+    let sampler = energy.map(|counters| counters.and_then(Sampler::start));
     let timed_start = Instant::now();
     let mut phases_complete = true;
     loop {
@@ -145,6 +162,10 @@ pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measur
         }
     }
     let timed_s = timed_start.elapsed().as_secs_f64();
+    m.energy = sampler.map(|s| match s {
+        Ok(sampler) => sampler.finish(m.samples_s.len()),
+        Err(why) => EnergyFigures::unavailable(why),
+    });
     m.threads = threads_before
         .zip(ThreadTimes::now())
         .map(|(before, after)| threads::activity(&after.since(&before), timed_s));

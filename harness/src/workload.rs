@@ -136,7 +136,6 @@ impl WanConfig {
             ("in_dim", self.in_dim),
             ("out_dim", self.out_dim),
             ("heads", self.num_heads),
-            ("layers", self.num_layers),
             ("frames", self.frames),
             ("height", self.height),
             ("width", self.width),
@@ -219,7 +218,6 @@ impl LlamaConfig {
             ("vocab", self.vocab_size),
             ("dim", self.hidden_size),
             ("ffn", self.intermediate_size),
-            ("layers", self.num_hidden_layers),
             ("heads", self.num_attention_heads),
             ("kv-heads", self.num_key_value_heads),
             ("seq-len", self.seq_len),
@@ -269,6 +267,14 @@ impl ModelConfig {
         match self {
             ModelConfig::Wan(c) => c.validate(),
             ModelConfig::Llama(c) => c.validate(),
+        }
+    }
+
+    /// Transformer blocks (Wan) or decoder layers (Llama).
+    pub fn blocks(&self) -> usize {
+        match self {
+            ModelConfig::Wan(c) => c.num_layers,
+            ModelConfig::Llama(c) => c.num_hidden_layers,
         }
     }
 
@@ -638,7 +644,19 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The workload of `preset` with `overrides`. Blocks can be fewer than
+    /// the preset's (0: the rest of the model alone, see [`Workload::rest`]),
+    /// never more: the measured blocks stand for the preset's.
     pub fn new(preset: &Preset, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let blocks = preset.config.blocks();
+        if let Some(&layers) = overrides.get(&Dimension::Layers)
+            && layers > blocks
+        {
+            return bail(format!(
+                "--layers {layers} is more than {}'s {blocks} blocks",
+                preset.name
+            ));
+        }
         let family = preset.config.family();
         let applied: Overrides = overrides
             .iter()
@@ -659,6 +677,33 @@ impl Workload {
             .validate()
             .map_err(|e| ConfigError(format!("{}: {}", workload.label(), e.0)))?;
         Ok(workload)
+    }
+
+    /// The same workload without blocks (patch, time and text embeddings and
+    /// head; token embedding, final norm and LM head), whose time is the
+    /// `rest` of an extrapolation.
+    pub fn rest(&self) -> Result<Workload, ConfigError> {
+        let preset = find_preset(&self.preset)?;
+        let mut overrides: Overrides = self
+            .overrides
+            .iter()
+            .filter_map(|(name, &v)| {
+                Dimension::ALL
+                    .into_iter()
+                    .find(|d| d.name() == name)
+                    .map(|d| (d, v))
+            })
+            .collect();
+        overrides.insert(Dimension::Layers, 0);
+        Workload::new(&preset, &overrides)
+    }
+
+    /// Whether this workload runs fewer blocks than its preset (and at
+    /// least one), so the full model can be extrapolated from it.
+    pub fn is_partial(&self) -> Result<bool, ConfigError> {
+        let preset = find_preset(&self.preset)?;
+        let blocks = self.config.blocks();
+        Ok(blocks > 0 && blocks < preset.config.blocks())
     }
 
     /// `preset` or `preset[frames=9,layers=2]`.
@@ -784,6 +829,10 @@ mod tests {
         assert!(err("llama-tiny", sweep(Dimension::SeqLen, 5000)).contains("longer than"));
         assert!(err("llama-tiny", sweep(Dimension::Frames, 9)).contains("does not apply"));
         assert!(err("nope", BTreeMap::new()).contains("unknown preset 'nope'"));
+        assert_eq!(
+            err("wan-small", sweep(Dimension::Layers, 7)),
+            "--layers 7 is more than wan-small's 6 blocks"
+        );
     }
 
     #[test]

@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::case::CaseSpec;
+use crate::energy;
 use crate::env::worker_threads;
 use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameters};
 use crate::tensors::{DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs};
 use crate::threads::ThreadUse;
-use crate::timing::{Measurement, TimingConfig, measure};
+use crate::timing::{Measurement, TimingConfig, measure_energy};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +164,8 @@ fn serve_into(
     if let Some(fault) = fault {
         guards::inject(fault, request.mem_limit_bytes.is_some())?;
     }
-    out.measurement = measure(prepared.as_mut(), &request.timing)?;
+    let energy = energy::counters_for(case.device);
+    out.measurement = measure_energy(prepared.as_mut(), &request.timing, Some(energy))?;
     // Asked after the passes ran: a backend may report the kernels it saw.
     out.attention = Some(prepared.attention_impl());
     let threads = ThreadUse::new(
