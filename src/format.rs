@@ -78,6 +78,14 @@ pub fn case_line(c: &CaseResult) -> String {
                 si(t.tokens_per_s),
                 rate(t.tflops)
             );
+            if let Some(e) = &c.efficiency {
+                if let Some(mfu) = e.mfu {
+                    line.push_str(&format!(" (MFU {:.1}%)", mfu * 100.0));
+                }
+                if let (Some(of), Some(g)) = (e.of_gemm, &e.gemm) {
+                    line.push_str(&format!("  {:.0}% of GEMM {}", of * 100.0, rate(g.tflops)));
+                }
+            }
             if let Some(threads) = &c.threads {
                 line.push_str(&format!("  {}", threads.summary()));
                 for mismatch in threads.mismatches() {
@@ -205,15 +213,20 @@ fn interval(i: &Interval) -> String {
     )
 }
 
-/// The full models of the run's cases (measured, or extrapolated from k
-/// blocks, as each row says): one pass, one video / image / request, and
-/// its price where `--price-per-hour` was given. `None` when no case has one.
+/// The full models of the run's forward cases (measured, or extrapolated
+/// from k blocks, as each row says): one pass, one video / image / request,
+/// and its price where `--price-per-hour` was given. Shown when something
+/// was extrapolated or priced; `None` otherwise.
 pub fn full_model_table(cases: &[CaseResult]) -> Option<Table> {
     let rows: Vec<(&CaseResult, &FullModel)> = cases
         .iter()
         .filter_map(|c| c.full_model.as_ref().map(|f| (c, f)))
+        .filter(|(_, f)| f.per_unit.is_some())
         .collect();
-    if rows.is_empty() {
+    let asked = rows
+        .iter()
+        .any(|(_, f)| f.extrapolated || f.cost.as_ref().is_some_and(|c| c.usd_per_unit.is_some()));
+    if !asked {
         return None;
     }
     let mut t = table(&[

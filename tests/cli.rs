@@ -311,8 +311,8 @@ fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
         "cannot be split for Wan's 3-D RoPE",
     );
     fails_with(
-        &["run", "--presets", "wan-tiny", "--layers", "0"],
-        "layers must be at least 1",
+        &["run", "--presets", "wan-tiny", "--heads", "0"],
+        "heads must be at least 1",
     );
     fails_with(
         &["run", "--presets", "llama-tiny", "--seq-len", "100000"],

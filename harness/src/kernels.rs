@@ -15,7 +15,7 @@ use crate::case::{DeviceName, Dtype, Pass};
 use crate::cost::wan_block_forward_flops;
 use crate::params::{Init, ParamSpec, wan_parameters};
 use crate::tensors::{HostTensor, WeightSource, load_checked};
-use crate::workload::WanConfig;
+use crate::workload::{ModelConfig, WanConfig};
 
 /// What a kernel's training pass differentiates.
 pub const TRAIN_LOSS: &str = "mean of the squared output elements, in f32";
@@ -231,6 +231,35 @@ pub fn wan_kernels(c: &WanConfig) -> Vec<Kernel> {
         },
     ]);
     kernels
+}
+
+/// FLOPs a calibration matmul may take per iteration (its rows are capped to
+/// stay within it, but kept at 256 at least, where CPU and GPU GEMMs reach
+/// their full rate): about a second on a CPU, milliseconds on a GPU.
+const CALIBRATION_FLOPS: f64 = 1e11;
+
+/// The model's largest matmul (by weight size: Wan's FFN up-projection,
+/// Llama's LM head or MLP), as the GEMM-rate calibration runs it: its rows
+/// capped so one iteration stays short.
+pub fn calibration_matmul(config: &ModelConfig) -> Kernel {
+    let (site, rows, k, n) = match config {
+        ModelConfig::Wan(c) => ("ffn.0", c.batch * c.tokens_per_sample(), c.dim, c.ffn_dim),
+        ModelConfig::Llama(c) => {
+            let rows = c.batch * c.seq_len;
+            if c.vocab_size >= c.intermediate_size {
+                ("lm_head", rows, c.hidden_size, c.vocab_size)
+            } else {
+                ("mlp.gate_proj", rows, c.hidden_size, c.intermediate_size)
+            }
+        }
+    };
+    let cap = (CALIBRATION_FLOPS / (2.0 * k as f64 * n as f64)) as usize;
+    Kernel::Matmul {
+        site,
+        m: rows.min(cap.max(256)).max(1),
+        k,
+        n,
+    }
 }
 
 /// The forward output of an attention or matmul kernel computed on the host

@@ -9,7 +9,7 @@
 //!   [`attention`] (which attention path a case runs, and its memory).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`write`](mod@write) (files that never replace one),
-//!   [`memory`], [`energy`], [`threads`], [`env`](mod@env) (what was measured on which machine).
+//!   [`memory`], [`energy`], [`peak`] (GPUs' dense peaks, MFU), [`threads`], [`env`](mod@env) (what was measured on which machine).
 //! - The frameworks' side: [`backend`] (the trait each framework crate
 //!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
 //!   [`files`] (safetensors weights, inputs, outputs), [`parity`],
@@ -38,6 +38,7 @@ pub mod memory;
 pub mod outcome;
 pub mod params;
 pub mod parity;
+pub mod peak;
 pub mod report;
 pub mod results;
 pub mod runner;

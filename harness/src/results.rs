@@ -14,6 +14,7 @@ use crate::energy::EnergyFigures;
 use crate::env::Environment;
 use crate::memory::MemoryFigures;
 use crate::parity::Parity;
+use crate::peak::Efficiency;
 use crate::scale::{FullModel, ScaleSettings};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
@@ -77,6 +78,7 @@ pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String,
         .chain(crate::threads::DEFINITIONS)
         .chain(crate::energy::DEFINITIONS)
         .chain(crate::scale::DEFINITIONS)
+        .chain(crate::peak::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -242,6 +244,9 @@ pub struct CaseResult {
     /// per video, image or request, and what it costs.
     #[serde(default)]
     pub full_model: Option<FullModel>,
+    /// The pass's rate against the framework's matmul rate and the device's peak.
+    #[serde(default)]
+    pub efficiency: Option<Efficiency>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -407,6 +412,7 @@ mod tests {
             + crate::threads::DEFINITIONS.len()
             + crate::energy::DEFINITIONS.len()
             + crate::scale::DEFINITIONS.len()
+            + crate::peak::DEFINITIONS.len()
             + DEFINITIONS.len()
             // `parity`, from the reference order.
             + 1;

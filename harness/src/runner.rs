@@ -15,9 +15,11 @@ use crate::case::{AttentionChoice, CaseSpec, DeviceName, Dtype, Pass};
 use crate::cost::{MemoryEstimate, cost, estimate_memory};
 use crate::env::ThreadSettings;
 use crate::files::read_outputs;
+use crate::kernels::calibration_matmul;
 use crate::outcome::{Exit, WorkerFailure, classify_exit, classify_reported_error};
 use crate::params::parameter_count;
 use crate::parity::{self, Parity, ParityStatus};
+use crate::peak::{Efficiency, GemmRate};
 use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{median, summarize};
 use crate::tensors::DataSource;
@@ -87,6 +89,21 @@ pub struct Runner {
     /// Where references' outputs are kept on disk, so a resumed run can
     /// check against references that ran before the interruption.
     reference_store: ReferenceStore,
+    /// Matmul rates measured so far, by [`gemm_key`]: each backend, device,
+    /// dtype and shape is calibrated once per run.
+    gemm_rates: HashMap<String, GemmRate>,
+}
+
+/// The calibration a case needs: backend, device, dtype and matmul shape.
+fn gemm_key(case: &CaseSpec) -> String {
+    let kernel = calibration_matmul(&case.workload.config);
+    format!(
+        "{} {} {} {}",
+        case.backend,
+        case.device,
+        case.dtype,
+        kernel.shape_label()
+    )
 }
 
 /// Limits every worker runs under.
@@ -158,6 +175,7 @@ impl Runner {
             worker,
             references: HashMap::new(),
             reference_store,
+            gemm_rates: HashMap::new(),
         }
     }
 
@@ -250,7 +268,17 @@ impl Runner {
             }
         };
         let summary = response.outputs.clone();
+        let gemm = match &response.gemm {
+            Some(rate) => {
+                self.gemm_rates.insert(gemm_key(case), rate.clone());
+                Some(rate.clone())
+            }
+            None => self.gemm_rates.get(&gemm_key(case)).cloned(),
+        };
         fill_from_response(&mut result, response, self.oom_phrases(&case.backend));
+        if let (Some(tp), Some(device)) = (&result.throughput, &result.device_name) {
+            result.efficiency = Some(Efficiency::new(tp.tflops, gemm, device, case.dtype));
+        }
         let (Some(path), Some(summary)) = (outputs, summary) else {
             return result;
         };
@@ -422,6 +450,7 @@ impl Runner {
             outputs_file,
             mem_limit_bytes: self.plan.limits.mem_limit_bytes,
             parent_pid: Some(std::process::id()),
+            calibrate_gemm: !self.gemm_rates.contains_key(&gemm_key(case)),
         };
         std::fs::write(&request_path, serde_json::to_vec(&request)?)
             .context("cannot write the worker request")?;
@@ -490,6 +519,7 @@ pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
         threads: None,
         energy: None,
         full_model: None,
+        efficiency: None,
     }
 }
 

@@ -14,15 +14,18 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::case::CaseSpec;
+use crate::case::{CaseSpec, Pass};
 use crate::energy;
 use crate::env::worker_threads;
 use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
+use crate::kernels::{Kernel, KernelSpec, calibration_matmul};
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameters};
+use crate::peak::GemmRate;
+use crate::stats::median;
 use crate::tensors::{DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs};
 use crate::threads::ThreadUse;
-use crate::timing::{Measurement, TimingConfig, measure_energy};
+use crate::timing::{Measurement, TimingConfig, measure, measure_energy};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +44,10 @@ pub struct WorkerRequest {
     /// The parent's process id: the worker dies with it.
     #[serde(default)]
     pub parent_pid: Option<u32>,
+    /// After timing, measure the framework's matmul rate at the model's
+    /// largest matmul shape ([`calibration_matmul`]).
+    #[serde(default)]
+    pub calibrate_gemm: bool,
 }
 
 /// Loss and gradient norm of a pass whose outputs were written.
@@ -67,6 +74,9 @@ pub struct WorkerResponse {
     /// The thread pools and what the threads ran while timed.
     #[serde(default)]
     pub threads: Option<ThreadUse>,
+    /// The framework's matmul rate, when asked for.
+    #[serde(default)]
+    pub gemm: Option<GemmRate>,
 }
 
 /// Run one case in this process (the worker side of the protocol).
@@ -83,6 +93,7 @@ pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerRespon
         memory: None,
         outputs: None,
         threads: None,
+        gemm: None,
     };
     if let Err(e) = serve_into(request, backends, &mut response) {
         response.error = Some(format!("{e:#}"));
@@ -198,7 +209,51 @@ fn serve_into(
             grad_norm: global_grad_norm(&result),
         });
     }
+    if request.calibrate_gemm {
+        // The model's memory is not needed any more.
+        drop(prepared);
+        match calibrate_gemm(backend, case) {
+            Ok(rate) => out.gemm = Some(rate),
+            Err(e) => out.notes.push(format!("GEMM calibration failed: {e:#}")),
+        }
+    }
     Ok(())
+}
+
+/// Time the model's largest matmul on its own, briefly (at least three
+/// iterations within a second, after one warm-up).
+fn calibrate_gemm(backend: &dyn Backend, case: &CaseSpec) -> Result<GemmRate> {
+    let kernel = calibration_matmul(&case.workload.config);
+    let Kernel::Matmul { site, m, k, n } = kernel.clone() else {
+        unreachable!("the calibration kernel is a matmul");
+    };
+    let spec = KernelSpec {
+        kernel,
+        device: case.device,
+        dtype: case.dtype,
+        pass: Pass::Forward,
+    };
+    let mut prepared = backend.prepare_kernel(&spec, &SeededWeights { seed: case.seed })?;
+    let timing = TimingConfig {
+        warmup_iters: 1,
+        warmup_s: 0.05,
+        min_iters: 3,
+        min_time_s: 0.1,
+        max_iters: 1000,
+        budget_s: 1.0,
+        target_rel_ci: 0.02,
+    };
+    let samples = measure(prepared.as_mut(), &timing)?.samples_s;
+    let median_s = median(&samples);
+    Ok(GemmRate {
+        site: site.to_string(),
+        m,
+        k,
+        n,
+        samples: samples.len(),
+        median_s,
+        tflops: 2.0 * (m * k * n) as f64 / median_s / 1e12,
+    })
 }
 
 /// Test-only fault switch: a worker whose backend is named here scales every
