@@ -5,7 +5,7 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
 use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
-use ditbench_harness::scale::{FullModel, Interval};
+use ditbench_harness::scale::{FullModel, Interval, worth_showing};
 use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
@@ -215,18 +215,15 @@ fn interval(i: &Interval) -> String {
 
 /// The full models of the run's forward cases (measured, or extrapolated
 /// from k blocks, as each row says): one pass, one video / image / request,
-/// and its price where `--price-per-hour` was given. Shown when something
-/// was extrapolated or priced; `None` otherwise.
+/// and its price where `--price-per-hour` was given: the rows worth showing
+/// ([`worth_showing`]); `None` when there are none.
 pub fn full_model_table(cases: &[CaseResult]) -> Option<Table> {
     let rows: Vec<(&CaseResult, &FullModel)> = cases
         .iter()
         .filter_map(|c| c.full_model.as_ref().map(|f| (c, f)))
-        .filter(|(_, f)| f.per_unit.is_some())
+        .filter(|(c, f)| worth_showing(c, f))
         .collect();
-    let asked = rows
-        .iter()
-        .any(|(_, f)| f.extrapolated || f.cost.as_ref().is_some_and(|c| c.usd_per_unit.is_some()));
-    if !asked {
+    if rows.is_empty() {
         return None;
     }
     let mut t = table(&[

@@ -132,3 +132,72 @@ fn bad_scale_options_exit_2_before_anything_runs() {
         "cannot be used with",
     );
 }
+
+#[test]
+fn extrapolated_and_priced_cases_reach_the_results_the_terminal_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = ditbench()
+        .args(["run", "-p", "wan-tiny", "--layers", "1", "--extrapolate"])
+        .args([
+            "--passes",
+            "forward",
+            "-b",
+            "candle",
+            "--price-per-hour",
+            "2",
+        ])
+        .args(common::QUICK)
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("extrapolated from 1 measured block of 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("/ video"), "{stdout}");
+    let file = &result_files(dir.path())[0];
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(results["settings"]["extrapolate"], true);
+    assert_eq!(results["settings"]["scale"]["price_per_hour_usd"], 2.0);
+    let labels: Vec<&str> = results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["workload"]["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["wan-tiny[layers=0]", "wan-tiny[layers=1]"]);
+    let case = &results["cases"][1];
+    let usd = case["full_model"]["cost"]["usd_per_unit"].as_f64().unwrap();
+    let seconds = case["full_model"]["per_unit"]["time"]["median_s"]
+        .as_f64()
+        .unwrap();
+    assert!((usd - seconds / 3600.0 * 2.0).abs() < 1e-12);
+    // This VM exposes no energy counter: the case says why instead of 0.
+    let energy = &case["energy"];
+    assert!(
+        energy["joules"].is_number() || energy["unavailable"].is_string(),
+        "{energy}"
+    );
+    let gemm = &case["efficiency"]["gemm"];
+    assert_eq!(gemm["site"], "ffn.0");
+    assert!(gemm["tflops"].as_f64().unwrap() > 0.0);
+    assert!(case["efficiency"]["mfu"].is_null());
+    for format in ["md", "html"] {
+        let report = ditbench()
+            .args(["report", "--format", format])
+            .arg(file)
+            .assert()
+            .success();
+        let text = String::from_utf8(report.get_output().stdout.clone()).unwrap();
+        assert!(
+            text.contains("One video, image and LLM request"),
+            "{format}"
+        );
+        assert!(
+            text.contains("extrapolated from 1 measured block of 2"),
+            "{format}"
+        );
+    }
+}

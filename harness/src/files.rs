@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use memmap2::Mmap;
 use safetensors::tensor::{TensorInfo, TensorView};
 use safetensors::{Dtype as StDtype, SafeTensors};
 
@@ -53,10 +54,13 @@ pub fn encode(
     Ok(safetensors::serialize(views, Some(metadata))?)
 }
 
-/// A safetensors file read into memory.
+/// A safetensors file mapped into memory: opening it reads and checks the
+/// header only; a tensor's pages are read when it is loaded, and are file
+/// pages the kernel can drop, so a worker holds at most its framework's copy
+/// of the weights (plus the one tensor being converted).
 pub struct SafetensorsFile {
     path: PathBuf,
-    bytes: Vec<u8>,
+    bytes: Mmap,
     /// Where the tensor data begins in `bytes`.
     data_start: usize,
     /// The header, parsed once when the file is opened.
@@ -112,7 +116,14 @@ fn integer_values(view: &TensorView<'_>) -> Option<Vec<i64>> {
 
 impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file =
+            fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // SAFETY: the map is read-only and private to this process. Another
+        // process truncating or rewriting the file while it is mapped is
+        // undefined behaviour, as for every mmap-based loader (safetensors,
+        // candle); ditbench never writes a file it has open.
+        let bytes = unsafe { Mmap::map(&file) }
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let invalid = || format!("{} is not a valid safetensors file", path.display());
         // Validates the header against the buffer (offsets, sizes) once.
         SafeTensors::deserialize(&bytes).with_context(invalid)?;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::Pass;
 use crate::results::{CaseResult, Status};
 use crate::stats::bootstrap_two_medians_ci;
-use crate::workload::{Dimension, ModelConfig, find_preset};
+use crate::workload::{DEFAULT_PRESETS, Dimension, ModelConfig, find_preset};
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
@@ -272,6 +272,16 @@ fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> Uni
         kwh_per_unit: watts.map(|w| w * unit.time.median_s / 3.6e6),
         assumptions: assumptions.join("; "),
     }
+}
+
+/// Whether a case's full model answers a question worth a table row: it was
+/// extrapolated or priced, or it is a real model (not one of the test and
+/// CPU-sized presets, whose "videos" are toys).
+pub fn worth_showing(case: &CaseResult, full: &FullModel) -> bool {
+    full.per_unit.is_some()
+        && (full.extrapolated
+            || full.cost.as_ref().is_some_and(|c| c.usd_per_unit.is_some())
+            || !DEFAULT_PRESETS.contains(&case.workload.preset.as_str()))
 }
 
 /// Fill `full_model` of every case from the others.

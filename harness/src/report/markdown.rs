@@ -31,6 +31,26 @@ pub fn render_markdown(report: &Report) -> String {
             m.parity_fail
         ));
     }
+    if !report.full_models.is_empty() {
+        md.push_str("\n**One video, image and LLM request** (extrapolated rows: T(0) + L x (T(k) - T(0)) / k from k measured blocks)\n\n");
+        md.push_str("| machine | model | backend | device | dtype | basis | one forward | per unit | $ per unit |\n");
+        md.push_str("|---|---|---|---|---|---|---:|---:|---:|\n");
+        for f in &report.full_models {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} per {} | {} |\n",
+                md_escape(&f.host),
+                md_escape(&f.preset),
+                md_escape(&f.backend),
+                md_escape(&f.device),
+                f.dtype,
+                md_escape(&f.basis),
+                format_seconds(f.forward_s),
+                format_seconds(f.per_unit_s),
+                f.unit,
+                f.usd_per_unit.map_or("-".into(), |u| format!("${u:.4}")),
+            ));
+        }
+    }
     md.push_str("\n| machine | workload | backend | device | dtype | pass | median | tokens/s | TFLOP/s | vs reference | parity |\n");
     md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---|\n");
     for r in &report.rows {

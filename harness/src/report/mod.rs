@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::compare::Verdict;
 use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
+use crate::scale::worth_showing;
 use crate::threads::ThreadUse;
 use crate::workload::Family;
 
@@ -296,10 +297,79 @@ pub struct Report {
     /// The thresholds that decide a change point in `history`.
     pub history_thresholds: crate::compare::Thresholds,
     pub dit_vs_llm: Vec<DitVsLlm>,
+    /// One real clip, image or LLM request per case: measured or
+    /// extrapolated, with its price and energy where known.
+    pub full_models: Vec<FullModelRow>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
     pub rows: Vec<Row>,
     pub definitions: BTreeMap<String, String>,
+}
+
+/// A case's full model, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FullModelRow {
+    pub host: String,
+    pub preset: String,
+    pub case: String,
+    pub backend: String,
+    pub device: String,
+    pub dtype: String,
+    pub basis: String,
+    pub extrapolated: bool,
+    pub per_block_s: Option<f64>,
+    pub forward_s: f64,
+    pub forward_ci_s: [f64; 2],
+    pub unit: String,
+    pub unit_basis: String,
+    pub per_unit_s: f64,
+    pub per_unit_ci_s: [f64; 2],
+    pub usd_per_unit: Option<f64>,
+    pub usd_per_million_tokens: Option<f64>,
+    pub kwh_per_unit: Option<f64>,
+    pub tflops: f64,
+    pub of_gemm: Option<f64>,
+    pub mfu: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub estimated_mib: f64,
+    pub attention: String,
+}
+
+fn full_model_row(host: &str, c: &CaseResult) -> Option<FullModelRow> {
+    let full = c.full_model.as_ref().filter(|f| worth_showing(c, f))?;
+    let unit = full.per_unit.as_ref()?;
+    let cost = full.cost.as_ref();
+    let efficiency = c.efficiency.as_ref();
+    Some(FullModelRow {
+        host: host.to_string(),
+        preset: c.workload.preset.clone(),
+        case: c.id.clone(),
+        backend: c.backend.clone(),
+        device: c.device.clone(),
+        dtype: c.dtype.to_string(),
+        basis: full.basis.clone(),
+        extrapolated: full.extrapolated,
+        per_block_s: full.per_block.map(|b| b.median_s),
+        forward_s: full.forward.median_s,
+        forward_ci_s: full.forward.ci95_s,
+        unit: unit.unit.clone(),
+        unit_basis: unit.basis.clone(),
+        per_unit_s: unit.time.median_s,
+        per_unit_ci_s: unit.time.ci95_s,
+        usd_per_unit: cost.and_then(|c| c.usd_per_unit),
+        usd_per_million_tokens: cost.and_then(|c| c.usd_per_million_tokens),
+        kwh_per_unit: cost.and_then(|c| c.kwh_per_unit),
+        tflops: c.throughput.as_ref().map_or(0.0, |t| t.tflops),
+        of_gemm: efficiency.and_then(|e| e.of_gemm),
+        mfu: efficiency.and_then(|e| e.mfu),
+        peak_rss_mib: c
+            .memory
+            .as_ref()
+            .and_then(|m| m.peak_rss_bytes)
+            .map(|b| b as f64 / MIB),
+        estimated_mib: c.estimated_memory.total_bytes as f64 / MIB,
+        attention: c.attention.clone().unwrap_or_default(),
+    })
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -389,6 +459,7 @@ impl Report {
         let mut machines = Vec::new();
         let mut not_run = Vec::new();
         let mut rows = Vec::new();
+        let mut full_models = Vec::new();
         for run in runs {
             let r = &run.results;
             let env = &r.environment;
@@ -435,6 +506,7 @@ impl Report {
                 parity_fail: parity(ParityStatus::Fail),
                 details: machine_details(r),
             });
+            full_models.extend(r.cases.iter().filter_map(|c| full_model_row(&host, c)));
             for c in &r.cases {
                 match row(&host, c) {
                     Some(row) => rows.push(row),
@@ -488,6 +560,7 @@ impl Report {
             history,
             history_thresholds,
             dit_vs_llm,
+            full_models,
             scale,
             generation,
             rows,
