@@ -13,6 +13,7 @@ use clap::Parser;
 use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
+use ditbench_harness::memory;
 use ditbench_harness::params::{parameter_count, parameters};
 use ditbench_harness::parity::{ParityStatus, reference_first};
 use ditbench_harness::results::{
@@ -249,6 +250,8 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
 }
 
 fn plan(args: &RunArgs) -> Result<Plan> {
+    // Before any data is generated: the binary and its libraries alone.
+    let runtime_bytes = memory::current_rss_bytes().unwrap_or(0);
     let extrapolate = args.scale.extrapolate || args.suite.is_some();
     let scale = scale_settings(&args.scale)?;
     let workloads = workloads(args, extrapolate)?;
@@ -319,6 +322,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
             .filter(|&b| b > 0),
         data,
         parity_max_params: (!args.no_parity).then_some(args.parity_max_params),
+        runtime_bytes,
     };
     Ok(Plan {
         run,

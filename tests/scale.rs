@@ -201,3 +201,47 @@ fn extrapolated_and_priced_cases_reach_the_results_the_terminal_and_the_report()
         );
     }
 }
+
+#[test]
+fn the_memory_estimate_is_within_half_and_twice_the_measured_peak() {
+    // Forward passes from 128 to 2,304 tokens, composite (Candle) and fused
+    // (libtorch where compiled; Burn Flex otherwise) attention.
+    let dir = tempfile::tempdir().unwrap();
+    ditbench()
+        .args([
+            "run",
+            "-p",
+            "wan-small",
+            "--frames",
+            "1,33",
+            "--height",
+            "256,512",
+        ])
+        .args([
+            "--passes",
+            "forward",
+            "-b",
+            "candle,burn-flex",
+            "--no-parity",
+        ])
+        .args(["--budget", "0.5", "--min-iters", "1", "--warmup-time", "0"])
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let file = &result_files(dir.path())[0];
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for c in cases {
+        assert_eq!(c["status"], "ok", "{}", c["id"]);
+        let estimate = c["estimated_memory"]["total_bytes"].as_f64().unwrap();
+        let peak = c["memory"]["peak_rss_bytes"].as_f64().unwrap();
+        let ratio = estimate / peak;
+        assert!(
+            (0.5..=2.0).contains(&ratio),
+            "{}: estimate {estimate} / peak RSS {peak} = {ratio:.2}",
+            c["id"]
+        );
+    }
+}

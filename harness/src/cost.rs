@@ -33,7 +33,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "cost.estimated_memory",
-        "rough estimate of weights, gradients and live activations, following the attention path that runs (all of a layer's scores for composite attention, one tile's for tiled inference, none for fused kernels); used to skip cases that cannot fit",
+        "rough estimate of the worker's peak memory: weights, gradients, live activations following the attention path that runs (all of a layer's scores for composite attention, one tile's for tiled inference, none for fused kernels), and the runtime (this binary's resident size at start, measured by the parent); used to skip cases that cannot fit",
     ),
 ];
 
@@ -57,6 +57,11 @@ pub struct MemoryEstimate {
     pub weights_bytes: u64,
     pub gradients_bytes: u64,
     pub activations_bytes: u64,
+    /// The worker process before the model: this binary and the frameworks'
+    /// libraries resident, as the parent measured itself at start (0 in
+    /// files written before it was counted).
+    #[serde(default)]
+    pub runtime_bytes: u64,
     pub total_bytes: u64,
 }
 
@@ -158,6 +163,7 @@ pub fn estimate_memory(
     bytes_per_element: u64,
     attention: ScoreMemory,
     tile_score_bytes: u64,
+    runtime_bytes: u64,
 ) -> MemoryEstimate {
     let params = parameter_count(config);
     let (heads, s, d, ffn, layers, extra) = match config {
@@ -207,7 +213,8 @@ pub fn estimate_memory(
         weights_bytes,
         gradients_bytes,
         activations_bytes,
-        total_bytes: weights_bytes + gradients_bytes + activations_bytes,
+        runtime_bytes,
+        total_bytes: weights_bytes + gradients_bytes + activations_bytes + runtime_bytes,
     }
 }
 
@@ -283,9 +290,9 @@ mod tests {
     fn memory_estimate_scales_with_pass_and_dtype() {
         let cfg = find_preset("wan-small").unwrap().config;
         let full = ScoreMemory::Full;
-        let fwd = estimate_memory(&cfg, false, 4, full, 0);
-        let train = estimate_memory(&cfg, true, 4, full, 0);
-        let half = estimate_memory(&cfg, true, 2, full, 0);
+        let fwd = estimate_memory(&cfg, false, 4, full, 0, 0);
+        let train = estimate_memory(&cfg, true, 4, full, 0, 0);
+        let half = estimate_memory(&cfg, true, 2, full, 0, 0);
         assert_eq!(fwd.weights_bytes, 15_742_144 * 4);
         assert_eq!(fwd.gradients_bytes, 0);
         assert_eq!(train.gradients_bytes, train.weights_bytes);
@@ -295,9 +302,41 @@ mod tests {
     }
 
     #[test]
+    fn one_real_block_fits_a_24_gb_machine_unless_its_scores_are_materialised() {
+        use crate::workload::{Dimension, Overrides, apply_overrides};
+        let one_block = |name: &str| {
+            let overrides = Overrides::from([(Dimension::Layers, 1)]);
+            apply_overrides(&find_preset(name).unwrap().config, &overrides)
+        };
+        let ram = 23.5 * (1u64 << 30) as f64;
+        let runtime = 150 << 20;
+        for name in [
+            "wan2.1-1.3b-480p",
+            "wan2.1-1.3b-image-1024",
+            "llama-2-7b",
+            "llama-2-70b",
+        ] {
+            let cfg = one_block(name);
+            for scores in [ScoreMemory::Tile, ScoreMemory::None] {
+                let e = estimate_memory(&cfg, false, 4, scores, 64 << 20, runtime);
+                assert!((e.total_bytes as f64) < ram, "{name} {scores:?}: {e:?}");
+            }
+        }
+        let full = estimate_memory(
+            &one_block("wan2.1-1.3b-480p"),
+            false,
+            4,
+            ScoreMemory::Full,
+            0,
+            0,
+        );
+        assert!(full.total_bytes as f64 > ram);
+    }
+
+    #[test]
     fn memory_estimate_follows_the_attention_path() {
         let cfg = find_preset("wan2.1-1.3b-480p").unwrap().config;
-        let with = |scores| estimate_memory(&cfg, false, 4, scores, 64 << 20).activations_bytes;
+        let with = |scores| estimate_memory(&cfg, false, 4, scores, 64 << 20, 0).activations_bytes;
         let (full, tile, none) = (
             with(ScoreMemory::Full),
             with(ScoreMemory::Tile),
@@ -309,7 +348,7 @@ mod tests {
         // One layer's other activations: a few GB, as measured (about 4 GB
         // peak RSS for a one-block model).
         assert!((2_000_000_000..8_000_000_000).contains(&none), "{none}");
-        let train = |scores| estimate_memory(&cfg, true, 4, scores, 64 << 20).total_bytes;
+        let train = |scores| estimate_memory(&cfg, true, 4, scores, 64 << 20, 0).total_bytes;
         assert!(train(ScoreMemory::None) < train(ScoreMemory::Full));
     }
 }

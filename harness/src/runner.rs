@@ -78,6 +78,9 @@ pub struct RunPlan {
     /// Check parity for workloads of at most this many parameters; `None`
     /// with `--no-parity`.
     pub parity_max_params: Option<u64>,
+    /// A worker's resident size before it builds anything (the parent's own
+    /// at start: the same binary and libraries), for the memory estimate.
+    pub runtime_bytes: u64,
 }
 
 /// Everything the parent needs to run cases.
@@ -227,7 +230,7 @@ impl Runner {
         let scores = planned.map_or(ScoreMemory::Full, |b| {
             b.score_memory(case.attention.path, case.pass)
         });
-        let mut result = empty_result(case, scores);
+        let mut result = empty_result(case, scores, self.plan.runtime_bytes);
         result.framework = planned.map(|b| b.framework_version());
         if let Some(reason) = self.skip_reason(case, &result.estimated_memory) {
             result.status = Status::Skipped;
@@ -471,7 +474,7 @@ impl Runner {
     }
 }
 
-pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
+pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory, runtime_bytes: u64) -> CaseResult {
     let w = &case.workload;
     CaseResult {
         id: case.label(),
@@ -505,6 +508,7 @@ pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory) -> CaseResult {
             case.dtype.bytes(),
             scores,
             case.attention.tile_score_bytes,
+            runtime_bytes,
         ),
         build_s: None,
         stop_reason: None,

@@ -327,7 +327,7 @@ mod tests {
                 tile_score_bytes: TILE_SCORE_BYTES,
             },
         };
-        let mut c = empty_result(&spec, ScoreMemory::Full);
+        let mut c = empty_result(&spec, ScoreMemory::Full, 0);
         c.status = Status::Ok;
         c.samples_s = (0..9)
             .map(|i| seconds * (1.0 + 0.01 * (i as f64 - 4.0)))
