@@ -203,6 +203,9 @@ pub fn estimate_memory(
             2 * full_scores
         };
         layers * kept_scores + b * (layers * s * (48 * d + 8 * ffn) + extra)
+    } else if layers == 0 {
+        // No blocks: the embedded tokens in and out, and the head's output.
+        b * (s * 2 * d + extra)
     } else {
         live_scores + b * (s * (8 * d + 2 * ffn) + extra)
     };

@@ -233,14 +233,19 @@ pub fn wan_kernels(c: &WanConfig) -> Vec<Kernel> {
     kernels
 }
 
-/// FLOPs a calibration matmul may take per iteration (its rows are capped to
-/// stay within it, but kept at 256 at least, where CPU and GPU GEMMs reach
-/// their full rate): about a second on a CPU, milliseconds on a GPU.
-const CALIBRATION_FLOPS: f64 = 1e11;
+/// FLOPs a calibration matmul may take per iteration: its rows are capped
+/// to stay within it, but kept at [`CALIBRATION_MIN_ROWS`] at least. About a
+/// second on a 2-core CPU, milliseconds on a GPU.
+const CALIBRATION_FLOPS: f64 = 2e11;
+
+/// Rows a calibration matmul keeps at least: with fewer (381 rows of
+/// Llama-2-7B's LM head), libtorch's GEMM on this project's VM ran at 0.16
+/// TFLOP/s against 0.19 over a whole 4,096-token prefill.
+const CALIBRATION_MIN_ROWS: usize = 1024;
 
 /// The model's largest matmul (by weight size: Wan's FFN up-projection,
 /// Llama's LM head or MLP), as the GEMM-rate calibration runs it: its rows
-/// capped so one iteration stays short.
+/// (batch x tokens) capped so one iteration stays short.
 pub fn calibration_matmul(config: &ModelConfig) -> Kernel {
     let (site, rows, k, n) = match config {
         ModelConfig::Wan(c) => ("ffn.0", c.batch * c.tokens_per_sample(), c.dim, c.ffn_dim),
@@ -256,7 +261,7 @@ pub fn calibration_matmul(config: &ModelConfig) -> Kernel {
     let cap = (CALIBRATION_FLOPS / (2.0 * k as f64 * n as f64)) as usize;
     Kernel::Matmul {
         site,
-        m: rows.min(cap.max(256)).max(1),
+        m: rows.min(cap.max(CALIBRATION_MIN_ROWS)).max(1),
         k,
         n,
     }

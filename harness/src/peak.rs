@@ -12,7 +12,7 @@ use crate::case::Dtype;
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "efficiency.gemm",
-        "the framework's own matmul rate on this device and dtype, measured in the case's worker after its timing: the model's largest matmul (Wan FFN up, Llama LM head or MLP) with rows capped so one iteration is about 1e11 FLOPs (256 rows at least); tflops = 2*m*k*n / median",
+        "the framework's own matmul rate on this device and dtype, measured in the case's worker after its timing: the model's largest matmul (Wan FFN up, Llama LM head or MLP) with rows capped so one iteration is about 2e11 FLOPs (1,024 rows at least, or all of them); tflops = 2*m*k*n / median",
     ),
     (
         "efficiency.of_gemm",

@@ -14,8 +14,15 @@ pub fn seconds_unit(s: f64) -> (f64, &'static str) {
     }
 }
 
-/// `1.234 ms`-style text for a duration in seconds.
+/// `1.234 ms`-style text for a duration in seconds; from 1,000 s on, in
+/// minutes (`16.7 min`) and from 3 hours on, in hours (`50.8 h`).
 pub fn format_seconds(s: f64) -> String {
+    if s >= 3.0 * 3600.0 {
+        return format!("{:.1} h", s / 3600.0);
+    }
+    if s >= 1000.0 {
+        return format!("{:.1} min", s / 60.0);
+    }
     let (scale, unit) = seconds_unit(s);
     let decimals = if unit == "µs" { 1 } else { 3 };
     format!("{:.decimals$} {unit}", s * scale)
@@ -120,6 +127,9 @@ mod tests {
         assert_eq!(bytes(512 << 20, 2), "512.0 MiB");
         assert_eq!(format_seconds(0.001_234_5), "1.234 ms");
         assert_eq!(format_seconds(0.000_012_34), "12.3 µs");
+        assert_eq!(format_seconds(999.0), "999.000 s");
+        assert_eq!(format_seconds(1829.6), "30.5 min");
+        assert_eq!(format_seconds(182_956.0), "50.8 h");
         assert_eq!(group_thousands(-1_234_567.0), "-1,234,567");
         assert_eq!(md_escape("a|b_c\nd"), "a\\|b\\_c d");
     }

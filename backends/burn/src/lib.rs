@@ -496,6 +496,9 @@ impl PreparedCase for BurnCase {
             Model::Block(block) => &block.0.attention,
             Model::Attention(qkv) => &qkv.0,
         };
+        if !attention.ran() {
+            return "none: no attention ran (a model without blocks)".into();
+        }
         const COMPOSITE: &str =
             "composite: matmul QK^T, burn::tensor::activation::softmax, matmul AV";
         match attention.plan.path {

@@ -143,6 +143,7 @@ pub fn attention(
 pub struct Attention {
     pub plan: AttentionPlan,
     tile_rows: Cell<Option<usize>>,
+    ran: Cell<bool>,
 }
 
 impl Attention {
@@ -150,11 +151,13 @@ impl Attention {
         Attention {
             plan,
             tile_rows: Cell::new(None),
+            ran: Cell::new(false),
         }
     }
 
     /// [`attention`] by this plan.
     pub fn run(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
+        self.ran.set(true);
         let (y, rows) = attention(q, k, v, causal, self.plan);
         if let Some(rows) = rows {
             let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
@@ -166,6 +169,11 @@ impl Attention {
     /// The fewest rows per tile of any call that tiled; `None`: none did.
     pub fn tile_rows(&self) -> Option<usize> {
         self.tile_rows.get()
+    }
+
+    /// Whether any attention ran (a model without blocks runs none).
+    pub fn ran(&self) -> bool {
+        self.ran.get()
     }
 }
 

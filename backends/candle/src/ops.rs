@@ -206,6 +206,9 @@ pub fn attention_tiled(
     Tensor::cat(&tiles, 2)
 }
 
+/// The recorded path of a model that ran no attention (no blocks).
+pub const NO_ATTENTION: &str = "none: no attention ran (a model without blocks)";
+
 /// The attention path of a model, as the case's plan asks: composite, or
 /// composite over query tiles of at most the plan's bytes of scores (Candle
 /// has no fused attention on the CPU). Remembers the tiles that ran, for the
@@ -215,6 +218,8 @@ pub struct AttentionPaths {
     plan: AttentionPlan,
     /// The fewest query rows per tile of any call that tiled; `None`: none did.
     tile_rows: std::cell::Cell<Option<usize>>,
+    /// Whether any attention ran (a model without blocks runs none).
+    ran: std::cell::Cell<bool>,
 }
 
 impl AttentionPaths {
@@ -225,6 +230,7 @@ impl AttentionPaths {
         Ok(AttentionPaths {
             plan,
             tile_rows: std::cell::Cell::new(None),
+            ran: std::cell::Cell::new(false),
         })
     }
 
@@ -236,6 +242,7 @@ impl AttentionPaths {
         mask: Option<&Tensor>,
         mode: Mode,
     ) -> Result<Tensor> {
+        self.ran.set(true);
         let (b, h, s_q, _) = q.dims4()?;
         let s_k = k.dim(2)?;
         let rows = query_tile_rows(b * h, s_k, self.plan.tile_score_bytes);
@@ -249,6 +256,9 @@ impl AttentionPaths {
 
     /// Which path ran, in words.
     pub fn describe(&self, mode: Mode) -> String {
+        if !self.ran.get() {
+            return NO_ATTENTION.into();
+        }
         let composite = mode.attention_impl();
         match (self.plan.path, self.tile_rows.get()) {
             (AttentionPath::Tiled, Some(rows)) => format!(

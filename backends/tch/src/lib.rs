@@ -395,9 +395,9 @@ impl PreparedCase for TchCase {
         let Some(paths) = self.attention() else {
             return "none (a matmul)".into();
         };
-        paths.describe().unwrap_or_else(|| {
-            "torch.nn.functional.scaled_dot_product_attention (not run yet)".into()
-        })
+        paths
+            .describe()
+            .unwrap_or_else(|| "none: no attention ran (a model without blocks)".into())
     }
 
     fn notes(&self) -> Vec<String> {

@@ -84,6 +84,8 @@ pub struct AttentionPaths {
     plan: AttentionPlan,
     sdpa: RefCell<BTreeMap<&'static str, &'static str>>,
     tile_rows: Cell<Option<usize>>,
+    /// Whether any attention ran (a model without blocks runs none).
+    ran: Cell<bool>,
 }
 
 impl AttentionPaths {
@@ -92,11 +94,15 @@ impl AttentionPaths {
             plan,
             sdpa: RefCell::default(),
             tile_rows: Cell::new(None),
+            ran: Cell::new(false),
         }
     }
 
     /// Which path ran, in words (`None` before any call).
     pub fn describe(&self) -> Option<String> {
+        if !self.ran.get() {
+            return None;
+        }
         match self.plan.path {
             AttentionPath::Fused => {
                 let seen = self.sdpa.borrow();
@@ -136,6 +142,7 @@ pub fn attention(
     paths: &AttentionPaths,
     site: &'static str,
 ) -> Result<Tensor> {
+    paths.ran.set(true);
     match paths.plan.path {
         AttentionPath::Fused => sdpa(q, k, v, causal, paths, site),
         AttentionPath::Composite => composite(q, k, v, causal, 0),

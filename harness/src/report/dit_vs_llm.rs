@@ -4,14 +4,25 @@
 use super::{DitVsLlm, GenerationSettings, Row, ScaleEquivalent};
 use crate::case::Pass;
 use crate::cost::cost;
-use crate::workload::find_preset;
+use crate::workload::{Dimension, find_preset};
 
-/// Every DiT forward case against the LLM forward cases measured with the
-/// same machine, backend, device and dtype.
+/// Whether a row ran fewer blocks than its preset (a part of a model, or
+/// an extrapolation's rest): its time is not the model's, so it pairs with
+/// nothing here (the full-model section shows what it extrapolates to).
+fn partial(r: &Row) -> bool {
+    let blocks = find_preset(&r.preset).map(|p| p.config.blocks());
+    match (r.overrides.get(Dimension::Layers.name()), blocks) {
+        (Some(&layers), Ok(blocks)) => layers < blocks,
+        _ => false,
+    }
+}
+
+/// Every whole-model DiT forward case against the whole-model LLM forward
+/// cases measured with the same machine, backend, device and dtype.
 pub(super) fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
     fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
         rows.iter()
-            .filter(move |r| r.family == family && r.pass == Pass::Forward.name())
+            .filter(move |r| r.family == family && r.pass == Pass::Forward.name() && !partial(r))
     }
     let video = f64::from(generation.steps * generation.cfg_passes);
     let mut out = Vec::new();

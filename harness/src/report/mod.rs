@@ -300,6 +300,8 @@ pub struct Report {
     /// One real clip, image or LLM request per case: measured or
     /// extrapolated, with its price and energy where known.
     pub full_models: Vec<FullModelRow>,
+    /// What the units of `full_models` are, each once.
+    pub full_model_units: Vec<String>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
     pub rows: Vec<Row>,
@@ -547,6 +549,12 @@ impl Report {
                 ),
             );
         }
+        let mut full_model_units: Vec<String> = Vec::new();
+        for f in &full_models {
+            if !full_model_units.contains(&f.unit_basis) {
+                full_model_units.push(f.unit_basis.clone());
+            }
+        }
         Ok(Report {
             headlines,
             generated_at: generated_at.to_string(),
@@ -561,6 +569,7 @@ impl Report {
             history_thresholds,
             dit_vs_llm,
             full_models,
+            full_model_units,
             scale,
             generation,
             rows,
