@@ -3,9 +3,10 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
+use ditbench_harness::extrapolate::worth_showing;
 use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
-use ditbench_harness::scale::{FullModel, Interval, worth_showing};
+use ditbench_harness::scale::{FullModel, Interval};
 use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).

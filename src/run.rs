@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
+use ditbench_harness::extrapolate;
 use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
 use ditbench_harness::memory;
 use ditbench_harness::params::{parameter_count, parameters};
@@ -23,7 +24,7 @@ use ditbench_harness::runner::{
     DataFiles, PlannedBackend, ReferenceStore, RunPlan, Runner, WorkerCommand, WorkerLimits,
     available_devices, plan_cases,
 };
-use ditbench_harness::scale::{self, ScaleSettings};
+use ditbench_harness::scale::ScaleSettings;
 use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
 use ditbench_harness::{CaseSpec, DeviceName, Pass};
@@ -509,7 +510,7 @@ fn execute(
         let result = runner.run_case(case);
         progress.finish(&format::case_line(&result));
         results.cases.push(result);
-        scale::attach(&mut results.cases, &results.settings.scale);
+        extrapolate::attach(&mut results.cases, &results.settings.scale);
         file.update(&results.to_json()?)?;
     }
     progress.done();

@@ -16,8 +16,8 @@
 //!   [`conformance`] (the tests every backend crate runs).
 //! - Across the process boundary: [`timing`] (the adaptive timing loop),
 //!   [`worker`] (everything inside a worker process), [`results`] (the
-//!   versioned results file), [`scale`] (the full model, per video, image
-//!   and request, from the results), [`outcome`] (how a worker's end becomes
+//!   versioned results file, with [`scale`]'s full-model figures), [`extrapolate`]
+//!   (those figures from a run's cases), [`outcome`] (how a worker's end becomes
 //!   a result), [`runner`] (the parent: a run plan, one worker per case).
 //! - What users read: [`compare`] (the regression gate), [`report`], and
 //!   [`export`] (files for benchmark trackers).
@@ -31,6 +31,7 @@ pub mod cost;
 pub mod energy;
 pub mod env;
 pub mod export;
+pub mod extrapolate;
 pub mod files;
 pub mod kernels;
 pub mod layout;

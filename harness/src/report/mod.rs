@@ -20,9 +20,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::compare::Verdict;
+use crate::extrapolate::worth_showing;
 use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
-use crate::scale::worth_showing;
 use crate::threads::ThreadUse;
 use crate::workload::Family;
 

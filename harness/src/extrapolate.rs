@@ -1,0 +1,316 @@
+//! The full-model figures of [`crate::scale`] computed from a run's cases:
+//! a case's whole model measured, or extrapolated from its k blocks and its
+//! rest case, then per video, image or request, and its cost.
+
+use crate::case::Pass;
+use crate::results::{CaseResult, Status};
+use crate::scale::{FullModel, Interval, PerUnit, ScaleSettings, UnitCost};
+use crate::stats::bootstrap_two_medians_ci;
+use crate::workload::{DEFAULT_PRESETS, Dimension, ModelConfig, find_preset};
+
+/// The preset's block count, where the preset is known.
+fn preset_blocks(case: &CaseResult) -> Option<usize> {
+    find_preset(&case.workload.preset)
+        .ok()
+        .map(|p| p.config.blocks())
+}
+
+/// Whether `rest` is `case`'s workload without blocks, on the same backend,
+/// device, dtype and pass.
+fn is_rest_of(rest: &CaseResult, case: &CaseResult) -> bool {
+    let layers = Dimension::Layers.name();
+    let mut overrides = case.workload.overrides.clone();
+    overrides.insert(layers.to_string(), 0);
+    rest.status == Status::Ok
+        && rest.workload.preset == case.workload.preset
+        && rest.workload.overrides == overrides
+        && rest.backend == case.backend
+        && rest.device == case.device
+        && rest.dtype == case.dtype
+        && rest.pass == case.pass
+}
+
+const RESAMPLES: usize = 2000;
+
+/// The full model of `case` (an ok case), measured or extrapolated with the
+/// rest case among `cases`; `None` for a rest case itself, or where the
+/// blocks it lacks cannot be extrapolated (no rest case was run).
+pub fn full_model(
+    case: &CaseResult,
+    cases: &[CaseResult],
+    settings: &ScaleSettings,
+) -> Option<FullModel> {
+    let stats = case.stats.as_ref().filter(|_| case.status == Status::Ok)?;
+    let model_blocks = preset_blocks(case)?;
+    let measured_blocks = case.workload.config.blocks();
+    if measured_blocks == 0 {
+        return None;
+    }
+    let mut full = if measured_blocks >= model_blocks {
+        FullModel {
+            basis: "measured".into(),
+            extrapolated: false,
+            measured_blocks,
+            model_blocks,
+            rest_case: None,
+            per_block: None,
+            rest: None,
+            forward: Interval {
+                median_s: stats.median_s,
+                ci95_s: stats.ci95_median_s,
+            },
+            per_unit: None,
+            cost: None,
+        }
+    } else {
+        let rest = cases.iter().find(|r| is_rest_of(r, case))?;
+        let (k, l) = (measured_blocks as f64, model_blocks as f64);
+        let block = |t0: f64, tk: f64| (tk - t0) / k;
+        let total = |t0: f64, tk: f64| t0 + l * block(t0, tk);
+        let (t0, tk) = (&rest.samples_s, &case.samples_s);
+        let rest_stats = rest.stats.as_ref()?;
+        let interval = |f: &dyn Fn(f64, f64) -> f64, seed| Interval {
+            median_s: f(rest_stats.median_s, stats.median_s),
+            ci95_s: bootstrap_two_medians_ci(t0, tk, f, RESAMPLES, seed),
+        };
+        FullModel {
+            basis: format!(
+                "extrapolated from {measured_blocks} measured block{} of {model_blocks}",
+                if measured_blocks == 1 { "" } else { "s" }
+            ),
+            extrapolated: true,
+            measured_blocks,
+            model_blocks,
+            rest_case: Some(rest.id.clone()),
+            per_block: Some(interval(&block, 1)),
+            rest: Some(Interval {
+                median_s: rest_stats.median_s,
+                ci95_s: rest_stats.ci95_median_s,
+            }),
+            forward: interval(&total, 2),
+            per_unit: None,
+            cost: None,
+        }
+    };
+    if case.pass == Pass::Forward {
+        full.per_unit = Some(per_unit(case, full.forward, settings));
+    }
+    full.cost = full
+        .per_unit
+        .as_ref()
+        .map(|unit| unit_cost(case, unit, settings));
+    Some(full)
+}
+
+fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> PerUnit {
+    match &case.workload.config {
+        ModelConfig::Wan(c) => {
+            let forwards = f64::from(settings.steps) * f64::from(settings.cfg_passes);
+            let unit = if c.frames == 1 { "image" } else { "video" };
+            let batch = if c.batch == 1 {
+                String::new()
+            } else {
+                format!(" of a batch of {}", c.batch)
+            };
+            PerUnit {
+                unit: unit.into(),
+                forwards,
+                basis: format!(
+                    "one {unit}{batch}: {} denoising steps x {} DiT forwards (classifier-free guidance); the text encoder and VAE decode are not included",
+                    settings.steps, settings.cfg_passes
+                ),
+                time: forward.scaled(forwards),
+            }
+        }
+        ModelConfig::Llama(c) => {
+            let per_forward = (c.batch * c.seq_len) as u64;
+            let tokens = settings.llm_tokens.unwrap_or(per_forward);
+            let forwards = tokens as f64 / per_forward as f64;
+            PerUnit {
+                unit: "request".into(),
+                forwards,
+                basis: format!(
+                    "{tokens} prompt tokens at the measured prefill rate ({} x {} tokens per forward); decode is not measured",
+                    c.batch, c.seq_len
+                ),
+                time: forward.scaled(forwards),
+            }
+        }
+    }
+}
+
+fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> UnitCost {
+    let price = settings.price_per_hour_usd;
+    let usd = price.map(|p| unit.time.median_s / 3600.0 * p);
+    let tokens = match &case.workload.config {
+        ModelConfig::Llama(c) => Some(unit.forwards * (c.batch * c.seq_len) as f64),
+        ModelConfig::Wan(_) => None,
+    };
+    let watts = case.energy.as_ref().and_then(|e| e.average_watts);
+    let mut assumptions = vec![match price {
+        Some(p) => format!("the whole machine at ${p}/hour, busy only with this work"),
+        None => "no --price-per-hour given".to_string(),
+    }];
+    assumptions.push(match watts {
+        Some(w) => format!("energy at the measured average of {w:.1} W"),
+        None => "energy not measured".to_string(),
+    });
+    UnitCost {
+        price_per_hour_usd: price,
+        usd_per_unit: usd,
+        usd_per_million_tokens: usd.zip(tokens).map(|(u, t)| u / t * 1e6),
+        kwh_per_unit: watts.map(|w| w * unit.time.median_s / 3.6e6),
+        assumptions: assumptions.join("; "),
+    }
+}
+
+/// Whether a case's full model answers a question worth a table row: it was
+/// extrapolated or priced, or it is a real model (not one of the test and
+/// CPU-sized presets, whose "videos" are toys).
+pub fn worth_showing(case: &CaseResult, full: &FullModel) -> bool {
+    full.per_unit.is_some()
+        && (full.extrapolated
+            || full.cost.as_ref().is_some_and(|c| c.usd_per_unit.is_some())
+            || !DEFAULT_PRESETS.contains(&case.workload.preset.as_str()))
+}
+
+/// Fill `full_model` of every case from the others.
+pub fn attach(cases: &mut [CaseResult], settings: &ScaleSettings) {
+    let figures: Vec<Option<FullModel>> = cases
+        .iter()
+        .map(|c| full_model(c, cases, settings))
+        .collect();
+    for (case, full) in cases.iter_mut().zip(figures) {
+        case.full_model = full;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::{ScoreMemory, TILE_SCORE_BYTES};
+    use crate::case::{AttentionPath, AttentionPlan, CaseSpec, DeviceName, Dtype};
+    use crate::energy::EnergyFigures;
+    use crate::runner::empty_result;
+    use crate::stats::summarize;
+    use crate::workload::{Dimension, expand_workloads};
+    use std::collections::BTreeMap;
+
+    /// An ok forward case of `preset` with `layers` blocks (all if `None`)
+    /// whose samples are `seconds` and a little spread around it.
+    fn case(preset: &str, layers: Option<usize>, seconds: f64) -> CaseResult {
+        let sweeps = layers
+            .map(|l| BTreeMap::from([(Dimension::Layers, vec![l])]))
+            .unwrap_or_default();
+        let workload = expand_workloads(&[preset.to_string()], &sweeps)
+            .unwrap()
+            .remove(0);
+        let spec = CaseSpec {
+            workload,
+            backend: "candle".into(),
+            device: DeviceName::Cpu,
+            dtype: Dtype::F32,
+            pass: Pass::Forward,
+            seed: 0,
+            attention: AttentionPlan {
+                path: AttentionPath::Composite,
+                tile_score_bytes: TILE_SCORE_BYTES,
+            },
+        };
+        let mut c = empty_result(&spec, ScoreMemory::Full, 0);
+        c.status = Status::Ok;
+        c.samples_s = (0..9)
+            .map(|i| seconds * (1.0 + 0.01 * (i as f64 - 4.0)))
+            .collect();
+        c.stats = Some(summarize(&c.samples_s));
+        c
+    }
+
+    #[test]
+    fn a_whole_model_is_measured_and_a_video_is_steps_times_cfg_forwards() {
+        let c = case("wan-small", None, 2.0);
+        let f = full_model(&c, std::slice::from_ref(&c), &ScaleSettings::default()).unwrap();
+        assert_eq!(f.basis, "measured");
+        assert!(!f.extrapolated);
+        assert_eq!(f.forward.median_s, 2.0);
+        let unit = f.per_unit.unwrap();
+        assert_eq!((unit.unit.as_str(), unit.forwards), ("video", 100.0));
+        assert_eq!(unit.time.median_s, 200.0);
+        assert!(unit.basis.contains("VAE decode are not included"));
+        let cost = f.cost.unwrap();
+        assert_eq!(cost.usd_per_unit, None);
+        assert_eq!(cost.kwh_per_unit, None);
+        assert!(cost.assumptions.contains("energy not measured"));
+    }
+
+    #[test]
+    fn blocks_are_extrapolated_from_the_rest_case() {
+        // rest 0.2 s, one block 0.8 s: six blocks = 0.2 + 6 x 0.8 = 5.0 s.
+        let mut partial = case("wan-small", Some(1), 1.0);
+        let rest = case("wan-small", Some(0), 0.2);
+        partial.energy = Some(EnergyFigures {
+            source: "fake".into(),
+            joules: Some(90.0),
+            joules_per_iteration: Some(10.0),
+            average_watts: Some(36.0),
+            unavailable: None,
+        });
+        let settings = ScaleSettings {
+            price_per_hour_usd: Some(3.6),
+            ..ScaleSettings::default()
+        };
+        let cases = [rest.clone(), partial.clone()];
+        let f = full_model(&partial, &cases, &settings).unwrap();
+        assert!(f.extrapolated);
+        assert_eq!(f.basis, "extrapolated from 1 measured block of 6");
+        assert_eq!(f.rest_case.as_deref(), Some(rest.id.as_str()));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(f.per_block.unwrap().median_s, 0.8));
+        assert!(close(f.forward.median_s, 5.0));
+        let [lo, hi] = f.forward.ci95_s;
+        assert!(lo < 5.0 && 5.0 < hi && hi - lo < 0.5, "{lo} {hi}");
+        let unit = f.per_unit.unwrap();
+        assert!(close(unit.time.median_s, 500.0));
+        let cost = f.cost.unwrap();
+        // 500 s at $3.60/hour; 36 W for 500 s.
+        assert!(close(cost.usd_per_unit.unwrap(), 0.5));
+        assert!(close(cost.kwh_per_unit.unwrap(), 36.0 * 500.0 / 3.6e6));
+        assert_eq!(cost.usd_per_million_tokens, None);
+        // The rest case has no full model; without it, nothing is extrapolated.
+        assert_eq!(full_model(&rest, &cases, &settings), None);
+        assert_eq!(full_model(&partial, &[partial.clone()], &settings), None);
+        // Another backend's rest does not count.
+        let mut other = rest.clone();
+        other.backend = "tch".into();
+        assert_eq!(
+            full_model(&partial, &[other, partial.clone()], &settings),
+            None
+        );
+    }
+
+    #[test]
+    fn an_llm_request_is_its_tokens_at_the_prefill_rate() {
+        // llama-tiny: one forward is 48 tokens.
+        let c = case("llama-tiny", None, 0.048);
+        let settings = ScaleSettings {
+            llm_tokens: Some(480),
+            price_per_hour_usd: Some(36.0),
+            ..ScaleSettings::default()
+        };
+        let f = full_model(&c, std::slice::from_ref(&c), &settings).unwrap();
+        let unit = f.per_unit.unwrap();
+        assert_eq!((unit.unit.as_str(), unit.forwards), ("request", 10.0));
+        assert!((unit.time.median_s - 0.48).abs() < 1e-12);
+        assert!(unit.basis.contains("decode is not measured"));
+        // 1 ms per token at $36/hour: $0.01 per 1,000 tokens, $10 per million.
+        let usd = f.cost.unwrap().usd_per_million_tokens.unwrap();
+        assert!((usd - 10.0).abs() < 1e-9, "{usd}");
+    }
+
+    #[test]
+    fn one_latent_frame_is_an_image() {
+        let c = case("wan2.1-1.3b-image-1024", None, 1.0);
+        let f = full_model(&c, std::slice::from_ref(&c), &ScaleSettings::default()).unwrap();
+        assert_eq!(f.per_unit.unwrap().unit, "image");
+    }
+}
