@@ -3,7 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
-use ditbench_harness::extrapolate::worth_showing;
+use ditbench_harness::extrapolate::{model_label, worth_showing};
 use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::scale::{FullModel, Interval};
@@ -242,7 +242,7 @@ pub fn full_model_table(cases: &[CaseResult]) -> Option<Table> {
         let unit = f.per_unit.as_ref();
         let cost = f.cost.as_ref();
         t.add_row(vec![
-            Cell::new(&c.workload.preset),
+            Cell::new(model_label(c)),
             Cell::new(&c.backend),
             Cell::new(c.pass),
             Cell::new(&f.basis),

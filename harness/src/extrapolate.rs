@@ -164,6 +164,24 @@ fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> Uni
     }
 }
 
+/// The whole model a case stands for: its workload's label without the
+/// `layers` override (`wan2.1-1.3b-480p[frames=17,layers=1]` stands for
+/// `wan2.1-1.3b-480p[frames=17]`).
+pub fn model_label(case: &CaseResult) -> String {
+    let others: Vec<String> = case
+        .workload
+        .overrides
+        .iter()
+        .filter(|(name, _)| name.as_str() != Dimension::Layers.name())
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if others.is_empty() {
+        case.workload.preset.clone()
+    } else {
+        format!("{}[{}]", case.workload.preset, others.join(","))
+    }
+}
+
 /// Whether a case's full model answers a question worth a table row: it was
 /// extrapolated or priced, or it is a real model (not one of the test and
 /// CPU-sized presets, whose "videos" are toys).
@@ -305,6 +323,15 @@ mod tests {
         // 1 ms per token at $36/hour: $0.01 per 1,000 tokens, $10 per million.
         let usd = f.cost.unwrap().usd_per_million_tokens.unwrap();
         assert!((usd - 10.0).abs() < 1e-9, "{usd}");
+    }
+
+    #[test]
+    fn the_model_a_case_stands_for_drops_only_its_layers() {
+        assert_eq!(model_label(&case("wan-small", Some(1), 1.0)), "wan-small");
+        assert_eq!(model_label(&case("wan-small", None, 1.0)), "wan-small");
+        let mut c = case("wan-small", Some(1), 1.0);
+        c.workload.overrides.insert("frames".into(), 9);
+        assert_eq!(model_label(&c), "wan-small[frames=9]");
     }
 
     #[test]

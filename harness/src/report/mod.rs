@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::compare::Verdict;
-use crate::extrapolate::worth_showing;
+use crate::extrapolate::{model_label, worth_showing};
 use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
 use crate::threads::ThreadUse;
@@ -312,6 +312,7 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct FullModelRow {
     pub host: String,
+    /// The whole model the row stands for (the workload without its `layers`).
     pub preset: String,
     pub case: String,
     pub backend: String,
@@ -344,7 +345,7 @@ fn full_model_row(host: &str, c: &CaseResult) -> Option<FullModelRow> {
     let efficiency = c.efficiency.as_ref();
     Some(FullModelRow {
         host: host.to_string(),
-        preset: c.workload.preset.clone(),
+        preset: model_label(c),
         case: c.id.clone(),
         backend: c.backend.clone(),
         device: c.device.clone(),
