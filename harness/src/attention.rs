@@ -2,6 +2,8 @@
 //! `--attention` and the paths the backend offers, and how much of the
 //! scores each path keeps in memory (for the memory estimate).
 
+use std::cell::Cell;
+
 use crate::case::{AttentionChoice, AttentionPath, AttentionPlan};
 use crate::workload::ModelConfig;
 
@@ -85,6 +87,65 @@ pub fn plan(
     }
 }
 
+/// What a model's attention ran, kept by every backend for the recorded
+/// path: whether any call ran (a model without blocks runs none) and the
+/// fewest query rows per tile of the calls that tiled.
+#[derive(Debug)]
+pub struct AttentionRecord {
+    pub plan: AttentionPlan,
+    ran: Cell<bool>,
+    tile_rows: Cell<Option<usize>>,
+}
+
+/// The recorded path of a model that ran no attention.
+pub const NO_ATTENTION: &str = "none: no attention ran (a model without blocks)";
+
+impl AttentionRecord {
+    pub fn new(plan: AttentionPlan) -> Self {
+        AttentionRecord {
+            plan,
+            ran: Cell::new(false),
+            tile_rows: Cell::new(None),
+        }
+    }
+
+    /// Note a call over `batch_heads` x `s_q` queries and `s_k` keys; the
+    /// rows per tile when the plan tiles and the scores need more than one
+    /// tile, `None` when the call runs whole.
+    pub fn call(&self, batch_heads: usize, s_q: usize, s_k: usize) -> Option<usize> {
+        self.ran.set(true);
+        if self.plan.path != AttentionPath::Tiled {
+            return None;
+        }
+        let rows = query_tile_rows(batch_heads, s_k, self.plan.tile_score_bytes);
+        if rows >= s_q {
+            return None;
+        }
+        let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
+        self.tile_rows.set(Some(fewest));
+        Some(rows)
+    }
+
+    /// Which path ran, in words: `composite` describes the framework's
+    /// composite path, `fused` its fused one (asked only if it ran).
+    pub fn describe(&self, composite: &str, fused: impl FnOnce() -> String) -> String {
+        if !self.ran.get() {
+            return NO_ATTENTION.into();
+        }
+        match (self.plan.path, self.tile_rows.get()) {
+            (AttentionPath::Fused, _) => fused(),
+            (AttentionPath::Composite, _) => composite.into(),
+            (AttentionPath::Tiled, Some(rows)) => format!(
+                "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {composite}",
+                crate::units::bytes(self.plan.tile_score_bytes, 1)
+            ),
+            (AttentionPath::Tiled, None) => {
+                format!("tiled, but every call fit in one tile: {composite}")
+            }
+        }
+    }
+}
+
 /// Why a backend cannot run `path`, listing the paths it offers; `None` when
 /// it offers it.
 pub fn unoffered(backend: &str, path: AttentionPath, offered: &[AttentionPath]) -> Option<String> {
@@ -138,6 +199,36 @@ mod tests {
         assert_eq!(asked.path, AttentionPath::Composite);
         assert_eq!(asked.tile_score_bytes, 7);
         assert_eq!(self_attention_score_bytes(&real), 12 * 32_760u64.pow(2) * 4);
+    }
+
+    #[test]
+    fn the_record_says_what_ran_and_the_fewest_rows_per_tile() {
+        let tiled = AttentionRecord::new(AttentionPlan {
+            path: AttentionPath::Tiled,
+            tile_score_bytes: 1 << 10,
+        });
+        assert_eq!(tiled.describe("c", || "f".into()), NO_ATTENTION);
+        // 2 heads x 16 keys x 4 bytes: 8 rows per KiB; 6 queries fit one tile.
+        assert_eq!(tiled.call(2, 6, 16), None);
+        assert_eq!(
+            tiled.describe("c", || "f".into()),
+            "tiled, but every call fit in one tile: c"
+        );
+        assert_eq!(tiled.call(2, 20, 16), Some(8));
+        assert_eq!(tiled.call(4, 20, 16), Some(4));
+        let budget = crate::units::bytes(1 << 10, 1);
+        assert_eq!(
+            tiled.describe("c", || "f".into()),
+            format!(
+                "tiled: queries in tiles of 4 or more rows (at most {budget} of f32 scores each), each tile c"
+            )
+        );
+        let fused = AttentionRecord::new(AttentionPlan {
+            path: AttentionPath::Fused,
+            tile_score_bytes: 1 << 10,
+        });
+        assert_eq!(fused.call(2, 20, 16), None);
+        assert_eq!(fused.describe("c", || "f".into()), "f");
     }
 
     #[test]

@@ -16,7 +16,6 @@ use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
 use ditbench_harness::threads::ThreadPool;
-use ditbench_harness::units;
 use ditbench_harness::{AttentionPath, AttentionPlan};
 use ditbench_harness::{
     Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput,
@@ -496,30 +495,17 @@ impl PreparedCase for BurnCase {
             Model::Block(block) => &block.0.attention,
             Model::Attention(qkv) => &qkv.0,
         };
-        if !attention.ran() {
-            return "none: no attention ran (a model without blocks)".into();
-        }
         const COMPOSITE: &str =
             "composite: matmul QK^T, burn::tensor::activation::softmax, matmul AV";
-        match attention.plan.path {
-            AttentionPath::Composite => COMPOSITE.into(),
-            AttentionPath::Tiled => match attention.tile_rows() {
-                Some(rows) => format!(
-                    "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {COMPOSITE}",
-                    units::bytes(attention.plan.tile_score_bytes, 1)
-                ),
-                None => format!("tiled, but every call fit in one tile: {COMPOSITE}"),
-            },
-            AttentionPath::Fused => match (self.pass, self.kind) {
-                (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
-                (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
-                #[cfg(any(feature = "cuda", feature = "wgpu"))]
-                (Pass::Forward, _) => {
-                    "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
-                }
-                (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
-            },
-        }
+        attention.record.describe(COMPOSITE, || match (self.pass, self.kind) {
+            (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
+            (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            (Pass::Forward, _) => {
+                "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
+            }
+            (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
+        })
     }
 
     fn notes(&self) -> Vec<String> {

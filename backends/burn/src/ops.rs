@@ -4,13 +4,11 @@
 //! compute statistics in f32, so norms are written out here; they are
 //! differentiable, as every op here is.
 
+use burn::tensor::activation::softmax;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use std::cell::Cell;
-
-use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, DType, Device, Tensor, TensorCreationOptions, TensorData};
-use ditbench_harness::attention::query_tile_rows;
+use ditbench_harness::attention::AttentionRecord;
 use ditbench_harness::tables::RopeTable;
 use ditbench_harness::{AttentionPath, AttentionPlan};
 
@@ -97,83 +95,47 @@ pub fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>, interleaved: bool) -
     }
 }
 
-/// Softmax attention over q [B, H, Sq, D], k and v [B, H, Sk, D], scaled
-/// by 1/sqrt(D), by the plan's path: Burn's `module::attention` (fused),
-/// or matmul, softmax, matmul in Burn's ops, whole or over query tiles.
-/// Returns the output and, for tiles, the rows per tile.
-pub fn attention(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    causal: bool,
-    plan: AttentionPlan,
-) -> (Tensor<4>, Option<usize>) {
-    match plan.path {
-        AttentionPath::Fused => {
-            let options = AttentionModuleOptions {
-                scale: None,
-                softcap: None,
-                is_causal: causal,
-            };
-            (burn_attention(q, k, v, None, None, options), None)
-        }
-        AttentionPath::Composite => (composite(q, k, v, causal, 0), None),
-        AttentionPath::Tiled => {
-            let [b, h, s_q, _] = q.dims();
-            let s_k = k.dims()[2];
-            let rows = query_tile_rows(b * h, s_k, plan.tile_score_bytes);
-            if rows >= s_q {
-                return (composite(q, k, v, causal, 0), None);
-            }
-            let tiles = (0..s_q)
-                .step_by(rows)
-                .map(|start| {
-                    let n = rows.min(s_q - start);
-                    let tile = q.clone().narrow(2, start, n);
-                    composite(tile, k.clone(), v.clone(), causal, start)
-                })
-                .collect();
-            (Tensor::cat(tiles, 2), Some(rows))
-        }
-    }
-}
-
-/// A model's attention: the case's plan, and the fewest query rows per tile
-/// of any call that tiled (for the recorded path).
+/// A model's attention: the case's plan (Burn's `module::attention`, or
+/// matmul, softmax, matmul in Burn's ops, whole or over query tiles) and
+/// the record of what ran.
 pub struct Attention {
-    pub plan: AttentionPlan,
-    tile_rows: Cell<Option<usize>>,
-    ran: Cell<bool>,
+    pub record: AttentionRecord,
 }
 
 impl Attention {
     pub fn new(plan: AttentionPlan) -> Self {
         Attention {
-            plan,
-            tile_rows: Cell::new(None),
-            ran: Cell::new(false),
+            record: AttentionRecord::new(plan),
         }
     }
 
-    /// [`attention`] by this plan.
+    /// Softmax attention over q [B, H, Sq, D], k and v [B, H, Sk, D],
+    /// scaled by 1/sqrt(D), by the plan's path.
     pub fn run(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tensor<4> {
-        self.ran.set(true);
-        let (y, rows) = attention(q, k, v, causal, self.plan);
-        if let Some(rows) = rows {
-            let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
-            self.tile_rows.set(Some(fewest));
+        let [b, h, s_q, _] = q.dims();
+        let tiles = self.record.call(b * h, s_q, k.dims()[2]);
+        match (self.record.plan.path, tiles) {
+            (AttentionPath::Fused, _) => {
+                let options = AttentionModuleOptions {
+                    scale: None,
+                    softcap: None,
+                    is_causal: causal,
+                };
+                burn_attention(q, k, v, None, None, options)
+            }
+            (_, None) => composite(q, k, v, causal, 0),
+            (_, Some(rows)) => {
+                let tiles = (0..s_q)
+                    .step_by(rows)
+                    .map(|start| {
+                        let n = rows.min(s_q - start);
+                        let tile = q.clone().narrow(2, start, n);
+                        composite(tile, k.clone(), v.clone(), causal, start)
+                    })
+                    .collect();
+                Tensor::cat(tiles, 2)
+            }
         }
-        y
-    }
-
-    /// The fewest rows per tile of any call that tiled; `None`: none did.
-    pub fn tile_rows(&self) -> Option<usize> {
-        self.tile_rows.get()
-    }
-
-    /// Whether any attention ran (a model without blocks runs none).
-    pub fn ran(&self) -> bool {
-        self.ran.get()
     }
 }
 

@@ -7,9 +7,8 @@
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{ops, rotary_emb};
-use ditbench_harness::attention::query_tile_rows;
+use ditbench_harness::attention::AttentionRecord;
 use ditbench_harness::tables::RopeTable;
-use ditbench_harness::units;
 use ditbench_harness::{AttentionPath, AttentionPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,20 +205,12 @@ pub fn attention_tiled(
     Tensor::cat(&tiles, 2)
 }
 
-/// The recorded path of a model that ran no attention (no blocks).
-pub const NO_ATTENTION: &str = "none: no attention ran (a model without blocks)";
-
 /// The attention path of a model, as the case's plan asks: composite, or
 /// composite over query tiles of at most the plan's bytes of scores (Candle
-/// has no fused attention on the CPU). Remembers the tiles that ran, for the
-/// recorded path.
+/// has no fused attention on the CPU), with the record of what ran.
 #[derive(Debug)]
 pub struct AttentionPaths {
-    plan: AttentionPlan,
-    /// The fewest query rows per tile of any call that tiled; `None`: none did.
-    tile_rows: std::cell::Cell<Option<usize>>,
-    /// Whether any attention ran (a model without blocks runs none).
-    ran: std::cell::Cell<bool>,
+    record: AttentionRecord,
 }
 
 impl AttentionPaths {
@@ -228,9 +219,7 @@ impl AttentionPaths {
             candle_core::bail!("candle has no fused attention on this device");
         }
         Ok(AttentionPaths {
-            plan,
-            tile_rows: std::cell::Cell::new(None),
-            ran: std::cell::Cell::new(false),
+            record: AttentionRecord::new(plan),
         })
     }
 
@@ -242,34 +231,17 @@ impl AttentionPaths {
         mask: Option<&Tensor>,
         mode: Mode,
     ) -> Result<Tensor> {
-        self.ran.set(true);
         let (b, h, s_q, _) = q.dims4()?;
-        let s_k = k.dim(2)?;
-        let rows = query_tile_rows(b * h, s_k, self.plan.tile_score_bytes);
-        if self.plan.path == AttentionPath::Composite || rows >= s_q {
-            return attention(q, k, v, mask, mode);
+        match self.record.call(b * h, s_q, k.dim(2)?) {
+            Some(rows) => attention_tiled(q, k, v, mask, mode, rows),
+            None => attention(q, k, v, mask, mode),
         }
-        let fewest = self.tile_rows.get().map_or(rows, |r| r.min(rows));
-        self.tile_rows.set(Some(fewest));
-        attention_tiled(q, k, v, mask, mode, rows)
     }
 
     /// Which path ran, in words.
     pub fn describe(&self, mode: Mode) -> String {
-        if !self.ran.get() {
-            return NO_ATTENTION.into();
-        }
-        let composite = mode.attention_impl();
-        match (self.plan.path, self.tile_rows.get()) {
-            (AttentionPath::Tiled, Some(rows)) => format!(
-                "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {composite}",
-                units::bytes(self.plan.tile_score_bytes, 1)
-            ),
-            (AttentionPath::Tiled, None) => {
-                format!("tiled, but every call fit in one tile: {composite}")
-            }
-            _ => composite.to_string(),
-        }
+        self.record
+            .describe(mode.attention_impl(), || unreachable!("no fused path"))
     }
 }
 

@@ -395,9 +395,7 @@ impl PreparedCase for TchCase {
         let Some(paths) = self.attention() else {
             return "none (a matmul)".into();
         };
-        paths
-            .describe()
-            .unwrap_or_else(|| "none: no attention ran (a model without blocks)".into())
+        paths.describe()
     }
 
     fn notes(&self) -> Vec<String> {

@@ -2,12 +2,11 @@
 //! operators: `linear` (addmm), `layer_norm`, `rms_norm`, `conv3d` and
 //! `scaled_dot_product_attention`, which carry their own backward kernels.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use ditbench_harness::attention::query_tile_rows;
+use ditbench_harness::attention::AttentionRecord;
 use ditbench_harness::tables::RopeTable;
-use ditbench_harness::units;
 use ditbench_harness::{AttentionPath, AttentionPlan};
 use tch::{Device, Kind, Tensor};
 
@@ -79,53 +78,34 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result
 
 /// The attention path of a model, as the case's plan asks, and what ran:
 /// for SDPA, the kernel each site dispatched to at its first call (libtorch
-/// picks by shape, dtype, device and layout); for tiles, the fewest rows.
+/// picks by shape, dtype, device and layout); for the rest, the record.
 pub struct AttentionPaths {
-    plan: AttentionPlan,
+    record: AttentionRecord,
     sdpa: RefCell<BTreeMap<&'static str, &'static str>>,
-    tile_rows: Cell<Option<usize>>,
-    /// Whether any attention ran (a model without blocks runs none).
-    ran: Cell<bool>,
 }
 
 impl AttentionPaths {
     pub fn new(plan: AttentionPlan) -> Self {
         AttentionPaths {
-            plan,
+            record: AttentionRecord::new(plan),
             sdpa: RefCell::default(),
-            tile_rows: Cell::new(None),
-            ran: Cell::new(false),
         }
     }
 
-    /// Which path ran, in words (`None` before any call).
-    pub fn describe(&self) -> Option<String> {
-        if !self.ran.get() {
-            return None;
-        }
-        match self.plan.path {
-            AttentionPath::Fused => {
-                let seen = self.sdpa.borrow();
-                (!seen.is_empty()).then(|| {
-                    let sites: Vec<String> = seen
-                        .iter()
-                        .map(|(site, k)| format!("{site}: {k}"))
-                        .collect();
-                    format!(
-                        "torch.nn.functional.scaled_dot_product_attention ({})",
-                        sites.join("; ")
-                    )
-                })
-            }
-            AttentionPath::Composite => Some(COMPOSITE.into()),
-            AttentionPath::Tiled => Some(match self.tile_rows.get() {
-                Some(rows) => format!(
-                    "tiled: queries in tiles of {rows} or more rows (at most {} of f32 scores each), each tile {COMPOSITE}",
-                    units::bytes(self.plan.tile_score_bytes, 1)
-                ),
-                None => format!("tiled, but every call fit in one tile: {COMPOSITE}"),
-            }),
-        }
+    /// Which path ran, in words.
+    pub fn describe(&self) -> String {
+        self.record.describe(COMPOSITE, || {
+            let sites: Vec<String> = self
+                .sdpa
+                .borrow()
+                .iter()
+                .map(|(site, k)| format!("{site}: {k}"))
+                .collect();
+            format!(
+                "torch.nn.functional.scaled_dot_product_attention ({})",
+                sites.join("; ")
+            )
+        })
     }
 }
 
@@ -142,24 +122,17 @@ pub fn attention(
     paths: &AttentionPaths,
     site: &'static str,
 ) -> Result<Tensor> {
-    paths.ran.set(true);
-    match paths.plan.path {
-        AttentionPath::Fused => sdpa(q, k, v, causal, paths, site),
-        AttentionPath::Composite => composite(q, k, v, causal, 0),
-        AttentionPath::Tiled => {
-            let size = q.size();
-            let (s_q, s_k) = (size[2], k.size()[2]);
-            let batch_heads = (size[0] * size[1]) as usize;
-            let rows =
-                query_tile_rows(batch_heads, s_k as usize, paths.plan.tile_score_bytes) as i64;
-            if rows >= s_q {
-                return composite(q, k, v, causal, 0);
-            }
-            let fewest = paths
-                .tile_rows
-                .get()
-                .map_or(rows as usize, |r| r.min(rows as usize));
-            paths.tile_rows.set(Some(fewest));
+    let size = q.size();
+    let s_q = size[2];
+    let batch_heads = (size[0] * size[1]) as usize;
+    let tiles = paths
+        .record
+        .call(batch_heads, s_q as usize, k.size()[2] as usize);
+    match (paths.record.plan.path, tiles) {
+        (AttentionPath::Fused, _) => sdpa(q, k, v, causal, paths, site),
+        (_, None) => composite(q, k, v, causal, 0),
+        (_, Some(rows)) => {
+            let rows = rows as i64;
             let tiles = (0..s_q)
                 .step_by(rows as usize)
                 .map(|start| {
