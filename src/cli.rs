@@ -226,7 +226,8 @@ pub struct RunArgs {
 #[command(next_help_heading = "Full model, per video, image and request")]
 pub struct ScaleArgs {
     /// For workloads with --layers below their preset's block count, also run the same
-    /// workload with no blocks, and extrapolate the full model: T(0) + L x (T(k) - T(0)) / k.
+    /// workload with no blocks, and extrapolate the full model from the two deepest depths
+    /// j < k that ran: T(k) + (L - k) x (T(k) - T(j)) / (k - j).
     #[arg(long)]
     pub extrapolate: bool,
     /// Denoising steps of one video or image.

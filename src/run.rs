@@ -526,7 +526,7 @@ fn execute(
     if let Some(full) = format::full_model_table(&results.cases) {
         println!("{full}");
         println!(
-            "Extrapolated rows are labelled so: T(0) + L x (T(k) - T(0)) / k from k measured blocks and the workload without blocks; per unit = a video or image's {} steps x {} DiT forwards, or an LLM request's prompt tokens at the prefill rate.",
+            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards, or an LLM request's prompt tokens at the prefill rate.",
             results.settings.scale.steps, results.settings.scale.cfg_passes
         );
     }

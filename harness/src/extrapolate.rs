@@ -15,19 +15,24 @@ fn preset_blocks(case: &CaseResult) -> Option<usize> {
         .map(|p| p.config.blocks())
 }
 
-/// Whether `rest` is `case`'s workload without blocks, on the same backend,
-/// device, dtype and pass.
-fn is_rest_of(rest: &CaseResult, case: &CaseResult) -> bool {
+/// The blocks of `other` when it is `case`'s workload with another block
+/// count, on the same backend, device, dtype and pass, and ok.
+fn blocks_of_same_model(other: &CaseResult, case: &CaseResult) -> Option<usize> {
     let layers = Dimension::Layers.name();
-    let mut overrides = case.workload.overrides.clone();
-    overrides.insert(layers.to_string(), 0);
-    rest.status == Status::Ok
-        && rest.workload.preset == case.workload.preset
-        && rest.workload.overrides == overrides
-        && rest.backend == case.backend
-        && rest.device == case.device
-        && rest.dtype == case.dtype
-        && rest.pass == case.pass
+    let without_layers = |c: &CaseResult| {
+        let mut o = c.workload.overrides.clone();
+        o.remove(layers);
+        o
+    };
+    (other.status == Status::Ok
+        && other.stats.is_some()
+        && other.workload.preset == case.workload.preset
+        && without_layers(other) == without_layers(case)
+        && other.backend == case.backend
+        && other.device == case.device
+        && other.dtype == case.dtype
+        && other.pass == case.pass)
+        .then(|| other.workload.config.blocks())
 }
 
 const RESAMPLES: usize = 2000;
@@ -53,6 +58,8 @@ pub fn full_model(
             measured_blocks,
             model_blocks,
             rest_case: None,
+            base_case: None,
+            base_blocks: None,
             per_block: None,
             rest: None,
             forward: Interval {
@@ -63,15 +70,27 @@ pub fn full_model(
             cost: None,
         }
     } else {
-        let rest = cases.iter().find(|r| is_rest_of(r, case))?;
-        let (k, l) = (measured_blocks as f64, model_blocks as f64);
-        let block = |t0: f64, tk: f64| (tk - t0) / k;
-        let total = |t0: f64, tk: f64| t0 + l * block(t0, tk);
-        let (t0, tk) = (&rest.samples_s, &case.samples_s);
-        let rest_stats = rest.stats.as_ref()?;
+        // The base is the deepest other depth j < k of the same model (the
+        // rest case, j = 0, where no other was run): the slope between the
+        // two deepest depths leaves out what only the first blocks cost (in
+        // libtorch the first block of wan-small costs a quarter more than
+        // each later one; README, "Real scale").
+        let (base, j) = cases
+            .iter()
+            .filter_map(|c| blocks_of_same_model(c, case).map(|j| (c, j)))
+            .filter(|&(_, j)| j < measured_blocks)
+            .max_by_key(|&(_, j)| j)?;
+        let rest = cases
+            .iter()
+            .find(|c| blocks_of_same_model(c, case) == Some(0));
+        let (j, k, l) = (j as f64, measured_blocks as f64, model_blocks as f64);
+        let block = |tj: f64, tk: f64| (tk - tj) / (k - j);
+        let total = |tj: f64, tk: f64| tk + (l - k) * block(tj, tk);
+        let (tj, tk) = (&base.samples_s, &case.samples_s);
+        let base_stats = base.stats.as_ref()?;
         let interval = |f: &dyn Fn(f64, f64) -> f64, seed| Interval {
-            median_s: f(rest_stats.median_s, stats.median_s),
-            ci95_s: bootstrap_two_medians_ci(t0, tk, f, RESAMPLES, seed),
+            median_s: f(base_stats.median_s, stats.median_s),
+            ci95_s: bootstrap_two_medians_ci(tj, tk, f, RESAMPLES, seed),
         };
         FullModel {
             basis: format!(
@@ -81,11 +100,13 @@ pub fn full_model(
             extrapolated: true,
             measured_blocks,
             model_blocks,
-            rest_case: Some(rest.id.clone()),
+            rest_case: rest.map(|r| r.id.clone()),
+            base_case: Some(base.id.clone()),
+            base_blocks: Some(j as usize),
             per_block: Some(interval(&block, 1)),
-            rest: Some(Interval {
-                median_s: rest_stats.median_s,
-                ci95_s: rest_stats.ci95_median_s,
+            rest: rest.and_then(|r| r.stats.as_ref()).map(|s| Interval {
+                median_s: s.median_s,
+                ci95_s: s.ci95_median_s,
             }),
             forward: interval(&total, 2),
             per_unit: None,
@@ -302,6 +323,43 @@ mod tests {
         other.backend = "tch".into();
         assert_eq!(
             full_model(&partial, &[other, partial.clone()], &settings),
+            None
+        );
+    }
+
+    #[test]
+    fn the_slope_comes_from_the_deepest_depth_below_the_case() {
+        // rest 0.2 s, the first block 1.0 s, every later one 0.8 s: from 2
+        // blocks over 1, six blocks = 2.0 + 4 x 0.8 = 5.2 s (over the rest
+        // it would be 0.2 + 6 x 0.9 = 5.6 s).
+        let rest = case("wan-small", Some(0), 0.2);
+        let one = case("wan-small", Some(1), 1.2);
+        let two = case("wan-small", Some(2), 2.0);
+        let cases = [rest.clone(), two.clone(), one.clone()];
+        let settings = ScaleSettings::default();
+        let f = full_model(&two, &cases, &settings).unwrap();
+        assert_eq!(f.basis, "extrapolated from 2 measured blocks of 6");
+        assert_eq!(f.base_case.as_deref(), Some(one.id.as_str()));
+        assert_eq!(f.base_blocks, Some(1));
+        assert_eq!(f.rest_case.as_deref(), Some(rest.id.as_str()));
+        assert_eq!(f.rest.unwrap().median_s, 0.2);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(f.per_block.unwrap().median_s, 0.8));
+        assert!(close(f.forward.median_s, 5.2));
+        // The one-block case still extrapolates over the rest.
+        let f = full_model(&one, &cases, &settings).unwrap();
+        assert_eq!(f.base_blocks, Some(0));
+        assert!(close(f.forward.median_s, 0.2 + 6.0 * 1.0));
+        // Without the rest case, two blocks over one need no rest.
+        let f = full_model(&two, &[one.clone(), two.clone()], &settings).unwrap();
+        assert_eq!((f.rest_case, f.rest), (None, None));
+        assert!(close(f.forward.median_s, 5.2));
+        // A deeper case, or another workload, is no base.
+        let mut wider = one.clone();
+        wider.workload.overrides.insert("frames".into(), 9);
+        let six = case("wan-small", Some(6), 5.0);
+        assert_eq!(
+            full_model(&two, &[wider, six, two.clone()], &settings),
             None
         );
     }

@@ -7,17 +7,19 @@
 //! of a model with n blocks costs T(n) = rest + n · block, where `rest` is
 //! everything outside the blocks (patch, time and text embeddings, head;
 //! token embedding, final norm, LM head). A run measures T(k) of the case
-//! and T(0) of the same workload with no blocks (its `rest case`, planned by
-//! `--extrapolate`), so block = (T(k) − T(0)) / k and the full model with L
-//! blocks is T(0) + L · block. Both medians come from their own timed
-//! samples; the interval is a bootstrap over both sample sets.
+//! and T(j) of the same workload with fewer blocks, its base: the deepest
+//! other depth run, or else the workload with no blocks (its `rest case`,
+//! planned by `--extrapolate`). So block = (T(k) − T(j)) / (k − j) and the
+//! full model with L blocks is T(k) + (L − k) · block (with j = 0: T(0) +
+//! L · block). Both medians come from their own timed samples; the interval
+//! is a bootstrap over both sample sets.
 
 use serde::{Deserialize, Serialize};
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "full_model",
-        "the preset's whole model, from this case: measured when it ran every block; otherwise extrapolated from k measured blocks as T(0) + L x (T(k) - T(0)) / k, with T(0) the median of the rest case (the same workload without blocks) and L the preset's block count; intervals are 95% bootstrap intervals over both cases' samples",
+        "the preset's whole model, from this case: measured when it ran every block; otherwise extrapolated from k measured blocks as T(k) + (L - k) x (T(k) - T(j)) / (k - j), with T(j) the median of the base case (the same workload with the most blocks below k that ran: j = 0, the rest case without blocks, unless the run had other depths) and L the preset's block count; per_block = (T(k) - T(j)) / (k - j); rest = the rest case's T(0), where it ran; intervals are 95% bootstrap intervals over both cases' samples",
     ),
     (
         "full_model.forward",
@@ -104,8 +106,13 @@ pub struct FullModel {
     pub extrapolated: bool,
     pub measured_blocks: usize,
     pub model_blocks: usize,
-    /// The case whose T(0) was used.
+    /// The rest case (the workload without blocks), where it ran.
     pub rest_case: Option<String>,
+    /// The case whose T(j) the extrapolation used, and its j.
+    #[serde(default)]
+    pub base_case: Option<String>,
+    #[serde(default)]
+    pub base_blocks: Option<usize>,
     pub per_block: Option<Interval>,
     pub rest: Option<Interval>,
     pub forward: Interval,

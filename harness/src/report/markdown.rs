@@ -32,7 +32,7 @@ pub fn render_markdown(report: &Report) -> String {
         ));
     }
     if !report.full_models.is_empty() {
-        md.push_str("\n**One video, image and LLM request** (extrapolated rows: T(0) + L x (T(k) - T(0)) / k from k measured blocks)\n\n");
+        md.push_str("\n**One video, image and LLM request** (extrapolated rows: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and a base of j < k blocks)\n\n");
         md.push_str("| machine | model | backend | device | dtype | basis | one forward | per unit | $ per unit |\n");
         md.push_str("|---|---|---|---|---|---|---:|---:|---:|\n");
         for f in &report.full_models {
