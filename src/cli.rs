@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ditbench_harness::scale::DEFAULT_GENERATED_TOKENS;
 use ditbench_harness::units::parse_size;
 use ditbench_harness::{AttentionChoice, Dtype, Pass};
 
@@ -166,7 +167,9 @@ pub struct RunArgs {
     /// Element types, comma-separated: f32, bf16, f16.
     #[arg(long, value_delimiter = ',', default_value = "f32")]
     pub dtypes: Vec<Dtype>,
-    /// Passes, comma-separated: forward, train (default: both; forward for --suite real-scale).
+    /// Passes, comma-separated: forward, train, decode (an LLM decode step over a KV cache
+    /// of --seq-len tokens; Llama presets only) (default: all three; forward and decode for
+    /// --suite real-scale).
     #[arg(long, value_delimiter = ',')]
     pub passes: Vec<Pass>,
     /// Attention path: auto (the framework's best path that fits: its fused
@@ -236,9 +239,13 @@ pub struct ScaleArgs {
     /// DiT forwards per denoising step (2 with classifier-free guidance).
     #[arg(long, default_value_t = 2)]
     pub cfg_passes: u32,
-    /// Prompt tokens of one LLM request (default: one forward's batch x seq-len).
+    /// Prompt tokens of one LLM request (default: the prefill's seq-len, less what the
+    /// generated tokens need within the model's context window).
     #[arg(long, value_name = "TOKENS")]
-    pub llm_tokens: Option<u64>,
+    pub llm_prompt: Option<u64>,
+    /// Tokens one LLM request generates: its decode steps.
+    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_GENERATED_TOKENS)]
+    pub llm_tokens: u64,
     /// The machine's price in US dollars per hour: $ per video, image and 1M LLM tokens.
     #[arg(long, value_name = "USD")]
     pub price_per_hour: Option<f64>,

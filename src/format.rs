@@ -86,6 +86,12 @@ pub fn case_line(c: &CaseResult) -> String {
                 if let (Some(of), Some(g)) = (e.of_gemm, &e.gemm) {
                     line.push_str(&format!("  {:.0}% of GEMM {}", of * 100.0, rate(g.tflops)));
                 }
+                if let Some(m) = &e.memory {
+                    line.push_str(&format!("  {:.1} GB/s read", m.achieved_gb_s));
+                    if let (Some(of), Some(b)) = (m.of_calibrated, &m.calibrated) {
+                        line.push_str(&format!(" ({:.0}% of {:.1} GB/s)", of * 100.0, b.gb_s));
+                    }
+                }
             }
             if let Some(threads) = &c.threads {
                 line.push_str(&format!("  {}", threads.summary()));

@@ -26,7 +26,9 @@ use ditbench_harness::runner::{
 };
 use ditbench_harness::scale::ScaleSettings;
 use ditbench_harness::timing::TimingConfig;
-use ditbench_harness::workload::{DEFAULT_PRESETS, Dimension, Workload, expand_workloads};
+use ditbench_harness::workload::{
+    DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads,
+};
 use ditbench_harness::{CaseSpec, DeviceName, Pass};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -196,8 +198,8 @@ fn scale_settings(a: &ScaleArgs) -> Result<ScaleSettings, UsageError> {
             "--steps and --cfg-passes must be at least 1".into(),
         ));
     }
-    if a.llm_tokens == Some(0) {
-        return Err(UsageError("--llm-tokens must be at least 1".into()));
+    if a.llm_prompt == Some(0) {
+        return Err(UsageError("--llm-prompt must be at least 1".into()));
     }
     if let Some(p) = a.price_per_hour
         && !(p.is_finite() && p >= 0.0)
@@ -209,7 +211,8 @@ fn scale_settings(a: &ScaleArgs) -> Result<ScaleSettings, UsageError> {
     Ok(ScaleSettings {
         steps: a.steps,
         cfg_passes: a.cfg_passes,
-        llm_tokens: a.llm_tokens,
+        llm_prompt_tokens: a.llm_prompt,
+        llm_generated_tokens: a.llm_tokens,
         price_per_hour_usd: a.price_per_hour,
     })
 }
@@ -250,6 +253,63 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
     Ok(out)
 }
 
+/// Decode is an LLM's pass (Wan workloads skip it; asked for by name, some
+/// workload must be an LLM), and needs a context of a prompt and the
+/// decoded token.
+fn check_decode(passes: &[Pass], named: bool, workloads: &[Workload]) -> Result<(), UsageError> {
+    if !passes.contains(&Pass::Decode) {
+        return Ok(());
+    }
+    let llms: Vec<&Workload> = workloads
+        .iter()
+        .filter(|w| Pass::Decode.applies_to(&w.config))
+        .collect();
+    if llms.is_empty() && named {
+        let names: Vec<String> = workloads.iter().map(|w| w.label()).collect();
+        return Err(UsageError(format!(
+            "--passes decode runs only for Llama presets, and {} {} none",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        )));
+    }
+    for w in llms {
+        if let ModelConfig::Llama(c) = &w.config
+            && c.seq_len < 2
+        {
+            return Err(UsageError(format!(
+                "decode needs a context of at least 2 tokens (a prompt and the decoded token), and {} has seq-len {}",
+                w.label(),
+                c.seq_len
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An LLM request must fit its model's context window: the prompt given
+/// (or at least one token) and the generated tokens.
+fn check_request(scale: &ScaleSettings, workloads: &[Workload]) -> Result<(), UsageError> {
+    for w in workloads {
+        let ModelConfig::Llama(c) = &w.config else {
+            continue;
+        };
+        let prompt = scale.llm_prompt_tokens.unwrap_or(1);
+        let context = prompt + scale.llm_generated_tokens;
+        if context > c.max_position_embeddings as u64 {
+            return Err(UsageError(format!(
+                "an LLM request of {} prompt and {} generated tokens needs a context of {context}, longer than {}'s {} (max_position_embeddings)",
+                scale
+                    .llm_prompt_tokens
+                    .map_or("at least 1".to_string(), |p| p.to_string()),
+                scale.llm_generated_tokens,
+                w.label(),
+                c.max_position_embeddings
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn plan(args: &RunArgs) -> Result<Plan> {
     // Before any data is generated: the binary and its libraries alone.
     let runtime_bytes = memory::current_rss_bytes().unwrap_or(0);
@@ -275,9 +335,11 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     let dtypes = dedup(&args.dtypes);
     let passes = match (args.passes.is_empty(), args.suite) {
         (false, _) => dedup(&args.passes),
-        (true, Some(Suite::RealScale)) => vec![Pass::Forward],
-        (true, None) => vec![Pass::Forward, Pass::Train],
+        (true, Some(Suite::RealScale)) => vec![Pass::Forward, Pass::Decode],
+        (true, None) => vec![Pass::Forward, Pass::Train, Pass::Decode],
     };
+    check_decode(&passes, !args.passes.is_empty(), &workloads)?;
+    check_request(&scale, &workloads)?;
     check_out_dir(&args.out)?;
     let mut data = data_files(args, &workloads)?;
 
@@ -526,7 +588,7 @@ fn execute(
     if let Some(full) = format::full_model_table(&results.cases) {
         println!("{full}");
         println!(
-            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards, or an LLM request's prompt tokens at the prefill rate.",
+            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
             results.settings.scale.steps, results.settings.scale.cfg_passes
         );
     }

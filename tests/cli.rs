@@ -61,7 +61,8 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
     );
     assert!(json["finished_at"].is_string());
     let cases = json["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 4);
+    // Forward and train of both, decode of the LLM.
+    assert_eq!(cases.len(), 5);
     for c in cases {
         let id = c["id"].as_str().unwrap();
         assert!(
@@ -100,14 +101,15 @@ fn tiny_presets_run_end_to_end_with_consistent_schema_valid_results() {
         let cost = &c["workload"]["cost"];
         let median = f("median_s");
         let t = &c["throughput"];
-        let tokens = cost["tokens"].as_f64().unwrap();
-        assert_eq!(tokens, 48.0);
+        assert_eq!(cost["tokens"].as_f64().unwrap(), 48.0);
+        // A decode step makes one token per sequence.
+        let tokens = if c["pass"] == "decode" { 1.0 } else { 48.0 };
         assert!(close(t["tokens_per_s"].as_f64().unwrap(), tokens / median));
         assert!(close(t["samples_per_s"].as_f64().unwrap(), 1.0 / median));
-        let flops = if c["pass"] == "train" {
-            cost["train_flops"].as_f64().unwrap()
-        } else {
-            cost["forward_flops"].as_f64().unwrap()
+        let flops = match c["pass"].as_str().unwrap() {
+            "train" => cost["train_flops"].as_f64().unwrap(),
+            "decode" => cost["decode_flops"].as_f64().unwrap(),
+            _ => cost["forward_flops"].as_f64().unwrap(),
         };
         assert!(close(t["tflops"].as_f64().unwrap(), flops / median / 1e12));
 

@@ -131,10 +131,11 @@ fn every_run_checks_parity_and_a_perturbed_backend_fails_it() {
     let (code, json) = run_cli(None);
     assert_eq!(code, Some(0));
     let cases = json["cases"].as_array().unwrap();
-    // Two presets x two passes for every compiled backend.
+    // Forward and train of two presets, and the LLM's decode, for every
+    // compiled backend: decode is checked for parity too.
     assert_eq!(
         cases.len(),
-        4 * json["environment"]["frameworks"].as_array().unwrap().len()
+        5 * json["environment"]["frameworks"].as_array().unwrap().len()
     );
     let reference = if cfg!(feature = "tch") {
         "tch"

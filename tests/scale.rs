@@ -117,7 +117,7 @@ fn bad_scale_options_exit_2_before_anything_runs() {
             &["--cfg-passes", "0"],
             "--steps and --cfg-passes must be at least 1",
         ),
-        (&["--llm-tokens", "0"], "--llm-tokens must be at least 1"),
+        (&["--llm-prompt", "0"], "--llm-prompt must be at least 1"),
         (
             &["--extrapolate"],
             "--extrapolate needs a workload with --layers below",
@@ -133,6 +133,106 @@ fn bad_scale_options_exit_2_before_anything_runs() {
         &["run", "--suite", "real-scale", "--presets", "wan-tiny"],
         "cannot be used with",
     );
+}
+
+#[test]
+fn bad_decode_options_exit_2_before_anything_runs() {
+    fails_with(
+        &[
+            "run", "-p", "wan-tiny", "--passes", "decode", "-b", "candle",
+        ],
+        "--passes decode runs only for Llama presets, and wan-tiny is none",
+    );
+    let llama = |extra: &[&str]| -> Vec<String> {
+        [
+            "run",
+            "-p",
+            "llama-tiny",
+            "--passes",
+            "decode",
+            "-b",
+            "candle",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--seq-len", "1"],
+            "decode needs a context of at least 2 tokens (a prompt and the decoded token), and llama-tiny[seq-len=1] has seq-len 1",
+        ),
+        (
+            &["--llm-prompt", "4000", "--llm-tokens", "100"],
+            "needs a context of 4100, longer than llama-tiny's 4096",
+        ),
+        (&["--llm-tokens", "5000"], "longer than llama-tiny's 4096"),
+        (&["--batch", "0"], "batch must be at least 1"),
+    ];
+    for (extra, message) in cases {
+        let args = llama(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&args, message);
+    }
+}
+
+#[test]
+fn a_decode_case_records_its_step_its_bandwidth_and_a_served_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = ditbench()
+        .args([
+            "run",
+            "-p",
+            "wan-tiny,llama-tiny",
+            "--passes",
+            "forward,decode",
+        ])
+        .args(["-b", "candle", "--budget", "1", "--min-time", "0.2"])
+        .args(["--price-per-hour", "1", "--llm-tokens", "16", "--report"])
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&result_files(dir.path())[0]).unwrap())
+            .unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    // Decode is planned for the LLM only.
+    let decodes: Vec<&Value> = cases.iter().filter(|c| c["pass"] == "decode").collect();
+    assert_eq!(decodes.len(), 1, "{cases:?}");
+    let decode = decodes[0];
+    assert_eq!(decode["status"], "ok", "{decode}");
+    // One new token per sequence (batch 1) per step.
+    let median = decode["stats"]["median_s"].as_f64().unwrap();
+    let tokens_per_s = decode["throughput"]["tokens_per_s"].as_f64().unwrap();
+    assert!((tokens_per_s * median - 1.0).abs() < 1e-9, "{tokens_per_s}");
+    let memory = &decode["efficiency"]["memory"];
+    let read = decode["workload"]["cost"]["decode_read_elements"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(memory["bytes_per_step"].as_f64().unwrap(), read * 4.0);
+    assert!(
+        memory["calibrated"]["gb_s"].as_f64().unwrap() > 0.0,
+        "{memory}"
+    );
+    let unit = &decode["full_model"]["per_unit"];
+    assert_eq!(unit["unit"], "request", "{unit}");
+    let basis = unit["basis"].as_str().unwrap();
+    assert!(
+        basis.contains("48-token prompt's prefill") && basis.contains("16 generated tokens"),
+        "{basis}"
+    );
+    // The case's progress line.
+    assert!(stderr.contains("GB/s read"), "{stderr}");
+    let html = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .expect("a report");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("as served requests"), "no served table");
 }
 
 #[test]

@@ -126,6 +126,13 @@ impl AttentionRecord {
         Some(rows)
     }
 
+    /// Forget the calls so far: they were not timed (a decode case's
+    /// prefill of its cache), so the record describes the timed steps.
+    pub fn forget(&self) {
+        self.ran.set(false);
+        self.tile_rows.set(None);
+    }
+
     /// Which path ran, in words: `composite` describes the framework's
     /// composite path, `fused` its fused one (asked only if it ran).
     pub fn describe(&self, composite: &str, fused: impl FnOnce() -> String) -> String {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::workload::Workload;
+use crate::workload::{ModelConfig, Workload};
 
 /// A fieldless enum with one lowercase name per variant: `ALL`, `name()`,
 /// `Display`, and `FromStr` with an error that lists the known names.
@@ -71,9 +71,19 @@ pub enum Pass {
     Forward,
     /// Forward + loss + backward (gradients of every parameter); no optimizer step.
     Train,
+    /// One LLM decode step: one new token per sequence over a KV cache of
+    /// the context's earlier tokens (Llama only).
+    Decode,
 }
 
-named_enum!(Pass, "pass", "passes", [Forward => "forward", Train => "train"]);
+named_enum!(Pass, "pass", "passes", [Forward => "forward", Train => "train", Decode => "decode"]);
+
+impl Pass {
+    /// Whether a model has this pass: decode is an LLM's.
+    pub fn applies_to(self, config: &ModelConfig) -> bool {
+        self != Pass::Decode || matches!(config, ModelConfig::Llama(_))
+    }
+}
 
 /// A device as the command line and results name it: `cpu` or `cuda:N`.
 /// Parsed once where it enters (command line, backend), written as its name.
@@ -273,8 +283,8 @@ mod tests {
             "unknown dtype 'f64'; known dtypes: f32, bf16, f16"
         );
         assert_eq!(
-            "decode".parse::<Pass>().unwrap_err(),
-            "unknown pass 'decode'; known passes: forward, train"
+            "prefill".parse::<Pass>().unwrap_err(),
+            "unknown pass 'prefill'; known passes: forward, train, decode"
         );
     }
 

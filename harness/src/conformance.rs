@@ -10,7 +10,7 @@ use crate::case::{AttentionChoice, AttentionPlan, CaseSpec, DeviceName, Dtype, P
 use crate::kernels::{Kernel, KernelSpec, host_reference, wan_kernels};
 use crate::params::parameters;
 use crate::parity::compare;
-use crate::tensors::{SeededWeights, seeded_inputs};
+use crate::tensors::{HostTensor, SeededWeights, seeded_inputs};
 use crate::workload::{ModelConfig, WanConfig, Workload, expand_workloads};
 
 /// A preset as a workload, without overrides.
@@ -86,12 +86,14 @@ pub fn run_kernel(backend: &dyn Backend, kernel: &Kernel, dtype: Dtype, pass: Pa
         .unwrap_or_else(|e| panic!("{label}: {e:#}"))
 }
 
-/// Each building block of wan-tiny computes its definition in f32: output
+/// Each building block of wan-tiny, and the bandwidth calibration's sum,
+/// computes its definition in f32: output
 /// shape; attention and matmul within 1e-5 of the host's f64 computation;
 /// the training pass's output equal to the forward's, its loss the mean
 /// square of that output, and a finite, non-zero gradient for every operand.
 pub fn kernels_compute_their_definitions(backend: &dyn Backend) {
-    for kernel in tiny_kernels() {
+    let sum = Kernel::Sum { elements: 1000 };
+    for kernel in tiny_kernels().into_iter().chain([sum]) {
         let label = format!("{} {kernel}", backend.name());
         let fwd = run_kernel(backend, &kernel, Dtype::F32, Pass::Forward);
         assert_eq!(fwd.output.shape, kernel.output_shape(), "{label}");
@@ -154,6 +156,69 @@ pub fn every_attention_path_computes_the_same_model(backend: &dyn Backend) {
                     assert!(grads < 1e-5, "{label}: gradients {p:?}");
                 }
             }
+        }
+    }
+}
+
+/// The logits of a prefill [B, S, vocab] at its last position, [B, 1, vocab].
+pub fn last_position(out: &PassOutput) -> PassOutput {
+    let [b, s, vocab] = out.output.shape[..] else {
+        panic!("logits are [B, S, vocab], not {:?}", out.output.shape);
+    };
+    let values = out.output.as_f32().expect("f32 logits");
+    let last = (0..b)
+        .flat_map(|i| &values[(i * s + s - 1) * vocab..(i * s + s) * vocab])
+        .copied()
+        .collect();
+    PassOutput {
+        output: HostTensor::f32(vec![b, 1, vocab], last),
+        loss: None,
+        grad_norms: Vec::new(),
+    }
+}
+
+/// A decode step's logits equal the prefill's at the same position: the
+/// cache of a context's first S-1 tokens plus its last token computes what
+/// a forward over all S tokens computes at position S-1. On llama-tiny
+/// (grouped-query: 4 heads over 2 kv heads), a batch of 3, tied embeddings,
+/// and plain multi-head attention; with every attention path the backend
+/// offers for decode; within 1e-5 relative.
+pub fn a_decode_step_equals_the_forward_at_its_position(backend: &dyn Backend) {
+    let mut batched = workload("llama-tiny");
+    let mut tied = workload("llama-tiny");
+    let mut multi_head = workload("llama-tiny");
+    if let (ModelConfig::Llama(b), ModelConfig::Llama(t), ModelConfig::Llama(m)) = (
+        &mut batched.config,
+        &mut tied.config,
+        &mut multi_head.config,
+    ) {
+        b.batch = 3;
+        t.tie_word_embeddings = true;
+        m.num_key_value_heads = m.num_attention_heads;
+    }
+    let offered = backend.attention_paths(DeviceName::Cpu, Pass::Decode);
+    for w in [workload("llama-tiny"), batched, tied, multi_head] {
+        let forward = run(backend, &w, Dtype::F32, Pass::Forward);
+        let expected = last_position(&forward);
+        for &path in &offered {
+            let plan = AttentionPlan {
+                path,
+                tile_score_bytes: 2 << 10,
+            };
+            let ModelConfig::Llama(c) = &w.config else {
+                unreachable!("llama-tiny variants")
+            };
+            let label = format!(
+                "{} llama-tiny (batch {}, {} kv heads, tied {}) decode {path}",
+                backend.name(),
+                c.batch,
+                c.num_key_value_heads,
+                c.tie_word_embeddings
+            );
+            let decode = run_with(backend, &w, Dtype::F32, Pass::Decode, plan);
+            assert_eq!(decode.output.shape, expected.output.shape, "{label}");
+            let e = output_rel_error(&decode, &expected);
+            assert!(e < 1e-5, "{label}: relative error {e}");
         }
     }
 }

@@ -4,11 +4,14 @@
 //! QKᵀ and AV as 4·S_q·S_k·d per layer; elementwise work (norms, RoPE,
 //! softmax, activations, modulation) is excluded. Causal attention is counted
 //! as full attention, as most published figures do. Training = 3 × forward
-//! (backward costs two matmuls per forward matmul).
+//! (backward costs two matmuls per forward matmul). A Llama decode step is
+//! one new token per sequence through every linear layer, attending over a
+//! context of `seq_len` positions (the step's own included).
 
 use serde::{Deserialize, Serialize};
 
 use crate::attention::ScoreMemory;
+use crate::case::Pass;
 use crate::params::parameter_count;
 use crate::workload::{LlamaConfig, ModelConfig, WanConfig};
 
@@ -27,6 +30,18 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "FLOPs of one forward pass over the whole batch: matmuls as 2*m*n*k, attention as 4*S_q*S_k*d per layer, elementwise ops excluded; causal attention counted as full",
     ),
     ("cost.train_flops", "3 x forward_flops (forward + backward)"),
+    (
+        "cost.decode_flops",
+        "Llama: FLOPs of one decode step over the batch: one token per sequence through every linear layer and the LM head (2*m*n*k), and attention over a context of seq_len positions as 4*seq_len*d per layer and query head (grouped-query kv heads shared); 0 for Wan",
+    ),
+    (
+        "cost.decode_read_elements",
+        "Llama: elements one decode step must read from memory at least: every weight (of an untied input embedding only the batch's rows) and the KV cache; times the dtype's bytes it is the step's memory traffic floor",
+    ),
+    (
+        "cost.kv_cache_elements",
+        "Llama: elements of the KV cache at the context: 2 (keys, values) x layers x batch x seq_len x kv heads x head_dim",
+    ),
     (
         "cost.self_attention_flops",
         "share of forward_flops spent in self-attention scores and weighted sums (4*S^2*d per layer)",
@@ -49,6 +64,16 @@ pub struct CostFigures {
     pub linear_flops: f64,
     pub self_attention_flops: f64,
     pub cross_attention_flops: f64,
+    /// Llama: one decode step over the batch (0 for Wan and in files
+    /// written before decode was measured).
+    #[serde(default)]
+    pub decode_flops: f64,
+    /// Llama: elements a decode step reads at least (weights and KV cache).
+    #[serde(default)]
+    pub decode_read_elements: f64,
+    /// Llama: elements of the KV cache at the context.
+    #[serde(default)]
+    pub kv_cache_elements: u64,
 }
 
 /// Memory estimate in bytes for a pass at a given element size.
@@ -134,15 +159,47 @@ fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
     }
 }
 
+/// A Llama decode step: (FLOPs, elements read, KV cache elements).
+fn llama_decode(c: &LlamaConfig, parameters: u64) -> (f64, f64, u64) {
+    let b = c.batch as f64;
+    let s = c.seq_len as f64;
+    let d = c.hidden_size as f64;
+    let q = (c.num_attention_heads * c.head_dim()) as f64;
+    let kv = (c.num_key_value_heads * c.head_dim()) as f64;
+    let f = c.intermediate_size as f64;
+    let layers = c.num_hidden_layers as f64;
+    let per_layer_linear = 2.0 * (d * q + 2.0 * d * kv + q * d + 3.0 * d * f);
+    let lm_head = 2.0 * d * c.vocab_size as f64;
+    let flops = b * (layers * (per_layer_linear + 4.0 * s * q) + lm_head);
+    let cache =
+        2 * c.num_hidden_layers * c.batch * c.seq_len * c.num_key_value_heads * c.head_dim();
+    // An untied input embedding is read only at the batch's tokens.
+    let unread = if c.tie_word_embeddings {
+        0.0
+    } else {
+        ((c.vocab_size as f64) - b).max(0.0) * d
+    };
+    (
+        flops,
+        parameters as f64 - unread + cache as f64,
+        cache as u64,
+    )
+}
+
 pub fn cost(config: &ModelConfig) -> CostFigures {
     let flops = match config {
         ModelConfig::Wan(c) => wan_flops(c),
         ModelConfig::Llama(c) => llama_flops(c),
     };
+    let parameters = parameter_count(config);
+    let (decode_flops, decode_read_elements, kv_cache_elements) = match config {
+        ModelConfig::Wan(_) => (0.0, 0.0, 0),
+        ModelConfig::Llama(c) => llama_decode(c, parameters),
+    };
     let forward = flops.linear + flops.self_attention + flops.cross_attention;
     let per_sample = config.tokens_per_sample() as u64;
     CostFigures {
-        parameters: parameter_count(config),
+        parameters,
         tokens_per_sample: per_sample,
         tokens: per_sample * config.batch() as u64,
         forward_flops: forward,
@@ -150,22 +207,31 @@ pub fn cost(config: &ModelConfig) -> CostFigures {
         linear_flops: flops.linear,
         self_attention_flops: flops.self_attention,
         cross_attention_flops: flops.cross_attention,
+        decode_flops,
+        decode_read_elements,
+        kv_cache_elements,
     }
 }
 
 /// Estimated memory of one pass. Activations: forward keeps one layer's
 /// working set live (q/k/v, FFN hidden and the attention scores the path
 /// keeps: all of a layer's, one tile's, or none); training keeps every
-/// layer's saved tensors for the backward pass.
+/// layer's saved tensors for the backward pass; decode holds the KV cache
+/// beside what the prompt's prefill (a forward) needed to fill it.
 pub fn estimate_memory(
     config: &ModelConfig,
-    train: bool,
+    pass: Pass,
     bytes_per_element: u64,
     attention: ScoreMemory,
     tile_score_bytes: u64,
     runtime_bytes: u64,
 ) -> MemoryEstimate {
+    let train = pass == Pass::Train;
     let params = parameter_count(config);
+    let kv_cache = match (config, pass) {
+        (ModelConfig::Llama(_), Pass::Decode) => cost(config).kv_cache_elements,
+        _ => 0,
+    };
     let (heads, s, d, ffn, layers, extra) = match config {
         ModelConfig::Wan(c) => (
             c.num_heads as u64,
@@ -211,7 +277,7 @@ pub fn estimate_memory(
     };
     let weights_bytes = params * bytes_per_element;
     let gradients_bytes = if train { weights_bytes } else { 0 };
-    let activations_bytes = activations * bytes_per_element;
+    let activations_bytes = (activations + kv_cache) * bytes_per_element;
     MemoryEstimate {
         weights_bytes,
         gradients_bytes,
@@ -282,6 +348,31 @@ mod tests {
     }
 
     #[test]
+    fn a_decode_step_is_two_flops_per_parameter_plus_attention_over_the_context() {
+        let cfg = find_preset("llama-2-70b").unwrap().config;
+        let c = cost(&cfg);
+        let ModelConfig::Llama(l) = &cfg else {
+            panic!()
+        };
+        let (d, vocab) = (l.hidden_size as f64, l.vocab_size as f64);
+        // Every weight but the input embedding is a matmul of one token
+        // (but the norms' 1.3M weights: 2e-5 of them).
+        let matmul_params = c.parameters as f64 - vocab * d;
+        let attention = 80.0 * 4.0 * 4096.0 * 8192.0;
+        assert!((c.decode_flops / (2.0 * matmul_params + attention) - 1.0).abs() < 1e-4);
+        // GQA: 8 kv heads of 128 over 4,096 positions, keys and values, 80 layers.
+        assert_eq!(c.kv_cache_elements, 2 * 80 * 4096 * 8 * 128);
+        let read = matmul_params + d + c.kv_cache_elements as f64;
+        assert!((c.decode_read_elements / read - 1.0).abs() < 1e-12);
+        // Per token, prefill and decode cost about the same FLOPs.
+        let prefill_per_token = c.forward_flops / 4096.0;
+        assert!((c.decode_flops / prefill_per_token - 1.0).abs() < 0.05);
+        // Wan has no decode.
+        let wan = cost(&find_preset("wan-small").unwrap().config);
+        assert_eq!((wan.decode_flops, wan.kv_cache_elements), (0.0, 0));
+    }
+
+    #[test]
     fn video_attention_dominates_at_real_scale() {
         let c = cost(&find_preset("wan2.1-14b-720p").unwrap().config);
         assert!(c.self_attention_flops > c.linear_flops);
@@ -293,9 +384,9 @@ mod tests {
     fn memory_estimate_scales_with_pass_and_dtype() {
         let cfg = find_preset("wan-small").unwrap().config;
         let full = ScoreMemory::Full;
-        let fwd = estimate_memory(&cfg, false, 4, full, 0, 0);
-        let train = estimate_memory(&cfg, true, 4, full, 0, 0);
-        let half = estimate_memory(&cfg, true, 2, full, 0, 0);
+        let fwd = estimate_memory(&cfg, Pass::Forward, 4, full, 0, 0);
+        let train = estimate_memory(&cfg, Pass::Train, 4, full, 0, 0);
+        let half = estimate_memory(&cfg, Pass::Train, 2, full, 0, 0);
         assert_eq!(fwd.weights_bytes, 15_742_144 * 4);
         assert_eq!(fwd.gradients_bytes, 0);
         assert_eq!(train.gradients_bytes, train.weights_bytes);
@@ -321,13 +412,13 @@ mod tests {
         ] {
             let cfg = one_block(name);
             for scores in [ScoreMemory::Tile, ScoreMemory::None] {
-                let e = estimate_memory(&cfg, false, 4, scores, 64 << 20, runtime);
+                let e = estimate_memory(&cfg, Pass::Forward, 4, scores, 64 << 20, runtime);
                 assert!((e.total_bytes as f64) < ram, "{name} {scores:?}: {e:?}");
             }
         }
         let full = estimate_memory(
             &one_block("wan2.1-1.3b-480p"),
-            false,
+            Pass::Forward,
             4,
             ScoreMemory::Full,
             0,
@@ -337,9 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn a_decode_case_holds_its_kv_cache_beside_the_prefill() {
+        let cfg = find_preset("llama-small").unwrap().config;
+        let none = ScoreMemory::None;
+        let forward = estimate_memory(&cfg, Pass::Forward, 4, none, 0, 0);
+        let decode = estimate_memory(&cfg, Pass::Decode, 4, none, 0, 0);
+        let cache = cost(&cfg).kv_cache_elements * 4;
+        assert!(cache > 0);
+        assert_eq!(decode.total_bytes, forward.total_bytes + cache);
+    }
+
+    #[test]
     fn memory_estimate_follows_the_attention_path() {
         let cfg = find_preset("wan2.1-1.3b-480p").unwrap().config;
-        let with = |scores| estimate_memory(&cfg, false, 4, scores, 64 << 20, 0).activations_bytes;
+        let with =
+            |scores| estimate_memory(&cfg, Pass::Forward, 4, scores, 64 << 20, 0).activations_bytes;
         let (full, tile, none) = (
             with(ScoreMemory::Full),
             with(ScoreMemory::Tile),
@@ -351,7 +454,7 @@ mod tests {
         // One layer's other activations: a few GB, as measured (about 4 GB
         // peak RSS for a one-block model).
         assert!((2_000_000_000..8_000_000_000).contains(&none), "{none}");
-        let train = |scores| estimate_memory(&cfg, true, 4, scores, 64 << 20, 0).total_bytes;
+        let train = |scores| estimate_memory(&cfg, Pass::Train, 4, scores, 64 << 20, 0).total_bytes;
         assert!(train(ScoreMemory::None) < train(ScoreMemory::Full));
     }
 }

@@ -2,11 +2,12 @@
 //! a case's whole model measured, or extrapolated from its k blocks and its
 //! rest case, then per video, image or request, and its cost.
 
+use crate::case::Dtype;
 use crate::case::Pass;
 use crate::results::{CaseResult, Status};
 use crate::scale::{FullModel, Interval, PerUnit, ScaleSettings, UnitCost};
 use crate::stats::bootstrap_two_medians_ci;
-use crate::workload::{DEFAULT_PRESETS, Dimension, ModelConfig, find_preset};
+use crate::workload::{DEFAULT_PRESETS, Dimension, LlamaConfig, ModelConfig, find_preset};
 
 /// The preset's block count, where the preset is known.
 fn preset_blocks(case: &CaseResult) -> Option<usize> {
@@ -140,18 +141,19 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
                     "one {unit}{batch}: {} denoising steps x {} DiT forwards (classifier-free guidance); the text encoder and VAE decode are not included",
                     settings.steps, settings.cfg_passes
                 ),
+                tokens: None,
                 time: forward.scaled(forwards),
             }
         }
         ModelConfig::Llama(c) => {
-            let per_forward = (c.batch * c.seq_len) as u64;
-            let tokens = settings.llm_tokens.unwrap_or(per_forward);
-            let forwards = tokens as f64 / per_forward as f64;
+            let prompt = prompt_tokens(c, settings);
+            let forwards = prompt as f64 / c.seq_len as f64;
             PerUnit {
-                unit: "request".into(),
+                unit: "prefill".into(),
                 forwards,
+                tokens: Some((c.batch as u64 * prompt) as f64),
                 basis: format!(
-                    "{tokens} prompt tokens at the measured prefill rate ({} x {} tokens per forward); decode is not measured",
+                    "a request's prompt: {prompt} tokens per sequence at the measured prefill rate ({} x {} tokens per forward)",
                     c.batch, c.seq_len
                 ),
                 time: forward.scaled(forwards),
@@ -160,13 +162,149 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
     }
 }
 
+/// Prompt tokens of one request: `--llm-prompt`, or the prefill's
+/// `seq_len` less what the generated tokens need within the context window.
+fn prompt_tokens(c: &LlamaConfig, settings: &ScaleSettings) -> u64 {
+    settings.llm_prompt_tokens.unwrap_or_else(|| {
+        let room = (c.max_position_embeddings as u64).saturating_sub(settings.llm_generated_tokens);
+        (c.seq_len as u64).min(room).max(1)
+    })
+}
+
+/// A Llama model across its measured depths and context lengths: preset
+/// and overrides but `layers` and `seq-len`, and where it ran.
+#[derive(PartialEq)]
+struct LlmIdentity<'a> {
+    preset: &'a str,
+    overrides: Vec<(&'a str, usize)>,
+    backend: &'a str,
+    device: &'a str,
+    dtype: Dtype,
+}
+
+fn llm_identity(c: &CaseResult) -> Option<LlmIdentity<'_>> {
+    let skip = [Dimension::Layers.name(), Dimension::SeqLen.name()];
+    matches!(c.workload.config, ModelConfig::Llama(_)).then(|| LlmIdentity {
+        preset: &c.workload.preset,
+        overrides: c
+            .workload
+            .overrides
+            .iter()
+            .filter(|(name, _)| !skip.contains(&name.as_str()))
+            .map(|(n, v)| (n.as_str(), *v))
+            .collect(),
+        backend: &c.backend,
+        device: &c.device,
+        dtype: c.dtype,
+    })
+}
+
+/// Least-squares line through `points` (x, y): (intercept, slope); a
+/// constant through one point.
+fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx == 0.0 {
+        return (mean_y, 0.0);
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let slope = sxy / sxx;
+    (mean_y - slope * mean_x, slope)
+}
+
+/// One request of a decode case's model: the prefill of its prompt (from
+/// the forward case of the same model nearest the prompt's length) and its
+/// generated tokens' decode steps (fitted over the decode cases' contexts).
+/// `None` without a forward case.
+fn request(case: &CaseResult, cases: &[CaseResult], settings: &ScaleSettings) -> Option<PerUnit> {
+    let id = llm_identity(case)?;
+    let full = |c: &CaseResult| c.full_model.as_ref().map(|f| f.forward);
+    let seq_len = |c: &CaseResult| match &c.workload.config {
+        ModelConfig::Llama(l) => l.seq_len,
+        ModelConfig::Wan(_) => 0,
+    };
+    let same = |c: &&CaseResult, pass| {
+        c.pass == pass && llm_identity(c).as_ref() == Some(&id) && full(c).is_some()
+    };
+    let forwards: Vec<&CaseResult> = cases.iter().filter(|c| same(c, Pass::Forward)).collect();
+    // The prompt: given, or that of the longest prefill measured.
+    let longest = forwards.iter().max_by_key(|c| seq_len(c))?;
+    let ModelConfig::Llama(config) = &longest.workload.config else {
+        return None;
+    };
+    let prompt = prompt_tokens(config, settings);
+    let prefill_case = forwards
+        .iter()
+        .min_by_key(|c| (seq_len(c) as i64 - prompt as i64).abs())?;
+    let prefill_s = full(prefill_case)?.scaled(prompt as f64 / seq_len(prefill_case) as f64);
+
+    let mut steps: Vec<(f64, Interval)> = cases
+        .iter()
+        .filter(|c| same(c, Pass::Decode))
+        .filter_map(|c| Some((seq_len(c) as f64, full(c)?)))
+        .collect();
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let generated = settings.llm_generated_tokens;
+    // Contexts prompt+1 .. prompt+generated: a line's sum is its value at the mean.
+    let mean_context = prompt as f64 + (generated as f64 + 1.0) / 2.0;
+    let at = |pick: fn(&Interval) -> f64| {
+        let points: Vec<(f64, f64)> = steps.iter().map(|(x, i)| (*x, pick(i))).collect();
+        let (a, b) = fit_line(&points);
+        generated as f64 * (a + b * mean_context).max(0.0)
+    };
+    let decode = Interval {
+        median_s: at(|i| i.median_s),
+        ci95_s: [at(|i| i.ci95_s[0]), at(|i| i.ci95_s[1])],
+    };
+    let contexts: Vec<String> = steps.iter().map(|(x, _)| format!("{x}")).collect();
+    let (first, last) = (steps.first()?.0, steps.last()?.0);
+    let fit = match steps.len() {
+        1 => format!("the step measured at a context of {first} tokens, for every context"),
+        _ if (first..=last).contains(&(prompt as f64 + 1.0))
+            && (first..=last).contains(&(prompt as f64 + generated as f64)) =>
+        {
+            format!(
+                "interpolated linearly between the contexts measured ({})",
+                contexts.join(", ")
+            )
+        }
+        _ => format!(
+            "extrapolated linearly from the contexts measured ({})",
+            contexts.join(", ")
+        ),
+    };
+    let batch = case.workload.config.batch();
+    let of_batch = if batch == 1 {
+        String::new()
+    } else {
+        format!(", each sequence of a batch of {batch}")
+    };
+    Some(PerUnit {
+        unit: "request".into(),
+        forwards: prompt as f64 / seq_len(prefill_case) as f64,
+        tokens: Some((batch as u64 * (prompt + generated)) as f64),
+        basis: format!(
+            "one request{of_batch}: a {prompt}-token prompt's prefill (the {}-token prefill scaled per token) and {generated} generated tokens' decode steps at contexts {} to {} ({fit})",
+            seq_len(prefill_case),
+            prompt + 1,
+            prompt + generated
+        ),
+        time: Interval {
+            median_s: prefill_s.median_s + decode.median_s,
+            ci95_s: [
+                prefill_s.ci95_s[0] + decode.ci95_s[0],
+                prefill_s.ci95_s[1] + decode.ci95_s[1],
+            ],
+        },
+    })
+}
+
 fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> UnitCost {
     let price = settings.price_per_hour_usd;
     let usd = price.map(|p| unit.time.median_s / 3600.0 * p);
-    let tokens = match &case.workload.config {
-        ModelConfig::Llama(c) => Some(unit.forwards * (c.batch * c.seq_len) as f64),
-        ModelConfig::Wan(_) => None,
-    };
+    let tokens = unit.tokens;
     let watts = case.energy.as_ref().and_then(|e| e.average_watts);
     let mut assumptions = vec![match price {
         Some(p) => format!("the whole machine at ${p}/hour, busy only with this work"),
@@ -213,7 +351,8 @@ pub fn worth_showing(case: &CaseResult, full: &FullModel) -> bool {
             || !DEFAULT_PRESETS.contains(&case.workload.preset.as_str()))
 }
 
-/// Fill `full_model` of every case from the others.
+/// Fill `full_model` of every case from the others; then a decode case's
+/// request from the full models of its model's forward and decode cases.
 pub fn attach(cases: &mut [CaseResult], settings: &ScaleSettings) {
     let figures: Vec<Option<FullModel>> = cases
         .iter()
@@ -221,6 +360,22 @@ pub fn attach(cases: &mut [CaseResult], settings: &ScaleSettings) {
         .collect();
     for (case, full) in cases.iter_mut().zip(figures) {
         case.full_model = full;
+    }
+    let requests: Vec<Option<PerUnit>> = cases
+        .iter()
+        .map(|c| {
+            (c.pass == Pass::Decode && c.full_model.is_some())
+                .then(|| request(c, cases, settings))
+                .flatten()
+        })
+        .collect();
+    for (case, unit) in cases.iter_mut().zip(requests) {
+        let Some(unit) = unit else { continue };
+        let cost = unit_cost(case, &unit, settings);
+        if let Some(full) = case.full_model.as_mut() {
+            full.cost = Some(cost);
+            full.per_unit = Some(unit);
+        }
     }
 }
 
@@ -241,6 +396,15 @@ mod tests {
         let sweeps = layers
             .map(|l| BTreeMap::from([(Dimension::Layers, vec![l])]))
             .unwrap_or_default();
+        case_of(preset, sweeps, Pass::Forward, seconds)
+    }
+
+    fn case_of(
+        preset: &str,
+        sweeps: BTreeMap<Dimension, Vec<usize>>,
+        pass: Pass,
+        seconds: f64,
+    ) -> CaseResult {
         let workload = expand_workloads(&[preset.to_string()], &sweeps)
             .unwrap()
             .remove(0);
@@ -249,7 +413,7 @@ mod tests {
             backend: "candle".into(),
             device: DeviceName::Cpu,
             dtype: Dtype::F32,
-            pass: Pass::Forward,
+            pass,
             seed: 0,
             attention: AttentionPlan {
                 path: AttentionPath::Composite,
@@ -365,22 +529,110 @@ mod tests {
     }
 
     #[test]
-    fn an_llm_request_is_its_tokens_at_the_prefill_rate() {
+    fn an_llm_prefill_is_its_prompt_at_the_prefill_rate() {
         // llama-tiny: one forward is 48 tokens.
         let c = case("llama-tiny", None, 0.048);
         let settings = ScaleSettings {
-            llm_tokens: Some(480),
+            llm_prompt_tokens: Some(480),
             price_per_hour_usd: Some(36.0),
             ..ScaleSettings::default()
         };
         let f = full_model(&c, std::slice::from_ref(&c), &settings).unwrap();
         let unit = f.per_unit.unwrap();
-        assert_eq!((unit.unit.as_str(), unit.forwards), ("request", 10.0));
+        assert_eq!((unit.unit.as_str(), unit.forwards), ("prefill", 10.0));
         assert!((unit.time.median_s - 0.48).abs() < 1e-12);
-        assert!(unit.basis.contains("decode is not measured"));
+        assert!(
+            unit.basis.contains("480 tokens per sequence"),
+            "{}",
+            unit.basis
+        );
         // 1 ms per token at $36/hour: $0.01 per 1,000 tokens, $10 per million.
         let usd = f.cost.unwrap().usd_per_million_tokens.unwrap();
         assert!((usd - 10.0).abs() < 1e-9, "{usd}");
+    }
+
+    /// An ok llama-tiny case of `pass` at a context of `seq_len` tokens.
+    fn llama_case(pass: Pass, seq_len: usize, seconds: f64) -> CaseResult {
+        let sweeps = BTreeMap::from([(Dimension::SeqLen, vec![seq_len])]);
+        case_of("llama-tiny", sweeps, pass, seconds)
+    }
+
+    #[test]
+    fn a_request_is_its_prefill_and_its_decode_steps_fitted_in_the_context() {
+        // Prefill: 40 ms for 40 tokens, 1 ms a token. Decode steps: 10 ms
+        // at a context of 24 tokens, 14 ms at 40: 4 ms + 0.25 ms a position.
+        let prefill = llama_case(Pass::Forward, 40, 0.040);
+        let short = llama_case(Pass::Decode, 24, 0.010);
+        let long = llama_case(Pass::Decode, 40, 0.014);
+        let settings = ScaleSettings {
+            llm_prompt_tokens: Some(20),
+            llm_generated_tokens: 8,
+            price_per_hour_usd: Some(3.6),
+            ..ScaleSettings::default()
+        };
+        let mut cases = vec![prefill, short, long];
+        attach(&mut cases, &settings);
+        let unit = cases[2]
+            .full_model
+            .as_ref()
+            .unwrap()
+            .per_unit
+            .clone()
+            .unwrap();
+        assert_eq!(unit.unit, "request");
+        // 20 prompt tokens: 20 ms; steps at contexts 21..28 (mean 24.5):
+        // 8 x (4 + 0.25 x 24.5) ms = 81 ms.
+        assert!(
+            (unit.time.median_s - (0.020 + 0.081)).abs() < 1e-12,
+            "{unit:?}"
+        );
+        assert!(unit.basis.contains("contexts 21 to 28"), "{}", unit.basis);
+        assert!(
+            unit.basis.contains("extrapolated linearly"),
+            "{}",
+            unit.basis
+        );
+        assert_eq!(unit.tokens, Some(28.0));
+        let cost = cases[2].full_model.as_ref().unwrap().cost.clone().unwrap();
+        assert!((cost.usd_per_unit.unwrap() - 0.101 / 1000.0).abs() < 1e-12);
+        // The same request from either decode case; the prefill's own unit.
+        let other = cases[1]
+            .full_model
+            .as_ref()
+            .unwrap()
+            .per_unit
+            .clone()
+            .unwrap();
+        assert_eq!(other.time, unit.time);
+        let prompt = cases[0]
+            .full_model
+            .as_ref()
+            .unwrap()
+            .per_unit
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (prompt.unit.as_str(), prompt.tokens),
+            ("prefill", Some(20.0))
+        );
+        // One decode context: the same step everywhere; no prefill, no request.
+        let mut one = vec![
+            llama_case(Pass::Forward, 40, 0.040),
+            llama_case(Pass::Decode, 24, 0.010),
+        ];
+        attach(&mut one, &settings);
+        let unit = one[1]
+            .full_model
+            .as_ref()
+            .unwrap()
+            .per_unit
+            .clone()
+            .unwrap();
+        assert!((unit.time.median_s - (0.020 + 0.080)).abs() < 1e-12);
+        assert!(unit.basis.contains("for every context"), "{}", unit.basis);
+        let mut alone = vec![llama_case(Pass::Decode, 24, 0.010)];
+        attach(&mut alone, &settings);
+        assert_eq!(alone[0].full_model.as_ref().unwrap().per_unit, None);
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub enum Kernel {
         k: usize,
         n: usize,
     },
+    /// The sum of every element: reads each once and writes one number, so
+    /// it runs at the memory's read bandwidth (what a decode step's weight
+    /// reads need); the bandwidth calibration times it. Operand `x`
+    /// [elements]; output [1].
+    Sum { elements: usize },
 }
 
 impl Kernel {
@@ -57,6 +62,7 @@ impl Kernel {
             Kernel::WanBlock(_) => "wan-block",
             Kernel::Attention { .. } => "attention",
             Kernel::Matmul { .. } => "matmul",
+            Kernel::Sum { .. } => "sum",
         }
     }
 
@@ -79,6 +85,7 @@ impl Kernel {
                 head_dim,
             } => format!("b{batch} h{heads} s{tokens} d{head_dim}"),
             Kernel::Matmul { site, m, k, n } => format!("{site} m{m} k{k} n{n}"),
+            Kernel::Sum { elements } => format!("n{elements}"),
         }
     }
 
@@ -116,6 +123,7 @@ impl Kernel {
                     },
                 ),
             ],
+            Kernel::Sum { elements } => vec![ParamSpec::new("x", &[*elements], unit())],
         }
     }
 
@@ -129,6 +137,7 @@ impl Kernel {
                 head_dim,
             } => vec![*batch, *heads, *tokens, *head_dim],
             Kernel::Matmul { m, n, .. } => vec![*m, *n],
+            Kernel::Sum { .. } => vec![1],
         }
     }
 
@@ -144,13 +153,14 @@ impl Kernel {
                 head_dim,
             } => 4.0 * (*batch * *heads * *head_dim) as f64 * (*tokens as f64).powi(2),
             Kernel::Matmul { m, k, n, .. } => 2.0 * (*m as f64) * (*k as f64) * (*n as f64),
+            Kernel::Sum { elements } => *elements as f64,
         }
     }
 
     /// FLOPs of one pass: training counts 3 × forward, as the cost model does.
     pub fn flops(&self, pass: Pass) -> f64 {
         match pass {
-            Pass::Forward => self.forward_flops(),
+            Pass::Forward | Pass::Decode => self.forward_flops(),
             Pass::Train => 3.0 * self.forward_flops(),
         }
     }
@@ -267,6 +277,11 @@ pub fn calibration_matmul(config: &ModelConfig) -> Kernel {
     }
 }
 
+/// Elements the bandwidth calibration sums: 2^27 (512 MiB in f32, 256 MiB
+/// in 16-bit types), far beyond any CPU cache or GPU L2, so each iteration
+/// streams them from memory.
+pub const CALIBRATION_SUM_ELEMENTS: usize = 1 << 27;
+
 /// The forward output of an attention or matmul kernel computed on the host
 /// in f64 from the definition, for checking backends. `None` for the Wan
 /// block, which is checked across backends instead.
@@ -288,6 +303,7 @@ pub fn host_reference(
     };
     let values = match *kernel {
         Kernel::WanBlock(_) => return Ok(None),
+        Kernel::Sum { .. } => vec![load("x")?.into_iter().sum()],
         Kernel::Matmul { m, k, n, .. } => {
             let (x, w) = (load("x")?, load("weight")?);
             let mut out = vec![0.0; m * n];

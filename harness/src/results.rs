@@ -286,13 +286,15 @@ impl CaseResult {
         pass: Pass,
         median_s: f64,
     ) -> Throughput {
-        let flops = match pass {
-            Pass::Forward => cost.forward_flops,
-            Pass::Train => cost.train_flops,
+        let (flops, tokens) = match pass {
+            Pass::Forward => (cost.forward_flops, cost.tokens),
+            Pass::Train => (cost.train_flops, cost.tokens),
+            // One new token per sequence.
+            Pass::Decode => (cost.decode_flops, batch as u64),
         };
         Throughput {
             samples_per_s: batch as f64 / median_s,
-            tokens_per_s: cost.tokens as f64 / median_s,
+            tokens_per_s: tokens as f64 / median_s,
             tflops: flops / median_s / 1e12,
         }
     }

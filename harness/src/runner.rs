@@ -19,7 +19,7 @@ use crate::kernels::calibration_matmul;
 use crate::outcome::{Exit, WorkerFailure, classify_exit, classify_reported_error};
 use crate::params::parameter_count;
 use crate::parity::{self, Parity, ParityStatus};
-use crate::peak::{Efficiency, GemmRate};
+use crate::peak::{BandwidthRate, Efficiency, GemmRate, MemoryRoofline};
 use crate::results::{CaseResult, Failure, OutputsRecord, PhaseSamples, Status, WorkloadRecord};
 use crate::stats::{median, summarize};
 use crate::tensors::DataSource;
@@ -95,6 +95,14 @@ pub struct Runner {
     /// Matmul rates measured so far, by [`gemm_key`]: each backend, device,
     /// dtype and shape is calibrated once per run.
     gemm_rates: HashMap<String, GemmRate>,
+    /// Memory bandwidths measured so far, by [`bandwidth_key`]: each
+    /// backend, device and dtype that runs a decode case, once per run.
+    bandwidth_rates: HashMap<String, BandwidthRate>,
+}
+
+/// The bandwidth calibration a decode case needs: backend, device, dtype.
+fn bandwidth_key(case: &CaseSpec) -> String {
+    format!("{} {} {}", case.backend, case.device, case.dtype)
 }
 
 /// The calibration a case needs: backend, device, dtype and matmul shape.
@@ -179,6 +187,7 @@ impl Runner {
             references: HashMap::new(),
             reference_store,
             gemm_rates: HashMap::new(),
+            bandwidth_rates: HashMap::new(),
         }
     }
 
@@ -278,9 +287,24 @@ impl Runner {
             }
             None => self.gemm_rates.get(&gemm_key(case)).cloned(),
         };
+        if let Some(rate) = &response.bandwidth {
+            self.bandwidth_rates
+                .insert(bandwidth_key(case), rate.clone());
+        }
+        let bandwidth = self.bandwidth_rates.get(&bandwidth_key(case)).cloned();
         fill_from_response(&mut result, response, self.oom_phrases(&case.backend));
         if let (Some(tp), Some(device)) = (&result.throughput, &result.device_name) {
-            result.efficiency = Some(Efficiency::new(tp.tflops, gemm, device, case.dtype));
+            let mut efficiency = Efficiency::new(tp.tflops, gemm, device, case.dtype);
+            if let (Pass::Decode, Some(stats)) = (case.pass, &result.stats) {
+                let bytes = result.workload.cost.decode_read_elements * case.dtype.bytes() as f64;
+                efficiency.memory = Some(MemoryRoofline::new(
+                    bytes,
+                    stats.median_s,
+                    bandwidth,
+                    device,
+                ));
+            }
+            result.efficiency = Some(efficiency);
         }
         let (Some(path), Some(summary)) = (outputs, summary) else {
             return result;
@@ -454,6 +478,8 @@ impl Runner {
             mem_limit_bytes: self.plan.limits.mem_limit_bytes,
             parent_pid: Some(std::process::id()),
             calibrate_gemm: !self.gemm_rates.contains_key(&gemm_key(case)),
+            calibrate_bandwidth: case.pass == Pass::Decode
+                && !self.bandwidth_rates.contains_key(&bandwidth_key(case)),
         };
         std::fs::write(&request_path, serde_json::to_vec(&request)?)
             .context("cannot write the worker request")?;
@@ -504,7 +530,7 @@ pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory, runtime_bytes: 
         },
         estimated_memory: estimate_memory(
             &w.config,
-            case.pass == Pass::Train,
+            case.pass,
             case.dtype.bytes(),
             scores,
             case.attention.tile_score_bytes,
@@ -577,8 +603,9 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &
 }
 
 /// Cases in run order: workload-major, then backend (in the order given),
-/// device, dtype, pass; each with its attention planned from `attention` and
-/// the paths its backend offers.
+/// device, dtype, pass (the passes its model has: decode for LLMs only);
+/// each with its attention planned from `attention` and the paths its
+/// backend offers.
 pub fn plan_cases(
     workloads: &[Workload],
     backends: &[PlannedBackend],
@@ -593,7 +620,7 @@ pub fn plan_cases(
         for b in backends {
             for &device in devices {
                 for &dtype in dtypes {
-                    for &pass in passes {
+                    for &pass in passes.iter().filter(|p| p.applies_to(&w.config)) {
                         let offered = b.backend.attention_paths(device, pass);
                         cases.push(CaseSpec {
                             workload: w.clone(),

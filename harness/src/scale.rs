@@ -27,13 +27,16 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "full_model.per_unit",
-        "forward passes: a video or image = --steps x --cfg-passes forwards of the DiT (text encoder and VAE decode not included); an LLM request = --llm-tokens prompt tokens at the measured prefill rate (decode not measured)",
+        "forward cases: a video or image = --steps x --cfg-passes forwards of the DiT (text encoder and VAE decode not included); an LLM prefill = a request's --llm-prompt tokens at the measured prefill rate. Decode cases: an LLM request = its prefill (from the forward case of the same model nearest the prompt's length, scaled per token) plus --llm-tokens decode steps at contexts prompt+1 .. prompt+generated, each the full model's decode step fitted linearly in the context over the decode cases measured (one context: the same step time for every context); the interval adds the parts' interval ends",
     ),
     (
         "full_model.cost",
         "per_unit seconds x --price-per-hour / 3600; kWh per unit = the measured average power x per_unit seconds (only where energy was measured)",
     ),
 ];
+
+/// Tokens an LLM request generates unless `--llm-tokens` says otherwise.
+pub const DEFAULT_GENERATED_TOKENS: u64 = 256;
 
 /// What one video, image or request is made of, and the machine's price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +45,15 @@ pub struct ScaleSettings {
     pub steps: u32,
     /// DiT forwards per denoising step (2 with classifier-free guidance).
     pub cfg_passes: u32,
-    /// Prompt tokens of one LLM request; `None`: one forward's tokens.
-    pub llm_tokens: Option<u64>,
+    /// Prompt tokens of one LLM request; `None`: the measured prefill's
+    /// tokens, less what the generated tokens need within the model's
+    /// context window. (`llm_tokens` in files before decode was measured.)
+    #[serde(alias = "llm_tokens")]
+    pub llm_prompt_tokens: Option<u64>,
+    /// Tokens one LLM request generates: its decode steps (0 in files
+    /// before decode was measured).
+    #[serde(default)]
+    pub llm_generated_tokens: u64,
     /// The machine's price, US dollars per hour.
     pub price_per_hour_usd: Option<f64>,
 }
@@ -53,7 +63,8 @@ impl Default for ScaleSettings {
         ScaleSettings {
             steps: 50,
             cfg_passes: 2,
-            llm_tokens: None,
+            llm_prompt_tokens: None,
+            llm_generated_tokens: DEFAULT_GENERATED_TOKENS,
             price_per_hour_usd: None,
         }
     }
@@ -78,10 +89,14 @@ impl Interval {
 /// One video, image or request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerUnit {
-    /// `video`, `image` or `request`.
+    /// `video`, `image`, `prefill` (an LLM request's prompt) or `request`.
     pub unit: String,
-    /// Full-model forwards per unit.
+    /// Full-model forwards per unit (a request: its prefill's).
     pub forwards: f64,
+    /// LLM units: the tokens of every sequence (a prefill's prompt; a
+    /// request's prompt and generated tokens).
+    #[serde(default)]
+    pub tokens: Option<f64>,
     /// What the unit is, in words.
     pub basis: String,
     pub time: Interval,

@@ -22,7 +22,7 @@ use ditbench_harness::{
     PhaseTimes, PreparedCase, WeightSource,
 };
 
-use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
+use crate::llama::{DecodeInputs, LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
 use crate::ops::{Attention, float_tensor};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::{Param, Weights};
@@ -88,7 +88,7 @@ impl BurnBackend {
             Kind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(gpu_ordinal(name))),
         };
         Ok(match pass {
-            Pass::Forward => device,
+            Pass::Forward | Pass::Decode => device,
             Pass::Train => device.autodiff(),
         })
     }
@@ -163,7 +163,7 @@ impl Backend for BurnBackend {
         match (self.kind, pass) {
             // NdArray's `module::attention` is Burn's unfused fallback, the
             // composite path by another name: ours (tiled when big) comes first.
-            (Kind::NdArray, Pass::Forward) => vec![Composite, Tiled, Fused],
+            (Kind::NdArray, Pass::Forward | Pass::Decode) => vec![Composite, Tiled, Fused],
             _ => vec![Fused, Composite, Tiled],
         }
     }
@@ -228,14 +228,35 @@ impl Backend for BurnBackend {
             }
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let n = c.batch * c.seq_len;
-                Model::Llama(Box::new((
-                    LlamaModel::new(c, dtype, &device, case.attention),
-                    LlamaParams::resolve(c, |name| weights.param(name))?,
-                    LlamaInputs {
-                        tokens: int_tensor(tokens.as_u32()?, [n], &device),
-                        targets: int_tensor(targets.as_u32()?, [n, 1], &device),
-                    },
-                )))
+                let model = LlamaModel::new(c, dtype, &device, case.attention);
+                let params = LlamaParams::resolve(c, |name| weights.param(name))?;
+                let ids = tokens.as_u32()?;
+                if case.pass == Pass::Decode {
+                    // The prompt's cache is filled here, outside the timed
+                    // steps; each step decodes the context's last token.
+                    let s = c.seq_len;
+                    let (prompt, last): (Vec<u32>, Vec<u32>) = (
+                        ids.chunks(s)
+                            .flat_map(|seq| &seq[..s - 1])
+                            .copied()
+                            .collect(),
+                        ids.chunks(s).map(|seq| seq[s - 1]).collect(),
+                    );
+                    let cache =
+                        model.prefill(&params, int_tensor(&prompt, [prompt.len()], &device));
+                    let token = int_tensor(&last, [c.batch], &device);
+                    model.attention.record.forget();
+                    Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
+                } else {
+                    Model::Llama(Box::new((
+                        model,
+                        params,
+                        LlamaInputs {
+                            tokens: int_tensor(ids, [n], &device),
+                            targets: int_tensor(targets.as_u32()?, [n, 1], &device),
+                        },
+                    )))
+                }
             }
             _ => bail!("inputs do not match the workload's model family"),
         };
@@ -281,6 +302,7 @@ impl Backend for BurnBackend {
             Kernel::Matmul { .. } => {
                 Model::Matmul(Box::new([weights.param("x")?, weights.param("weight")?]))
             }
+            Kernel::Sum { .. } => Model::Sum(Box::new(weights.param("x")?)),
         };
         Ok(Box::new(BurnCase {
             kind: self.kind,
@@ -306,12 +328,16 @@ enum Model {
     // Burn tensors are large handles: keep the variants small.
     Wan(Box<(WanModel, WanWeights, WanInputs)>),
     Llama(Box<(LlamaModel, LlamaWeights, LlamaInputs)>),
+    /// One decode step: the context's last token over the cache of the
+    /// tokens before it.
+    LlamaDecode(Box<(LlamaModel, LlamaWeights, DecodeInputs)>),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(Box<(WanModel, BlockWeights, [Param; 3])>),
     Attention(Box<(Attention, [Param; 3])>),
     Matmul(Box<[Param; 2]>),
+    Sum(Box<Param>),
 }
 
 /// A forward output, flattened to the host on demand.
@@ -323,6 +349,8 @@ enum Output {
     Rank4(Tensor<4>),
     /// A matmul's [m, n].
     Rank2(Tensor<2>),
+    /// The sum's [1].
+    Rank1(Tensor<1>),
 }
 
 impl Output {
@@ -332,6 +360,7 @@ impl Output {
             Output::Rank3(t) => host(t.clone()),
             Output::Rank4(t) => host(t.clone()),
             Output::Rank2(t) => host(t.clone()),
+            Output::Rank1(t) => host(t.clone()),
         }
     }
 
@@ -342,6 +371,7 @@ impl Output {
             Output::Rank3(t) => t.cast(DType::F32).square().mean(),
             Output::Rank4(t) => t.cast(DType::F32).square().mean(),
             Output::Rank2(t) => t.cast(DType::F32).square().mean(),
+            Output::Rank1(t) => t.cast(DType::F32).square().mean(),
         }
     }
 }
@@ -360,6 +390,10 @@ impl BurnCase {
         match &self.model {
             Model::Wan(wan) => Output::Video(wan.0.forward(&wan.1, &wan.2)),
             Model::Llama(llama) => Output::Rank3(llama.0.forward(&llama.1, llama.2.tokens.clone())),
+            Model::LlamaDecode(decode) => {
+                let (m, w, inputs) = &**decode;
+                Output::Rank3(m.decode(w, inputs.token.clone(), &inputs.cache))
+            }
             Model::Block(block) => {
                 let (m, w, [x, e0, context]) = &**block;
                 Output::Rank3(m.block(w, x.get(), e0.get(), context.get()))
@@ -372,6 +406,7 @@ impl BurnCase {
                 let [x, weight] = &**operands;
                 Output::Rank2(x.get().matmul(weight.get().transpose()))
             }
+            Model::Sum(x) => Output::Rank1(x.get::<1>().sum()),
         }
     }
 
@@ -381,7 +416,9 @@ impl BurnCase {
             (Model::Llama(llama), Output::Rank3(out)) => {
                 LlamaModel::loss(out, llama.2.targets.clone())
             }
-            (Model::Block(_) | Model::Attention(_) | Model::Matmul(_), out) => out.mean_square(),
+            (Model::Block(_) | Model::Attention(_) | Model::Matmul(_) | Model::Sum(_), out) => {
+                out.mean_square()
+            }
             _ => unreachable!("the output follows the model"),
         }
     }
@@ -410,7 +447,7 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 impl PreparedCase for BurnCase {
     fn step(&mut self) -> Result<PhaseTimes> {
         match self.pass {
-            Pass::Forward => {
+            Pass::Forward | Pass::Decode => {
                 // Burn executes lazily on some backends: keep the output until the runner syncs.
                 let out = self.forward();
                 self.sync()?;
@@ -432,7 +469,7 @@ impl PreparedCase for BurnCase {
     fn output(&mut self) -> Result<PassOutput> {
         let out = self.forward();
         let output = out.to_host()?;
-        if self.pass == Pass::Forward {
+        if self.pass != Pass::Train {
             return Ok(PassOutput {
                 output,
                 loss: None,
@@ -490,18 +527,20 @@ impl PreparedCase for BurnCase {
     fn attention_impl(&self) -> String {
         let attention = match &self.model {
             Model::Matmul(_) => return "none (a matmul)".into(),
+            Model::Sum(_) => return "none (a sum)".into(),
             Model::Wan(wan) => &wan.0.attention,
             Model::Llama(llama) => &llama.0.attention,
+            Model::LlamaDecode(decode) => &decode.0.attention,
             Model::Block(block) => &block.0.attention,
             Model::Attention(qkv) => &qkv.0,
         };
         const COMPOSITE: &str =
             "composite: matmul QK^T, burn::tensor::activation::softmax, matmul AV";
         attention.record.describe(COMPOSITE, || match (self.pass, self.kind) {
-            (Pass::Forward, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
-            (Pass::Forward, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
+            (Pass::Forward | Pass::Decode, Kind::Flex) => "burn::tensor::module::attention: Flex's fused attention kernel (materialized scores when S_q*S_k <= 262,144, tiled flash otherwise)".into(),
+            (Pass::Forward | Pass::Decode, Kind::NdArray) => "burn::tensor::module::attention: NdArray has no fused kernel and runs Burn's unfused fallback (matmul, softmax, matmul)".into(),
             #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            (Pass::Forward, _) => {
+            (Pass::Forward | Pass::Decode, _) => {
                 "burn::tensor::module::attention: the CubeCL backend's attention kernel".into()
             }
             (Pass::Train, _) => "burn::tensor::module::attention under Autodiff: Burn 0.22's backward always uses the unfused fallback (matmul, softmax, matmul)".into(),
@@ -516,7 +555,15 @@ impl PreparedCase for BurnCase {
                     .to_string(),
             );
         }
-        if let Model::Wan(_) | Model::Llama(_) | Model::Block(_) = self.model {
+        if let Model::LlamaDecode(decode) = &self.model {
+            notes.push(format!(
+                "decode: a KV cache of {} bytes, the step's keys and values written at the context's last position with slice_assign (in place: the cache has one owner); grouped-query heads attend over their kv head's cache without copying it",
+                decode.2.cache.bytes()
+            ));
+        }
+        if let Model::Wan(_) | Model::Llama(_) | Model::LlamaDecode(_) | Model::Block(_) =
+            self.model
+        {
             notes.push(
                 "LayerNorm and RMSNorm written out (Burn's LayerNorm module is always affine)"
                     .to_string(),

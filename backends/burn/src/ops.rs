@@ -210,4 +210,12 @@ impl Rope {
     pub fn apply(&self, x: Tensor<4>, interleaved: bool) -> Tensor<4> {
         rope(x, &self.cos, &self.sin, interleaved)
     }
+
+    /// The table's rows for `len` positions from `start`.
+    pub fn positions(&self, start: usize, len: usize) -> Rope {
+        Rope {
+            cos: self.cos.clone().narrow(0, start, len),
+            sin: self.sin.clone().narrow(0, start, len),
+        }
+    }
 }

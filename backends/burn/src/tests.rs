@@ -91,3 +91,10 @@ fn every_attention_path_computes_the_same_model() {
         conformance::every_attention_path_computes_the_same_model(backend);
     }
 }
+
+#[test]
+fn a_decode_step_equals_the_forward_at_its_position() {
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::a_decode_step_equals_the_forward_at_its_position(backend);
+    }
+}

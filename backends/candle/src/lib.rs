@@ -21,7 +21,7 @@ use ditbench_harness::{
     PreparedCase, WeightSource,
 };
 
-use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights};
+use crate::llama::{KvCache, LlamaInputs, LlamaModel, LlamaWeights};
 use crate::ops::{AttentionPaths, Mode, linear};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::Weights;
@@ -146,14 +146,20 @@ impl Backend for CandleBackend {
             ),
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let shape = (c.batch, c.seq_len);
-                Model::Llama(
-                    LlamaModel::new(c, dtype, &device, case.attention)?,
-                    LlamaParams::resolve(c, |name| weights.handle(name))?,
-                    LlamaInputs {
-                        tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?,
-                        targets: LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
-                    },
-                )
+                let model = LlamaModel::new(c, dtype, &device, case.attention)?;
+                let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
+                let tokens = LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?;
+                if case.pass == Pass::Decode {
+                    // The prompt's cache is filled here, outside the timed
+                    // steps; each step decodes the context's last token.
+                    let cache = model.prefill(&params, &tokens)?;
+                    model.attention.forget();
+                    let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
+                    Model::LlamaDecode(model, params, token, cache)
+                } else {
+                    let targets = LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?;
+                    Model::Llama(model, params, LlamaInputs { tokens, targets })
+                }
             }
             _ => bail!("inputs do not match the workload's model family"),
         };
@@ -189,6 +195,7 @@ impl Backend for CandleBackend {
                 [operand("q")?, operand("k")?, operand("v")?],
             ),
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
+            Kernel::Sum { .. } => Model::Sum(operand("x")?),
         };
         Ok(Box::new(CandleCase {
             model,
@@ -213,12 +220,16 @@ fn kernel_attention() -> AttentionPlan {
 enum Model {
     Wan(WanModel, WanWeights, WanInputs),
     Llama(LlamaModel, LlamaWeights, LlamaInputs),
+    /// One decode step: the context's last token [B, 1] over the cache of
+    /// the tokens before it.
+    LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(WanModel, BlockWeights, [Tensor; 3]),
     Attention(AttentionPaths, [Tensor; 3]),
     Matmul([Tensor; 2]),
+    Sum(Tensor),
 }
 
 struct CandleCase {
@@ -232,7 +243,7 @@ struct CandleCase {
 impl CandleCase {
     fn mode(&self) -> Mode {
         match self.pass {
-            Pass::Forward => Mode::Inference,
+            Pass::Forward | Pass::Decode => Mode::Inference,
             Pass::Train => Mode::Training,
         }
     }
@@ -242,9 +253,11 @@ impl CandleCase {
         match &self.model {
             Model::Wan(m, w, inputs) => m.forward(w, inputs, mode),
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens, mode),
+            Model::LlamaDecode(m, w, token, cache) => m.decode(w, token, cache),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context, mode),
             Model::Attention(paths, [q, k, v]) => paths.attention(q, k, v, None, mode),
             Model::Matmul([x, weight]) => linear(x, weight, None),
+            Model::Sum(x) => x.sum_all()?.reshape(1),
         }
     }
 
@@ -252,8 +265,9 @@ impl CandleCase {
         match &self.model {
             Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
+            Model::LlamaDecode(..) => candle_core::bail!("a decode step has no training loss"),
             // ditbench_harness::kernels::TRAIN_LOSS
-            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) => {
+            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
                 output.to_dtype(DType::F32)?.sqr()?.mean_all()
             }
         }
@@ -268,7 +282,7 @@ fn to_host(t: &Tensor) -> Result<HostTensor> {
 impl CandleCase {
     fn step_in_context(&mut self) -> Result<PhaseTimes> {
         match self.pass {
-            Pass::Forward => {
+            Pass::Forward | Pass::Decode => {
                 self.forward()?;
                 Ok(PhaseTimes::default())
             }
@@ -297,7 +311,7 @@ impl PreparedCase for CandleCase {
     fn output(&mut self) -> Result<PassOutput> {
         let out = self.forward()?;
         let output = to_host(&out)?;
-        if self.pass == Pass::Forward {
+        if self.pass != Pass::Train {
             return Ok(PassOutput {
                 output,
                 loss: None,
@@ -356,8 +370,9 @@ impl PreparedCase for CandleCase {
     fn attention_impl(&self) -> String {
         match &self.model {
             Model::Matmul(_) => "none (a matmul)".into(),
+            Model::Sum(_) => "none (a sum)".into(),
             Model::Wan(m, ..) | Model::Block(m, ..) => m.attention.describe(self.mode()),
-            Model::Llama(m, ..) => m.attention.describe(self.mode()),
+            Model::Llama(m, ..) | Model::LlamaDecode(m, ..) => m.attention.describe(self.mode()),
             Model::Attention(paths, _) => paths.describe(self.mode()),
         }
     }
@@ -367,8 +382,14 @@ impl PreparedCase for CandleCase {
         if let Model::Wan(..) = self.model {
             notes.push("Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string());
         }
+        if let Model::LlamaDecode(_, _, _, cache) = &self.model {
+            notes.push(format!(
+                "decode: a KV cache of {} bytes written in place (Tensor::slice_set) at the context's last position each step; grouped-query heads attend over their kv head's cache without copying it",
+                cache.bytes()
+            ));
+        }
         notes.push(match self.pass {
-            Pass::Forward => "fused candle_nn kernels for softmax, LayerNorm, RMSNorm and RoPE; no autograd graph".into(),
+            Pass::Forward | Pass::Decode => "fused candle_nn kernels for softmax, LayerNorm, RMSNorm and RoPE; no autograd graph".into(),
             Pass::Train => "differentiable compositions for softmax, LayerNorm, RMSNorm and RoPE (candle's fused kernels record no backward op); gradients for every parameter, no optimizer step".into(),
         });
         if self.device.is_cpu() {

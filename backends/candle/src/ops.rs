@@ -238,6 +238,12 @@ impl AttentionPaths {
         }
     }
 
+    /// Forget the calls so far (an untimed prefill), so the record
+    /// describes the timed steps.
+    pub fn forget(&self) {
+        self.record.forget();
+    }
+
     /// Which path ran, in words.
     pub fn describe(&self, mode: Mode) -> String {
         self.record
@@ -263,6 +269,15 @@ impl Rope {
     /// [`rope`] with this table.
     pub fn apply(&self, x: &Tensor, interleaved: bool, mode: Mode) -> Result<Tensor> {
         rope(x, &self.cos, &self.sin, interleaved, mode)
+    }
+
+    /// The table's rows for `len` positions from `start`.
+    pub fn positions(&self, start: usize, len: usize) -> Result<Rope> {
+        let rows = |t: &Tensor| t.narrow(0, start, len)?.contiguous();
+        Ok(Rope {
+            cos: rows(&self.cos)?,
+            sin: rows(&self.sin)?,
+        })
     }
 }
 

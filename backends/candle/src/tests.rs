@@ -246,3 +246,8 @@ fn tiled_attention_is_exact_in_value_and_gradient() {
 fn every_attention_path_computes_the_same_model() {
     conformance::every_attention_path_computes_the_same_model(&CandleBackend);
 }
+
+#[test]
+fn a_decode_step_equals_the_forward_at_its_position() {
+    conformance::a_decode_step_equals_the_forward_at_its_position(&CandleBackend);
+}

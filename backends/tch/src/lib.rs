@@ -27,7 +27,7 @@ use ditbench_harness::{
 };
 use tch::{Cuda, Device, Kind, Tensor};
 
-use crate::llama::{LlamaInputs, LlamaModel, LlamaWeights};
+use crate::llama::{KvCache, LlamaInputs, LlamaModel, LlamaWeights};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
 use crate::weights::{Weights, upload};
 
@@ -174,14 +174,23 @@ impl Backend for TchBackend {
             ),
             (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
                 let shape = (c.batch, c.seq_len);
-                Model::Llama(
-                    LlamaModel::new(c, kind, device, case.attention)?,
-                    LlamaParams::resolve(c, |name| weights.handle(name))?,
-                    LlamaInputs {
-                        tokens: LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?,
-                        targets: LlamaModel::device_tokens(targets.as_u32()?, shape, device)?,
-                    },
-                )
+                let model = LlamaModel::new(c, kind, device, case.attention)?;
+                let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
+                let tokens = LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?;
+                if case.pass == Pass::Decode {
+                    // The prompt's cache is filled here, outside the timed
+                    // steps; each step decodes the context's last token.
+                    let _no_grad = tch::no_grad_guard();
+                    let cache = model.prefill(&params, &tokens)?;
+                    model.attention.forget();
+                    let token = tokens
+                        .f_narrow(1, c.seq_len as i64 - 1, 1)?
+                        .f_contiguous()?;
+                    Model::LlamaDecode(model, params, token, cache)
+                } else {
+                    let targets = LlamaModel::device_tokens(targets.as_u32()?, shape, device)?;
+                    Model::Llama(model, params, LlamaInputs { tokens, targets })
+                }
             }
             _ => bail!("inputs do not match the workload's model family"),
         };
@@ -217,6 +226,7 @@ impl Backend for TchBackend {
                 [operand("q")?, operand("k")?, operand("v")?],
             ),
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
+            Kernel::Sum { .. } => Model::Sum(operand("x")?),
         };
         Ok(Box::new(TchCase {
             model,
@@ -239,12 +249,16 @@ fn kernel_attention() -> AttentionPlan {
 enum Model {
     Wan(WanModel, WanWeights, WanInputs),
     Llama(LlamaModel, LlamaWeights, LlamaInputs),
+    /// One decode step: the context's last token [B, 1] over the cache of
+    /// the tokens before it.
+    LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
     /// Building blocks on their own (`ditbench_harness::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(WanModel, BlockWeights, [Tensor; 3]),
     Attention(ops::AttentionPaths, [Tensor; 3]),
     Matmul([Tensor; 2]),
+    Sum(Tensor),
 }
 
 struct TchCase {
@@ -259,9 +273,11 @@ impl TchCase {
         match &self.model {
             Model::Wan(m, w, inputs) => m.forward(w, inputs),
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens),
+            Model::LlamaDecode(m, w, token, cache) => m.decode(w, token, cache),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context),
             Model::Attention(log, [q, k, v]) => Ok(ops::attention(q, k, v, false, log, "self")?),
             Model::Matmul([x, weight]) => Ok(ops::linear(x, weight, None)?),
+            Model::Sum(x) => Ok(x.f_sum(x.kind())?.f_reshape([1])?),
         }
     }
 
@@ -269,11 +285,14 @@ impl TchCase {
         match &self.model {
             Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
+            Model::LlamaDecode(..) => anyhow::bail!("a decode step has no training loss"),
             // ditbench_harness::kernels::TRAIN_LOSS
-            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) => Ok(output
-                .f_to_kind(Kind::Float)?
-                .f_square()?
-                .f_mean(Kind::Float)?),
+            Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
+                Ok(output
+                    .f_to_kind(Kind::Float)?
+                    .f_square()?
+                    .f_mean(Kind::Float)?)
+            }
         }
     }
 
@@ -289,9 +308,9 @@ impl TchCase {
     fn attention(&self) -> Option<&ops::AttentionPaths> {
         match &self.model {
             Model::Wan(m, ..) | Model::Block(m, ..) => Some(&m.attention),
-            Model::Llama(m, ..) => Some(&m.attention),
+            Model::Llama(m, ..) | Model::LlamaDecode(m, ..) => Some(&m.attention),
             Model::Attention(log, _) => Some(log),
-            Model::Matmul(_) => None,
+            Model::Matmul(_) | Model::Sum(_) => None,
         }
     }
 }
@@ -311,7 +330,7 @@ fn to_host(t: &Tensor) -> Result<HostTensor> {
 impl PreparedCase for TchCase {
     fn step(&mut self) -> Result<PhaseTimes> {
         match self.pass {
-            Pass::Forward => {
+            Pass::Forward | Pass::Decode => {
                 let _no_grad = tch::no_grad_guard();
                 drop(self.forward()?);
                 Ok(PhaseTimes::default())
@@ -332,7 +351,7 @@ impl PreparedCase for TchCase {
     }
 
     fn output(&mut self) -> Result<PassOutput> {
-        if self.pass == Pass::Forward {
+        if self.pass != Pass::Train {
             let _no_grad = tch::no_grad_guard();
             return Ok(PassOutput {
                 output: to_host(&self.forward()?)?,
@@ -408,8 +427,14 @@ impl PreparedCase for TchCase {
                 "Wan patch embedding: aten::conv3d (the reference's nn.Conv3d)".into(),
             );
         }
+        if let Model::LlamaDecode(_, _, _, cache) = &self.model {
+            notes.push(format!(
+                "decode: a preallocated KV cache of {} bytes (like transformers' StaticCache), the step's keys and values copied in place at the context's last position; SDPA with enable_gqa reads the kv heads without repeating them",
+                cache.bytes()
+            ));
+        }
         notes.push(match self.pass {
-            Pass::Forward => "inference under no_grad; aten linear, layer_norm, rms_norm and SDPA kernels".into(),
+            Pass::Forward | Pass::Decode => "inference under no_grad; aten linear, layer_norm, rms_norm and SDPA kernels".into(),
             Pass::Train => "autograd through aten kernels; gradients of every parameter returned by torch.autograd.grad (none accumulated between steps), no optimizer step".into(),
         });
         notes

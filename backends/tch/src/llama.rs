@@ -1,5 +1,6 @@
-//! Llama (HF transformers `LlamaForCausalLM`) prefill on libtorch, with HF's
-//! parameter names: RMSNorm, RoPE, grouped-query attention, SwiGLU, causal mask.
+//! Llama (HF transformers `LlamaForCausalLM`) prefill and KV-cache decode on
+//! libtorch, with HF's parameter names: RMSNorm, RoPE, grouped-query
+//! attention, SwiGLU, causal mask.
 
 use anyhow::Result;
 use ditbench_harness::AttentionPlan;
@@ -15,6 +16,36 @@ pub type LlamaInputs = ditbench_harness::layout::LlamaInputs<Tensor>;
 
 /// Every parameter of the model, resolved once when the case is prepared.
 pub type LlamaWeights = LlamaParams<Tensor>;
+
+/// Every layer's keys and values for one decode context, [B, KV, S, D]
+/// each (S = `seq_len`), preallocated like Hugging Face's `StaticCache`: the
+/// prompt fills positions 0..S-1 once, and each decode step copies its
+/// token's into S-1 in place, so every step attends over the same S
+/// positions (the cache is reset, not grown).
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// Bytes of the keys and values.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|(k, v)| (k.numel() + v.numel()) * k.kind().elt_size_in_bytes())
+            .sum()
+    }
+}
+
+/// What a layer's self-attention attends over.
+#[derive(Clone, Copy)]
+enum Keys<'a> {
+    /// The sequence itself, causally (prefill, training).
+    Causal,
+    /// The prompt, causally, writing its keys and values into the cache.
+    Prompt(&'a (Tensor, Tensor)),
+    /// One new token at the context's last position, over the whole cache.
+    Step(&'a (Tensor, Tensor)),
+}
 
 pub struct LlamaModel {
     cfg: LlamaConfig,
@@ -36,7 +67,7 @@ impl LlamaModel {
         })
     }
 
-    fn layer(&self, l: &LlamaLayer<Tensor>, h: &Tensor) -> Result<Tensor> {
+    fn layer(&self, l: &LlamaLayer<Tensor>, h: &Tensor, keys: Keys) -> Result<Tensor> {
         let c = &self.cfg;
         let eps = c.rms_norm_eps;
 
@@ -47,9 +78,28 @@ impl LlamaModel {
         let q = heads(&l.q_proj, c.num_attention_heads)?;
         let k = heads(&l.k_proj, c.num_key_value_heads)?;
         let v = heads(&l.v_proj, c.num_key_value_heads)?;
-        let q = self.rope.apply(&q, false)?;
-        let k = self.rope.apply(&k, false)?;
-        let y = merge_heads(&attention(&q, &k, &v, true, &self.attention, "causal")?)?;
+        let s = q.size()[2];
+        let start = match keys {
+            Keys::Step(_) => c.seq_len as i64 - 1,
+            Keys::Causal | Keys::Prompt(_) => 0,
+        };
+        let rope = self.rope.positions(start, s)?;
+        let q = rope.apply(&q, false)?;
+        let k = rope.apply(&k, false)?;
+        let y = match keys {
+            Keys::Causal => attention(&q, &k, &v, true, &self.attention, "causal")?,
+            Keys::Prompt((cache_k, cache_v)) => {
+                cache_k.f_narrow(2, 0, s)?.f_copy_(&k)?;
+                cache_v.f_narrow(2, 0, s)?.f_copy_(&v)?;
+                attention(&q, &k, &v, true, &self.attention, "causal")?
+            }
+            Keys::Step((cache_k, cache_v)) => {
+                cache_k.f_narrow(2, start, 1)?.f_copy_(&k)?;
+                cache_v.f_narrow(2, start, 1)?.f_copy_(&v)?;
+                attention(&q, cache_k, cache_v, false, &self.attention, "decode")?
+            }
+        };
+        let y = merge_heads(&y)?;
         let h = h.f_add(&linear(&y, &l.o_proj, None)?)?;
 
         let x = rms_norm(&h, &l.post_attention_layernorm, eps)?;
@@ -58,19 +108,58 @@ impl LlamaModel {
         Ok(h.f_add(&linear(&gate.f_mul(&up)?, &l.down_proj, None)?)?)
     }
 
-    /// Prefill: token ids [B, S] -> logits [B, S, vocab].
-    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor) -> Result<Tensor> {
-        let c = &self.cfg;
-        let mut h = Tensor::f_embedding(&w.embed_tokens, tokens, -1, false, false)?;
-        for layer in &w.layers {
-            h = self.layer(layer, &h)?;
-        }
-        let h = rms_norm(&h, &w.norm, c.rms_norm_eps)?;
+    fn head(&self, w: &LlamaWeights, h: &Tensor) -> Result<Tensor> {
+        let h = rms_norm(h, &w.norm, self.cfg.rms_norm_eps)?;
         Ok(linear(
             &h,
             w.lm_head.as_ref().unwrap_or(&w.embed_tokens),
             None,
         )?)
+    }
+
+    /// Prefill: token ids [B, S] -> logits [B, S, vocab].
+    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor) -> Result<Tensor> {
+        let mut h = Tensor::f_embedding(&w.embed_tokens, tokens, -1, false, false)?;
+        for layer in &w.layers {
+            h = self.layer(layer, &h, Keys::Causal)?;
+        }
+        self.head(w, &h)
+    }
+
+    /// The cache of a decode context: the first S-1 tokens of `tokens`
+    /// [B, S] prefilled through every layer (no logits).
+    pub fn prefill(&self, w: &LlamaWeights, tokens: &Tensor) -> Result<KvCache> {
+        let c = &self.cfg;
+        let s = c.seq_len as i64;
+        let shape = [
+            c.batch as i64,
+            c.num_key_value_heads as i64,
+            s,
+            c.head_dim() as i64,
+        ];
+        let options = (w.embed_tokens.kind(), w.embed_tokens.device());
+        let prompt = tokens.f_narrow(1, 0, s - 1)?;
+        let mut h = Tensor::f_embedding(&w.embed_tokens, &prompt, -1, false, false)?;
+        let mut layers = Vec::with_capacity(w.layers.len());
+        for layer in &w.layers {
+            let cache = (
+                Tensor::f_zeros(shape, options)?,
+                Tensor::f_zeros(shape, options)?,
+            );
+            h = self.layer(layer, &h, Keys::Prompt(&cache))?;
+            layers.push(cache);
+        }
+        Ok(KvCache { layers })
+    }
+
+    /// One decode step: `token` [B, 1] at the context's last position,
+    /// attending over `cache` -> logits [B, 1, vocab].
+    pub fn decode(&self, w: &LlamaWeights, token: &Tensor, cache: &KvCache) -> Result<Tensor> {
+        let mut h = Tensor::f_embedding(&w.embed_tokens, token, -1, false, false)?;
+        for (layer, kv) in w.layers.iter().zip(&cache.layers) {
+            h = self.layer(layer, &h, Keys::Step(kv))?;
+        }
+        self.head(w, &h)
     }
 
     /// Mean next-token cross-entropy (`F.cross_entropy`), computed in f32.

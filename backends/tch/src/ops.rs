@@ -92,6 +92,13 @@ impl AttentionPaths {
         }
     }
 
+    /// Forget the calls so far (an untimed prefill), so the record
+    /// describes the timed steps.
+    pub fn forget(&self) {
+        self.record.forget();
+        self.sdpa.borrow_mut().clear();
+    }
+
     /// Which path ran, in words.
     pub fn describe(&self) -> String {
         self.record.describe(COMPOSITE, || {
@@ -232,5 +239,13 @@ impl Rope {
     /// [`rope`] with this table.
     pub fn apply(&self, x: &Tensor, interleaved: bool) -> Result<Tensor> {
         rope(x, &self.cos, &self.sin, interleaved)
+    }
+
+    /// The table's rows for `len` positions from `start` (views).
+    pub fn positions(&self, start: i64, len: i64) -> Result<Rope> {
+        Ok(Rope {
+            cos: self.cos.f_narrow(0, start, len)?,
+            sin: self.sin.f_narrow(0, start, len)?,
+        })
     }
 }

@@ -164,3 +164,8 @@ fn kernels_compute_their_definitions() {
 fn every_attention_path_computes_the_same_model() {
     conformance::every_attention_path_computes_the_same_model(&TchBackend);
 }
+
+#[test]
+fn a_decode_step_equals_the_forward_at_its_position() {
+    conformance::a_decode_step_equals_the_forward_at_its_position(&TchBackend);
+}

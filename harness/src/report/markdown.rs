@@ -1,7 +1,7 @@
 //! The report as Markdown, for CI job summaries.
 
 use super::Report;
-use crate::units::{format_seconds, md_escape};
+use crate::units::{format_seconds, group_thousands, md_escape};
 
 /// A Markdown summary (for CI job summaries): machines, then one table of
 /// every measured case.
@@ -48,6 +48,36 @@ pub fn render_markdown(report: &Report) -> String {
                 format_seconds(f.per_unit_s),
                 f.unit,
                 f.usd_per_unit.map_or("-".into(), |u| format!("${u:.4}")),
+            ));
+        }
+    }
+    if !report.served.is_empty() {
+        md.push_str("
+**One video or image in LLM terms** (its time / the LLM's prefill time per prompt token; / one served request's time, prefill and decode)
+
+");
+        md.push_str("| machine | backend | device | dtype | DiT | time | LLM | as prefill tokens | as served requests | their tokens |
+");
+        md.push_str(
+            "|---|---|---|---|---|---:|---|---:|---:|---:|
+",
+        );
+        for e in &report.served {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} ({}{}) | {} | {} | {} | {:.1} | {} |
+",
+                md_escape(&e.host),
+                md_escape(&e.backend),
+                md_escape(&e.device),
+                e.dtype,
+                md_escape(&e.dit),
+                e.unit,
+                if e.extrapolated { ", extrapolated" } else { "" },
+                format_seconds(e.dit_s),
+                md_escape(&e.llm),
+                group_thousands(e.prefill_tokens),
+                e.requests,
+                group_thousands(e.request_tokens),
             ));
         }
     }

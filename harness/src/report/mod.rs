@@ -302,6 +302,9 @@ pub struct Report {
     pub full_models: Vec<FullModelRow>,
     /// What the units of `full_models` are, each once.
     pub full_model_units: Vec<String>,
+    /// Each video or image of `full_models` in LLM prefill tokens and
+    /// served requests.
+    pub served: Vec<ServedEquivalent>,
     pub scale: Vec<ScaleEquivalent>,
     pub generation: GenerationSettings,
     pub rows: Vec<Row>,
@@ -312,6 +315,8 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct FullModelRow {
     pub host: String,
+    /// Which of the report's runs (files) the case is from.
+    pub run: usize,
     /// The whole model the row stands for (the workload without its `layers`).
     pub preset: String,
     pub case: String,
@@ -327,24 +332,106 @@ pub struct FullModelRow {
     pub unit_basis: String,
     pub per_unit_s: f64,
     pub per_unit_ci_s: [f64; 2],
+    /// LLM units: the tokens of every sequence.
+    pub tokens: Option<f64>,
     pub usd_per_unit: Option<f64>,
     pub usd_per_million_tokens: Option<f64>,
     pub kwh_per_unit: Option<f64>,
     pub tflops: f64,
     pub of_gemm: Option<f64>,
     pub mfu: Option<f64>,
+    /// Decode rows: the step's memory traffic floor per second, and its
+    /// share of the framework's calibrated bandwidth.
+    pub gb_s: Option<f64>,
+    pub of_bandwidth: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub estimated_mib: f64,
     pub attention: String,
 }
 
-fn full_model_row(host: &str, c: &CaseResult) -> Option<FullModelRow> {
+/// One video or image in LLM terms on the same machine, backend, device
+/// and dtype: tokens at the prefill rate, and served requests (prefill and
+/// decode) with their tokens.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedEquivalent {
+    pub host: String,
+    pub backend: String,
+    pub device: String,
+    pub dtype: String,
+    pub dit: String,
+    pub unit: String,
+    pub dit_s: f64,
+    pub llm: String,
+    pub request_basis: String,
+    /// Prompt tokens at the measured prefill rate costing as much time.
+    pub prefill_tokens: f64,
+    /// Whole requests (prefill and decode) costing as much time.
+    pub requests: f64,
+    /// Their tokens (prompt and generated).
+    pub request_tokens: f64,
+    pub extrapolated: bool,
+}
+
+/// Every DiT video or image row against every LLM request row of the same
+/// machine, backend, device and dtype that has its prefill row too.
+fn served_equivalents(rows: &[FullModelRow]) -> Vec<ServedEquivalent> {
+    let same_place = |a: &FullModelRow, b: &FullModelRow| {
+        a.host == b.host && a.backend == b.backend && a.device == b.device && a.dtype == b.dtype
+    };
+    let mut out = Vec::new();
+    for d in rows
+        .iter()
+        .filter(|r| r.unit == "video" || r.unit == "image")
+    {
+        for request in rows
+            .iter()
+            .filter(|r| r.unit == "request" && same_place(r, d))
+        {
+            // The prefill the request was computed with: its own run's.
+            let prefills = || {
+                rows.iter().filter(|r| {
+                    r.unit == "prefill" && r.preset == request.preset && same_place(r, d)
+                })
+            };
+            let Some(prefill) = prefills()
+                .find(|r| r.run == request.run)
+                .or_else(|| prefills().next())
+            else {
+                continue;
+            };
+            let (Some(prefill_tokens), Some(request_tokens)) = (prefill.tokens, request.tokens)
+            else {
+                continue;
+            };
+            let requests = d.per_unit_s / request.per_unit_s;
+            out.push(ServedEquivalent {
+                host: d.host.clone(),
+                backend: d.backend.clone(),
+                device: d.device.clone(),
+                dtype: d.dtype.clone(),
+                dit: d.preset.clone(),
+                unit: d.unit.clone(),
+                dit_s: d.per_unit_s,
+                llm: request.preset.clone(),
+                request_basis: request.unit_basis.clone(),
+                prefill_tokens: d.per_unit_s / (prefill.per_unit_s / prefill_tokens),
+                requests,
+                request_tokens: requests * request_tokens,
+                extrapolated: d.extrapolated || request.extrapolated || prefill.extrapolated,
+            });
+        }
+    }
+    out
+}
+
+fn full_model_row(host: &str, run: usize, c: &CaseResult) -> Option<FullModelRow> {
     let full = c.full_model.as_ref().filter(|f| worth_showing(c, f))?;
     let unit = full.per_unit.as_ref()?;
     let cost = full.cost.as_ref();
     let efficiency = c.efficiency.as_ref();
     Some(FullModelRow {
         host: host.to_string(),
+        run,
         preset: model_label(c),
         case: c.id.clone(),
         backend: c.backend.clone(),
@@ -359,12 +446,19 @@ fn full_model_row(host: &str, c: &CaseResult) -> Option<FullModelRow> {
         unit_basis: unit.basis.clone(),
         per_unit_s: unit.time.median_s,
         per_unit_ci_s: unit.time.ci95_s,
+        tokens: unit.tokens,
         usd_per_unit: cost.and_then(|c| c.usd_per_unit),
         usd_per_million_tokens: cost.and_then(|c| c.usd_per_million_tokens),
         kwh_per_unit: cost.and_then(|c| c.kwh_per_unit),
         tflops: c.throughput.as_ref().map_or(0.0, |t| t.tflops),
         of_gemm: efficiency.and_then(|e| e.of_gemm),
         mfu: efficiency.and_then(|e| e.mfu),
+        gb_s: efficiency
+            .and_then(|e| e.memory.as_ref())
+            .map(|m| m.achieved_gb_s),
+        of_bandwidth: efficiency
+            .and_then(|e| e.memory.as_ref())
+            .and_then(|m| m.of_calibrated),
         peak_rss_mib: c
             .memory
             .as_ref()
@@ -463,7 +557,7 @@ impl Report {
         let mut not_run = Vec::new();
         let mut rows = Vec::new();
         let mut full_models = Vec::new();
-        for run in runs {
+        for (index, run) in runs.iter().enumerate() {
             let r = &run.results;
             let env = &r.environment;
             let host = env.host.clone();
@@ -509,7 +603,11 @@ impl Report {
                 parity_fail: parity(ParityStatus::Fail),
                 details: machine_details(r),
             });
-            full_models.extend(r.cases.iter().filter_map(|c| full_model_row(&host, c)));
+            full_models.extend(
+                r.cases
+                    .iter()
+                    .filter_map(|c| full_model_row(&host, index, c)),
+            );
             for c in &r.cases {
                 match row(&host, c) {
                     Some(row) => rows.push(row),
@@ -556,6 +654,7 @@ impl Report {
                 full_model_units.push(f.unit_basis.clone());
             }
         }
+        let served = served_equivalents(&full_models);
         Ok(Report {
             headlines,
             generated_at: generated_at.to_string(),
@@ -571,6 +670,7 @@ impl Report {
             dit_vs_llm,
             full_models,
             full_model_units,
+            served,
             scale,
             generation,
             rows,

@@ -18,10 +18,10 @@ use crate::case::{CaseSpec, Pass};
 use crate::energy;
 use crate::env::worker_threads;
 use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
-use crate::kernels::{Kernel, KernelSpec, calibration_matmul};
+use crate::kernels::{CALIBRATION_SUM_ELEMENTS, Kernel, KernelSpec, calibration_matmul};
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameters};
-use crate::peak::GemmRate;
+use crate::peak::{BandwidthRate, GemmRate};
 use crate::stats::median;
 use crate::tensors::{DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs};
 use crate::threads::ThreadUse;
@@ -48,6 +48,10 @@ pub struct WorkerRequest {
     /// largest matmul shape ([`calibration_matmul`]).
     #[serde(default)]
     pub calibrate_gemm: bool,
+    /// After timing, measure the framework's read bandwidth (the sum of
+    /// [`CALIBRATION_SUM_ELEMENTS`]).
+    #[serde(default)]
+    pub calibrate_bandwidth: bool,
 }
 
 /// Loss and gradient norm of a pass whose outputs were written.
@@ -77,6 +81,9 @@ pub struct WorkerResponse {
     /// The framework's matmul rate, when asked for.
     #[serde(default)]
     pub gemm: Option<GemmRate>,
+    /// The framework's memory bandwidth, when asked for.
+    #[serde(default)]
+    pub bandwidth: Option<BandwidthRate>,
 }
 
 /// Run one case in this process (the worker side of the protocol).
@@ -94,6 +101,7 @@ pub fn serve(request: &WorkerRequest, backends: &[&dyn Backend]) -> WorkerRespon
         outputs: None,
         threads: None,
         gemm: None,
+        bandwidth: None,
     };
     if let Err(e) = serve_into(request, backends, &mut response) {
         response.error = Some(format!("{e:#}"));
@@ -209,15 +217,55 @@ fn serve_into(
             grad_norm: global_grad_norm(&result),
         });
     }
+    // The model's memory is not needed any more.
+    drop(prepared);
     if request.calibrate_gemm {
-        // The model's memory is not needed any more.
-        drop(prepared);
         match calibrate_gemm(backend, case) {
             Ok(rate) => out.gemm = Some(rate),
             Err(e) => out.notes.push(format!("GEMM calibration failed: {e:#}")),
         }
     }
+    if request.calibrate_bandwidth {
+        match calibrate_bandwidth(backend, case) {
+            Ok(rate) => out.bandwidth = Some(rate),
+            Err(e) => out
+                .notes
+                .push(format!("bandwidth calibration failed: {e:#}")),
+        }
+    }
     Ok(())
+}
+
+/// Time the sum of a large tensor in the framework, briefly: one warm-up, then
+/// at least five iterations, stopping at a 2% CI after 0.5 s or within 10 s.
+fn calibrate_bandwidth(backend: &dyn Backend, case: &CaseSpec) -> Result<BandwidthRate> {
+    let elements = CALIBRATION_SUM_ELEMENTS;
+    let spec = KernelSpec {
+        kernel: Kernel::Sum { elements },
+        device: case.device,
+        dtype: case.dtype,
+        pass: Pass::Forward,
+    };
+    let mut prepared = backend.prepare_kernel(&spec, &SeededWeights { seed: case.seed })?;
+    let timing = TimingConfig {
+        warmup_iters: 1,
+        warmup_s: 0.05,
+        min_iters: 5,
+        min_time_s: 0.5,
+        max_iters: 1000,
+        budget_s: 10.0,
+        target_rel_ci: 0.02,
+    };
+    let samples = measure(prepared.as_mut(), &timing)?.samples_s;
+    let median_s = median(&samples);
+    let bytes_per_iteration = elements as u64 * case.dtype.bytes();
+    Ok(BandwidthRate {
+        elements,
+        bytes_per_iteration,
+        samples: samples.len(),
+        median_s,
+        gb_s: bytes_per_iteration as f64 / median_s / 1e9,
+    })
 }
 
 /// Time the model's largest matmul on its own, briefly: one warm-up, then
