@@ -236,12 +236,17 @@ fn serve_into(
     Ok(())
 }
 
-/// Time the sum of a large tensor in the framework, briefly: one warm-up, then
-/// at least five iterations, stopping at a 2% CI after 0.5 s or within 10 s.
-fn calibrate_bandwidth(backend: &dyn Backend, case: &CaseSpec) -> Result<BandwidthRate> {
-    let elements = CALIBRATION_SUM_ELEMENTS;
+/// Time a calibration kernel forward on the case's device and dtype, with
+/// seeded operands: one warm-up, then at least `min_iters` iterations,
+/// stopping at a 2% CI after `min_time_s` or at `budget_s`.
+fn time_calibration(
+    backend: &dyn Backend,
+    case: &CaseSpec,
+    kernel: Kernel,
+    (min_iters, min_time_s, budget_s): (usize, f64, f64),
+) -> Result<Vec<f64>> {
     let spec = KernelSpec {
-        kernel: Kernel::Sum { elements },
+        kernel,
         device: case.device,
         dtype: case.dtype,
         pass: Pass::Forward,
@@ -250,13 +255,21 @@ fn calibrate_bandwidth(backend: &dyn Backend, case: &CaseSpec) -> Result<Bandwid
     let timing = TimingConfig {
         warmup_iters: 1,
         warmup_s: 0.05,
-        min_iters: 5,
-        min_time_s: 0.5,
+        min_iters,
+        min_time_s,
         max_iters: 1000,
-        budget_s: 10.0,
+        budget_s,
         target_rel_ci: 0.02,
     };
-    let samples = measure(prepared.as_mut(), &timing)?.samples_s;
+    Ok(measure(prepared.as_mut(), &timing)?.samples_s)
+}
+
+/// The framework's read bandwidth: the sum of a large tensor, at least five
+/// iterations within 0.5-10 s.
+fn calibrate_bandwidth(backend: &dyn Backend, case: &CaseSpec) -> Result<BandwidthRate> {
+    let elements = CALIBRATION_SUM_ELEMENTS;
+    let kernel = Kernel::Sum { elements };
+    let samples = time_calibration(backend, case, kernel, (5, 0.5, 10.0))?;
     let median_s = median(&samples);
     let bytes_per_iteration = elements as u64 * case.dtype.bytes();
     Ok(BandwidthRate {
@@ -268,31 +281,14 @@ fn calibrate_bandwidth(backend: &dyn Backend, case: &CaseSpec) -> Result<Bandwid
     })
 }
 
-/// Time the model's largest matmul on its own, briefly: one warm-up, then
-/// at least three iterations, stopping at a 2% CI after 0.1 s (small
-/// shapes) or within 30 s (the largest).
+/// The model's largest matmul on its own, briefly: at least three
+/// iterations, within 0.1 s (small shapes) to 30 s (the largest).
 fn calibrate_gemm(backend: &dyn Backend, case: &CaseSpec) -> Result<GemmRate> {
     let kernel = calibration_matmul(&case.workload.config);
     let Kernel::Matmul { site, m, k, n } = kernel.clone() else {
         unreachable!("the calibration kernel is a matmul");
     };
-    let spec = KernelSpec {
-        kernel,
-        device: case.device,
-        dtype: case.dtype,
-        pass: Pass::Forward,
-    };
-    let mut prepared = backend.prepare_kernel(&spec, &SeededWeights { seed: case.seed })?;
-    let timing = TimingConfig {
-        warmup_iters: 1,
-        warmup_s: 0.05,
-        min_iters: 3,
-        min_time_s: 0.1,
-        max_iters: 1000,
-        budget_s: 30.0,
-        target_rel_ci: 0.02,
-    };
-    let samples = measure(prepared.as_mut(), &timing)?.samples_s;
+    let samples = time_calibration(backend, case, kernel, (3, 0.1, 30.0))?;
     let median_s = median(&samples);
     Ok(GemmRate {
         site: site.to_string(),
