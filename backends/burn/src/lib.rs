@@ -557,7 +557,7 @@ impl PreparedCase for BurnCase {
         }
         if let Model::LlamaDecode(decode) = &self.model {
             notes.push(format!(
-                "decode: a KV cache of {} bytes, the step's keys and values written at the context's last position with slice_assign (in place: the cache has one owner); grouped-query heads attend over their kv head's cache without copying it",
+                "decode: a KV cache of {} bytes, the step's keys and values written at the context's last position with slice_assign on a cache the step owns alone (which lets the backend write it in place); grouped-query heads attend over their kv head's cache without copying it",
                 decode.2.cache.bytes()
             ));
         }

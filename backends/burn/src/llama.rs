@@ -24,9 +24,9 @@ pub struct LlamaInputs {
 
 /// Every layer's keys and values for one decode context, [B, KV, S, D]
 /// each (S = `seq_len`): the prompt fills positions 0..S-1 once, and each
-/// decode step writes its token's at S-1 with `slice_assign` (in place
-/// while the cache is its only owner), so every step attends over the same
-/// S positions (the cache is reset, not grown).
+/// decode step writes its token's at S-1 with `slice_assign` on a cache it
+/// owns alone (so the backend may write in place), so every step attends
+/// over the same S positions (the cache is reset, not grown).
 pub struct KvCache {
     layers: RefCell<Vec<Option<(Tensor<4>, Tensor<4>)>>>,
 }
