@@ -142,18 +142,31 @@ pub fn wan_block_forward_flops(c: &WanConfig) -> f64 {
     block.linear + block.self_attention + block.cross_attention
 }
 
-fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
-    let b = c.batch as f64;
-    let s = c.seq_len as f64;
+/// FLOPs of one token through a Llama's linear layers: (one decoder
+/// layer's projections and MLP, the LM head).
+fn llama_linear_flops_per_token(c: &LlamaConfig) -> (f64, f64) {
     let d = c.hidden_size as f64;
     let q = (c.num_attention_heads * c.head_dim()) as f64;
     let kv = (c.num_key_value_heads * c.head_dim()) as f64;
     let f = c.intermediate_size as f64;
+    let per_layer = 2.0 * (d * q + 2.0 * d * kv + q * d + 3.0 * d * f);
+    (per_layer, 2.0 * d * c.vocab_size as f64)
+}
+
+/// Elements of a Llama's KV cache at its context: keys and values of every
+/// layer, sequence, position and kv head.
+fn llama_kv_cache_elements(c: &LlamaConfig) -> u64 {
+    (2 * c.num_hidden_layers * c.batch * c.seq_len * c.num_key_value_heads * c.head_dim()) as u64
+}
+
+fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
+    let b = c.batch as f64;
+    let s = c.seq_len as f64;
+    let q = (c.num_attention_heads * c.head_dim()) as f64;
     let layers = c.num_hidden_layers as f64;
-    let per_layer_linear = 2.0 * s * (d * q + 2.0 * d * kv + q * d + 3.0 * d * f);
-    let lm_head = 2.0 * s * d * c.vocab_size as f64;
+    let (per_layer, lm_head) = llama_linear_flops_per_token(c);
     FlopBreakdown {
-        linear: b * (layers * per_layer_linear + lm_head),
+        linear: b * s * (layers * per_layer + lm_head),
         self_attention: b * layers * 4.0 * s * s * q,
         cross_attention: 0.0,
     }
@@ -163,27 +176,18 @@ fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
 fn llama_decode(c: &LlamaConfig, parameters: u64) -> (f64, f64, u64) {
     let b = c.batch as f64;
     let s = c.seq_len as f64;
-    let d = c.hidden_size as f64;
     let q = (c.num_attention_heads * c.head_dim()) as f64;
-    let kv = (c.num_key_value_heads * c.head_dim()) as f64;
-    let f = c.intermediate_size as f64;
     let layers = c.num_hidden_layers as f64;
-    let per_layer_linear = 2.0 * (d * q + 2.0 * d * kv + q * d + 3.0 * d * f);
-    let lm_head = 2.0 * d * c.vocab_size as f64;
-    let flops = b * (layers * (per_layer_linear + 4.0 * s * q) + lm_head);
-    let cache =
-        2 * c.num_hidden_layers * c.batch * c.seq_len * c.num_key_value_heads * c.head_dim();
+    let (per_layer, lm_head) = llama_linear_flops_per_token(c);
+    let flops = b * (layers * (per_layer + 4.0 * s * q) + lm_head);
+    let cache = llama_kv_cache_elements(c);
     // An untied input embedding is read only at the batch's tokens.
     let unread = if c.tie_word_embeddings {
         0.0
     } else {
-        ((c.vocab_size as f64) - b).max(0.0) * d
+        ((c.vocab_size as f64) - b).max(0.0) * c.hidden_size as f64
     };
-    (
-        flops,
-        parameters as f64 - unread + cache as f64,
-        cache as u64,
-    )
+    (flops, parameters as f64 - unread + cache as f64, cache)
 }
 
 pub fn cost(config: &ModelConfig) -> CostFigures {
@@ -229,7 +233,7 @@ pub fn estimate_memory(
     let train = pass == Pass::Train;
     let params = parameter_count(config);
     let kv_cache = match (config, pass) {
-        (ModelConfig::Llama(_), Pass::Decode) => cost(config).kv_cache_elements,
+        (ModelConfig::Llama(c), Pass::Decode) => llama_kv_cache_elements(c),
         _ => 0,
     };
     let (heads, s, d, ffn, layers, extra) = match config {
