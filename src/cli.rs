@@ -33,7 +33,7 @@ pub enum Command {
     Data(Box<DataArgs>),
     /// Render results files as one self-contained HTML page, Markdown or CSV.
     Report(Box<ReportArgs>),
-    /// Compare a candidate run with a baseline; exit 1 on a regression.
+    /// Compare a candidate run with a baseline; exit 1 on a regression, 3 when inconclusive.
     Compare(Box<CompareArgs>),
     /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
     Export(Box<ExportArgs>),
@@ -177,9 +177,17 @@ pub struct RunArgs {
     /// 64 MiB), composite, tiled or fused. Cases whose backend lacks the path are skipped.
     #[arg(long, default_value = "auto")]
     pub attention: AttentionChoice,
-    /// Threads for every framework (default: physical cores).
+    /// Threads for every framework (default: physical cores, or the number of --cpus).
+    /// More than the CPUs available (the machine's logical CPUs, or --cpus) needs --oversubscribe.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Allow --threads above the CPUs available (each framework then time-slices its threads).
+    #[arg(long)]
+    pub oversubscribe: bool,
+    /// Pin every worker to these CPUs (sched_setaffinity), e.g. `2-3` or `0,2,4-7`:
+    /// keeps cases off CPUs that other work uses. Interference is then read on these CPUs.
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
     /// Directory for the results file.
     #[arg(long, short = 'o', default_value = "results")]
     pub out: PathBuf,

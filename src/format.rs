@@ -7,6 +7,7 @@ use ditbench_harness::extrapolate::{model_label, worth_showing};
 use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::scale::{FullModel, Interval};
+use ditbench_harness::stats::Stats;
 use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
@@ -72,10 +73,10 @@ pub fn case_line(c: &CaseResult) -> String {
             let s = c.stats.as_ref().expect("ok cases have stats");
             let t = c.throughput.as_ref().expect("ok cases have throughput");
             let mut line = format!(
-                "ok      {}  {} ±{:.1}%  {} tok/s  {} TFLOP/s",
+                "ok      {}  {} {}  {} tok/s  {} TFLOP/s",
                 c.id,
                 seconds(s.median_s),
-                ci_percent(c),
+                ci_text(s),
                 si(t.tokens_per_s),
                 rate(t.tflops)
             );
@@ -99,6 +100,9 @@ pub fn case_line(c: &CaseResult) -> String {
                     line.push_str(&format!("\n  warning: {mismatch}"));
                 }
             }
+            for reason in c.confidence.iter().flat_map(|k| &k.reasons) {
+                line.push_str(&format!("\n  warning: low confidence: {reason}"));
+            }
             line
         }
         Status::Skipped => format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
@@ -118,10 +122,22 @@ pub fn case_line(c: &CaseResult) -> String {
     }
 }
 
-fn ci_percent(c: &CaseResult) -> f64 {
-    c.stats.as_ref().map_or(0.0, |s| {
-        (s.ci95_median_s[1] - s.ci95_median_s[0]) / 2.0 / s.median_s * 100.0
-    })
+/// The median's 95% CI as `±1.2%`; `CI n/a` with one sample (there is none).
+pub fn ci_text(s: &Stats) -> String {
+    match s.relative_ci_half_width() {
+        Some(w) => format!("±{:.1}%", w * 100.0),
+        None => "CI n/a".into(),
+    }
+}
+
+/// `good`, `low` or `contended` (the strongest reason), coloured.
+fn confidence_cell(c: &CaseResult) -> Cell {
+    match &c.confidence {
+        _ if c.contended() => Cell::new("contended").fg(Color::Red),
+        Some(k) if k.is_good() => Cell::new("good"),
+        Some(_) => Cell::new("low").fg(Color::Yellow),
+        None => Cell::new("-"),
+    }
 }
 
 pub fn right(text: impl Into<String>) -> Cell {
@@ -151,6 +167,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
         "TFLOP/s",
         "peak RSS",
         "iters",
+        "confidence",
         "parity",
         "status",
     ]);
@@ -178,7 +195,10 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
                     .map_or("-".into(), bytes);
                 row.extend([
                     right(seconds(s.median_s)),
-                    right(format!("{:.1}%", ci_percent(c))),
+                    right(
+                        s.relative_ci_half_width()
+                            .map_or("n/a".into(), |w| format!("{:.1}%", w * 100.0)),
+                    ),
                     right(phases),
                     right(si(tp.tokens_per_s)),
                     right(rate(tp.tflops)),
@@ -188,6 +208,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
             }
             _ => row.extend((0..7).map(|_| right("-"))),
         }
+        row.push(confidence_cell(c));
         row.push(parity_cell(c));
         row.push(match c.status {
             Status::Ok => Cell::new("ok").fg(Color::Green),

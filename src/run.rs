@@ -14,6 +14,7 @@ use ditbench::registry::{reference_order as registry_reference_order, thread_var
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::extrapolate;
 use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
+use ditbench_harness::interference::allowed_cpus;
 use ditbench_harness::memory;
 use ditbench_harness::params::{parameter_count, parameters};
 use ditbench_harness::parity::{ParityStatus, reference_first};
@@ -25,6 +26,7 @@ use ditbench_harness::runner::{
     available_devices, plan_cases,
 };
 use ditbench_harness::scale::ScaleSettings;
+use ditbench_harness::threads::{cpu_list_text, parse_cpu_list};
 use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{
     DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads,
@@ -320,11 +322,13 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     let backends = resolve_backends(&compiled, &args.backends)?;
     let timing = timing(&args.timing)?;
     let limits = limits(args)?;
-    let (threads, source) = match args.threads {
-        Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),
-        Some(n) => (n, "--threads"),
-        None => (default_threads(), "default: physical cores"),
+    let allowed = allowed_cpus().unwrap_or_else(|| (0..default_threads()).collect());
+    let cpus = match &args.cpus {
+        Some(list) => Some(parse_cpu_list(list, &allowed).map_err(UsageError)?),
+        None => None,
     };
+    let (threads, source) =
+        thread_count(args.threads, cpus.as_deref(), &allowed, args.oversubscribe)?;
     let threads = ThreadSettings::new(threads, source, thread_variables(&compiled));
     let worker = WorkerCommand {
         program: std::env::current_exe().context("cannot locate the ditbench executable")?,
@@ -386,6 +390,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
         data,
         parity_max_params: (!args.no_parity).then_some(args.parity_max_params),
         runtime_bytes,
+        cpus: cpus.clone(),
     };
     Ok(Plan {
         run,
@@ -399,8 +404,39 @@ fn plan(args: &RunArgs) -> Result<Plan> {
             scale,
             attention: args.attention,
             extrapolate,
+            cpus,
+            oversubscribe: args.oversubscribe,
         },
     })
+}
+
+/// The threads every framework gets and where the number came from: more
+/// than the CPUs available (`cpus`, else every CPU this process may use)
+/// only with `--oversubscribe`.
+fn thread_count(
+    asked: Option<usize>,
+    cpus: Option<&[usize]>,
+    allowed: &[usize],
+    oversubscribe: bool,
+) -> Result<(usize, &'static str), UsageError> {
+    let available = cpus.map_or(allowed.len(), <[usize]>::len).max(1);
+    match asked {
+        Some(0) => Err(UsageError("--threads must be at least 1".into())),
+        Some(n) if n > available && !oversubscribe => Err(UsageError(match cpus {
+            Some(c) => format!(
+                "--threads {n} is more than the {available} CPU(s) of --cpus {}; pass --oversubscribe to run them anyway",
+                cpu_list_text(c)
+            ),
+            None => format!(
+                "--threads {n} is more than the {available} logical CPU(s) this machine gives ditbench; pass --oversubscribe to run them anyway"
+            ),
+        })),
+        Some(n) => Ok((n, "--threads")),
+        None => Ok(match cpus {
+            Some(c) => (c.len(), "default: the CPUs of --cpus"),
+            None => (default_threads(), "default: physical cores"),
+        }),
+    }
 }
 
 fn limits(args: &RunArgs) -> Result<WorkerLimits, UsageError> {

@@ -1,6 +1,7 @@
 //! The machine and software a run measured, as results record it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, RefreshKind, System};
@@ -121,6 +122,13 @@ pub struct Environment {
     pub cargo_features: Vec<String>,
     pub build_profile: String,
     pub threads: ThreadSettings,
+    /// cpufreq scaling governor(s); null where not exposed (and in files
+    /// written before it was recorded).
+    #[serde(default)]
+    pub cpu_governor: Option<String>,
+    /// Turbo/boost state and where it was read; null where not exposed.
+    #[serde(default)]
+    pub cpu_boost: Option<String>,
 }
 
 /// This machine's host name, as results record it.
@@ -290,12 +298,86 @@ pub fn capture(
         cargo_features: build.cargo_features.clone(),
         build_profile: build.profile.clone(),
         threads,
+        cpu_governor: cpu_governor(Path::new(SYS_CPU)),
+        cpu_boost: cpu_boost(Path::new(SYS_CPU)),
+    }
+}
+
+const SYS_CPU: &str = "/sys/devices/system/cpu";
+
+/// The scaling governors of the CPUs under `sys_cpu`, distinct and sorted
+/// (`performance`, or `performance, powersave` when they differ); `None`
+/// where cpufreq is not exposed.
+pub fn cpu_governor(sys_cpu: &Path) -> Option<String> {
+    let mut governors: Vec<String> = std::fs::read_dir(sys_cpu)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("cpu"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cpufreq/scaling_governor")).ok())
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
+    governors.sort();
+    governors.dedup();
+    (!governors.is_empty()).then(|| governors.join(", "))
+}
+
+/// Turbo/boost: intel_pstate's `no_turbo`, else cpufreq's `boost`; `None`
+/// where neither is exposed.
+pub fn cpu_boost(sys_cpu: &Path) -> Option<String> {
+    let read = |p: &str| {
+        std::fs::read_to_string(sys_cpu.join(p))
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    match (read("intel_pstate/no_turbo"), read("cpufreq/boost")) {
+        (Some(v), _) if v == "0" => Some("on (intel_pstate no_turbo = 0)".into()),
+        (Some(v), _) if v == "1" => Some("off (intel_pstate no_turbo = 1)".into()),
+        (_, Some(v)) if v == "1" => Some("on (cpufreq boost = 1)".into()),
+        (_, Some(v)) if v == "0" => Some("off (cpufreq boost = 0)".into()),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn governor_and_boost_read_sysfs_where_exposed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path();
+        assert_eq!(cpu_governor(sys), None);
+        assert_eq!(cpu_boost(sys), None);
+        for (cpu, g) in [
+            ("cpu0", "performance"),
+            ("cpu1", "powersave"),
+            ("cpu2", "performance"),
+        ] {
+            std::fs::create_dir_all(sys.join(cpu).join("cpufreq")).unwrap();
+            std::fs::write(
+                sys.join(cpu).join("cpufreq/scaling_governor"),
+                format!("{g}\n"),
+            )
+            .unwrap();
+        }
+        // cpufreq/ itself is not a CPU.
+        std::fs::create_dir_all(sys.join("cpufreq")).unwrap();
+        assert_eq!(cpu_governor(sys).as_deref(), Some("performance, powersave"));
+        std::fs::write(sys.join("cpufreq/boost"), "0\n").unwrap();
+        assert_eq!(cpu_boost(sys).as_deref(), Some("off (cpufreq boost = 0)"));
+        std::fs::create_dir_all(sys.join("intel_pstate")).unwrap();
+        std::fs::write(sys.join("intel_pstate/no_turbo"), "0\n").unwrap();
+        assert_eq!(
+            cpu_boost(sys).as_deref(),
+            Some("on (intel_pstate no_turbo = 0)")
+        );
+    }
 
     #[test]
     fn captures_this_machine() {

@@ -9,13 +9,13 @@
 //!   [`attention`] (which attention path a case runs, and its memory).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`write`](mod@write) (files that never replace one),
-//!   [`memory`], [`energy`], [`peak`] (GPUs' dense peaks, MFU), [`threads`], [`env`](mod@env) (what was measured on which machine).
+//!   [`memory`], [`energy`], [`interference`] (what else ran while a case was timed), [`peak`] (GPUs' dense peaks, MFU), [`threads`], [`env`](mod@env) (what was measured on which machine).
 //! - The frameworks' side: [`backend`] (the trait each framework crate
 //!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
 //!   [`files`] (safetensors weights, inputs, outputs), [`parity`],
 //!   [`conformance`] (the tests every backend crate runs).
 //! - Across the process boundary: [`timing`] (the adaptive timing loop),
-//!   [`worker`] (everything inside a worker process), [`results`] (the
+//!   [`worker`] (everything inside a worker process), [`confidence`] (how sure each case's figure is), [`results`] (the
 //!   versioned results file, with [`scale`]'s full-model figures), [`extrapolate`]
 //!   (those figures from a run's cases), [`outcome`] (how a worker's end becomes
 //!   a result), [`runner`] (the parent: a run plan, one worker per case).
@@ -26,6 +26,7 @@ pub mod attention;
 pub mod backend;
 pub mod case;
 pub mod compare;
+pub mod confidence;
 pub mod conformance;
 pub mod cost;
 pub mod energy;
@@ -33,6 +34,7 @@ pub mod env;
 pub mod export;
 pub mod extrapolate;
 pub mod files;
+pub mod interference;
 pub mod kernels;
 pub mod layout;
 pub mod memory;

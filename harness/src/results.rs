@@ -9,9 +9,11 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::case::{AttentionChoice, CaseKey, Dtype, Pass};
+use crate::confidence::{self, Confidence};
 use crate::cost::{CostFigures, MemoryEstimate};
 use crate::energy::EnergyFigures;
 use crate::env::Environment;
+use crate::interference::Interference;
 use crate::memory::MemoryFigures;
 use crate::parity::Parity;
 use crate::peak::Efficiency;
@@ -79,6 +81,8 @@ pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String,
         .chain(crate::energy::DEFINITIONS)
         .chain(crate::scale::DEFINITIONS)
         .chain(crate::peak::DEFINITIONS)
+        .chain(crate::interference::DEFINITIONS)
+        .chain(crate::confidence::DEFINITIONS)
         .chain(DEFINITIONS)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -109,6 +113,12 @@ pub struct RunSettings {
     /// Whether rest cases were planned for extrapolation (`--extrapolate`).
     #[serde(default)]
     pub extrapolate: bool,
+    /// The CPUs every worker was pinned to (`--cpus`); null: not pinned.
+    #[serde(default)]
+    pub cpus: Option<Vec<usize>>,
+    /// Whether `--threads` above the available CPUs was allowed.
+    #[serde(default)]
+    pub oversubscribe: bool,
 }
 
 fn auto_attention() -> AttentionChoice {
@@ -247,6 +257,14 @@ pub struct CaseResult {
     /// The pass's rate against the framework's matmul rate and the device's peak.
     #[serde(default)]
     pub efficiency: Option<Efficiency>,
+    /// What else the machine did while the case was timed; null for cases
+    /// not measured (and in files written before it existed).
+    #[serde(default)]
+    pub interference: Option<Interference>,
+    /// How sure the figure is; null for cases not measured (files written
+    /// before it existed get one from [`CaseResult::confidence_under`]).
+    #[serde(default)]
+    pub confidence: Option<Confidence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,6 +295,22 @@ impl CaseResult {
             (Status::Failed, None) => "failed".into(),
             (Status::Failed, Some(kind)) => format!("failed ({})", kind.name()),
         }
+    }
+
+    /// Whether others took more of the machine than the case allowed.
+    pub fn contended(&self) -> bool {
+        self.interference.as_ref().is_some_and(|i| i.contended)
+    }
+
+    /// The recorded confidence, else one assessed from the samples under
+    /// `timing` (files written before it was recorded); `None` for cases
+    /// without statistics.
+    pub fn confidence_under(&self, timing: &TimingConfig) -> Option<Confidence> {
+        self.confidence.clone().or_else(|| {
+            self.stats.as_ref().map(|s| {
+                confidence::assess(s, self.stop_reason, timing, self.interference.as_ref())
+            })
+        })
     }
 
     /// Throughput figures from the median and the cost model.
@@ -415,6 +449,8 @@ mod tests {
             + crate::energy::DEFINITIONS.len()
             + crate::scale::DEFINITIONS.len()
             + crate::peak::DEFINITIONS.len()
+            + crate::interference::DEFINITIONS.len()
+            + crate::confidence::DEFINITIONS.len()
             + DEFINITIONS.len()
             // `parity`, from the reference order.
             + 1;

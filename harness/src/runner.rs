@@ -81,6 +81,8 @@ pub struct RunPlan {
     /// A worker's resident size before it builds anything (the parent's own
     /// at start: the same binary and libraries), for the memory estimate.
     pub runtime_bytes: u64,
+    /// Pin every worker to these CPUs (`--cpus`); `None`: the parent's affinity.
+    pub cpus: Option<Vec<usize>>,
 }
 
 /// Everything the parent needs to run cases.
@@ -292,7 +294,12 @@ impl Runner {
                 .insert(bandwidth_key(case), rate.clone());
         }
         let bandwidth = self.bandwidth_rates.get(&bandwidth_key(case)).cloned();
-        fill_from_response(&mut result, response, self.oom_phrases(&case.backend));
+        fill_from_response(
+            &mut result,
+            response,
+            &self.plan.timing,
+            self.oom_phrases(&case.backend),
+        );
         if let (Some(tp), Some(device)) = (&result.throughput, &result.device_name) {
             let mut efficiency = Efficiency::new(tp.tflops, gemm, device, case.dtype);
             if let (Pass::Decode, Some(stats)) = (case.pass, &result.stats) {
@@ -485,7 +492,11 @@ impl Runner {
             .context("cannot write the worker request")?;
         let stderr =
             std::fs::File::create(stderr_path).context("cannot create the worker's log")?;
-        Command::new(&self.worker.program)
+        let mut command = Command::new(&self.worker.program);
+        if let Some(cpus) = &self.plan.cpus {
+            pin(&mut command, cpus);
+        }
+        command
             .args(&self.worker.args)
             .arg("--request")
             .arg(&request_path)
@@ -497,6 +508,29 @@ impl Runner {
             .stderr(stderr)
             .spawn()
             .with_context(|| format!("cannot start worker {}", self.worker.program.display()))
+    }
+}
+
+/// Start `command`'s process on `cpus` only: its affinity is set between
+/// fork and exec, so every thread the worker ever starts inherits it.
+fn pin(command: &mut Command, cpus: &[usize]) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: cpu_set_t is plain data, filled here, before the fork.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET bounds-checks against the set's size.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: the closure only makes one system call, which is safe
+    // between fork and exec (no allocation, no lock).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 
@@ -550,10 +584,17 @@ pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory, runtime_bytes: 
         energy: None,
         full_model: None,
         efficiency: None,
+        interference: None,
+        confidence: None,
     }
 }
 
-fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &[&str]) {
+fn fill_from_response(
+    result: &mut CaseResult,
+    r: WorkerResponse,
+    timing: &TimingConfig,
+    oom_phrases: &[&str],
+) {
     if r.framework.is_some() {
         result.framework = r.framework;
     }
@@ -568,6 +609,7 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &
     result.threads = r.threads;
     let mut m = r.measurement;
     result.energy = m.energy.take();
+    result.interference = m.interference.take();
     result.stop_reason = m.stop_reason;
     result.warmup_samples_s = m.warmup_samples_s;
     if let Some(error) = r.error {
@@ -588,6 +630,12 @@ fn fill_from_response(result: &mut CaseResult, r: WorkerResponse, oom_phrases: &
         result.workload.config.batch(),
         result.pass,
         s.median_s,
+    ));
+    result.confidence = Some(crate::confidence::assess(
+        &s,
+        m.stop_reason,
+        timing,
+        result.interference.as_ref(),
     ));
     result.stats = Some(s);
     if !m.forward_s.is_empty() && m.forward_s.len() == m.samples_s.len() {

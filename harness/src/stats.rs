@@ -28,7 +28,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("stats.p90_s", "90th percentile of samples_s"),
     (
         "stats.ci95_median_s",
-        "95% percentile-bootstrap confidence interval of the median: 2,000 resamples with replacement, fixed seed",
+        "95% percentile-bootstrap confidence interval of the median: 2,000 resamples with replacement, fixed seed; with one sample there is none ([x, x] is stored, shown as n/a)",
     ),
     (
         "stats.outliers",
@@ -52,6 +52,15 @@ pub struct Stats {
     /// [low, high]
     pub ci95_median_s: [f64; 2],
     pub outliers: usize,
+}
+
+impl Stats {
+    /// Half-width of the median's 95% CI relative to the median; `None`
+    /// with fewer than two samples (no interval) or a zero median.
+    pub fn relative_ci_half_width(&self) -> Option<f64> {
+        let [lo, hi] = self.ci95_median_s;
+        (self.n >= 2 && self.median_s > 0.0).then(|| (hi - lo) / 2.0 / self.median_s)
+    }
 }
 
 fn sorted(samples: &[f64]) -> Vec<f64> {

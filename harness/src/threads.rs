@@ -122,6 +122,65 @@ impl ThreadUse {
     }
 }
 
+/// A CPU list such as `0-3,6` (the kernel's cpulist format) as sorted,
+/// distinct CPU numbers, each of which must be in `allowed` (the CPUs this
+/// process may use); one sentence on what is wrong otherwise.
+pub fn parse_cpu_list(text: &str, allowed: &[usize]) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--cpus: '{item}' is not a CPU number or a range like 2-5"))
+        };
+        let (first, last) = match item.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => {
+                let n = number(item)?;
+                (n, n)
+            }
+        };
+        if first > last {
+            return Err(format!("--cpus: range '{item}' runs backwards"));
+        }
+        // The last CPU first: a range like 0-4000000000 is refused at once.
+        for cpu in std::iter::once(last).chain(first..last) {
+            if !allowed.contains(&cpu) {
+                return Err(format!(
+                    "--cpus: CPU {cpu} is not one this process may use ({})",
+                    cpu_list_text(allowed)
+                ));
+            }
+            cpus.push(cpu);
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// CPU numbers in the kernel's cpulist format: `0-3,6`.
+pub fn cpu_list_text(cpus: &[usize]) -> String {
+    let mut sorted = cpus.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        parts.push(if sorted[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", sorted[i])
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
 /// CPU nanoseconds each thread of this process has run so far, by thread id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadTimes(BTreeMap<u32, u64>);
@@ -170,7 +229,7 @@ fn thread_cpu_ns(task: &std::path::Path) -> Option<u64> {
 
 /// utime + stime from a `/proc/.../stat` line, whose second field (the
 /// command) may hold spaces and parentheses.
-fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+pub(crate) fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     let after_comm = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // After the command: state is field 3 of the line, utime 14, stime 15.
@@ -240,6 +299,27 @@ mod tests {
         assert_eq!(activity(&[], 1.0).busy, 0);
         assert_eq!(activity(&[0, 0], 1.0).busy, 0);
         assert_eq!(activity(&[5], 0.0).cpu_parallelism, 0.0);
+    }
+
+    #[test]
+    fn cpu_lists_parse_like_the_kernels() {
+        let allowed: Vec<usize> = (0..8).collect();
+        assert_eq!(parse_cpu_list("0-3,6", &allowed).unwrap(), [0, 1, 2, 3, 6]);
+        assert_eq!(parse_cpu_list(" 5, 1,1 ", &allowed).unwrap(), [1, 5]);
+        assert_eq!(cpu_list_text(&[6, 0, 1, 2, 3]), "0-3,6");
+        assert_eq!(cpu_list_text(&[4]), "4");
+        for (bad, says) in [
+            ("", "not a CPU number"),
+            ("a", "not a CPU number"),
+            ("3-1", "runs backwards"),
+            ("1-", "not a CPU number"),
+            ("9", "CPU 9 is not one this process may use (0-7)"),
+            ("99999999999999999999", "not a CPU number"),
+            ("0-4000000000", "CPU 4000000000 is not one"),
+        ] {
+            let e = parse_cpu_list(bad, &allowed).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

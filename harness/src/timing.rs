@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::PreparedCase;
 use crate::energy::{EnergyCounter, EnergyFigures, Sampler};
+use crate::interference::{CONTENDED_SHARE, Interference, InterferenceProbe};
 use crate::stats;
 use crate::threads::{self, ThreadActivity, ThreadTimes};
 
@@ -87,6 +88,19 @@ pub struct Measurement {
     /// when not asked for.
     #[serde(default)]
     pub energy: Option<EnergyFigures>,
+    /// What else the machine did during the timed iterations; `None` when
+    /// no probe was given.
+    #[serde(default)]
+    pub interference: Option<Interference>,
+}
+
+/// What is watched while a case is timed, beside the clock.
+#[derive(Default)]
+pub struct Instruments {
+    /// Energy counters (or why there are none); `None`: not asked for.
+    pub energy: Option<Result<Vec<Arc<dyn EnergyCounter>>, String>>,
+    /// Probes of what else uses the resources the case asked for.
+    pub interference: Vec<Box<dyn InterferenceProbe>>,
 }
 
 /// Resamples of the bootstrap that decides when to stop (the reported CI uses more).
@@ -102,16 +116,20 @@ fn check_due(n: usize) -> bool {
 /// synchronized around each iteration until the median's CI is tight
 /// enough, the budget is spent or `max_iters` is reached.
 pub fn measure(case: &mut dyn PreparedCase, cfg: &TimingConfig) -> Result<Measurement> {
-    measure_energy(case, cfg, None)
+    measure_with(case, cfg, Instruments::default())
 }
 
-/// [`measure`], sampling `energy`'s counters (or recording why there are
-/// none) during the timed iterations.
-pub fn measure_energy(
+/// [`measure`], reading `instruments` over the timed iterations: energy
+/// counters (or why there are none) and interference probes.
+pub fn measure_with(
     case: &mut dyn PreparedCase,
     cfg: &TimingConfig,
-    energy: Option<Result<Vec<Arc<dyn EnergyCounter>>, String>>,
+    instruments: Instruments,
 ) -> Result<Measurement> {
+    let Instruments {
+        energy,
+        interference: mut probes,
+    } = instruments;
     let start = Instant::now();
     let mut m = Measurement::default();
     case.synchronize()?;
@@ -127,6 +145,7 @@ pub fn measure_energy(
             break;
         }
     }
+    let begun: Vec<Result<(), String>> = probes.iter_mut().map(|p| p.begin()).collect();
     let threads_before = ThreadTimes::now();
     let sampler = energy.map(|counters| counters.and_then(Sampler::start));
     let timed_start = Instant::now();
@@ -162,6 +181,14 @@ pub fn measure_energy(
         }
     }
     let timed_s = timed_start.elapsed().as_secs_f64();
+    if !probes.is_empty() {
+        let readings = probes
+            .iter_mut()
+            .zip(begun)
+            .map(|(p, begun)| begun.and_then(|()| p.end(timed_s)))
+            .collect();
+        m.interference = Some(Interference::from_readings(readings, CONTENDED_SHARE));
+    }
     m.energy = sampler.map(|s| match s {
         Ok(sampler) => sampler.finish(m.samples_s.len()),
         Err(why) => EnergyFigures::unavailable(why),

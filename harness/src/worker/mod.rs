@@ -18,6 +18,7 @@ use crate::case::{CaseSpec, Pass};
 use crate::energy;
 use crate::env::worker_threads;
 use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
+use crate::interference;
 use crate::kernels::{CALIBRATION_SUM_ELEMENTS, Kernel, KernelSpec, calibration_matmul};
 use crate::memory::{self, MemoryFigures, heap};
 use crate::params::{ParamSpec, parameters};
@@ -25,7 +26,7 @@ use crate::peak::{BandwidthRate, GemmRate};
 use crate::stats::median;
 use crate::tensors::{DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs};
 use crate::threads::ThreadUse;
-use crate::timing::{Measurement, TimingConfig, measure, measure_energy};
+use crate::timing::{Instruments, Measurement, TimingConfig, measure, measure_with};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,8 +184,11 @@ fn serve_into(
     if let Some(fault) = fault {
         guards::inject(fault, request.mem_limit_bytes.is_some())?;
     }
-    let energy = energy::counters_for(case.device);
-    out.measurement = measure_energy(prepared.as_mut(), &request.timing, Some(energy))?;
+    let instruments = Instruments {
+        energy: Some(energy::counters_for(case.device)),
+        interference: interference::probes_for(case.device, worker_threads()),
+    };
+    out.measurement = measure_with(prepared.as_mut(), &request.timing, instruments)?;
     // Asked after the passes ran: a backend may report the kernels it saw.
     out.attention = Some(prepared.attention_impl());
     let threads = ThreadUse::new(
