@@ -3,7 +3,7 @@
 use anyhow::Result;
 use comfy_table::{Cell, Color};
 use ditbench_harness::compare::{
-    Comparison, Thresholds, Verdict, compare as compare_runs, render_markdown,
+    Comparison, Outcome, Thresholds, Verdict, compare as compare_runs, render_markdown,
 };
 use ditbench_harness::report::load_runs;
 
@@ -11,8 +11,12 @@ use crate::UsageError;
 use crate::cli::{CompareArgs, CompareFormat};
 use crate::format::{bytes, right, seconds, table};
 
-/// Run the comparison and print it; `true` when something regressed.
-pub fn compare(args: &CompareArgs) -> Result<bool> {
+/// The exit code of a comparison with no regression but cases that could
+/// not be judged: a nightly job reruns rather than passes or fails.
+pub const INCONCLUSIVE_EXIT: u8 = 3;
+
+/// Run the comparison and print it; what the gate concludes.
+pub fn compare(args: &CompareArgs) -> Result<Outcome> {
     let positive = |v: f64, name: &str| -> Result<f64> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
@@ -55,7 +59,7 @@ pub fn compare(args: &CompareArgs) -> Result<bool> {
         CompareFormat::Md => print!("{}", render_markdown(&comparison)),
         CompareFormat::Json => println!("{}", serde_json::to_string_pretty(&comparison)?),
     }
-    Ok(comparison.regressions > 0)
+    Ok(comparison.outcome())
 }
 
 fn verdict_cell(v: Verdict) -> Cell {
@@ -63,6 +67,7 @@ fn verdict_cell(v: Verdict) -> Cell {
     match v {
         Verdict::Regression => cell.fg(Color::Red),
         Verdict::Improvement => cell.fg(Color::Green),
+        Verdict::Inconclusive => cell.fg(Color::Yellow),
         Verdict::Unchanged => cell,
     }
 }
@@ -107,6 +112,13 @@ fn terminal(c: &Comparison) -> String {
         ]);
     }
     let mut out = format!("{rows}\n");
+    for case in c.cases.iter().filter(|r| !r.time.inconclusive.is_empty()) {
+        out.push_str(&format!(
+            "inconclusive: {} ({})\n",
+            case.case,
+            case.time.inconclusive.join("; ")
+        ));
+    }
     for u in &c.unmatched {
         out.push_str(&format!("not compared: {} ({})\n", u.case, u.why));
     }
@@ -121,16 +133,23 @@ fn terminal(c: &Comparison) -> String {
     }
     let t = &c.thresholds;
     out.push_str(&format!(
-        "{} regression(s), {} improvement(s), {} unchanged, {} not compared. A time regression is significant (Mann-Whitney p < {}, ratio CI above 1), above {}% and above {}; memory above {}% and {}.\n",
+        "{} regression(s), {} improvement(s), {} unchanged, {} inconclusive, {} not compared. A time regression is significant (Mann-Whitney p < {}, ratio CI above 1), above {}% and above {}; memory above {}% and {}. Inconclusive: too few samples to reach p < {} whatever the data, or a side contended or of low confidence{}.\n",
         c.regressions,
         c.improvements,
         c.unchanged(),
+        c.inconclusive,
         c.unmatched.len(),
         t.alpha,
         t.time_relative * 100.0,
         seconds(t.time_floor_s),
         t.memory_relative * 100.0,
         bytes(t.memory_floor_bytes),
+        t.alpha,
+        if c.outcome() == Outcome::Inconclusive {
+            format!(" (exit {INCONCLUSIVE_EXIT}: rerun)")
+        } else {
+            String::new()
+        },
     ));
     out
 }

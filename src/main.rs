@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ditbench::registry::thread_variables;
+use ditbench_harness::compare::Outcome;
 use ditbench_harness::env::{self, BuildInfo, ThreadSettings, default_threads};
 use ditbench_harness::memory::CountingAllocator;
 use ditbench_harness::worker::{WorkerRequest, serve};
@@ -215,11 +216,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Data(args) => data::export(&args)?,
         Command::Report(args) => report(&args)?,
         Command::Export(args) => export(&args)?,
-        Command::Compare(args) => {
-            if compare::compare(&args)? {
-                return Ok(ExitCode::from(1));
-            }
-        }
+        Command::Compare(args) => match compare::compare(&args)? {
+            Outcome::Pass => {}
+            Outcome::Regression => return Ok(ExitCode::from(1)),
+            Outcome::Inconclusive => return Ok(ExitCode::from(compare::INCONCLUSIVE_EXIT)),
+        },
         Command::Worker { request, response } => worker(&request, &response)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,10 @@
 //!
 //! Memory has one figure per case (a peak, not samples), so a memory
 //! regression needs size and floor only.
+//!
+//! A case's time is inconclusive, neither verdict, when it cannot be judged:
+//! too few samples for any data to reach `alpha`, or either side contended
+//! or of low confidence ([`crate::confidence`]). A nightly job reruns those.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,7 @@ use serde::Serialize;
 
 use crate::results::{CaseResult, RunResults, Status};
 use crate::stats::{bootstrap_ratio_ci, mann_whitney_p, median};
+use crate::timing::TimingConfig;
 use crate::units::{format_seconds, md_escape};
 
 /// What counts as a regression.
@@ -50,6 +55,8 @@ pub enum Verdict {
     Regression,
     Improvement,
     Unchanged,
+    /// The case cannot be judged (see [`TimeChange::inconclusive`]).
+    Inconclusive,
 }
 
 impl Verdict {
@@ -58,6 +65,7 @@ impl Verdict {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
             Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -74,6 +82,8 @@ pub struct TimeChange {
     /// Two-sided Mann-Whitney U p-value.
     pub p_value: f64,
     pub verdict: Verdict,
+    /// Why the case cannot be judged; empty when it can.
+    pub inconclusive: Vec<String>,
 }
 
 /// The peak memory of one case in both runs.
@@ -94,6 +104,9 @@ pub struct CaseChange {
     pub time: TimeChange,
     /// `None` when either side has no peak RSS.
     pub memory: Option<MemoryChange>,
+    /// Whether others took more of the machine than allowed on each side.
+    pub baseline_contended: bool,
+    pub candidate_contended: bool,
 }
 
 impl CaseChange {
@@ -131,30 +144,61 @@ pub struct Comparison {
     pub environment: Vec<EnvChange>,
     pub regressions: usize,
     pub improvements: usize,
+    /// Matched cases whose time could not be judged (and did not regress in memory).
+    pub inconclusive: usize,
     /// Which backends regressed, read as a hint: all of them points at the
     /// machine or a shared dependency, one at that framework.
     pub diagnosis: Option<String>,
 }
 
 impl Comparison {
-    /// Matched cases that neither regressed nor improved.
+    /// Matched cases that neither regressed nor improved, judged so.
     pub fn unchanged(&self) -> usize {
-        self.cases.len() - self.regressions - self.improvements
+        self.cases.len() - self.regressions - self.improvements - self.inconclusive
+    }
+
+    /// The gate's outcome: a regression fails; otherwise an inconclusive
+    /// case asks for a rerun; otherwise it passes.
+    pub fn outcome(&self) -> Outcome {
+        if self.regressions > 0 {
+            Outcome::Regression
+        } else if self.inconclusive > 0 {
+            Outcome::Inconclusive
+        } else {
+            Outcome::Pass
+        }
     }
 }
 
-/// Cases of one side keyed by `workload backend device dtype pass`; where a
-/// key appears in several runs, the latest run's case wins.
-fn index(runs: &[RunResults]) -> BTreeMap<String, &CaseResult> {
+/// What a nightly job does with a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Regression,
+    Inconclusive,
+}
+
+/// Cases of one side keyed by `workload backend device dtype pass`, each
+/// with its run's timing settings; where a key appears in several runs, the
+/// latest run's case wins.
+fn index(runs: &[RunResults]) -> BTreeMap<String, (&CaseResult, &TimingConfig)> {
     let mut ordered: Vec<&RunResults> = runs.iter().collect();
     ordered.sort_by(|a, b| a.started_at.cmp(&b.started_at));
     let mut cases = BTreeMap::new();
     for run in ordered {
         for c in &run.cases {
-            cases.insert(case_key(c), c);
+            cases.insert(case_key(c), (c, &run.settings.timing));
         }
     }
     cases
+}
+
+/// Why one side's figure cannot be judged: contended or low confidence.
+fn side_doubts(side: &str, c: &CaseResult, timing: &TimingConfig) -> Vec<String> {
+    match c.confidence_under(timing) {
+        Some(k) if !k.is_good() => vec![format!("{side} low confidence: {}", k.reasons.join("; "))],
+        _ => Vec::new(),
+    }
 }
 
 /// The id a case is matched by across runs (see [`crate::CaseKey`]).
@@ -169,8 +213,8 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
     let mut cases = Vec::new();
     let mut unmatched = Vec::new();
     let measured = |c: &CaseResult| c.status == Status::Ok && !c.samples_s.is_empty();
-    for (key, b) in &base {
-        let Some(c) = cand.get(key) else {
+    for (key, &(b, b_timing)) in &base {
+        let Some(&(c, c_timing)) = cand.get(key) else {
             unmatched.push(Unmatched {
                 case: key.clone(),
                 why: "only in the baseline".into(),
@@ -195,7 +239,15 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
             });
             continue;
         }
-        let time = time_change(&b.samples_s, &c.samples_s, t);
+        let mut time = time_change(&b.samples_s, &c.samples_s, t);
+        let doubts: Vec<String> = side_doubts("baseline", b, b_timing)
+            .into_iter()
+            .chain(side_doubts("candidate", c, c_timing))
+            .collect();
+        if !doubts.is_empty() {
+            time.inconclusive.extend(doubts);
+            time.verdict = Verdict::Inconclusive;
+        }
         let peak = |x: &CaseResult| x.memory.as_ref().and_then(|m| m.peak_rss_bytes);
         let memory = match (peak(b), peak(c)) {
             (Some(pb), Some(pc)) => Some(memory_change(pb, pc, t)),
@@ -206,6 +258,8 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
             backend: c.backend.clone(),
             time,
             memory,
+            baseline_contended: b.contended(),
+            candidate_contended: c.contended(),
         });
     }
     for key in cand.keys().filter(|k| !base.contains_key(*k)) {
@@ -219,6 +273,10 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
         .iter()
         .filter(|c| !c.regressed() && c.time.verdict == Verdict::Improvement)
         .count();
+    let inconclusive = cases
+        .iter()
+        .filter(|c| !c.regressed() && c.time.verdict == Verdict::Inconclusive)
+        .count();
     let diagnosis = diagnose(&cases);
     Comparison {
         thresholds: *t,
@@ -227,8 +285,25 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
         unmatched,
         regressions,
         improvements,
+        inconclusive,
         diagnosis,
     }
+}
+
+/// The smallest two-sided p-value the exact Mann-Whitney test can give
+/// samples of `n1` and `n2`: both orderings of completely separated
+/// samples, 2 / C(n1 + n2, n1). At or above `alpha`, no data can be significant.
+pub fn smallest_p(n1: usize, n2: usize) -> f64 {
+    let (n, k) = (n1 + n2, n1.min(n2));
+    // C(n, k) as a running product; it only needs to be compared with 2 / alpha.
+    let mut ways = 1.0f64;
+    for i in 0..k {
+        ways = ways * (n - i) as f64 / (i + 1) as f64;
+        if ways > 1e12 {
+            break;
+        }
+    }
+    (2.0 / ways).min(1.0)
 }
 
 /// The gate's verdict on one case's time: baseline samples against candidate samples.
@@ -238,7 +313,19 @@ pub fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
     let ratio_ci95 = bootstrap_ratio_ci(base, cand, 2000, 0);
     let p_value = mann_whitney_p(base, cand);
     let significant = p_value < t.alpha;
-    let verdict = if significant
+    let floor = smallest_p(base.len(), cand.len());
+    let mut inconclusive = Vec::new();
+    if floor >= t.alpha {
+        inconclusive.push(format!(
+            "too few samples ({} and {}): the smallest p they can give is {floor:.3}, not below --alpha {}",
+            base.len(),
+            cand.len(),
+            t.alpha
+        ));
+    }
+    let verdict = if !inconclusive.is_empty() {
+        Verdict::Inconclusive
+    } else if significant
         && ratio_ci95[0] > 1.0
         && ratio > 1.0 + t.time_relative
         && mc - mb > t.time_floor_s
@@ -260,6 +347,7 @@ pub fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
         ratio_ci95,
         p_value,
         verdict,
+        inconclusive,
     }
 }
 
@@ -403,19 +491,18 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
 pub fn render_markdown(c: &Comparison) -> String {
     let mut md = String::from("# ditbench compare\n\n");
     let unchanged = c.unchanged();
-    md.push_str(&if c.regressions > 0 {
-        format!(
-            "**{} regression(s)**, {} improvement(s), {unchanged} unchanged, {} not compared.\n\n",
-            c.regressions,
-            c.improvements,
-            c.unmatched.len()
-        )
-    } else {
-        format!(
-            "No regression: {} improvement(s), {unchanged} unchanged, {} not compared.\n\n",
-            c.improvements,
-            c.unmatched.len()
-        )
+    let counts = format!(
+        "{} improvement(s), {unchanged} unchanged, {} inconclusive, {} not compared.",
+        c.improvements,
+        c.inconclusive,
+        c.unmatched.len()
+    );
+    md.push_str(&match c.outcome() {
+        Outcome::Regression => format!("**{} regression(s)**, {counts}\n\n", c.regressions),
+        Outcome::Inconclusive => {
+            format!("**Inconclusive: rerun.** No regression among the cases judged: {counts}\n\n")
+        }
+        Outcome::Pass => format!("No regression: {counts}\n\n"),
     });
     if let Some(d) = &c.diagnosis {
         md.push_str(&format!("{}\n\n", md_escape(d)));
@@ -429,7 +516,8 @@ pub fn render_markdown(c: &Comparison) -> String {
     rows.sort_by_key(|r| match (r.regressed(), r.time.verdict) {
         (true, _) => 0,
         (false, Verdict::Improvement) => 1,
-        _ => 2,
+        (false, Verdict::Inconclusive) => 2,
+        _ => 3,
     });
     for r in rows {
         let t = &r.time;
@@ -452,6 +540,21 @@ pub fn render_markdown(c: &Comparison) -> String {
                 t.verdict.name()
             },
         ));
+    }
+    let doubtful: Vec<&CaseChange> = c
+        .cases
+        .iter()
+        .filter(|r| !r.time.inconclusive.is_empty())
+        .collect();
+    if !doubtful.is_empty() {
+        md.push_str("\n**Inconclusive** (cannot be judged: rerun them)\n\n");
+        for r in doubtful {
+            md.push_str(&format!(
+                "- {}: {}\n",
+                md_escape(&r.case),
+                md_escape(&r.time.inconclusive.join("; "))
+            ));
+        }
     }
     if !c.unmatched.is_empty() {
         md.push_str("\n**Not compared**\n\n");
@@ -524,10 +627,34 @@ mod tests {
             .map(|x| x * 1.2)
             .collect();
         assert_eq!(time_change(&base, &slower, &t).verdict, Verdict::Unchanged);
-        // Three samples a side cannot be significant at 5%.
+        // Three samples a side cannot be significant at 5%: not judged.
         let change = time_change(&[0.1, 0.1, 0.1], &[0.2, 0.2, 0.2], &t);
         assert!((change.p_value - 0.1).abs() < 1e-12);
-        assert_eq!(change.verdict, Verdict::Unchanged);
+        assert_eq!(change.verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn too_few_samples_for_alpha_are_inconclusive_not_unchanged() {
+        assert!((smallest_p(3, 3) - 0.1).abs() < 1e-12);
+        assert_eq!(smallest_p(1, 1), 1.0);
+        // One candidate sample against 23: at best p = 2/24 = 0.083.
+        assert!((smallest_p(23, 1) - 2.0 / 24.0).abs() < 1e-12);
+        assert!(smallest_p(10, 10) < 1e-4);
+        let t = Thresholds::default();
+        let base = noisy(0.010, 0.02, 23, 5);
+        // 552x slower, one sample: cannot be significant at 5%.
+        let change = time_change(&base, &[5.52], &t);
+        assert_eq!(change.verdict, Verdict::Inconclusive, "{change:?}");
+        assert!((change.p_value - 2.0 / 24.0).abs() < 1e-9);
+        assert!(
+            change.inconclusive[0].starts_with("too few samples (23 and 1)"),
+            "{:?}",
+            change.inconclusive
+        );
+        // Five a side can reach 5%: judged as before.
+        let change = time_change(&noisy(0.1, 0.01, 5, 1), &noisy(0.2, 0.01, 5, 2), &t);
+        assert_eq!(change.verdict, Verdict::Regression);
+        assert!(change.inconclusive.is_empty());
     }
 
     fn case(backend: &str, verdict: Verdict) -> CaseChange {
@@ -541,8 +668,11 @@ mod tests {
                 ratio_ci95: [1.0, 1.0],
                 p_value: 1.0,
                 verdict,
+                inconclusive: Vec::new(),
             },
             memory: None,
+            baseline_contended: false,
+            candidate_contended: false,
         }
     }
 

@@ -13,7 +13,9 @@ use crate::stats::Stats;
 ///
 /// Measures: `latency` (Bencher's built-in, nanoseconds: the median with its
 /// 95% CI), `throughput` (built-in, operations per second: tokens/s, bounds
-/// from the CI), `peak-rss` (bytes) where measured. Cases are keyed by
+/// from the CI), `peak-rss` (bytes) where measured, `contended` (1 when
+/// others took more of the machine than the case allowed, else 0) where
+/// interference was recorded. Cases are keyed by
 /// `workload backend device dtype pass`, prefixed by the host when the runs
 /// come from several machines.
 pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
@@ -38,6 +40,12 @@ pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
         if let Some(peak) = c.memory.as_ref().and_then(|m| m.peak_rss_bytes) {
             measures.insert("peak-rss".into(), json!({"value": peak as f64}));
         }
+        if let Some(i) = &c.interference {
+            measures.insert(
+                "contended".into(),
+                json!({"value": if i.contended { 1.0 } else { 0.0 }}),
+            );
+        }
         out.insert(
             format!("{}{}", prefix(&run.environment.host), case_key(c)),
             Value::Object(measures),
@@ -48,21 +56,35 @@ pub fn bencher_metric_format(runs: &[RunResults]) -> Value {
 
 /// github-action-benchmark's `customSmallerIsBetter`: an array of
 /// `{name, unit, value, range, extra}`. Per case, the median time in
-/// milliseconds (range: half the 95% CI) and, where measured, the peak RSS
-/// in MiB.
+/// milliseconds (range: half the 95% CI, `n/a` with one sample; extra: the
+/// confidence verdict, `CONTENDED` first when so) and, where measured, the
+/// peak RSS in MiB.
 pub fn github_action_benchmark(runs: &[RunResults]) -> Value {
     let prefix = host_prefix(runs);
     let mut out = Vec::new();
     for (run, c, stats, throughput) in measured(runs) {
         let name = format!("{}{}", prefix(&run.environment.host), case_key(c));
         let [lo, hi] = stats.ci95_median_s;
+        let confidence = match c.confidence_under(&run.settings.timing) {
+            Some(k) if !k.is_good() => format!(
+                "; {}confidence {}",
+                if c.contended() { "CONTENDED; " } else { "" },
+                k.summary()
+            ),
+            Some(_) => "; confidence good".into(),
+            None => String::new(),
+        };
         out.push(json!({
             "name": format!("{name} time"),
             "unit": "ms",
             "value": stats.median_s * 1e3,
-            "range": format!("± {:.6}", (hi - lo) / 2.0 * 1e3),
+            "range": if stats.relative_ci_half_width().is_some() {
+                format!("± {:.6}", (hi - lo) / 2.0 * 1e3)
+            } else {
+                "n/a (one sample)".to_string()
+            },
             "extra": format!(
-                "{} samples; {:.1} tokens/s; {:.4} TFLOP/s; host {}",
+                "{} samples; {:.1} tokens/s; {:.4} TFLOP/s; host {}{confidence}",
                 stats.n, throughput.tokens_per_s, throughput.tflops, run.environment.host
             ),
         }));

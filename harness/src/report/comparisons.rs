@@ -1,5 +1,6 @@
 //! The framework comparison: each workload × pass × dtype's backends side
-//! by side, the fastest marked, speeds relative to the reference backend.
+//! by side, the fastest marked only where the measurements can tell,
+//! speeds relative to the reference backend.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,76 @@ use anyhow::Result;
 use super::{Comparison, Row, charts};
 use crate::parity::preferred_reference;
 
-/// Group rows by workload, pass and dtype; mark the fastest and the speed
-/// relative to the reference backend of the same machine and device.
+/// What a group of rows says about the fastest among them.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Decision {
+    /// Fewer than two rows: nothing to compare.
+    Alone,
+    /// This row is fastest: every row is of good confidence and its 95% CI
+    /// lies wholly below every other row's.
+    Fastest(usize),
+    /// These rows' CIs overlap the fastest median's CI (all good confidence).
+    Tie(Vec<usize>),
+    /// These rows are of low confidence: any of them might be fastest.
+    NotSure(Vec<usize>),
+}
+
+/// Decide the fastest of `members` (indices into `rows`).
+pub(super) fn decide(rows: &[Row], members: &[usize]) -> Decision {
+    if members.len() < 2 {
+        return Decision::Alone;
+    }
+    let low: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&i| rows[i].confidence != "good")
+        .collect();
+    if !low.is_empty() {
+        return Decision::NotSure(low);
+    }
+    let best = members
+        .iter()
+        .copied()
+        .min_by(|&a, &b| rows[a].median_s.total_cmp(&rows[b].median_s))
+        .expect("two members at least");
+    let tied: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&i| i == best || rows[i].ci_low_s <= rows[best].ci_high_s)
+        .collect();
+    if tied.len() > 1 {
+        Decision::Tie(tied)
+    } else {
+        Decision::Fastest(best)
+    }
+}
+
+/// One sentence for a decision: `candle is fastest (95% CIs apart)`,
+/// `tie: candle, tch (95% CIs overlap)`, `not sure: tch of low confidence`.
+pub(super) fn sentence(rows: &[Row], decision: &Decision) -> String {
+    let names = |idx: &[usize]| {
+        idx.iter()
+            .map(|&i| rows[i].backend.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match decision {
+        Decision::Alone => "one backend: nothing to compare".into(),
+        Decision::Fastest(i) => format!(
+            "{} is fastest (its 95% CI lies below every other's)",
+            rows[*i].backend
+        ),
+        Decision::Tie(idx) => format!("tie: {} (95% CIs overlap)", names(idx)),
+        Decision::NotSure(idx) => format!(
+            "not sure: {} of low confidence (see each row's reasons)",
+            names(idx)
+        ),
+    }
+}
+
+/// Group rows by workload, pass and dtype; mark the fastest where it can be
+/// told and the speed relative to the reference backend of the same machine
+/// and device.
 pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comparison>> {
     let mut groups: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
@@ -20,10 +89,7 @@ pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comp
     }
     let mut out = Vec::new();
     for ((workload, pass, dtype), members) in groups {
-        let fastest = members
-            .iter()
-            .copied()
-            .min_by(|&a, &b| rows[a].median_s.total_cmp(&rows[b].median_s));
+        let decision = decide(rows, &members);
         // The reference backend's median on each machine and device.
         let mut by_place: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
         for &i in &members {
@@ -42,8 +108,9 @@ pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comp
             }
         }
         for &i in &members {
-            rows[i].fastest = Some(i) == fastest && members.len() > 1;
+            rows[i].fastest = decision == Decision::Fastest(i);
         }
+        let verdict = sentence(rows, &decision);
         let group: Vec<Row> = members.iter().map(|&i| rows[i].clone()).collect();
         let reference = preferred_reference(order, group.iter().map(|r| r.backend.as_str()))
             .map(str::to_string);
@@ -53,7 +120,43 @@ pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comp
             title,
             reference,
             rows: group,
+            verdict,
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(backend: &str, median: f64, half: f64, confidence: &str) -> Row {
+        Row {
+            backend: backend.into(),
+            median_s: median,
+            ci_low_s: median - half,
+            ci_high_s: median + half,
+            confidence: confidence.into(),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn a_fastest_backend_needs_good_figures_whose_cis_do_not_overlap() {
+        let apart = [row("a", 1.0, 0.01, "good"), row("b", 1.2, 0.01, "good")];
+        assert_eq!(decide(&apart, &[0, 1]), Decision::Fastest(0));
+        assert!(sentence(&apart, &Decision::Fastest(0)).starts_with("a is fastest"));
+        // 1.335 ms against 1.337 ms with overlapping CIs is a tie.
+        let close = [
+            row("a", 1.337e-3, 0.004e-3, "good"),
+            row("b", 1.335e-3, 0.004e-3, "good"),
+            row("c", 2.0e-3, 0.004e-3, "good"),
+        ];
+        assert_eq!(decide(&close, &[0, 1, 2]), Decision::Tie(vec![0, 1]));
+        // One low-confidence figure (e.g. 643x slower from one busy sample) decides nothing.
+        let busy = [row("a", 1.0, 0.0, "low"), row("b", 0.001, 0.00001, "good")];
+        assert_eq!(decide(&busy, &[0, 1]), Decision::NotSure(vec![0]));
+        assert!(sentence(&busy, &Decision::NotSure(vec![0])).starts_with("not sure: a"));
+        assert_eq!(decide(&apart, &[1]), Decision::Alone);
+    }
 }

@@ -4,7 +4,7 @@ use super::Report;
 
 /// Every measured case as CSV (RFC 4180 quoting).
 pub fn render_csv(report: &Report) -> String {
-    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism";
+    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism,samples,confidence,contended,confidence_reasons";
     let mut csv = format!("{header}\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for r in &report.rows {
@@ -17,8 +17,8 @@ pub fn render_csv(report: &Report) -> String {
             r.dtype.clone(),
             r.pass.clone(),
             format!("{}", r.median_s),
-            format!("{}", r.ci_low_s),
-            format!("{}", r.ci_high_s),
+            opt(r.ci_known.then_some(r.ci_low_s)),
+            opt(r.ci_known.then_some(r.ci_high_s)),
             format!("{}", r.tokens_per_s),
             format!("{}", r.tflops),
             opt(r.peak_rss_mib),
@@ -28,6 +28,10 @@ pub fn render_csv(report: &Report) -> String {
             r.threads_requested.map_or(String::new(), |n| n.to_string()),
             r.threads_busy.map_or(String::new(), |n| n.to_string()),
             opt(r.cpu_parallelism),
+            r.samples.to_string(),
+            r.confidence.clone(),
+            r.contended.to_string(),
+            r.confidence_reasons.join("; "),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         csv.push_str(&line.join(","));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::comparisons::{Decision, decide};
 use super::{GenerationSettings, Hardware, Machine, Row, ScaleEquivalent};
 use crate::units::group_thousands;
 
@@ -23,40 +24,68 @@ pub(super) fn headlines(
         }
     }
     for (host, device) in &places {
-        let mut groups: BTreeMap<(&str, &str, &str), &Row> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
         let mut backends: Vec<&str> = Vec::new();
-        for r in rows
-            .iter()
-            .filter(|r| &r.host == host && &r.device == device)
-        {
+        for (i, r) in rows.iter().enumerate() {
+            if &r.host != host || &r.device != device {
+                continue;
+            }
             if !backends.contains(&r.backend.as_str()) {
                 backends.push(&r.backend);
             }
-            let best = groups.entry((&r.workload, &r.pass, &r.dtype)).or_insert(r);
-            if r.median_s < best.median_s {
-                *best = r;
-            }
+            groups
+                .entry((&r.workload, &r.pass, &r.dtype))
+                .or_default()
+                .push(i);
         }
         if backends.len() < 2 {
             continue;
         }
         let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in groups.values() {
-            *wins.entry(&r.backend).or_default() += 1;
+        let (mut ties, mut unsure) = (0, 0);
+        for members in groups.values() {
+            match decide(rows, members) {
+                Decision::Fastest(i) => *wins.entry(&rows[i].backend).or_default() += 1,
+                Decision::Tie(_) => ties += 1,
+                Decision::NotSure(_) => unsure += 1,
+                Decision::Alone => {}
+            }
         }
         let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
         wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let (first, n) = wins[0];
-        let rest: Vec<String> = wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
-        out.push(format!(
-            "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}.",
-            groups.len(),
-            if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", rest.join(", "))
+        let mut undecided: Vec<String> = Vec::new();
+        if ties > 0 {
+            undecided.push(format!("{ties} tie(s) (95% CIs overlap)"));
+        }
+        if unsure > 0 {
+            undecided.push(format!(
+                "{unsure} not sure (low confidence: too few samples, a wide CI or a busy machine)"
+            ));
+        }
+        let undecided = if undecided.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", undecided.join(" and "))
+        };
+        out.push(match wins.first() {
+            Some(&(first, n)) => {
+                let rest: Vec<String> =
+                    wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
+                format!(
+                    "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}{undecided}.",
+                    groups.len(),
+                    if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", rest.join(", "))
+                    }
+                )
             }
-        ));
+            None => format!(
+                "On {host} {device}, no framework is measurably fastest in any of {} workload, pass and dtype combinations{undecided}.",
+                groups.len()
+            ),
+        });
     }
     if let Some(h) = hardware {
         for (k, place) in h.places.iter().enumerate().skip(1) {

@@ -81,11 +81,11 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
-    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | tokens/s | TFLOP/s | vs reference | parity |\n");
-    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---|\n");
+    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | 95% CI | tokens/s | TFLOP/s | vs reference | parity | confidence |\n");
+    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n");
     for r in &report.rows {
         md.push_str(&format!(
-            "| {} | {} | {}{} | {} | {} | {} | {} | {:.3} | {:.4} | {} | {} |\n",
+            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {:.3} | {:.4} | {} | {} | {} |\n",
             md_escape(&r.host),
             md_escape(&r.workload),
             md_escape(&r.backend),
@@ -94,12 +94,37 @@ pub fn render_markdown(report: &Report) -> String {
             r.dtype,
             r.pass,
             format_seconds(r.median_s),
+            if r.ci_known {
+                format!(
+                    "{} – {}",
+                    format_seconds(r.ci_low_s),
+                    format_seconds(r.ci_high_s)
+                )
+            } else {
+                "n/a".into()
+            },
             r.tokens_per_s,
             r.tflops,
             r.speed_vs_reference
                 .map_or("-".into(), |s| format!("{s:.2}x")),
             md_escape(&r.parity),
+            md_escape(&confidence_text(r)),
         ));
+    }
+    let compared: Vec<_> = report
+        .comparisons
+        .iter()
+        .filter(|c| c.rows.len() > 1)
+        .collect();
+    if !compared.is_empty() {
+        md.push_str("\n**Fastest** (named only where every figure is of good confidence and the 95% CIs do not overlap)\n\n");
+        for c in compared {
+            md.push_str(&format!(
+                "- {}: {}\n",
+                md_escape(&c.title),
+                md_escape(&c.verdict)
+            ));
+        }
     }
     if !report.not_run.is_empty() {
         md.push_str("\n**Not measured**\n\n");
@@ -114,4 +139,13 @@ pub fn render_markdown(report: &Report) -> String {
         }
     }
     md
+}
+
+/// `good`, or `low: reasons` (a contended case's first reason says so).
+pub(super) fn confidence_text(r: &super::Row) -> String {
+    if r.confidence_reasons.is_empty() {
+        r.confidence.clone()
+    } else {
+        format!("{}: {}", r.confidence, r.confidence_reasons.join("; "))
+    }
 }

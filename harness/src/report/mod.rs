@@ -24,6 +24,7 @@ use crate::extrapolate::{model_label, worth_showing};
 use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
 use crate::threads::ThreadUse;
+use crate::timing::TimingConfig;
 use crate::workload::Family;
 
 pub use csv::render_csv;
@@ -121,7 +122,7 @@ pub struct NotRun {
 }
 
 /// One measured case, flattened for tables and charts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Row {
     pub host: String,
     pub case: String,
@@ -159,6 +160,14 @@ pub struct Row {
     /// workload, dtype and pass (reference median / this median).
     pub speed_vs_reference: Option<f64>,
     pub fastest: bool,
+    /// Timed samples; with one there is no CI (`ci_known` false, shown as n/a).
+    pub samples: usize,
+    pub ci_known: bool,
+    /// `good` or `low` ([`crate::confidence`]), with the reasons.
+    pub confidence: String,
+    pub confidence_reasons: Vec<String>,
+    /// Whether others took more of the machine than the case allowed.
+    pub contended: bool,
 }
 
 /// The rows of one workload × pass × dtype, with its chart.
@@ -168,6 +177,9 @@ pub struct Comparison {
     pub reference: Option<String>,
     pub rows: Vec<Row>,
     pub chart_svg: String,
+    /// Which backend is fastest, or why none is named: `tie` (95% CIs
+    /// overlap) or `not sure` (a case of low confidence).
+    pub verdict: String,
 }
 
 /// One DiT case against one LLM baseline measured on the same machine,
@@ -471,13 +483,14 @@ fn full_model_row(host: &str, run: usize, c: &CaseResult) -> Option<FullModelRow
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn row(host: &str, c: &CaseResult) -> Option<Row> {
+fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
     if c.status != Status::Ok {
         return None;
     }
     let stats = c.stats.as_ref()?;
     let throughput = c.throughput.as_ref()?;
     let memory = c.memory.as_ref();
+    let confidence = c.confidence_under(timing);
     Some(Row {
         host: host.to_string(),
         case: c.id.clone(),
@@ -531,6 +544,15 @@ fn row(host: &str, c: &CaseResult) -> Option<Row> {
         cpu_parallelism: c.threads.as_ref().and_then(|t| t.cpu_parallelism),
         speed_vs_reference: None,
         fastest: false,
+        samples: stats.n,
+        ci_known: stats.relative_ci_half_width().is_some(),
+        confidence: match &confidence {
+            Some(k) if !k.is_good() => "low".into(),
+            Some(_) => "good".into(),
+            None => "unknown".into(),
+        },
+        confidence_reasons: confidence.map(|k| k.reasons).unwrap_or_default(),
+        contended: c.contended(),
     })
 }
 
@@ -609,7 +631,7 @@ impl Report {
                     .filter_map(|c| full_model_row(&host, index, c)),
             );
             for c in &r.cases {
-                match row(&host, c) {
+                match row(&host, c, &r.settings.timing) {
                     Some(row) => rows.push(row),
                     None => not_run.push(NotRun {
                         host: host.clone(),
