@@ -329,6 +329,59 @@ fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
     fails_with(&["run", "--passes", "backward"], "unknown pass 'backward'");
     fails_with(&["run", "--threads", "0"], "--threads must be at least 1");
     fails_with(&["run", "--budget", "0"], "budget must be a positive");
+    // More threads than CPUs time-slice (libtorch ran about 1000x slower at 1000).
+    fails_with(
+        &["run", "--threads", "1000"],
+        "--threads 1000 is more than the",
+    );
+    fails_with(&["run", "--threads", "1000"], "pass --oversubscribe");
+    fails_with(
+        &["run", "--cpus", "0", "--threads", "2"],
+        "--threads 2 is more than the 1 CPU(s) of --cpus 0",
+    );
+    fails_with(
+        &["run", "--cpus", "0-x"],
+        "--cpus: '0-x' is not a CPU number",
+    );
+    fails_with(&["run", "--cpus", "3-1"], "runs backwards");
+    fails_with(
+        &["run", "--cpus", "100000"],
+        "CPU 100000 is not one this process may use",
+    );
+}
+
+#[test]
+fn oversubscribe_allows_more_threads_than_cpus_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).to_string();
+    let out = dir.path().join("out");
+    ditbench()
+        .args([
+            "run",
+            "-p",
+            "wan-tiny",
+            "-b",
+            "candle",
+            "--passes",
+            "forward",
+            "--no-parity",
+            "--threads",
+            &threads,
+            "--oversubscribe",
+        ])
+        .args(QUICK)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(result_files(&out).remove(0)).unwrap())
+            .unwrap();
+    assert_eq!(json["settings"]["oversubscribe"], true);
+    assert_eq!(
+        json["environment"]["threads"]["threads"].to_string(),
+        threads
+    );
 }
 
 #[test]

@@ -296,7 +296,22 @@ fn markdown_and_csv_list_every_measured_case() {
         md.lines().filter(|l| l.starts_with("| vm |")).count(),
         measured
     );
-    assert!(md.contains("(fastest)"));
+    // The fixture's quick cases (12 samples at most, two of them one) are of
+    // low confidence: no fastest is named, and the page says so.
+    assert!(!md.contains("(fastest)"), "{md}");
+    assert!(md.contains("not sure: ") && md.contains("| low: "), "{md}");
+    // Recorded as good, the groups whose CIs lie apart name their fastest.
+    let mut good = fixture();
+    for c in good["cases"].as_array_mut().unwrap() {
+        c["confidence"] = serde_json::json!({"level": "good", "reasons": []});
+    }
+    let good = write(dir.path(), "good.json", &good);
+    let (_, md, _) = report(&[good.to_str().unwrap(), "--format", "md"]);
+    assert!(
+        md.contains("(fastest)") && md.contains("is fastest (its 95% CI lies below every other's)"),
+        "{md}"
+    );
+    std::fs::remove_file(&good).unwrap();
     let (code, csv, _) = report(&[dir.path().to_str().unwrap(), "--format", "csv"]);
     assert_eq!(code, Some(0));
     assert_eq!(csv.lines().count(), measured + 1);
@@ -428,6 +443,8 @@ fn threads_and_build_features_show_per_case_and_per_framework() {
     let (code, csv, _) = report(&[file.to_str().unwrap(), "--format", "csv"]);
     assert_eq!(code, Some(0));
     let header = csv.lines().next().unwrap();
-    assert!(header.ends_with(",threads_requested,threads_busy,cpu_parallelism"));
-    assert!(csv.lines().nth(1).unwrap().ends_with(",2,2,1.934"), "{csv}");
+    assert!(header.ends_with(
+        ",threads_requested,threads_busy,cpu_parallelism,samples,confidence,contended,confidence_reasons"
+    ));
+    assert!(csv.lines().nth(1).unwrap().contains(",2,2,1.934,"), "{csv}");
 }
