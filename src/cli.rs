@@ -68,9 +68,9 @@ pub enum ReportFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// Bencher Metric Format JSON (latency ns, throughput tokens/s, peak-rss bytes).
+    /// Bencher Metric Format JSON (latency ns, throughput tokens/s, peak-rss bytes, contended 0/1).
     Bmf,
-    /// github-action-benchmark `customSmallerIsBetter` JSON (time ms, peak RSS MiB).
+    /// github-action-benchmark `customSmallerIsBetter` JSON (time ms, peak RSS MiB; confidence in `extra`).
     GithubActionBenchmark,
     /// Every measured case as CSV.
     Csv,

@@ -75,6 +75,51 @@ fn bencher_metric_format_follows_its_schema() {
 }
 
 #[test]
+fn exports_carry_the_contended_flag_and_the_confidence() {
+    let mut json: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    json["cases"][0]["interference"] = json!({
+        "cpu": null,
+        "contended": true,
+        "reasons": ["others took 1.90 of the 2 CPU(s) asked for (95%; other processes 1.90, steal 0.00)"],
+        "unavailable": []
+    });
+    json["cases"][1]["interference"] =
+        json!({"cpu": null, "contended": false, "reasons": [], "unavailable": []});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let (code, stdout, stderr) = export(&[path.to_str().unwrap(), "--format", "bmf"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let bmf: Value = serde_json::from_str(&stdout).unwrap();
+    let name = |i: usize| json["cases"][i]["id"].as_str().unwrap().to_string();
+    assert_eq!(bmf[name(0)]["contended"]["value"], 1.0);
+    assert_eq!(bmf[name(1)]["contended"]["value"], 0.0);
+    // Not recorded (files written before it): no measure rather than a guess.
+    assert!(bmf[name(2)].get("contended").is_none());
+    let (_, stdout, _) = export(&[
+        path.to_str().unwrap(),
+        "--format",
+        "github-action-benchmark",
+    ]);
+    let entries: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let extra = |i: usize| {
+        entries
+            .iter()
+            .find(|e| e["name"] == format!("{} time", name(i)).as_str())
+            .unwrap()["extra"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        extra(0).contains("; CONTENDED; confidence low: contended: others took 1.90"),
+        "{}",
+        extra(0)
+    );
+}
+
+#[test]
 fn github_action_benchmark_gets_time_and_memory_entries() {
     let (code, stdout, stderr) = export(&[
         fixture_path().to_str().unwrap(),

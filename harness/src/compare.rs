@@ -451,6 +451,16 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
             ),
         ];
         f.push(("CPU SIMD".into(), e.cpu_simd.join(", ")));
+        let exposed = |v: &Option<String>| v.clone().unwrap_or_else(|| "not exposed".into());
+        f.push(("CPU governor".into(), exposed(&e.cpu_governor)));
+        f.push(("CPU boost".into(), exposed(&e.cpu_boost)));
+        f.push((
+            "pinned CPUs".into(),
+            r.settings
+                .cpus
+                .as_deref()
+                .map_or("not pinned".into(), crate::threads::cpu_list_text),
+        ));
         for fw in &e.frameworks {
             f.push((format!("{} version", fw.backend), fw.version.clone()));
             f.push((

@@ -782,6 +782,28 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
             ),
         ),
         (
+            "CPUs".into(),
+            match &r.settings.cpus {
+                Some(cpus) => format!(
+                    "workers pinned to {} (--cpus)",
+                    crate::threads::cpu_list_text(cpus)
+                ),
+                None => "not pinned".into(),
+            } + if r.settings.oversubscribe {
+                "; --oversubscribe"
+            } else {
+                ""
+            },
+        ),
+        (
+            "CPU governor / boost".into(),
+            format!(
+                "{} / {}",
+                env.cpu_governor.as_deref().unwrap_or("not exposed"),
+                env.cpu_boost.as_deref().unwrap_or("not exposed")
+            ),
+        ),
+        (
             "timing".into(),
             format!(
                 "warm-up at least {} iterations and {} s; timed at least {} iterations and {} s, at most {} iterations; at most {} s per case; stops early once the 95% CI of the median is within ±{}%",
