@@ -58,7 +58,8 @@ fn cases_by_backend(json: &Value) -> Vec<(&str, &Value)> {
 #[test]
 fn every_backend_reports_pools_of_the_size_it_was_asked_for() {
     // 1, and 3: more than this 2-core machine's default, so an echo of the
-    // default would be caught as well as an ignored request.
+    // default would be caught as well as an ignored request. 3 threads on 2
+    // CPUs is oversubscribed, which must be asked for.
     for n in [1usize, 3] {
         let dir = tempfile::tempdir().unwrap();
         let json = run(
@@ -70,6 +71,7 @@ fn every_backend_reports_pools_of_the_size_it_was_asked_for() {
                 "forward",
                 "--threads",
                 &n.to_string(),
+                "--oversubscribe",
             ],
         );
         assert_eq!(json["environment"]["threads"]["threads"], n);
