@@ -232,13 +232,18 @@ pub fn dollars(usd: f64) -> String {
 }
 
 /// `12.3 s (11.9-12.8)`: a median and its 95% interval.
+/// `12.3 s (CI n/a)` when the interval is a point (one sample a side).
 fn interval(i: &Interval) -> String {
-    format!(
-        "{} ({}-{})",
-        seconds(i.median_s),
-        seconds(i.ci95_s[0]),
-        seconds(i.ci95_s[1])
-    )
+    if i.ci95_s[0] < i.ci95_s[1] {
+        format!(
+            "{} ({}-{})",
+            seconds(i.median_s),
+            seconds(i.ci95_s[0]),
+            seconds(i.ci95_s[1])
+        )
+    } else {
+        format!("{} (CI n/a)", seconds(i.median_s))
+    }
 }
 
 /// The full models of the run's forward cases (measured, or extrapolated

@@ -271,6 +271,9 @@ fn one_sample_or_a_contended_side_is_inconclusive_not_unchanged() {
     // A contended baseline: its cases are not judged whatever the data.
     let mut busy = scaled(sweep(), 1.5);
     for c in busy["cases"].as_array_mut().unwrap() {
+        // A busy machine moves memory peaks too: not judged either.
+        let peak = c["memory"]["peak_rss_bytes"].as_u64().unwrap();
+        c["memory"]["peak_rss_bytes"] = (peak + (64 << 20)).into();
         c["interference"] = serde_json::json!({
             "cpu": null,
             "contended": true,
@@ -284,6 +287,7 @@ fn one_sample_or_a_contended_side_is_inconclusive_not_unchanged() {
     assert_eq!(json["improvements"], 0);
     assert_eq!(json["inconclusive"], 28);
     assert_eq!(json["cases"][0]["baseline_contended"], true);
+    assert_eq!(json["cases"][0]["memory"]["verdict"], "inconclusive");
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! 3. an absolute floor: the medians differ by more than `time_floor_s`.
 //!
 //! Memory has one figure per case (a peak, not samples), so a memory
-//! regression needs size and floor only.
+//! regression needs size and floor only; beside a contended side it is not
+//! judged (a busy machine moves peaks too).
 //!
 //! A case's time is inconclusive, neither verdict, when it cannot be judged:
 //! too few samples for any data to reach `alpha`, or either side contended
@@ -249,10 +250,17 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
             time.verdict = Verdict::Inconclusive;
         }
         let peak = |x: &CaseResult| x.memory.as_ref().and_then(|m| m.peak_rss_bytes);
-        let memory = match (peak(b), peak(c)) {
+        let mut memory = match (peak(b), peak(c)) {
             (Some(pb), Some(pc)) => Some(memory_change(pb, pc, t)),
             _ => None,
         };
+        // A busy machine moves peaks too (Candle's llama-small train step
+        // peaked 11% higher beside two busy loops): not judged either.
+        if let Some(m) = memory.as_mut().filter(|_| b.contended() || c.contended())
+            && m.verdict != Verdict::Unchanged
+        {
+            m.verdict = Verdict::Inconclusive;
+        }
         cases.push(CaseChange {
             case: key.clone(),
             backend: c.backend.clone(),

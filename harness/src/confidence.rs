@@ -45,6 +45,19 @@ impl Confidence {
     }
 }
 
+/// Whether the median itself can be used to rank the case against others:
+/// enough samples (at least `--min-iters`, and two for an interval) and not
+/// contended. A wide CI leaves the median and its interval valid, only wide;
+/// too few samples or a busy machine leave the median in doubt, in a
+/// direction nobody knows.
+pub fn median_usable(
+    stats: &Stats,
+    timing: &TimingConfig,
+    interference: Option<&Interference>,
+) -> bool {
+    stats.n >= timing.min_iters.max(2) && !interference.is_some_and(|i| i.contended)
+}
+
 /// The verdict on a case timed under `timing` with statistics `stats`,
 /// stopped for `stop` and watched by `interference` (none: not watched).
 pub fn assess(
@@ -168,6 +181,7 @@ mod tests {
         };
         let i = Interference::from_readings(vec![Ok(Reading::Cpu(cpu))], CONTENDED_SHARE);
         let c = assess(&s, Some(StopReason::Converged), &timing(), Some(&i));
+        assert!(!median_usable(&s, &timing(), Some(&i)));
         assert_eq!(c.level, Level::Low);
         assert!(
             c.reasons[0].starts_with("contended: others took 1.90"),

@@ -14,12 +14,15 @@ use crate::parity::preferred_reference;
 pub(super) enum Decision {
     /// Fewer than two rows: nothing to compare.
     Alone,
-    /// This row is fastest: every row is of good confidence and its 95% CI
-    /// lies wholly below every other row's.
+    /// This row is fastest: its figure is of good confidence, its 95% CI
+    /// lies wholly below every other row's, and every other row's median is
+    /// usable (a wide CI is still an interval; too few samples or a busy
+    /// machine is not).
     Fastest(usize),
-    /// These rows' CIs overlap the fastest median's CI (all good confidence).
+    /// These rows' CIs overlap the fastest median's CI.
     Tie(Vec<usize>),
-    /// These rows are of low confidence: any of them might be fastest.
+    /// These rows leave the fastest unknown: a median in doubt (too few
+    /// samples, contended), or the lowest median of low confidence.
     NotSure(Vec<usize>),
 }
 
@@ -28,19 +31,22 @@ pub(super) fn decide(rows: &[Row], members: &[usize]) -> Decision {
     if members.len() < 2 {
         return Decision::Alone;
     }
-    let low: Vec<usize> = members
+    let doubtful: Vec<usize> = members
         .iter()
         .copied()
-        .filter(|&i| rows[i].confidence != "good")
+        .filter(|&i| !rows[i].median_usable)
         .collect();
-    if !low.is_empty() {
-        return Decision::NotSure(low);
+    if !doubtful.is_empty() {
+        return Decision::NotSure(doubtful);
     }
     let best = members
         .iter()
         .copied()
         .min_by(|&a, &b| rows[a].median_s.total_cmp(&rows[b].median_s))
         .expect("two members at least");
+    if rows[best].confidence != "good" {
+        return Decision::NotSure(vec![best]);
+    }
     let tied: Vec<usize> = members
         .iter()
         .copied()
@@ -70,7 +76,7 @@ pub(super) fn sentence(rows: &[Row], decision: &Decision) -> String {
         ),
         Decision::Tie(idx) => format!("tie: {} (95% CIs overlap)", names(idx)),
         Decision::NotSure(idx) => format!(
-            "not sure: {} of low confidence (see each row's reasons)",
+            "not sure: {} of low confidence (see the confidence column)",
             names(idx)
         ),
     }
@@ -130,13 +136,15 @@ pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comp
 mod tests {
     use super::*;
 
+    /// `confidence`: `good`; `wide` (low, median usable); `low` (median in doubt).
     fn row(backend: &str, median: f64, half: f64, confidence: &str) -> Row {
         Row {
             backend: backend.into(),
             median_s: median,
             ci_low_s: median - half,
             ci_high_s: median + half,
-            confidence: confidence.into(),
+            confidence: if confidence == "good" { "good" } else { "low" }.into(),
+            median_usable: confidence != "low",
             ..Row::default()
         }
     }
@@ -158,5 +166,11 @@ mod tests {
         assert_eq!(decide(&busy, &[0, 1]), Decision::NotSure(vec![0]));
         assert!(sentence(&busy, &Decision::NotSure(vec![0])).starts_with("not sure: a"));
         assert_eq!(decide(&apart, &[1]), Decision::Alone);
+        // A wide but valid CI far above the fastest does not hide it...
+        let wide = [row("a", 1.0, 0.01, "good"), row("b", 3.0, 0.3, "wide")];
+        assert_eq!(decide(&wide, &[0, 1]), Decision::Fastest(0));
+        // ...but the fastest figure itself must be of good confidence.
+        let wide_best = [row("a", 1.0, 0.1, "wide"), row("b", 3.0, 0.01, "good")];
+        assert_eq!(decide(&wide_best, &[0, 1]), Decision::NotSure(vec![0]));
     }
 }

@@ -168,6 +168,9 @@ pub struct Row {
     pub confidence_reasons: Vec<String>,
     /// Whether others took more of the machine than the case allowed.
     pub contended: bool,
+    /// Whether the median can rank this case against others
+    /// ([`crate::confidence::median_usable`]): enough samples, not contended.
+    pub median_usable: bool,
 }
 
 /// The rows of one workload × pass × dtype, with its chart.
@@ -553,6 +556,7 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         },
         confidence_reasons: confidence.map(|k| k.reasons).unwrap_or_default(),
         contended: c.contended(),
+        median_usable: crate::confidence::median_usable(stats, timing, c.interference.as_ref()),
     })
 }
 
