@@ -117,7 +117,7 @@ pub fn render_markdown(report: &Report) -> String {
         .filter(|c| c.rows.len() > 1)
         .collect();
     if !compared.is_empty() {
-        md.push_str("\n**Fastest** (named only where every figure is of good confidence and the 95% CIs do not overlap)\n\n");
+        md.push_str("\n**Fastest** (named only where its figure is of good confidence, its 95% CI lies below every other's and no other median is in doubt)\n\n");
         for c in compared {
             md.push_str(&format!(
                 "- {}: {}\n",
