@@ -434,7 +434,8 @@ fn thread_count(
         Some(n) => Ok((n, "--threads")),
         None => Ok(match cpus {
             Some(c) => (c.len(), "default: the CPUs of --cpus"),
-            None => (default_threads(), "default: physical cores"),
+            // A process confined to fewer CPUs (taskset, a cgroup) gets no more.
+            None => (default_threads().min(available), "default: physical cores"),
         }),
     }
 }
@@ -730,6 +731,32 @@ mod tests {
             Command::Run(args) => *args,
             _ => unreachable!("a run command line"),
         }
+    }
+
+    #[test]
+    fn threads_stay_within_the_cpus_unless_oversubscribed() {
+        let two = [0, 1];
+        // A process confined to one CPU gets one thread by default.
+        assert_eq!(thread_count(None, None, &[3], false).unwrap().0, 1);
+        assert_eq!(
+            thread_count(None, Some(&[1]), &two, false).unwrap(),
+            (1, "default: the CPUs of --cpus")
+        );
+        assert_eq!(
+            thread_count(Some(2), None, &two, false).unwrap(),
+            (2, "--threads")
+        );
+        let e = thread_count(Some(3), None, &two, false).unwrap_err().0;
+        assert!(
+            e.contains("more than the 2 logical CPU(s)") && e.contains("--oversubscribe"),
+            "{e}"
+        );
+        assert_eq!(thread_count(Some(3), None, &two, true).unwrap().0, 3);
+        let e = thread_count(Some(2), Some(&[0]), &two, false)
+            .unwrap_err()
+            .0;
+        assert!(e.contains("of --cpus 0"), "{e}");
+        assert!(thread_count(Some(0), None, &two, true).is_err());
     }
 
     #[test]

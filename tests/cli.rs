@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{QUICK, ditbench, fails_with, result_files};
+use common::{QUICK, TINY_FORWARD, ditbench, fails_with, result_files};
 use serde_json::Value;
 
 fn schema() -> jsonschema::Validator {
@@ -356,19 +356,9 @@ fn oversubscribe_allows_more_threads_than_cpus_and_is_recorded() {
     let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).to_string();
     let out = dir.path().join("out");
     ditbench()
-        .args([
-            "run",
-            "-p",
-            "wan-tiny",
-            "-b",
-            "candle",
-            "--passes",
-            "forward",
-            "--no-parity",
-            "--threads",
-            &threads,
-            "--oversubscribe",
-        ])
+        .arg("run")
+        .args(TINY_FORWARD)
+        .args(["--threads", &threads, "--oversubscribe"])
         .args(QUICK)
         .arg("--out")
         .arg(&out)

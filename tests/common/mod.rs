@@ -19,6 +19,17 @@ pub const QUICK: [&str; 8] = [
     "0.05",
 ];
 
+/// One tiny case, quickly: wan-tiny's forward on Candle, no parity check.
+pub const TINY_FORWARD: [&str; 7] = [
+    "-p",
+    "wan-tiny",
+    "-b",
+    "candle",
+    "--passes",
+    "forward",
+    "--no-parity",
+];
+
 pub fn ditbench() -> Command {
     Command::cargo_bin("ditbench").expect("binary built")
 }
