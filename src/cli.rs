@@ -22,22 +22,52 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run benchmark cases and write a results JSON file.
+    #[command(after_help = "Examples:
+  ditbench run --report                                  # the default suite and its HTML report
+  ditbench run -p wan-small -b tch,candle --passes forward
+  ditbench run -p wan2.1-1.3b-480p --frames 1,5,9 --layers 1 --extrapolate
+  ditbench run --suite real-scale --price-per-hour 0.096
+  ditbench run --cpus 2-3 --budget 30                    # pinned, longer per case
+  ditbench run --resume results/ditbench-20261201-192528-vm.json")]
     Run(Box<RunArgs>),
-    /// List presets with parameters, tokens and FLOPs.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// List presets with parameters, tokens and FLOPs; with `run`'s overrides, what a custom size costs.
+    #[command(after_help = "Examples:
+  ditbench list
+  ditbench list -p wan2.1-1.3b-480p --frames 1,17,81      # a clip's cost as frames grow
+  ditbench list -p llama-2-7b --seq-len 512,4096 --json")]
+    List(Box<ListArgs>),
     /// Write the seeded weights and inputs of a workload as safetensors files.
+    #[command(after_help = "Examples:
+  ditbench data -p wan-tiny -o /tmp/wan-tiny             # weights and inputs, reference names
+  ditbench data -p llama-tiny --seq-len 16 --seed 7")]
     Data(Box<DataArgs>),
     /// Render results files as one self-contained HTML page, Markdown or CSV.
+    #[command(after_help = "Examples:
+  ditbench report results/ -o report.html                # every results file in a directory
+  ditbench report a.json b.json --baseline other-host    # machines side by side
+  ditbench report results/ --format md >> \"$GITHUB_STEP_SUMMARY\"
+  ditbench report --history results/nightly/ -o trend.html")]
     Report(Box<ReportArgs>),
     /// Compare a candidate run with a baseline; exit 1 on a regression, 3 when inconclusive.
+    #[command(
+        after_help = "Exit: 0 pass, 1 regression, 2 unusable input, 3 inconclusive (rerun).
+
+Examples:
+  ditbench compare baseline.json tonight.json
+  ditbench compare baseline-dir/ tonight-dir/ --format md
+  ditbench compare a.json b.json --time-threshold 3 --time-floor-ms 0.5 --format json"
+    )]
     Compare(Box<CompareArgs>),
     /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
+    #[command(after_help = "Examples:
+  ditbench export results/ --format bmf -o bencher.json
+  ditbench export results/ --format github-action-benchmark
+  ditbench export results/ --format csv")]
     Export(Box<ExportArgs>),
     /// Print the environment as results record it (JSON).
+    #[command(after_help = "Examples:
+  ditbench env
+  ditbench env --threads 2")]
     Env {
         /// Thread count to record (default: physical cores).
         #[arg(long)]
@@ -51,6 +81,18 @@ pub enum Command {
         #[arg(long)]
         response: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Presets to list, comma-separated (default: all).
+    #[arg(long, short = 'p', value_delimiter = ',')]
+    pub presets: Vec<String>,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

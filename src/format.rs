@@ -1,6 +1,6 @@
 //! Human-readable numbers and the terminal tables.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_harness::cost::cost;
 use ditbench_harness::extrapolate::{model_label, worth_showing};
@@ -8,7 +8,6 @@ use ditbench_harness::parity::ParityStatus;
 use ditbench_harness::results::{CaseResult, Status};
 use ditbench_harness::scale::{FullModel, Interval};
 use ditbench_harness::stats::Stats;
-use ditbench_harness::workload::Preset;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
 pub use ditbench_harness::units::format_seconds as seconds;
@@ -66,58 +65,134 @@ pub fn rate(x: f64) -> String {
     }
 }
 
-/// One line per finished case, for progress output.
-pub fn case_line(c: &CaseResult) -> String {
+/// Columns of the terminal: `COLUMNS` when set (scripts, tests), else the
+/// width of the terminal on stdout or stderr; `None` when neither is a
+/// terminal (output to a file keeps its long lines).
+pub fn terminal_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: TIOCGWINSZ writes one winsize into the struct given.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
+            return Some(usize::from(size.ws_col));
+        }
+    }
+    None
+}
+
+/// `parts` joined by `separator`, wrapped to `width` columns (no limit when
+/// `None`); continuation lines start with `indent` spaces. A part longer
+/// than a line stands alone on its line.
+pub fn wrap(parts: &[String], separator: &str, width: Option<usize>, indent: usize) -> String {
+    let width = width.unwrap_or(usize::MAX);
+    let mut out = String::new();
+    let mut line_len = 0;
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        let len = part.chars().count();
+        if line_len == 0 {
+            out.push_str(part);
+            line_len = len;
+        } else if line_len + separator.len() + len <= width {
+            out.push_str(separator);
+            out.push_str(part);
+            line_len += separator.len() + len;
+        } else {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            out.push_str(part);
+            line_len = indent + len;
+        }
+    }
+    out
+}
+
+/// Prose wrapped at word boundaries, continuation lines indented.
+pub fn wrap_words(text: &str, width: Option<usize>, indent: usize) -> String {
+    let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    wrap(&words, " ", width, indent)
+}
+
+/// A finished case for the progress output, wrapped to `width` columns:
+/// the case, its median and CI, rates, efficiency and threads, then one
+/// warning line per doubt.
+pub fn case_line(c: &CaseResult, width: Option<usize>) -> String {
     match c.status {
         Status::Ok => {
             let s = c.stats.as_ref().expect("ok cases have stats");
             let t = c.throughput.as_ref().expect("ok cases have throughput");
-            let mut line = format!(
-                "ok      {}  {} {}  {} tok/s  {} TFLOP/s",
-                c.id,
-                seconds(s.median_s),
-                ci_text(s),
-                si(t.tokens_per_s),
-                rate(t.tflops)
-            );
+            let mut parts = vec![
+                format!("ok      {}", c.id),
+                format!("{} {}", seconds(s.median_s), ci_text(s)),
+                format!("{} tok/s", si(t.tokens_per_s)),
+                format!("{} TFLOP/s", rate(t.tflops)),
+            ];
             if let Some(e) = &c.efficiency {
                 if let Some(mfu) = e.mfu {
-                    line.push_str(&format!(" (MFU {:.1}%)", mfu * 100.0));
+                    parts.push(format!("MFU {:.1}%", mfu * 100.0));
                 }
                 if let (Some(of), Some(g)) = (e.of_gemm, &e.gemm) {
-                    line.push_str(&format!("  {:.0}% of GEMM {}", of * 100.0, rate(g.tflops)));
+                    parts.push(format!("{:.0}% of GEMM {}", of * 100.0, rate(g.tflops)));
                 }
                 if let Some(m) = &e.memory {
-                    line.push_str(&format!("  {:.1} GB/s read", m.achieved_gb_s));
+                    let mut read = format!("{:.1} GB/s read", m.achieved_gb_s);
                     if let (Some(of), Some(b)) = (m.of_calibrated, &m.calibrated) {
-                        line.push_str(&format!(" ({:.0}% of {:.1} GB/s)", of * 100.0, b.gb_s));
+                        read.push_str(&format!(" ({:.0}% of {:.1} GB/s)", of * 100.0, b.gb_s));
                     }
+                    parts.push(read);
                 }
             }
+            let mut warnings: Vec<String> = Vec::new();
             if let Some(threads) = &c.threads {
-                line.push_str(&format!("  {}", threads.summary()));
-                for mismatch in threads.mismatches() {
-                    line.push_str(&format!("\n  warning: {mismatch}"));
-                }
+                parts.push(threads.summary());
+                warnings.extend(threads.mismatches());
             }
-            for reason in c.confidence.iter().flat_map(|k| &k.reasons) {
-                line.push_str(&format!("\n  warning: low confidence: {reason}"));
+            warnings.extend(
+                c.confidence
+                    .iter()
+                    .flat_map(|k| &k.reasons)
+                    .map(|r| format!("low confidence: {r}")),
+            );
+            let mut text = wrap(&parts, "  ", width, 8);
+            for w in warnings {
+                text.push_str("\n  ");
+                text.push_str(
+                    &wrap_words(
+                        &format!("warning: {w}"),
+                        width.map(|w| w.saturating_sub(2)),
+                        4,
+                    )
+                    .replace('\n', "\n  "),
+                );
             }
-            line
+            text
         }
-        Status::Skipped => format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
-        Status::Failed => format!(
-            "FAILED  {}{}: {}",
-            c.id,
-            c.failure
-                .map(|f| format!(" ({})", f.name()))
-                .unwrap_or_default(),
-            c.error
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("")
+        Status::Skipped => wrap_words(
+            &format!("skipped {}: {}", c.id, c.reason.as_deref().unwrap_or("")),
+            width,
+            8,
+        ),
+        Status::Failed => wrap_words(
+            &format!(
+                "FAILED  {}{}: {}",
+                c.id,
+                c.failure
+                    .map(|f| format!(" ({})", f.name()))
+                    .unwrap_or_default(),
+                c.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ),
+            width,
+            8,
         ),
     }
 }
@@ -152,7 +227,111 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
-/// The summary table printed at the end of `ditbench run`.
+/// `table` rendered at its natural width when that fits `width`, else
+/// with its cells wrapped to fit.
+fn fit(mut table: Table, width: usize) -> String {
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    let natural = table.to_string();
+    if rendered_width(&natural) <= width {
+        return natural;
+    }
+    table
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width.try_into().unwrap_or(u16::MAX));
+    table.to_string()
+}
+
+/// The widest line of a rendered table, in characters.
+fn rendered_width(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// The summary printed at the end of `ditbench run`: the wide table when
+/// it fits `width` (or there is no limit), else one compact table per
+/// workload, device and dtype with the deciding columns.
+pub fn summary_text(cases: &[CaseResult], width: Option<usize>) -> String {
+    let wide = summary_table(cases).to_string();
+    match width {
+        Some(w) if rendered_width(&wide) > w => compact_summary(cases, w),
+        _ => wide,
+    }
+}
+
+/// One borderless table per workload · device · dtype: backend, pass,
+/// median, CI, tokens/s, iterations, confidence and parity (about 75
+/// columns); a case that did not run says so in the median column and why
+/// under its table.
+fn compact_summary(cases: &[CaseResult], width: usize) -> String {
+    let mut groups: Vec<(String, Vec<&CaseResult>)> = Vec::new();
+    for c in cases {
+        let title = format!("{} · {} · {}", c.workload.label, c.device, c.dtype);
+        match groups.iter_mut().find(|(t, _)| *t == title) {
+            Some((_, members)) => members.push(c),
+            None => groups.push((title, vec![c])),
+        }
+    }
+    let mut out = String::new();
+    for (title, members) in groups {
+        let mut t = Table::new();
+        t.load_style(NOTHING).set_header(
+            [
+                "backend",
+                "pass",
+                "median",
+                "±CI95",
+                "tokens/s",
+                "iters",
+                "confidence",
+                "parity",
+            ]
+            .iter()
+            .map(Cell::new),
+        );
+        let mut notes = Vec::new();
+        for c in &members {
+            let mut row = vec![Cell::new(&c.backend), Cell::new(c.pass)];
+            match (&c.stats, &c.throughput) {
+                (Some(s), Some(tp)) => row.extend([
+                    right(seconds(s.median_s)),
+                    right(
+                        s.relative_ci_half_width()
+                            .map_or("n/a".into(), |w| format!("{:.1}%", w * 100.0)),
+                    ),
+                    right(si(tp.tokens_per_s)),
+                    right(s.n.to_string()),
+                ]),
+                _ => {
+                    let (label, color) = match c.status {
+                        Status::Skipped => ("skipped", Color::Yellow),
+                        _ => ("FAILED", Color::Red),
+                    };
+                    row.extend([
+                        Cell::new(label).fg(color),
+                        right("-"),
+                        right("-"),
+                        right("-"),
+                    ]);
+                    notes.push(case_line(c, Some(width.saturating_sub(2))));
+                }
+            }
+            row.push(confidence_cell(c));
+            row.push(parity_cell(c));
+            t.add_row(row);
+        }
+        out.push_str(&format!("{title}\n{}\n", fit(t, width)));
+        for n in notes {
+            out.push_str(&format!("  {}\n", n.replace('\n', "\n  ")));
+        }
+    }
+    out.push_str(&wrap_words(
+        "(A narrow terminal gets one table per workload; a wider one, or COLUMNS=200, the full table with phases, TFLOP/s and peak RSS.)",
+        Some(width),
+        0,
+    ));
+    out
+}
+
+/// The summary table printed at the end of `ditbench run` on a wide terminal.
 pub fn summary_table(cases: &[CaseResult]) -> Table {
     let mut t = table(&[
         "workload",
@@ -312,30 +491,91 @@ fn parity_cell(c: &CaseResult) -> Cell {
 }
 
 /// The table of `ditbench list`.
-pub fn presets_table(presets: &[Preset]) -> Table {
-    let mut t = table(&[
+/// `ditbench list`: the wide table when it fits `width`, else a borderless
+/// table of the deciding columns and each preset's description under it.
+pub fn presets_text(rows: &[PresetRow], width: Option<usize>) -> String {
+    let wide = presets_table(rows, true).to_string();
+    let Some(w) = width.filter(|&w| rendered_width(&wide) > w) else {
+        return wide;
+    };
+    let mut t = presets_table(rows, false);
+    t.load_style(NOTHING);
+    let mut out = format!("{}\n", fit(t, w));
+    let mut described: Vec<&str> = Vec::new();
+    for r in rows {
+        if !described.contains(&r.preset.as_str()) {
+            described.push(&r.preset);
+            out.push_str(&wrap_words(
+                &format!("{}: {}", r.preset, r.description),
+                Some(w),
+                4,
+            ));
+            out.push('\n');
+        }
+    }
+    out.push_str("train = 3 x forward.");
+    out
+}
+
+/// One workload of `ditbench list`: a preset, or a preset with overrides.
+pub struct PresetRow {
+    /// `preset` or `preset[dim=value,...]`.
+    pub label: String,
+    pub preset: String,
+    /// The preset's description (of the preset as shipped, not the overrides).
+    pub description: String,
+    pub overridden: bool,
+    pub config: ditbench_harness::ModelConfig,
+}
+
+/// The presets table: wide with family, train FLOPs and descriptions, or
+/// compact (short family, no train column: 3 x forward).
+fn presets_table(rows: &[PresetRow], wide: bool) -> Table {
+    let mut header = vec![
         "preset",
         "family",
-        "parameters",
+        if wide { "parameters" } else { "params" },
         "tokens",
         "forward",
-        "train",
-        "attention share",
-        "description",
-    ]);
-    for p in presets {
+    ];
+    if wide {
+        header.push("train");
+    }
+    header.push(if wide { "attention" } else { "attn" });
+    if wide {
+        header.push("description");
+    }
+    let mut t = table(&header);
+    for p in rows {
         let c = cost(&p.config);
         let attention = (c.self_attention_flops + c.cross_attention_flops) / c.forward_flops;
-        t.add_row(vec![
-            Cell::new(p.name),
-            Cell::new(p.config.family().to_string()),
+        let family = p.config.family();
+        let mut row = vec![
+            Cell::new(&p.label),
+            Cell::new(if wide {
+                family.to_string()
+            } else {
+                match family {
+                    ditbench_harness::workload::Family::Wan => "DiT".to_string(),
+                    ditbench_harness::workload::Family::Llama => "LLM".to_string(),
+                }
+            }),
             right(si(c.parameters as f64)),
             right(c.tokens.to_string()),
             right(flops(c.forward_flops)),
-            right(flops(c.train_flops)),
-            right(format!("{:.0}%", attention * 100.0)),
-            Cell::new(p.description),
-        ]);
+        ];
+        if wide {
+            row.push(right(flops(c.train_flops)));
+        }
+        row.push(right(format!("{:.0}%", attention * 100.0)));
+        if wide {
+            row.push(Cell::new(if p.overridden {
+                format!("{} with overrides; the preset: {}", p.preset, p.description)
+            } else {
+                p.description.clone()
+            }));
+        }
+        t.add_row(row);
     }
     t
 }
@@ -343,6 +583,28 @@ pub fn presets_table(presets: &[Preset]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_wrap_to_the_width_with_an_indent() {
+        let parts: Vec<String> = ["ok      case", "1.0 ms ±1%", "2k tok/s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            wrap(&parts, "  ", None, 8),
+            "ok      case  1.0 ms ±1%  2k tok/s"
+        );
+        assert_eq!(
+            wrap(&parts, "  ", Some(26), 8),
+            "ok      case  1.0 ms ±1%\n        2k tok/s"
+        );
+        // A part longer than the line stands alone.
+        assert_eq!(
+            wrap(&parts, "  ", Some(5), 2),
+            "ok      case\n  1.0 ms ±1%\n  2k tok/s"
+        );
+        assert_eq!(wrap_words("a b c", Some(3), 1), "a b\n c");
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -80,6 +80,58 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `ditbench list`: presets, or the workloads `run` would build from them
+/// with the same overrides, with their cost.
+fn list(args: &cli::ListArgs) -> Result<()> {
+    use ditbench_harness::workload::{expand_workloads, find_preset};
+    let names: Vec<String> = if args.presets.is_empty() {
+        presets().iter().map(|p| p.name.to_string()).collect()
+    } else {
+        args.presets.clone()
+    };
+    let workloads =
+        expand_workloads(&names, &run::sweeps(&args.overrides)).map_err(|e| UsageError(e.0))?;
+    let rows: Vec<format::PresetRow> = workloads
+        .iter()
+        .map(|w| format::PresetRow {
+            label: w.label(),
+            preset: w.preset.clone(),
+            description: find_preset(&w.preset)
+                .map(|p| p.description.to_string())
+                .unwrap_or_default(),
+            overridden: !w.overrides.is_empty(),
+            config: w.config.clone(),
+        })
+        .collect();
+    if args.json {
+        let json: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.label,
+                    "preset": r.preset,
+                    "description": r.description,
+                    "config": r.config,
+                    "cost": ditbench_harness::cost::cost(&r.config),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    let width = format::terminal_width();
+    println!("{}", format::presets_text(&rows, width));
+    println!(
+        "{}",
+        format::wrap_words(
+            "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), elementwise ops excluded; train = 3 x forward; attention = its share of the forward FLOPs.",
+            width,
+            0
+        )
+    );
+    Ok(())
+}
+
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
 fn report(args: &cli::ReportArgs) -> Result<()> {
     use ditbench_harness::report::{
@@ -179,29 +231,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::List { json } => {
-            let presets = presets();
-            if json {
-                let rows: Vec<_> = presets
-                    .iter()
-                    .map(|p| {
-                        serde_json::json!({
-                            "name": p.name,
-                            "description": p.description,
-                            "config": p.config,
-                            "cost": ditbench_harness::cost::cost(&p.config),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!("{}", format::presets_table(&presets));
-                println!(
-                    "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), \
-                     elementwise ops excluded; train = 3 x forward."
-                );
-            }
-        }
+        Command::List(args) => list(&args)?,
         Command::Env { threads } => {
             let (n, source) = match threads {
                 Some(0) => return Err(UsageError("--threads must be at least 1".into()).into()),

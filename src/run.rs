@@ -603,11 +603,12 @@ fn execute(
     file: ResultsFile,
     report: bool,
 ) -> Result<RunOutcome> {
+    let width = format::terminal_width();
     let progress = Progress::new(cases.len() as u64);
     for case in &cases {
         progress.start(&case.label());
         let result = runner.run_case(case);
-        progress.finish(&format::case_line(&result));
+        progress.finish(&format::case_line(&result, width));
         results.cases.push(result);
         extrapolate::attach(&mut results.cases, &results.settings.scale);
         file.update(&results.to_json()?)?;
@@ -621,12 +622,22 @@ fn execute(
         std::fs::remove_dir_all(&references).ok();
     }
 
-    println!("{}", format::summary_table(&results.cases));
-    if let Some(full) = format::full_model_table(&results.cases) {
+    println!("{}", format::summary_text(&results.cases, width));
+    if let Some(mut full) = format::full_model_table(&results.cases) {
+        if let Some(w) = width {
+            full.set_width(w.try_into().unwrap_or(u16::MAX));
+        }
         println!("{full}");
         println!(
-            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
-            results.settings.scale.steps, results.settings.scale.cfg_passes
+            "{}",
+            format::wrap_words(
+                &format!(
+                    "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
+                    results.settings.scale.steps, results.settings.scale.cfg_passes
+                ),
+                width,
+                0
+            )
         );
     }
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
@@ -646,9 +657,20 @@ fn execute(
         .count();
     let checked = results.cases.iter().filter(|c| c.parity.is_some()).count();
     println!(
-        "{ok} ok, {skipped} skipped, {failed} failed; parity: {} of {checked} checked cases agree. Results: {}",
-        checked - parity_failed,
-        file.path().display()
+        "{}",
+        format::wrap(
+            &[
+                format!("{ok} ok, {skipped} skipped, {failed} failed;"),
+                format!(
+                    "parity: {} of {checked} checked cases agree.",
+                    checked - parity_failed
+                ),
+                format!("Results: {}", file.path().display()),
+            ],
+            " ",
+            width,
+            0
+        )
     );
     if report {
         let path = file.path().with_extension("html");
@@ -683,9 +705,13 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                // Fits 80 columns with a short case label; the ETA is
+                // indicatif's, from the mean time per finished case.
+                ProgressStyle::with_template(
+                    "{spinner} [{bar:20}] {pos}/{len} {elapsed} ETA {eta} {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar

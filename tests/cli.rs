@@ -388,6 +388,116 @@ fn an_out_path_that_is_a_file_is_refused_and_kept() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
 
+/// The widest line of `text`, in characters (box-drawing characters count one).
+fn widest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+#[test]
+fn the_terminal_output_fits_80_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = ditbench()
+        .env("COLUMNS", "80")
+        .args([
+            "run",
+            "-p",
+            "wan-tiny,llama-tiny",
+            "-b",
+            "candle",
+            "--passes",
+            "forward,decode",
+        ])
+        .args(QUICK)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(widest(&stdout) <= 80, "{stdout}");
+    assert!(widest(&stderr) <= 80, "{stderr}");
+    // The narrow summary: one table per workload, every case in it.
+    assert!(
+        stdout.contains("wan-tiny · cpu · f32\n") && stdout.contains("llama-tiny · cpu · f32\n"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches(" candle ").count(), 3, "{stdout}");
+    // A wide terminal gets the full table.
+    for (columns, narrow) in [("80", true), ("300", false)] {
+        let list = ditbench()
+            .env("COLUMNS", columns)
+            .arg("list")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(list.stdout).unwrap();
+        assert_eq!(text.contains("description"), !narrow, "{text}");
+        if narrow {
+            assert!(widest(&text) <= 80, "{text}");
+        }
+    }
+}
+
+#[test]
+fn list_takes_the_overrides_of_run() {
+    let out = ditbench()
+        .args([
+            "list",
+            "-p",
+            "wan2.1-1.3b-480p",
+            "--frames",
+            "1,81",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["name"], "wan2.1-1.3b-480p[frames=1]");
+    assert_eq!(rows[0]["preset"], "wan2.1-1.3b-480p");
+    // One latent frame of 60x104 patches of 2x2: 1,560 tokens; 81 frames: 32,760.
+    assert_eq!(rows[0]["cost"]["tokens"], 1560);
+    assert_eq!(rows[1]["cost"]["tokens"], 32760);
+    let table = ditbench()
+        .env("COLUMNS", "300")
+        .args(["list", "-p", "wan-small", "--frames", "9"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("wan-small[frames=9]") && text.contains("wan-small with overrides"),
+        "{text}"
+    );
+    for (args, says) in [
+        (
+            &["list", "-p", "llama-tiny", "--frames", "1"][..],
+            "--frames does not apply",
+        ),
+        (&["list", "-p", "nope"][..], "nope"),
+    ] {
+        let out = ditbench().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{out:?}"
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_help_has_examples() {
+    for sub in ["run", "list", "data", "report", "compare", "export", "env"] {
+        let out = ditbench().args([sub, "--help"]).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("Examples:\n  ditbench "),
+            "{sub} --help:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn list_shows_every_preset_with_its_cost() {
     let out = ditbench()
