@@ -304,6 +304,13 @@ fn markdown_and_csv_list_every_measured_case() {
         "{md}"
     );
     assert!(md.contains("| low: "), "{md}");
+    // How many samples each figure rests on and why timing stopped.
+    assert!(
+        md.contains("| n (stop) |")
+            && md.contains(" | 12 (max_iters) | ")
+            && md.contains(" | 1 (budget) | "),
+        "{md}"
+    );
     let fastest_rows = md.lines().filter(|l| l.contains("(fastest)")).count();
     let named = md.lines().filter(|l| l.contains(" is fastest (")).count();
     assert_eq!(fastest_rows, named, "{md}");
@@ -451,7 +458,7 @@ fn threads_and_build_features_show_per_case_and_per_framework() {
     assert_eq!(code, Some(0));
     let header = csv.lines().next().unwrap();
     assert!(header.ends_with(
-        ",threads_requested,threads_busy,cpu_parallelism,samples,confidence,contended,confidence_reasons"
+        ",threads_requested,threads_busy,cpu_parallelism,samples,stop_reason,confidence,contended,confidence_reasons"
     ));
     assert!(csv.lines().nth(1).unwrap().contains(",2,2,1.934,"), "{csv}");
 }

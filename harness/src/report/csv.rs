@@ -4,7 +4,7 @@ use super::Report;
 
 /// Every measured case as CSV (RFC 4180 quoting).
 pub fn render_csv(report: &Report) -> String {
-    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism,samples,confidence,contended,confidence_reasons";
+    let header = "host,workload,backend,framework,device,dtype,pass,median_s,ci95_low_s,ci95_high_s,tokens_per_s,tflops,peak_rss_mib,rss_growth_mib,speed_vs_reference,parity,threads_requested,threads_busy,cpu_parallelism,samples,stop_reason,confidence,contended,confidence_reasons";
     let mut csv = format!("{header}\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
     for r in &report.rows {
@@ -29,6 +29,7 @@ pub fn render_csv(report: &Report) -> String {
             r.threads_busy.map_or(String::new(), |n| n.to_string()),
             opt(r.cpu_parallelism),
             r.samples.to_string(),
+            r.stop_reason.clone(),
             r.confidence.clone(),
             r.contended.to_string(),
             r.confidence_reasons.join("; "),

@@ -81,11 +81,11 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
-    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | 95% CI | tokens/s | TFLOP/s | vs reference | parity | confidence |\n");
-    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n");
+    md.push_str("\n| machine | workload | backend | device | dtype | pass | median | 95% CI | n (stop) | tokens/s | TFLOP/s | vs reference | parity | confidence |\n");
+    md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in &report.rows {
         md.push_str(&format!(
-            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {:.3} | {:.4} | {} | {} | {} |\n",
+            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {:.3} | {:.4} | {} | {} | {} |\n",
             md_escape(&r.host),
             md_escape(&r.workload),
             md_escape(&r.backend),
@@ -103,6 +103,8 @@ pub fn render_markdown(report: &Report) -> String {
             } else {
                 "n/a".into()
             },
+            r.samples,
+            r.stop_reason,
             r.tokens_per_s,
             r.tflops,
             r.speed_vs_reference

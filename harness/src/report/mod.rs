@@ -24,7 +24,7 @@ use crate::extrapolate::{model_label, worth_showing};
 use crate::parity::ParityStatus;
 use crate::results::{CaseResult, RunResults, Status};
 use crate::threads::ThreadUse;
-use crate::timing::TimingConfig;
+use crate::timing::{StopReason, TimingConfig};
 use crate::workload::Family;
 
 pub use csv::render_csv;
@@ -162,6 +162,8 @@ pub struct Row {
     pub fastest: bool,
     /// Timed samples; with one there is no CI (`ci_known` false, shown as n/a).
     pub samples: usize,
+    /// Why timing stopped: `converged`, `budget`, `max_iters` (`-` when unrecorded).
+    pub stop_reason: String,
     pub ci_known: bool,
     /// `good` or `low` ([`crate::confidence`]), with the reasons.
     pub confidence: String,
@@ -548,6 +550,12 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         speed_vs_reference: None,
         fastest: false,
         samples: stats.n,
+        stop_reason: match c.stop_reason {
+            Some(StopReason::Converged) => "converged".into(),
+            Some(StopReason::Budget) => "budget".into(),
+            Some(StopReason::MaxIters) => "max_iters".into(),
+            None => "-".into(),
+        },
         ci_known: stats.relative_ci_half_width().is_some(),
         confidence: match &confidence {
             Some(k) if !k.is_good() => "low".into(),
