@@ -462,3 +462,41 @@ fn threads_and_build_features_show_per_case_and_per_framework() {
     ));
     assert!(csv.lines().nth(1).unwrap().contains(",2,2,1.934,"), "{csv}");
 }
+
+#[test]
+fn sweeps_read_in_numeric_order_video_first_and_times_to_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "sweep.json",
+        &load("tests/fixtures/cpu-vm-sweep.json"),
+    );
+    let (code, md, stderr) = report(&[file.to_str().unwrap(), "--format", "md"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let at = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{md}"))
+    };
+    // In the fastest list: frames=1 < 5 < 9 < 17 (not as text), video DiTs before LLMs.
+    let order = [
+        "- wan-tiny\\[frames=1\\] ·",
+        "- wan-tiny\\[frames=5\\] ·",
+        "- wan-tiny\\[frames=9\\] ·",
+        "- wan-tiny\\[frames=17\\] ·",
+        "- llama-tiny\\[seq-len=16\\] ·",
+        "- llama-tiny\\[seq-len=64\\] ·",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{} after {}:\n{md}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let (_, html, _) = report(&[file.to_str().unwrap()]);
+    let generated = html.split("· generated ").nth(1).unwrap();
+    let time = generated.split(' ').next().unwrap();
+    // 2026-12-01T20:53:34+00:00: no fraction of a second.
+    assert!(!time.contains('.') && time.len() <= 25, "{time}");
+}

@@ -148,3 +148,41 @@ mod tests {
         assert_eq!(md_escape("<b>x</b>\nnext"), "\\<b\\>x\\</b\\> next");
     }
 }
+
+/// An RFC 3339 time to the second: `2026-12-01T19:25:28.123456789+00:00`
+/// reads `2026-12-01T19:25:28+00:00`; text that is not one is returned as is.
+pub fn to_the_second(time: &str) -> String {
+    match (time.find('T'), time.rfind('.')) {
+        (Some(t), Some(dot)) if dot > t => {
+            let rest = &time[dot + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return time.to_string();
+            }
+            format!("{}{}", &time[..dot], &rest[digits..])
+        }
+        _ => time.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::to_the_second;
+
+    #[test]
+    fn times_read_to_the_second() {
+        assert_eq!(
+            to_the_second("2026-12-01T19:25:28.123456789+00:00"),
+            "2026-12-01T19:25:28+00:00"
+        );
+        assert_eq!(
+            to_the_second("2026-12-01T19:25:28Z"),
+            "2026-12-01T19:25:28Z"
+        );
+        assert_eq!(
+            to_the_second("2026-12-01T19:25:28.5Z"),
+            "2026-12-01T19:25:28Z"
+        );
+        assert_eq!(to_the_second("not. a time"), "not. a time");
+    }
+}

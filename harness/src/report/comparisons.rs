@@ -82,19 +82,39 @@ pub(super) fn sentence(rows: &[Row], decision: &Decision) -> String {
     }
 }
 
+/// The order of the framework comparison: video DiTs before LLMs, then by
+/// preset, its overrides in numeric order (`frames=1` before `frames=17`),
+/// pass and dtype.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    llm: bool,
+    preset: String,
+    overrides: Vec<(String, usize)>,
+    pass: String,
+    dtype: String,
+}
+
+fn group_key(r: &Row) -> GroupKey {
+    GroupKey {
+        llm: r.family != "wan",
+        preset: r.preset.clone(),
+        overrides: r.overrides.iter().map(|(k, &v)| (k.clone(), v)).collect(),
+        pass: r.pass.clone(),
+        dtype: r.dtype.clone(),
+    }
+}
+
 /// Group rows by workload, pass and dtype; mark the fastest where it can be
 /// told and the speed relative to the reference backend of the same machine
 /// and device.
 pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comparison>> {
-    let mut groups: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
-        groups
-            .entry((r.workload.clone(), r.pass.clone(), r.dtype.clone()))
-            .or_default()
-            .push(i);
+        groups.entry(group_key(r)).or_default().push(i);
     }
     let mut out = Vec::new();
-    for ((workload, pass, dtype), members) in groups {
+    for (key, members) in groups {
+        let (workload, pass, dtype) = (&rows[members[0]].workload, &key.pass, &key.dtype);
         let decision = decide(rows, &members);
         // The reference backend's median on each machine and device.
         let mut by_place: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();

@@ -621,7 +621,7 @@ impl Report {
                         .join(", ")
                 },
                 os: format!("{} ({})", env.os, env.kernel),
-                started_at: r.started_at.clone(),
+                started_at: crate::units::to_the_second(&r.started_at),
                 finished: r.finished_at.is_some(),
                 frameworks: env
                     .frameworks
@@ -691,7 +691,7 @@ impl Report {
         let served = served_equivalents(&full_models);
         Ok(Report {
             headlines,
-            generated_at: generated_at.to_string(),
+            generated_at: crate::units::to_the_second(generated_at),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             files: runs.iter().map(|r| r.path.display().to_string()).collect(),
             machines,
