@@ -197,6 +197,13 @@ pub fn case_line(c: &CaseResult, width: Option<usize>) -> String {
     }
 }
 
+/// The median's 95% CI half-width as `1.2%`, for a `±CI95` column; `n/a`
+/// with one sample (there is none).
+fn ci_percent(s: &Stats) -> String {
+    s.relative_ci_half_width()
+        .map_or("n/a".into(), |w| format!("{:.1}%", w * 100.0))
+}
+
 /// The median's 95% CI as `±1.2%`; `CI n/a` with one sample (there is none).
 pub fn ci_text(s: &Stats) -> String {
     match s.relative_ci_half_width() {
@@ -293,10 +300,7 @@ fn compact_summary(cases: &[CaseResult], width: usize) -> String {
             match (&c.stats, &c.throughput) {
                 (Some(s), Some(tp)) => row.extend([
                     right(seconds(s.median_s)),
-                    right(
-                        s.relative_ci_half_width()
-                            .map_or("n/a".into(), |w| format!("{:.1}%", w * 100.0)),
-                    ),
+                    right(ci_percent(s)),
                     right(si(tp.tokens_per_s)),
                     right(s.n.to_string()),
                 ]),
@@ -374,10 +378,7 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
                     .map_or("-".into(), bytes);
                 row.extend([
                     right(seconds(s.median_s)),
-                    right(
-                        s.relative_ci_half_width()
-                            .map_or("n/a".into(), |w| format!("{:.1}%", w * 100.0)),
-                    ),
+                    right(ci_percent(s)),
                     right(phases),
                     right(si(tp.tokens_per_s)),
                     right(rate(tp.tflops)),

@@ -315,8 +315,7 @@ pub fn cpu_governor(sys_cpu: &Path) -> Option<String> {
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .and_then(|n| n.strip_prefix("cpu"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .is_some_and(crate::threads::is_cpu_name)
         })
         .filter_map(|e| std::fs::read_to_string(e.path().join("cpufreq/scaling_governor")).ok())
         .map(|g| g.trim().to_string())

@@ -557,6 +557,11 @@ mod tests {
         case_of("llama-tiny", sweeps, pass, seconds)
     }
 
+    /// The per-unit figures attached to `case`.
+    fn per_unit(case: &CaseResult) -> crate::scale::PerUnit {
+        case.full_model.as_ref().unwrap().per_unit.clone().unwrap()
+    }
+
     #[test]
     fn a_request_is_its_prefill_and_its_decode_steps_fitted_in_the_context() {
         // Prefill: 40 ms for 40 tokens, 1 ms a token. Decode steps: 10 ms
@@ -572,13 +577,7 @@ mod tests {
         };
         let mut cases = vec![prefill, short, long];
         attach(&mut cases, &settings);
-        let unit = cases[2]
-            .full_model
-            .as_ref()
-            .unwrap()
-            .per_unit
-            .clone()
-            .unwrap();
+        let unit = per_unit(&cases[2]);
         assert_eq!(unit.unit, "request");
         // 20 prompt tokens: 20 ms; steps at contexts 21..28 (mean 24.5):
         // 8 x (4 + 0.25 x 24.5) ms = 81 ms.
@@ -596,21 +595,9 @@ mod tests {
         let cost = cases[2].full_model.as_ref().unwrap().cost.clone().unwrap();
         assert!((cost.usd_per_unit.unwrap() - 0.101 / 1000.0).abs() < 1e-12);
         // The same request from either decode case; the prefill's own unit.
-        let other = cases[1]
-            .full_model
-            .as_ref()
-            .unwrap()
-            .per_unit
-            .clone()
-            .unwrap();
+        let other = per_unit(&cases[1]);
         assert_eq!(other.time, unit.time);
-        let prompt = cases[0]
-            .full_model
-            .as_ref()
-            .unwrap()
-            .per_unit
-            .clone()
-            .unwrap();
+        let prompt = per_unit(&cases[0]);
         assert_eq!(
             (prompt.unit.as_str(), prompt.tokens),
             ("prefill", Some(20.0))
@@ -621,13 +608,7 @@ mod tests {
             llama_case(Pass::Decode, 24, 0.010),
         ];
         attach(&mut one, &settings);
-        let unit = one[1]
-            .full_model
-            .as_ref()
-            .unwrap()
-            .per_unit
-            .clone()
-            .unwrap();
+        let unit = per_unit(&one[1]);
         assert!((unit.time.median_s - (0.020 + 0.080)).abs() < 1e-12);
         assert!(unit.basis.contains("for every context"), "{}", unit.basis);
         let mut alone = vec![llama_case(Pass::Decode, 24, 0.010)];

@@ -207,10 +207,7 @@ pub fn online_cpus(proc_stat: &str) -> usize {
     proc_stat
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| {
-            name.strip_prefix("cpu")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|name| crate::threads::is_cpu_name(name))
         .count()
 }
 

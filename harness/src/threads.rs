@@ -122,6 +122,14 @@ impl ThreadUse {
     }
 }
 
+/// Whether `name` names one CPU as the kernel does (`cpu0`, `cpu12`; not
+/// `cpu`, the total, or `cpufreq`): in `/proc/stat` and under
+/// `/sys/devices/system/cpu`.
+pub fn is_cpu_name(name: &str) -> bool {
+    name.strip_prefix("cpu")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// A CPU list such as `0-3,6` (the kernel's cpulist format) as sorted,
 /// distinct CPU numbers, each of which must be in `allowed` (the CPUs this
 /// process may use); one sentence on what is wrong otherwise.
