@@ -24,8 +24,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 installed="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)"
 if [ "${installed%%+*}" != "$TORCH_VERSION" ]; then
-    echo "setup-libtorch: installing torch==$TORCH_VERSION from PyPI into $venv (a few GB, once)"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "torch==$TORCH_VERSION"
+    echo "setup-libtorch: installing torch==$TORCH_VERSION from PyPI into $venv (about 5 GB, once; minutes)"
+    # pip's progress bar on a terminal; one line per package otherwise (CI logs).
+    pip=("$venv/bin/python" -m pip install --disable-pip-version-check "torch==$TORCH_VERSION")
+    if [ -t 1 ]; then
+        "${pip[@]}"
+    else
+        "${pip[@]}" --progress-bar off | { grep -E '^(Collecting|Successfully installed)' || true; }
+    fi
 fi
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 if [ ! -f "$site/torch/lib/libtorch_cpu.so" ] || [ ! -d "$site/torch/include/torch" ]; then

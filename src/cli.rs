@@ -180,6 +180,17 @@ pub struct ReportArgs {
     /// Forward passes per denoising step (2 with classifier-free guidance).
     #[arg(long, default_value_t = 2)]
     pub cfg_passes: u32,
+    /// Prompt tokens of one LLM request in the claims (default: the preset's prefill
+    /// length less the generated tokens' room, as `run` counts it).
+    #[arg(long, value_name = "TOKENS")]
+    pub llm_prompt: Option<u64>,
+    /// Tokens one LLM request generates, in the claims.
+    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_GENERATED_TOKENS)]
+    pub llm_tokens: u64,
+    /// The machines' price in US dollars per hour, for runs that recorded none
+    /// (`run --price-per-hour`): $ per clip, image and 1M LLM tokens in the buyer's view.
+    #[arg(long, value_name = "USD")]
+    pub price_per_hour: Option<f64>,
     /// Hardware baseline: a machine's host name, or "HOST DEVICE" (e.g.
     /// "lab-01 cuda:0"); default: the first machine in the files.
     #[arg(long, value_name = "HOST")]

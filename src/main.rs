@@ -141,12 +141,26 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
     if args.steps == 0 || args.cfg_passes == 0 {
         return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
     }
+    if args.llm_prompt == Some(0) {
+        return Err(UsageError("--llm-prompt must be at least 1 token".into()).into());
+    }
+    if let Some(price) = args.price_per_hour
+        && !(price.is_finite() && price >= 0.0)
+    {
+        return Err(UsageError(format!(
+            "--price-per-hour must be a finite, non-negative number of US dollars, got {price}"
+        ))
+        .into());
+    }
     refuse_existing(args.output.as_deref())?;
     let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
     let options = ReportOptions {
         generation: GenerationSettings {
             steps: args.steps,
             cfg_passes: args.cfg_passes,
+            llm_prompt_tokens: args.llm_prompt,
+            llm_generated_tokens: args.llm_tokens,
+            price_per_hour_usd: args.price_per_hour,
         },
         baseline: args.baseline.clone(),
         history: args.history,

@@ -350,6 +350,8 @@ fn report_works_in_headless_chromium() {
     assert_eq!(
         sections,
         json!([
+            "claims",
+            "buyer",
             "summary",
             "frameworks",
             "hardware",
@@ -359,15 +361,46 @@ fn report_works_in_headless_chromium() {
             "definitions"
         ])
     );
+    // A verdict per claim, in words that say whether it holds.
+    let verdicts = browser.evaluate(
+        "Array.from(document.querySelectorAll('.claim')).map(c => [c.id, c.querySelector('.claim-verdict').textContent])",
+    );
+    let verdicts = verdicts.as_array().unwrap();
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    for (v, id) in verdicts.iter().zip(["claim-C1", "claim-C2", "claim-C3"]) {
+        assert_eq!(v[0], id);
+        let text = v[1].as_str().unwrap();
+        assert!(
+            text.starts_with("Verdict: Holds") || text.starts_with("Verdict: Does not hold"),
+            "{text}"
+        );
+    }
+    // At 1400 px the main tables (claims, buyer's view, frameworks) show
+    // every column without scrolling sideways.
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    let scrolling = browser.evaluate(
+        "Array.from(document.querySelectorAll('.table-wrap.main')).filter(w => w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1).map(w => [w.scrollWidth, w.clientWidth, Array.from(w.querySelectorAll('thead th')).map(t => t.textContent.trim().slice(0, 14) + ': ' + Math.round(t.getBoundingClientRect().width)).join(', ')])",
+    );
+    assert_eq!(scrolling, json!([]), "tables that scroll at 1400 px");
+    let main_tables = browser.evaluate("document.querySelectorAll('.table-wrap.main').length");
+    assert!(main_tables.as_u64().unwrap() > 8, "{main_tables}");
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
     let charts = browser.evaluate(
-        "Array.from(document.querySelectorAll('.chart svg')).map(s => { const r = s.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), s.querySelectorAll('rect, polyline, path, circle').length]; })",
+        "Array.from(document.querySelectorAll('.chart svg')).filter(s => s.getBoundingClientRect().width > 0).map(s => { const r = s.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), s.querySelectorAll('rect, polyline, path, circle').length]; })",
     );
     let charts = charts.as_array().unwrap();
+    // Each chart is drawn twice (wide and phone); one of each is shown.
     let expected = std::fs::read_to_string(&page)
         .unwrap()
         .matches("<svg")
         .count();
-    assert_eq!(charts.len(), expected);
+    assert_eq!(2 * charts.len(), expected);
     for c in charts {
         assert!(
             c[0].as_f64().unwrap() > 300.0 && c[1].as_f64().unwrap() > 80.0,
@@ -425,6 +458,19 @@ fn report_works_in_headless_chromium() {
         width[0].as_f64().unwrap() <= width[1].as_f64().unwrap() + 1.0,
         "page overflows a phone: {width}"
     );
+    // Phone charts are drawn near the phone's width, so their labels keep
+    // their size (at least 85% of it).
+    let charts = browser.evaluate(
+        "Array.from(document.querySelectorAll('.chart svg')).filter(s => s.getBoundingClientRect().width > 0).map(s => s.getBoundingClientRect().width / s.width.baseVal.value)",
+    );
+    let charts = charts.as_array().unwrap();
+    assert!(!charts.is_empty());
+    for scale in charts {
+        assert!(
+            scale.as_f64().unwrap() > 0.85,
+            "a chart shrunk to {scale} of its size"
+        );
+    }
     browser.screenshot(&out.join("phone.png"));
     browser.call("Emulation.clearDeviceMetricsOverride", json!({}));
 

@@ -234,8 +234,9 @@ fn scaling_section_shows_sweeps_on_log_log_axes() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_well_formed(&html);
     let scaling = section(&html, "scaling");
-    // Time and memory charts, with the 1x and 2x guides.
-    assert_eq!(scaling.matches("<svg").count(), 2);
+    // Time and memory charts (each for wide screens and phones), with the
+    // 1x and 2x guides.
+    assert_eq!(scaling.matches("<svg").count(), 2 * 2);
     assert!(scaling.contains("∝ tokens²"));
     // One series per model, backend and pass: 2 models x 2 backends x 2 passes.
     for series in [
@@ -417,7 +418,8 @@ fn history_marks_the_step_in_a_nightly_series() {
     let history = section(&html, "history");
     // Every case has its trend; only Candle cases slower by more than the
     // 1 ms floor step, all on the fourth night, and nothing else does.
-    assert_eq!(history.matches("<svg").count(), 28);
+    // (each chart drawn twice: for wide screens and for phones)
+    assert_eq!(history.matches("<svg").count(), 2 * 28);
     let steps = history
         .matches("<li>2026-11-04T02:00:00+00:00: <span class=\"fail\">regression</span>")
         .count();
@@ -499,4 +501,133 @@ fn sweeps_read_in_numeric_order_video_first_and_times_to_the_second() {
     let time = generated.split(' ').next().unwrap();
     // 2026-12-01T20:53:34+00:00: no fraction of a second.
     assert!(!time.contains('.') && time.len() <= 25, "{time}");
+}
+
+#[test]
+fn claims_carry_verdicts_in_html_and_markdown_and_follow_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", &fixture());
+    let out = dir.path().join("report.html");
+    let (code, _, stderr) = report(&[a.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_well_formed(&html);
+    // The claims come right after the headlines, before the tables.
+    let claims = html.find("<h2 id=\"claims\">").expect("a claims section");
+    assert!(claims < html.find("<h2 id=\"summary\">").unwrap());
+    for id in ["C1", "C2", "C3"] {
+        let at = html
+            .find(&format!("id=\"claim-{id}\""))
+            .unwrap_or_else(|| panic!("no {id}"));
+        let verdict = &html[at..][..html[at..].find("</p>").unwrap()];
+        assert!(
+            verdict.contains("Verdict: Holds") || verdict.contains("Verdict: Does not hold"),
+            "{verdict}"
+        );
+    }
+    assert!(html.contains("sora-3b-guess-720p (hypothetical)"));
+    // No real case ran here: the buyer's view says how to get one.
+    assert!(html.contains("no real-scale case ran here"));
+
+    let (code, md, _) = report(&[a.to_str().unwrap(), "--format", "md"]);
+    assert_eq!(code, Some(0));
+    assert!(md.contains("## Claims"), "{md}");
+    assert_eq!(md.matches("**Verdict:**").count(), 3, "{md}");
+    // The headlines state each claim's answer.
+    assert!(
+        md.contains("> C1 \"A video DiT of about 3B parameters"),
+        "{md}"
+    );
+    // Per video is steps x CFG passes forwards: with one of each, a video
+    // costs what a step does.
+    let per = |md: &str, unit: &str| -> String {
+        let start = md.find("**sora-3b-guess-720p (hypothetical)**").unwrap();
+        let line = md[start..]
+            .lines()
+            .find(|l| l.starts_with(&format!("| {unit} |")))
+            .unwrap()
+            .to_string();
+        line.rsplit('|').nth(1).unwrap().trim().to_string()
+    };
+    assert_ne!(per(&md, "video"), per(&md, "denoising step"));
+    let (_, one, _) = report(&[
+        a.to_str().unwrap(),
+        "--format",
+        "md",
+        "--steps",
+        "1",
+        "--cfg-passes",
+        "1",
+    ]);
+    assert_eq!(per(&one, "video"), per(&one, "denoising step"));
+    // A longer request costs more FLOPs: the ratio per video falls.
+    let (_, long, _) = report(&[
+        a.to_str().unwrap(),
+        "--format",
+        "md",
+        "--llm-prompt",
+        "100000",
+    ]);
+    assert_ne!(per(&long, "video"), per(&md, "video"));
+
+    for (flag, value) in [
+        ("--price-per-hour", "-1"),
+        ("--price-per-hour", "nan"),
+        ("--price-per-hour", "inf"),
+        ("--llm-prompt", "0"),
+    ] {
+        let (code, _, stderr) = report(&[a.to_str().unwrap(), &format!("{flag}={value}")]);
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn the_buyers_view_prices_a_real_clip_and_says_what_fits() {
+    let real =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("results/examples/cpu-2core-vm-real-scale.json");
+    let (code, md, stderr) = report(&[real.to_str().unwrap(), "--format", "md"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let start = md
+        .find("## What a clip, an image and 1M LLM tokens cost")
+        .expect("a buyer's view");
+    let row = md[start..]
+        .lines()
+        .find(|l| l.starts_with("| vm · cpu"))
+        .unwrap();
+    // The run's own price ($0.096 an hour), the fastest backend, labelled.
+    assert!(
+        row.contains("wan2.1-1.3b-480p: ") && row.contains(" extrapolated, $"),
+        "{row}"
+    );
+    assert!(row.contains("(tch f32)"), "{row}");
+    assert!(row.contains("llama-2-70b: "), "{row}");
+    // 23.5 GiB: the 1.3B model's forward fits, the 70B one does not.
+    let cells: Vec<&str> = row.split(" | ").collect();
+    let fits_forward = cells[cells.len() - 2];
+    assert!(fits_forward.contains("wan2.1-1.3b-480p"), "{row}");
+    assert!(!fits_forward.contains("llama-2-70b"), "{row}");
+    // The report's price fills in for runs that recorded none, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let mut unpriced: Value =
+        serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    for c in unpriced["cases"].as_array_mut().unwrap() {
+        if let Some(full) = c.get_mut("full_model").filter(|f| !f.is_null()) {
+            full["cost"] = Value::Null;
+        }
+    }
+    let unpriced = write(dir.path(), "unpriced.json", &unpriced);
+    let out = dir.path().join("r.html");
+    let (code, _, stderr) = report(&[
+        unpriced.to_str().unwrap(),
+        "--price-per-hour",
+        "3.6",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    let buyer = section(&html, "buyer");
+    assert!(buyer.contains("$ at report --price-per-hour"), "{buyer}");
 }

@@ -42,6 +42,49 @@ pub fn bytes(b: u64, gib_decimals: usize) -> String {
     }
 }
 
+/// FLOPs with an SI prefix and three significant digits: `9.10 GFLOP`,
+/// `655 TFLOP`, `32.8 PFLOP`.
+pub fn flops_text(f: f64) -> String {
+    const PREFIXES: [(f64, &str); 6] = [
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ];
+    let (scale, prefix) = PREFIXES
+        .iter()
+        .copied()
+        .find(|(scale, _)| f.abs() >= *scale)
+        .unwrap_or((1.0, ""));
+    let v = f / scale;
+    let decimals = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {prefix}FLOP")
+}
+
+/// A ratio as `0.27x`, `14x`, `1,234x`, `0.0031x`: two significant
+/// digits at least.
+pub fn times(ratio: f64) -> String {
+    if ratio >= 100.0 {
+        format!("{}x", group_thousands(ratio))
+    } else if ratio >= 10.0 {
+        format!("{ratio:.0}x")
+    } else if ratio >= 0.1 || ratio <= 0.0 || !ratio.is_finite() {
+        format!("{ratio:.2}x")
+    } else {
+        // Two significant digits: 0.058, 0.0099.
+        let decimals = (1.0 - ratio.log10().floor()).min(12.0) as usize;
+        format!("{ratio:.decimals$}x")
+    }
+}
+
 /// A whole number with thousands separators: `-1,234,567`.
 pub fn group_thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.abs());
@@ -107,6 +150,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flops_and_ratios_read_with_their_prefix() {
+        assert_eq!(flops_text(9.1e9), "9.10 GFLOP");
+        assert_eq!(flops_text(6.55e14), "655 TFLOP");
+        assert_eq!(flops_text(3.28e16), "32.8 PFLOP");
+        assert_eq!(flops_text(2.0e21), "2000 EFLOP");
+        assert_eq!(flops_text(12.0), "12.0 FLOP");
+        assert_eq!(times(0.2712), "0.27x");
+        assert_eq!(times(14.4), "14x");
+        assert_eq!(times(1234.0), "1,234x");
+        assert_eq!(times(0.0031), "0.0031x");
+        assert_eq!(times(0.058), "0.058x");
+        assert_eq!(times(0.0), "0.00x");
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {

@@ -317,12 +317,30 @@ impl fmt::Display for Family {
     }
 }
 
+/// How big a preset is: what it is for, and what it may be compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizeClass {
+    /// Milliseconds: for tests.
+    Test,
+    /// Seconds on a CPU: for framework comparisons on small machines.
+    Cpu,
+    /// A published model at its real token count (or a labelled guess at one).
+    Real,
+}
+
 /// A named, fully defined configuration.
 #[derive(Debug, Clone)]
 pub struct Preset {
     pub name: &'static str,
     pub description: &'static str,
+    pub class: SizeClass,
     pub config: ModelConfig,
+}
+
+/// The size class of a preset by name; `None` for a name no preset has.
+pub fn size_class(preset: &str) -> Option<SizeClass> {
+    find_preset(preset).ok().map(|p| p.class)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -402,21 +420,25 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "wan-tiny",
             description: "test size: 2 layers, 48 tokens (latent 3x8x8); milliseconds",
+            class: SizeClass::Test,
             config: wan(64, 128, 2, 2, (32, 8), 32, 4, (9, 64, 64)),
         },
         Preset {
             name: "wan-small",
             description: "CPU size: 6 layers, 320 tokens (latent 5x16x16); seconds",
+            class: SizeClass::Cpu,
             config: wan(384, 1536, 6, 6, (512, 64), 256, 16, (17, 128, 128)),
         },
         Preset {
             name: "wan2.1-1.3b-480p",
             description: "Wan2.1 T2V-1.3B, 81 frames at 480x832 (latent 21x60x104, 32,760 tokens)",
+            class: SizeClass::Real,
             config: wan(1536, 8960, 12, 30, umt5, 256, 16, (81, 480, 832)),
         },
         Preset {
             name: "wan2.1-14b-720p",
             description: "Wan2.1 T2V-14B, 81 frames at 720x1280 (75,600 tokens)",
+            class: SizeClass::Real,
             config: wan(5120, 13824, 40, 40, umt5, 256, 16, (81, 720, 1280)),
         },
         // Text-to-image: the same networks denoising one latent frame. They
@@ -425,47 +447,56 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "wan2.1-1.3b-image-1024",
             description: "Wan2.1 T2V-1.3B as text-to-image: 1 frame at 1024x1024 (latent 1x128x128, 4,096 tokens)",
+            class: SizeClass::Real,
             config: wan(1536, 8960, 12, 30, umt5, 256, 16, (1, 1024, 1024)),
         },
         Preset {
             name: "wan2.1-1.3b-image-512",
             description: "Wan2.1 T2V-1.3B as text-to-image: 1 frame at 512x512 (latent 1x64x64, 1,024 tokens)",
+            class: SizeClass::Real,
             config: wan(1536, 8960, 12, 30, umt5, 256, 16, (1, 512, 512)),
         },
         Preset {
             name: "wan2.1-14b-image-1024",
             description: "Wan2.1 T2V-14B as text-to-image: 1 frame at 1024x1024 (4,096 tokens)",
+            class: SizeClass::Real,
             config: wan(5120, 13824, 40, 40, umt5, 256, 16, (1, 1024, 1024)),
         },
         Preset {
             name: "wan2.1-14b-image-512",
             description: "Wan2.1 T2V-14B as text-to-image: 1 frame at 512x512 (1,024 tokens)",
+            class: SizeClass::Real,
             config: wan(5120, 13824, 40, 40, umt5, 256, 16, (1, 512, 512)),
         },
         Preset {
             name: "sora-3b-guess-720p",
             description: "HYPOTHETICAL: the public 'Sora is ~3B parameters' claim as a Wan-structured DiT; \
                           5 s at 24 fps (121 frames) at 720x1280, 111,600 tokens",
+            class: SizeClass::Real,
             config: wan(2560, 10240, 20, 28, umt5, 256, 16, (121, 720, 1280)),
         },
         Preset {
             name: "llama-tiny",
             description: "test size: 2 layers, 48 tokens",
+            class: SizeClass::Test,
             config: ModelConfig::Llama(llama(256, 64, 172, 2, (4, 2), 10_000.0, 4096, 48)),
         },
         Preset {
             name: "llama-small",
             description: "CPU size: 6 layers, 320 tokens, 32k vocabulary",
+            class: SizeClass::Cpu,
             config: ModelConfig::Llama(llama(32_000, 384, 1024, 6, (6, 2), 10_000.0, 4096, 320)),
         },
         Preset {
             name: "llama-3.2-1b",
             description: "Llama-3.2-1B (tied embeddings, llama3 RoPE scaling), 4096-token prefill",
+            class: SizeClass::Real,
             config: ModelConfig::Llama(llama_3_2_1b),
         },
         Preset {
             name: "llama-2-7b",
             description: "Llama-2-7B, 4096-token prefill",
+            class: SizeClass::Real,
             config: ModelConfig::Llama(llama(
                 32_000,
                 4096,
@@ -480,6 +511,7 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "llama-3-8b",
             description: "Llama-3-8B (GQA 32/8), 4096-token prefill",
+            class: SizeClass::Real,
             config: ModelConfig::Llama(llama(
                 128_256,
                 4096,
@@ -494,6 +526,7 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "llama-2-70b",
             description: "Llama-2-70B (GQA 64/8), 4096-token prefill",
+            class: SizeClass::Real,
             config: ModelConfig::Llama(llama(
                 32_000,
                 8192,
@@ -508,6 +541,7 @@ pub fn presets() -> Vec<Preset> {
         Preset {
             name: "llama-3-70b",
             description: "Llama-3-70B (GQA 64/8), 4096-token prefill",
+            class: SizeClass::Real,
             config: ModelConfig::Llama(llama(
                 128_256,
                 8192,

@@ -2,6 +2,7 @@
 
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
+use serde::Serialize;
 
 use super::{ChangePoint, HistoryPoint, Row, ScalingPoint, ScalingSeries};
 use crate::compare::Verdict;
@@ -12,9 +13,54 @@ const FASTEST: RGBColor = RGBColor(0x2e, 0x8b, 0x57);
 const GREY: RGBColor = RGBColor(0x8a, 0x93, 0xa3);
 const RED: RGBColor = RGBColor(0xb4, 0x23, 0x18);
 const LABEL: (&str, u32) = ("sans-serif", 13);
-/// Charts are drawn this wide and scale down with the page.
-const WIDTH: u32 = 900;
 const AXIS_DESC: (&str, u32) = ("sans-serif", 13);
+
+/// How a chart is drawn: its width (it scales down with the page, never
+/// up), the room for bar labels and the legend's indent.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    width: u32,
+    bar_labels: u32,
+    legend_x: i32,
+    caption: u32,
+    /// Ticks on a linear x axis at most (a phone fits fewer).
+    x_labels: usize,
+}
+
+/// For screens wider than a phone.
+const WIDE: Size = Size {
+    width: 900,
+    bar_labels: 230,
+    legend_x: 80,
+    caption: 16,
+    x_labels: 10,
+};
+/// For phones (390 px and so): drawn at about their width, so labels keep
+/// their size instead of shrinking with a wide drawing.
+const NARROW: Size = Size {
+    width: 370,
+    bar_labels: 150,
+    legend_x: 8,
+    caption: 13,
+    x_labels: 4,
+};
+
+/// One chart drawn twice, for wide screens and for phones; the page shows
+/// the one that fits (CSS).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Chart {
+    pub wide: String,
+    pub narrow: String,
+}
+
+impl Chart {
+    fn draw(draw: impl Fn(Size) -> Result<String>) -> Result<Chart> {
+        Ok(Chart {
+            wide: draw(WIDE)?,
+            narrow: draw(NARROW)?,
+        })
+    }
+}
 
 /// Three significant digits: `0.000234` -> `0.000234`, `1234.4` -> `1234`.
 pub fn significant(v: f64) -> String {
@@ -54,11 +100,12 @@ pub fn seconds_label(s: f64) -> String {
 fn frame<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, plotters::coord::Shift>,
     caption: &str,
+    size: Size,
     y_label_area: u32,
 ) -> ChartBuilder<'a, 'b, DB> {
     let mut builder = ChartBuilder::on(area);
     builder
-        .caption(caption, ("sans-serif", 16))
+        .caption(caption, ("sans-serif", size.caption))
         .margin(8)
         .margin_right(28)
         .x_label_area_size(36)
@@ -78,6 +125,7 @@ struct Bar {
 /// Horizontal bars, first at the top, labelled in the left margin, with an
 /// optional vertical reference line.
 fn horizontal_bars(
+    size: Size,
     caption: &str,
     x_desc: &str,
     bars: &[Bar],
@@ -93,15 +141,16 @@ fn horizontal_bars(
     let n = bars.len();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (size.width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let mut chart = frame(&root, caption, 230)
+        let mut chart = frame(&root, caption, size, size.bar_labels)
             .build_cartesian_2d(0f64..max.max(f64::MIN_POSITIVE), 0f64..n as f64)
             .map_err(|e| anyhow!("chart: {e}"))?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .disable_y_axis()
+            .x_labels(size.x_labels)
             .label_style(LABEL)
             .axis_desc_style(AXIS_DESC)
             .x_desc(x_desc)
@@ -140,7 +189,7 @@ fn horizontal_bars(
 
 /// Horizontal bars of each row's median time (shorter is faster), with the
 /// 95% confidence interval of the median as whiskers; the fastest in green.
-pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
+pub fn median_bars(title: &str, rows: &[Row]) -> Result<Chart> {
     let longest = rows
         .iter()
         .map(|r| r.ci_high_s.max(r.median_s))
@@ -155,17 +204,20 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<String> {
             color: if r.fastest { FASTEST } else { BAR },
         })
         .collect();
-    horizontal_bars(
-        &format!("{title}: median time per iteration"),
-        &format!("median ({unit}), whiskers: 95% CI"),
-        &bars,
-        None,
-    )
+    Chart::draw(|size| {
+        horizontal_bars(
+            size,
+            &format!("{title}: median time per iteration"),
+            &format!("median ({unit}), whiskers: 95% CI"),
+            &bars,
+            None,
+        )
+    })
 }
 
 /// One bar per machine and device: its speed relative to the baseline (the
 /// geometric mean over the cases both measured, and how many), with a line at 1.
-pub fn speed_bars(speeds: &[(String, f64, usize)], baseline: &str) -> Result<String> {
+pub fn speed_bars(speeds: &[(String, f64, usize)], baseline: &str) -> Result<Chart> {
     let bars: Vec<Bar> = speeds
         .iter()
         .map(|(place, speed, shared)| Bar {
@@ -175,12 +227,15 @@ pub fn speed_bars(speeds: &[(String, f64, usize)], baseline: &str) -> Result<Str
             color: if place == baseline { GREY } else { BAR },
         })
         .collect();
-    horizontal_bars(
-        &format!("Speed relative to {baseline} (geometric mean over shared cases)"),
-        "speed vs baseline (x, longer is faster)",
-        &bars,
-        Some(1.0),
-    )
+    Chart::draw(|size| {
+        horizontal_bars(
+            size,
+            &format!("Speed relative to {baseline} (geometric mean over shared cases)"),
+            "speed vs baseline (x, longer is faster)",
+            &bars,
+            Some(1.0),
+        )
+    })
 }
 
 /// Colours of chart series, distinguishable in print and for common colour
@@ -198,6 +253,17 @@ const SERIES: [RGBColor; 7] = [
 /// Log-log lines of `value` against tokens, one per series, with faint
 /// guides proportional to tokens and tokens² through the first point.
 pub fn log_log_lines(
+    title: &str,
+    y_desc: &str,
+    series: &[ScalingSeries],
+    value: &dyn Fn(&ScalingPoint) -> Option<f64>,
+    y_label: &dyn Fn(f64) -> String,
+) -> Result<Chart> {
+    Chart::draw(|size| log_log_drawing(size, title, y_desc, series, value, y_label))
+}
+
+fn log_log_drawing(
+    size: Size,
     title: &str,
     y_desc: &str,
     series: &[ScalingSeries],
@@ -228,10 +294,10 @@ pub fn log_log_lines(
     let height = 360 + 18 * series.len() as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (size.width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
         let (plot, legend) = root.split_vertically(340);
-        let mut chart = frame(&plot, title, 70)
+        let mut chart = frame(&plot, title, size, 70)
             .build_cartesian_2d(
                 x_range
                     .clone()
@@ -298,12 +364,15 @@ pub fn log_log_lines(
             let color = SERIES[k % SERIES.len()];
             let y = 8 + 18 * k as i32;
             legend
-                .draw(&Rectangle::new([(80, y), (100, y + 10)], color.filled()))
+                .draw(&Rectangle::new(
+                    [(size.legend_x, y), (size.legend_x + 20, y + 10)],
+                    color.filled(),
+                ))
                 .map_err(|e| anyhow!("chart: {e}"))?;
             legend
                 .draw(&Text::new(
                     format!("{} ({})", s.label, s.host),
-                    (108, y),
+                    (size.legend_x + 28, y),
                     ("sans-serif", 13).into_font(),
                 ))
                 .map_err(|e| anyhow!("chart: {e}"))?;
@@ -315,7 +384,16 @@ pub fn log_log_lines(
 
 /// A case's median per run (oldest left) with its 95% CI as whiskers; change
 /// points as a vertical line, red for a regression, green for an improvement.
-pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> Result<String> {
+pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> Result<Chart> {
+    Chart::draw(|size| trend_drawing(size, title, points, changes))
+}
+
+fn trend_drawing(
+    size: Size,
+    title: &str,
+    points: &[HistoryPoint],
+    changes: &[ChangePoint],
+) -> Result<String> {
     let longest = points
         .iter()
         .map(|p| p.ci_high_s.max(p.median_s))
@@ -328,9 +406,9 @@ pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> R
         .collect();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 300)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (size.width, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
-        let mut chart = frame(&root, title, 70)
+        let mut chart = frame(&root, title, size, 70)
             .build_cartesian_2d(
                 -0.5f64..(n as f64 - 0.5),
                 0f64..(longest * scale * 1.15).max(f64::MIN_POSITIVE),
@@ -341,7 +419,7 @@ pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> R
             .label_style(LABEL)
             .axis_desc_style(AXIS_DESC)
             .light_line_style(WHITE)
-            .x_labels(n.min(8))
+            .x_labels(n.min(size.x_labels.min(8)))
             .x_label_formatter(&|x| {
                 let i = x.round();
                 if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < dates.len() {

@@ -4,7 +4,7 @@
 use super::{DitVsLlm, GenerationSettings, Row, ScaleEquivalent};
 use crate::case::Pass;
 use crate::cost::cost;
-use crate::workload::{Dimension, find_preset};
+use crate::workload::{Dimension, find_preset, size_class};
 
 /// Whether a row ran fewer blocks than its preset (a part of a model, or
 /// an extrapolation's rest): its time is not the model's, so it pairs with
@@ -18,7 +18,8 @@ fn partial(r: &Row) -> bool {
 }
 
 /// Every whole-model DiT forward case against the whole-model LLM forward
-/// cases measured with the same machine, backend, device and dtype.
+/// cases of its size class (test with test, CPU size with CPU size, real
+/// with real) measured with the same machine, backend, device and dtype.
 pub(super) fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<DitVsLlm> {
     fn forward<'a>(rows: &'a [Row], family: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
         rows.iter()
@@ -30,6 +31,7 @@ pub(super) fn dit_vs_llm(rows: &[Row], generation: GenerationSettings) -> Vec<Di
         let same_place: Vec<&Row> = forward(rows, "llama")
             .filter(|l| {
                 l.host == d.host
+                    && size_class(&l.preset) == size_class(&d.preset)
                     && l.backend == d.backend
                     && l.device == d.device
                     && l.dtype == d.dtype
@@ -104,10 +106,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dits_pair_only_with_llms_of_their_size_class() {
+        let row = |preset: &str, family: &str| Row {
+            host: "h".into(),
+            workload: preset.into(),
+            preset: preset.into(),
+            family: family.into(),
+            backend: "b".into(),
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            pass: "forward".into(),
+            median_s: 1.0,
+            tokens: 100,
+            forward_flops: 1e9,
+            ..Row::default()
+        };
+        let rows = vec![
+            row("wan-tiny", "wan"),
+            row("wan-small", "wan"),
+            row("llama-tiny", "llama"),
+            row("llama-small", "llama"),
+        ];
+        let pairs: Vec<(String, String)> = dit_vs_llm(&rows, GenerationSettings::default())
+            .into_iter()
+            .map(|d| (d.dit, d.llm))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("wan-tiny".to_string(), "llama-tiny".to_string()),
+                ("wan-small".to_string(), "llama-small".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn real_scale_equivalents_follow_the_stated_formula() {
         let g = GenerationSettings {
             steps: 50,
             cfg_passes: 2,
+            ..GenerationSettings::default()
         };
         let rows = scale_equivalents(g);
         assert_eq!(rows.len(), 12);

@@ -3,16 +3,14 @@
 use std::collections::BTreeMap;
 
 use super::comparisons::{Decision, decide};
-use super::{GenerationSettings, Hardware, Machine, Row, ScaleEquivalent};
-use crate::units::group_thousands;
+use super::{Claim, Hardware, Machine, Row};
 
 /// One sentence per answer the report gives, plain text.
 pub(super) fn headlines(
     rows: &[Row],
     machines: &[Machine],
     hardware: Option<&Hardware>,
-    scale: &[ScaleEquivalent],
-    generation: GenerationSettings,
+    claims: &[Claim],
 ) -> Vec<String> {
     let mut out = Vec::new();
     // Fastest backend of each workload × pass × dtype, per machine and device.
@@ -108,17 +106,14 @@ pub(super) fn headlines(
             )
         });
     }
-    if let Some(s) = scale
-        .iter()
-        .find(|s| s.dit == "sora-3b-guess-720p" && s.llm == "llama-2-70b")
-    {
+    // Each claim's answer: its first pair (the claim's own sizes) or its
+    // whole verdict when it has no pairs.
+    for c in claims {
+        let answer = c.pairs.first().map_or(&c.verdict, |p| &p.verdict);
         out.push(format!(
-            "By the cost model, one video from {} ({} steps x {} passes) costs the FLOPs of {} tokens of {}.",
-            s.dit,
-            generation.steps,
-            generation.cfg_passes,
-            group_thousands(s.tokens_per_video),
-            s.llm
+            "{} \"{}\": {answer}",
+            c.id,
+            c.wording.trim_end_matches('.')
         ));
     }
     out

@@ -14,7 +14,7 @@ pub struct CaseHistory {
     pub host: String,
     pub points: Vec<HistoryPoint>,
     pub change_points: Vec<ChangePoint>,
-    pub chart_svg: String,
+    pub chart_svg: super::charts::Chart,
 }
 
 /// One run's raw samples of a case, and its summary.

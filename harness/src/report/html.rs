@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tera::Tera;
 
 use super::Report;
-use crate::units::{format_seconds, group_thousands};
+use crate::units::{flops_text, format_seconds, group_thousands, times};
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.tera");
 const SORT_SCRIPT: &str = include_str!("../../templates/sort-tables.js");
@@ -54,7 +54,20 @@ pub fn render_html(report: &Report) -> Result<String> {
             .ok_or_else(|| tera::Error::msg("thousands: not a number"))?;
         Ok(tera::Value::String(group_thousands(x)))
     });
+    tera.register_filter("flop", |v: &tera::Value, _: &_| {
+        let x = v
+            .as_f64()
+            .ok_or_else(|| tera::Error::msg("flop: not a number"))?;
+        Ok(tera::Value::String(flops_text(x)))
+    });
+    tera.register_filter("times", |v: &tera::Value, _: &_| {
+        let x = v
+            .as_f64()
+            .ok_or_else(|| tera::Error::msg("times: not a number"))?;
+        Ok(tera::Value::String(times(x)))
+    });
     let mut context = tera::Context::from_serialize(report).context("report data")?;
+    context.insert("as_much_as", &super::AS_MUCH_AS);
     context.insert("sort_script", SORT_SCRIPT);
     context.insert("sort_script_hash", &script_hash_source(SORT_SCRIPT));
     tera.render("report.html", &context)

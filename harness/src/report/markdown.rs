@@ -1,7 +1,7 @@
 //! The report as Markdown, for CI job summaries.
 
-use super::Report;
-use crate::units::{format_seconds, group_thousands, md_escape};
+use super::{AS_MUCH_AS, Report};
+use crate::units::{flops_text, format_seconds, group_thousands, md_escape, times};
 
 /// A Markdown summary (for CI job summaries): machines, then one table of
 /// every measured case.
@@ -16,6 +16,8 @@ pub fn render_markdown(report: &Report) -> String {
         md.push_str(&quoted.join("\n>\n"));
         md.push_str("\n\n");
     }
+    claims(report, &mut md);
+    buyers(report, &mut md);
     for m in &report.machines {
         md.push_str(&format!(
             "- **{}**: {} ({}), {} GiB RAM, GPUs: {}; {} ok, {} skipped, {} failed; parity {} pass, {} fail\n",
@@ -141,6 +143,134 @@ pub fn render_markdown(report: &Report) -> String {
         }
     }
     md
+}
+
+/// The claims: wording, verdict, figures per unit, measured times.
+fn claims(report: &Report, md: &mut String) {
+    if report.claims.is_empty() {
+        return;
+    }
+    md.push_str(&format!(
+        "## Claims
+
+\"About as much\" means within {AS_MUCH_AS}x either way; FLOPs are the cost model's.\n\n"
+    ));
+    for c in &report.claims {
+        md.push_str(&format!(
+            "### {}: \"{}\"\n\n**Verdict:** {}\n\n{}\n\n",
+            c.id,
+            md_escape(&c.wording),
+            md_escape(&c.verdict),
+            md_escape(&c.stand_ins)
+        ));
+        for p in &c.pairs {
+            md.push_str(&format!(
+                "**{}{}** against **{}**\n\n| per | DiT | LLM | DiT / LLM |\n|---|---:|---:|---:|\n",
+                md_escape(&p.dit),
+                if p.hypothetical { " (hypothetical)" } else { "" },
+                md_escape(&p.llm)
+            ));
+            for u in &p.units {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    u.unit,
+                    flops_text(u.dit_flops),
+                    flops_text(u.llm_flops),
+                    times(u.ratio)
+                ));
+            }
+            for m in &p.measured {
+                md.push_str(&format!(
+                    "\nMeasured on {} ({} {} {}){}: one {} {}, one LLM request {}: {} per unit, {} per token.\n",
+                    md_escape(&m.host),
+                    md_escape(&m.backend),
+                    md_escape(&m.device),
+                    m.dtype,
+                    if m.extrapolated { ", extrapolated" } else { "" },
+                    if p.dit.contains("image") { "image" } else { "video" },
+                    format_seconds(m.dit_unit_s),
+                    format_seconds(m.llm_unit_s),
+                    times(m.per_unit_ratio),
+                    times(m.per_token_ratio)
+                ));
+            }
+            md.push('\n');
+        }
+        if !c.frames.is_empty() {
+            md.push_str(&format!(
+                "| frames | tokens | FLOPs per token | attention share | vs a {} token |\n|---:|---:|---:|---:|---:|\n",
+                md_escape(&c.frames_llm)
+            ));
+            for f in &c.frames {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {:.0}% | {} |\n",
+                    f.frames,
+                    group_thousands(f.tokens as f64),
+                    flops_text(f.gflop_per_token * 1e9),
+                    f.attention_share * 100.0,
+                    times(f.vs_llm)
+                ));
+            }
+            md.push('\n');
+        }
+        md.push_str("Assumptions:\n");
+        for a in &c.assumptions {
+            md.push_str(&format!("- {}\n", md_escape(a)));
+        }
+        md.push('\n');
+    }
+}
+
+/// The buyer's view: one line per machine and device, fastest first.
+fn buyers(report: &Report, md: &mut String) {
+    if report.buyers.is_empty() {
+        return;
+    }
+    md.push_str("## What a clip, an image and 1M LLM tokens cost on each machine\n\n| machine · device | one real clip | one image | 1M LLM tokens | best MFU | fits (forward) | fits (train) |\n|---|---|---|---|---:|---|---|\n");
+    let units = |units: &[super::BuyerUnit]| -> String {
+        if units.is_empty() {
+            return "not run".into();
+        }
+        units
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}: {}{}{}{} ({} {})",
+                    md_escape(&u.preset),
+                    format_seconds(u.seconds),
+                    if u.extrapolated { " extrapolated" } else { "" },
+                    u.usd.map_or(String::new(), |d| format!(", ${d:.4}")),
+                    u.kwh.map_or(String::new(), |k| format!(", {k:.4} kWh")),
+                    md_escape(&u.backend),
+                    u.dtype
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("<br>")
+    };
+    let list = |names: &[String], known: bool| {
+        if names.is_empty() {
+            if known { "none" } else { "memory not recorded" }.to_string()
+        } else {
+            md_escape(&names.join(", "))
+        }
+    };
+    for b in &report.buyers {
+        md.push_str(&format!(
+            "| {} · {} ({}) | {} | {} | {} | {} | {} | {} |\n",
+            md_escape(&b.host),
+            md_escape(&b.device),
+            md_escape(&b.device_name),
+            units(&b.clips),
+            units(&b.images),
+            units(&b.llm),
+            b.best_mfu
+                .map_or("-".into(), |m| format!("{:.1}%", m * 100.0)),
+            list(&b.fits_forward, b.memory_gib.is_some()),
+            list(&b.fits_train, b.memory_gib.is_some()),
+        ));
+    }
+    md.push('\n');
 }
 
 /// `good`, or `low: reasons` (a contended case's first reason says so).

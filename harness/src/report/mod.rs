@@ -2,7 +2,9 @@
 //! computed once ([`Report::build`]), then rendered as self-contained HTML
 //! (tera template, inline SVG charts), Markdown or CSV.
 
+mod buyer;
 mod charts;
+mod claims;
 mod comparisons;
 mod csv;
 mod dit_vs_llm;
@@ -27,18 +29,27 @@ use crate::threads::ThreadUse;
 use crate::timing::{StopReason, TimingConfig};
 use crate::workload::Family;
 
+pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
+pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Relation};
 pub use csv::render_csv;
 pub use history::CaseHistory;
 pub use html::{render_html, script_hash_source};
 pub use markdown::render_markdown;
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
-/// How a full video generation is counted: denoising steps, and forward
-/// passes per step (2 with classifier-free guidance).
+/// How the report counts a whole generation: denoising steps and forward
+/// passes per step (2 with classifier-free guidance) of a video or image,
+/// the tokens of an LLM request, and a price for runs that recorded none.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct GenerationSettings {
     pub steps: u32,
     pub cfg_passes: u32,
+    /// Prompt tokens of one LLM request; `None`: the preset's prefill
+    /// length less the generated tokens' room, as `run` counts it.
+    pub llm_prompt_tokens: Option<u64>,
+    pub llm_generated_tokens: u64,
+    /// US dollars per hour, for runs that recorded no `--price-per-hour`.
+    pub price_per_hour_usd: Option<f64>,
 }
 
 impl Default for GenerationSettings {
@@ -46,6 +57,9 @@ impl Default for GenerationSettings {
         GenerationSettings {
             steps: 50,
             cfg_passes: 2,
+            llm_prompt_tokens: None,
+            llm_generated_tokens: crate::scale::DEFAULT_GENERATED_TOKENS,
+            price_per_hour_usd: None,
         }
     }
 }
@@ -181,7 +195,7 @@ pub struct Comparison {
     pub title: String,
     pub reference: Option<String>,
     pub rows: Vec<Row>,
-    pub chart_svg: String,
+    pub chart_svg: charts::Chart,
     /// Which backend is fastest, or why none is named: `tie` (95% CIs
     /// overlap) or `not sure` (a case of low confidence).
     pub verdict: String,
@@ -245,7 +259,7 @@ pub struct Hardware {
     /// measured, and how many that is (`None` when they share none).
     pub mean_speed: Vec<Option<f64>>,
     pub shared_cases: Vec<usize>,
-    pub chart_svg: String,
+    pub chart_svg: charts::Chart,
 }
 
 /// A `--baseline` that names no machine or device in the data.
@@ -299,6 +313,10 @@ pub struct Report {
     /// The answers first: fastest framework per place, machines against the
     /// baseline, parity, what a video costs next to an LLM.
     pub headlines: Vec<String>,
+    /// The public claims with ditbench's figures and verdicts.
+    pub claims: Vec<Claim>,
+    /// Per machine and device: a clip, an image, 1M LLM tokens; best first.
+    pub buyers: Vec<BuyerPlace>,
     pub generated_at: String,
     pub tool_version: String,
     pub files: Vec<String>,
@@ -446,6 +464,15 @@ fn full_model_row(host: &str, run: usize, c: &CaseResult) -> Option<FullModelRow
     let unit = full.per_unit.as_ref()?;
     let cost = full.cost.as_ref();
     let efficiency = c.efficiency.as_ref();
+    // Files from before decode was measured call a prefill a "request" and
+    // record no tokens: it is a prefill of its forwards' tokens.
+    let (unit_name, tokens) = match (unit.unit.as_str(), unit.tokens) {
+        ("request", None) if c.workload.family == Family::Llama => (
+            "prefill".to_string(),
+            Some(unit.forwards * c.workload.cost.tokens as f64),
+        ),
+        (name, tokens) => (name.to_string(), tokens),
+    };
     Some(FullModelRow {
         host: host.to_string(),
         run,
@@ -459,11 +486,11 @@ fn full_model_row(host: &str, run: usize, c: &CaseResult) -> Option<FullModelRow
         per_block_s: full.per_block.map(|b| b.median_s),
         forward_s: full.forward.median_s,
         forward_ci_s: full.forward.ci95_s,
-        unit: unit.unit.clone(),
+        unit: unit_name,
         unit_basis: unit.basis.clone(),
         per_unit_s: unit.time.median_s,
         per_unit_ci_s: unit.time.ci95_s,
-        tokens: unit.tokens,
+        tokens,
         usd_per_unit: cost.and_then(|c| c.usd_per_unit),
         usd_per_million_tokens: cost.and_then(|c| c.usd_per_million_tokens),
         kwh_per_unit: cost.and_then(|c| c.kwh_per_unit),
@@ -591,6 +618,7 @@ impl Report {
         let mut not_run = Vec::new();
         let mut rows = Vec::new();
         let mut full_models = Vec::new();
+        let mut places: Vec<PlaceMemory> = Vec::new();
         for (index, run) in runs.iter().enumerate() {
             let r = &run.results;
             let env = &r.environment;
@@ -637,6 +665,7 @@ impl Report {
                 parity_fail: parity(ParityStatus::Fail),
                 details: machine_details(r),
             });
+            places_of(r, &mut places);
             full_models.extend(
                 r.cases
                     .iter()
@@ -663,8 +692,9 @@ impl Report {
         let hardware = hardware::hardware(runs, &rows, options.baseline.as_deref())?;
         let scaling = scaling::scaling(&rows)?;
         let scale = dit_vs_llm::scale_equivalents(generation);
-        let mut headlines =
-            headlines::headlines(&rows, &machines, hardware.as_ref(), &scale, generation);
+        let claims = claims::claims(&full_models, &rows, &generation);
+        let buyers = buyer::buyer_view(&full_models, &places, &generation);
+        let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);
         if options.history {
             let changes: Vec<&ChangePoint> =
                 history.iter().flat_map(|h| &h.change_points).collect();
@@ -691,6 +721,8 @@ impl Report {
         let served = served_equivalents(&full_models);
         Ok(Report {
             headlines,
+            claims,
+            buyers,
             generated_at: crate::units::to_the_second(generated_at),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             files: runs.iter().map(|r| r.path.display().to_string()).collect(),
@@ -713,6 +745,54 @@ impl Report {
                 .map(|r| r.results.definitions.clone())
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// Each device a run's cases ran on, with its memory and the dtypes used;
+/// a place already listed (same host and device) gains the run's dtypes.
+fn places_of(r: &RunResults, places: &mut Vec<PlaceMemory>) {
+    let env = &r.environment;
+    let runtime_bytes = r
+        .cases
+        .iter()
+        .map(|c| c.estimated_memory.runtime_bytes)
+        .max()
+        .unwrap_or(0);
+    for c in &r.cases {
+        let place = match places
+            .iter_mut()
+            .position(|p| p.host == env.host && p.device == c.device)
+        {
+            Some(i) => &mut places[i],
+            None => {
+                let gpu = c
+                    .device
+                    .strip_prefix("cuda:")
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| env.gpus.iter().find(|g| g.index == i));
+                places.push(PlaceMemory {
+                    host: env.host.clone(),
+                    device: c.device.clone(),
+                    device_name: match (gpu, &c.device_name) {
+                        _ if c.device == "cpu" => env.cpu_model.clone(),
+                        (Some(g), _) => g.name.clone(),
+                        (None, Some(name)) => name.clone(),
+                        (None, None) => c.device.clone(),
+                    },
+                    bytes: if c.device == "cpu" {
+                        Some(env.ram_bytes)
+                    } else {
+                        gpu.and_then(|g| g.memory_bytes)
+                    },
+                    runtime_bytes,
+                    dtypes: Vec::new(),
+                });
+                places.last_mut().expect("just pushed")
+            }
+        };
+        if !place.dtypes.contains(&c.dtype) {
+            place.dtypes.push(c.dtype);
+        }
     }
 }
 

@@ -59,9 +59,9 @@ pub struct ModelScalingPoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct Scaling {
     pub series: Vec<ScalingSeries>,
-    pub time_chart_svg: String,
+    pub time_chart_svg: super::charts::Chart,
     /// Empty when no series has memory figures.
-    pub memory_chart_svg: String,
+    pub memory_chart_svg: super::charts::Chart,
     /// The preset of `model_points`.
     pub model_preset: String,
     pub model_points: Vec<ModelScalingPoint>,
@@ -175,7 +175,7 @@ pub fn scaling(rows: &[Row]) -> Result<Option<Scaling>> {
                 &charts::significant,
             )?
         } else {
-            String::new()
+            charts::Chart::default()
         },
         series,
         model_preset,

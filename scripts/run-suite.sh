@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's first command: runs the default suite with its HTML report on a
+# fresh machine. Installs libtorch into .venv when it is missing (with a
+# progress line), builds ditbench with every backend (--features tch), then
+# runs `ditbench run --report` with any arguments given here, e.g.
+#   scripts/run-suite.sh -p wan-small --passes forward
+# Safe to rerun: the set-up and the build only do what is missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+echo "run-suite: building ditbench (release, --features tch; the first build takes about 16 minutes on 2 cores)"
+cargo build --release --locked --features tch
+exec "$(cargo_target_dir)/release/ditbench" run --report "$@"
