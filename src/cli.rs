@@ -46,7 +46,8 @@ pub enum Command {
   ditbench report results/ -o report.html                # every results file in a directory
   ditbench report a.json b.json --baseline other-host    # machines side by side
   ditbench report results/ --format md >> \"$GITHUB_STEP_SUMMARY\"
-  ditbench report --history results/nightly/ -o trend.html")]
+  ditbench report --history results/nightly/ -o trend.html
+  ditbench report results/ --steps 30 --price-per-hour 2.5 # claims, buyer's view")]
     Report(Box<ReportArgs>),
     /// Compare a candidate run with a baseline; exit 1 on a regression, 3 when inconclusive.
     #[command(
@@ -174,23 +175,10 @@ pub struct ReportArgs {
     /// html: one page with charts; md: a summary for CI job summaries; csv: every case.
     #[arg(long, value_enum, default_value = "html")]
     pub format: ReportFormat,
-    /// Denoising steps of one video generation (for LLM-equivalent tokens).
-    #[arg(long, default_value_t = 50)]
-    pub steps: u32,
-    /// Forward passes per denoising step (2 with classifier-free guidance).
-    #[arg(long, default_value_t = 2)]
-    pub cfg_passes: u32,
-    /// Prompt tokens of one LLM request in the claims (default: the preset's prefill
-    /// length less the generated tokens' room, as `run` counts it).
-    #[arg(long, value_name = "TOKENS")]
-    pub llm_prompt: Option<u64>,
-    /// Tokens one LLM request generates, in the claims.
-    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_GENERATED_TOKENS)]
-    pub llm_tokens: u64,
-    /// The machines' price in US dollars per hour, for runs that recorded none
-    /// (`run --price-per-hour`): $ per clip, image and 1M LLM tokens in the buyer's view.
-    #[arg(long, value_name = "USD")]
-    pub price_per_hour: Option<f64>,
+    /// How the claims and the buyer's view count a video, an image and an LLM request;
+    /// the price fills in for runs that recorded none.
+    #[command(flatten)]
+    pub generation: GenerationArgs,
     /// Hardware baseline: a machine's host name, or "HOST DEVICE" (e.g.
     /// "lab-01 cuda:0"); default: the first machine in the files.
     #[arg(long, value_name = "HOST")]
@@ -294,6 +282,15 @@ pub struct ScaleArgs {
     /// j < k that ran: T(k) + (L - k) x (T(k) - T(j)) / (k - j).
     #[arg(long)]
     pub extrapolate: bool,
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+}
+
+/// What one video, image and LLM request are made of, and the machine's
+/// price: `run` records them, `report` counts the claims and the buyer's
+/// view with them (the same flags and defaults in both).
+#[derive(Debug, Args)]
+pub struct GenerationArgs {
     /// Denoising steps of one video or image.
     #[arg(long, default_value_t = 50)]
     pub steps: u32,
@@ -307,7 +304,8 @@ pub struct ScaleArgs {
     /// Tokens one LLM request generates: its decode steps.
     #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_GENERATED_TOKENS)]
     pub llm_tokens: u64,
-    /// The machine's price in US dollars per hour: $ per video, image and 1M LLM tokens.
+    /// The machine's price in US dollars per hour: $ per video, image and 1M LLM tokens
+    /// (for `report`: used for runs that recorded none).
     #[arg(long, value_name = "USD")]
     pub price_per_hour: Option<f64>,
 }

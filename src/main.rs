@@ -135,33 +135,13 @@ fn list(args: &cli::ListArgs) -> Result<()> {
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
 fn report(args: &cli::ReportArgs) -> Result<()> {
     use ditbench_harness::report::{
-        GenerationSettings, Report, ReportOptions, UnknownBaseline, load_runs, render_csv,
-        render_html, render_markdown,
+        Report, ReportOptions, UnknownBaseline, load_runs, render_csv, render_html, render_markdown,
     };
-    if args.steps == 0 || args.cfg_passes == 0 {
-        return Err(UsageError("--steps and --cfg-passes must be at least 1".into()).into());
-    }
-    if args.llm_prompt == Some(0) {
-        return Err(UsageError("--llm-prompt must be at least 1 token".into()).into());
-    }
-    if let Some(price) = args.price_per_hour
-        && !(price.is_finite() && price >= 0.0)
-    {
-        return Err(UsageError(format!(
-            "--price-per-hour must be a finite, non-negative number of US dollars, got {price}"
-        ))
-        .into());
-    }
+    let generation = run::scale_settings(&args.generation)?;
     refuse_existing(args.output.as_deref())?;
     let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
     let options = ReportOptions {
-        generation: GenerationSettings {
-            steps: args.steps,
-            cfg_passes: args.cfg_passes,
-            llm_prompt_tokens: args.llm_prompt,
-            llm_generated_tokens: args.llm_tokens,
-            price_per_hour_usd: args.price_per_hour,
-        },
+        generation,
         baseline: args.baseline.clone(),
         history: args.history,
         reference_order: reference_order(),

@@ -35,7 +35,7 @@ use ditbench_harness::{CaseSpec, DeviceName, Pass};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
-use crate::cli::{Cli, Command, OverrideArgs, RunArgs, ScaleArgs, Suite, TimingArgs};
+use crate::cli::{Cli, Command, GenerationArgs, OverrideArgs, RunArgs, Suite, TimingArgs};
 use crate::format;
 use crate::{UsageError, build_info, reference_order};
 
@@ -193,8 +193,9 @@ pub const REAL_SCALE_PRESETS: [&str; 4] = [
     "llama-2-70b",
 ];
 
-/// The figures that turn a pass into a video, image or request, validated.
-fn scale_settings(a: &ScaleArgs) -> Result<ScaleSettings, UsageError> {
+/// The figures that turn a pass into a video, image or request, validated
+/// (`run` and `report` alike).
+pub fn scale_settings(a: &GenerationArgs) -> Result<ScaleSettings, UsageError> {
     if a.steps == 0 || a.cfg_passes == 0 {
         return Err(UsageError(
             "--steps and --cfg-passes must be at least 1".into(),
@@ -316,7 +317,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     // Before any data is generated: the binary and its libraries alone.
     let runtime_bytes = memory::current_rss_bytes().unwrap_or(0);
     let extrapolate = args.scale.extrapolate || args.suite.is_some();
-    let scale = scale_settings(&args.scale)?;
+    let scale = scale_settings(&args.scale.generation)?;
     let workloads = workloads(args, extrapolate)?;
     let compiled = compiled_backends();
     let backends = resolve_backends(&compiled, &args.backends)?;

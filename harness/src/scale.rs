@@ -39,7 +39,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
 pub const DEFAULT_GENERATED_TOKENS: u64 = 256;
 
 /// What one video, image or request is made of, and the machine's price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSettings {
     /// Denoising steps of one video or image.
     pub steps: u32,

@@ -255,33 +255,12 @@ mod tests {
     fn row(host: &str, preset: &str, unit: &str, per_unit_s: f64, backend: &str) -> FullModelRow {
         FullModelRow {
             host: host.into(),
-            run: 0,
-            preset: preset.into(),
-            case: preset.into(),
             backend: backend.into(),
-            device: "cpu".into(),
-            dtype: "f32".into(),
             basis: "extrapolated from 1 measured block of 30".into(),
             extrapolated: true,
-            per_block_s: None,
-            forward_s: per_unit_s,
-            forward_ci_s: [per_unit_s; 2],
-            unit: unit.into(),
-            unit_basis: unit.into(),
-            per_unit_s,
             per_unit_ci_s: [0.9 * per_unit_s, 1.1 * per_unit_s],
             tokens: (unit == "request").then_some(4096.0),
-            usd_per_unit: None,
-            usd_per_million_tokens: None,
-            kwh_per_unit: None,
-            tflops: 0.0,
-            of_gemm: None,
-            mfu: None,
-            gb_s: None,
-            of_bandwidth: None,
-            peak_rss_mib: None,
-            estimated_mib: 0.0,
-            attention: String::new(),
+            ..FullModelRow::for_test(preset, unit, per_unit_s)
         }
     }
 

@@ -854,34 +854,9 @@ mod tests {
 
     fn full(preset: &str, unit: &str, per_unit_s: f64, tokens: Option<f64>) -> FullModelRow {
         FullModelRow {
-            host: "h".into(),
-            run: 0,
-            preset: preset.into(),
-            case: preset.into(),
-            backend: "b".into(),
-            device: "cpu".into(),
-            dtype: "f32".into(),
-            basis: "measured".into(),
             extrapolated: unit == "video",
-            per_block_s: None,
-            forward_s: per_unit_s / 100.0,
-            forward_ci_s: [0.0; 2],
-            unit: unit.into(),
-            unit_basis: unit.into(),
-            per_unit_s,
-            per_unit_ci_s: [0.0; 2],
             tokens,
-            usd_per_unit: None,
-            usd_per_million_tokens: None,
-            kwh_per_unit: None,
-            tflops: 0.0,
-            of_gemm: None,
-            mfu: None,
-            gb_s: None,
-            of_bandwidth: None,
-            peak_rss_mib: None,
-            estimated_mib: 0.0,
-            attention: String::new(),
+            ..FullModelRow::for_test(preset, unit, per_unit_s)
         }
     }
 

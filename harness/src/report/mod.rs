@@ -37,32 +37,11 @@ pub use html::{render_html, script_hash_source};
 pub use markdown::render_markdown;
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
-/// How the report counts a whole generation: denoising steps and forward
-/// passes per step (2 with classifier-free guidance) of a video or image,
-/// the tokens of an LLM request, and a price for runs that recorded none.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct GenerationSettings {
-    pub steps: u32,
-    pub cfg_passes: u32,
-    /// Prompt tokens of one LLM request; `None`: the preset's prefill
-    /// length less the generated tokens' room, as `run` counts it.
-    pub llm_prompt_tokens: Option<u64>,
-    pub llm_generated_tokens: u64,
-    /// US dollars per hour, for runs that recorded no `--price-per-hour`.
-    pub price_per_hour_usd: Option<f64>,
-}
-
-impl Default for GenerationSettings {
-    fn default() -> Self {
-        GenerationSettings {
-            steps: 50,
-            cfg_passes: 2,
-            llm_prompt_tokens: None,
-            llm_generated_tokens: crate::scale::DEFAULT_GENERATED_TOKENS,
-            price_per_hour_usd: None,
-        }
-    }
-}
+/// How the report counts a whole generation (denoising steps and forward
+/// passes per step of a video or image, the tokens of an LLM request) and
+/// the price for runs that recorded none: the figures `run` takes, with the
+/// same defaults and the same flags.
+pub type GenerationSettings = crate::scale::ScaleSettings;
 
 /// One results file as loaded.
 #[derive(Debug, Clone)]
@@ -382,6 +361,44 @@ pub struct FullModelRow {
     pub peak_rss_mib: Option<f64>,
     pub estimated_mib: f64,
     pub attention: String,
+}
+
+#[cfg(test)]
+impl FullModelRow {
+    /// A measured row of `preset` on host `h`, backend `b`, CPU, f32, for
+    /// unit tests: one `unit` in `per_unit_s`, one forward a hundredth of it.
+    pub(crate) fn for_test(preset: &str, unit: &str, per_unit_s: f64) -> FullModelRow {
+        FullModelRow {
+            host: "h".into(),
+            run: 0,
+            preset: preset.into(),
+            case: preset.into(),
+            backend: "b".into(),
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            basis: "measured".into(),
+            extrapolated: false,
+            per_block_s: None,
+            forward_s: per_unit_s / 100.0,
+            forward_ci_s: [0.0; 2],
+            unit: unit.into(),
+            unit_basis: unit.into(),
+            per_unit_s,
+            per_unit_ci_s: [0.0; 2],
+            tokens: None,
+            usd_per_unit: None,
+            usd_per_million_tokens: None,
+            kwh_per_unit: None,
+            tflops: 0.0,
+            of_gemm: None,
+            mfu: None,
+            gb_s: None,
+            of_bandwidth: None,
+            peak_rss_mib: None,
+            estimated_mib: 0.0,
+            attention: String::new(),
+        }
+    }
 }
 
 /// One video or image in LLM terms on the same machine, backend, device
