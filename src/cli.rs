@@ -257,7 +257,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub dump_outputs: Option<PathBuf>,
     /// Kill a case's worker after this many seconds, model build included, and record `timeout` (0: no limit).
-    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value_t = 3600.0,
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
     pub case_timeout: f64,
     /// Limit each worker's memory (heap and anonymous mappings), e.g. 8GiB; a case that needs more is recorded as `oom`.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -306,7 +311,7 @@ pub struct GenerationArgs {
     pub llm_tokens: u64,
     /// The machine's price in US dollars per hour: $ per video, image and 1M LLM tokens
     /// (for `report`: used for runs that recorded none).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub price_per_hour: Option<f64>,
 }
 
@@ -314,7 +319,7 @@ pub struct GenerationArgs {
 #[command(next_help_heading = "Timing")]
 pub struct TimingArgs {
     /// Seconds of warm-up plus timing per case, at most (model build not included).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = 8.0, allow_negative_numbers = true)]
     pub budget: f64,
     /// Timed iterations at least (unless the budget runs out).
     #[arg(long, default_value_t = 5)]
@@ -323,16 +328,16 @@ pub struct TimingArgs {
     #[arg(long, default_value_t = 100_000)]
     pub max_iters: usize,
     /// Timed seconds at least before timing may stop on convergence.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub min_time: f64,
     /// Warm-up iterations at least.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
-    /// Warm-up seconds at least (capped at a quarter of the budget).
-    #[arg(long, default_value_t = 0.2)]
+    /// Warm-up seconds at least (warm-up, like --warmup, stops at a quarter of the budget).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub warmup_time: f64,
     /// Stop once the median's 95% CI is within ± this percentage of it.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub target_ci: f64,
 }
 

@@ -6,6 +6,7 @@ use ditbench_harness::compare::{
     Comparison, Outcome, Thresholds, Verdict, compare as compare_runs, render_markdown,
 };
 use ditbench_harness::report::load_runs;
+use ditbench_harness::units::terminal_text;
 
 use crate::UsageError;
 use crate::cli::{CompareArgs, CompareFormat};
@@ -100,7 +101,7 @@ fn terminal(c: &Comparison) -> String {
             None => (right("-"), Cell::new("-")),
         };
         rows.add_row([
-            Cell::new(&case.case),
+            Cell::new(terminal_text(&case.case)),
             right(seconds(t.baseline_median_s)),
             right(seconds(t.candidate_median_s)),
             right(format!("{:.3}x", t.ratio)),
@@ -115,21 +116,30 @@ fn terminal(c: &Comparison) -> String {
     for case in c.cases.iter().filter(|r| !r.time.inconclusive.is_empty()) {
         out.push_str(&format!(
             "inconclusive: {} ({})\n",
-            case.case,
-            case.time.inconclusive.join("; ")
+            terminal_text(&case.case),
+            terminal_text(&case.time.inconclusive.join("; "))
         ));
     }
     for u in &c.unmatched {
-        out.push_str(&format!("not compared: {} ({})\n", u.case, u.why));
+        out.push_str(&format!(
+            "not compared: {} ({})\n",
+            terminal_text(&u.case),
+            terminal_text(&u.why)
+        ));
     }
     if !c.environment.is_empty() {
         out.push_str("environment changes:\n");
         for e in &c.environment {
-            out.push_str(&format!("  {}: {} → {}\n", e.what, e.baseline, e.candidate));
+            out.push_str(&format!(
+                "  {}: {} → {}\n",
+                terminal_text(&e.what),
+                terminal_text(&e.baseline),
+                terminal_text(&e.candidate)
+            ));
         }
     }
     if let Some(d) = &c.diagnosis {
-        out.push_str(&format!("{d}\n"));
+        out.push_str(&format!("{}\n", terminal_text(d)));
     }
     let t = &c.thresholds;
     out.push_str(&format!(

@@ -201,16 +201,32 @@ fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// An output file that exists is a usage error: nothing is ever replaced.
+/// An output file that exists, or whose directory does not, is a usage
+/// error: nothing is ever replaced, and no directory is made for `-o`.
 fn refuse_existing(output: Option<&Path>) -> Result<()> {
-    match output {
-        Some(out) if out.exists() => Err(UsageError(format!(
+    let Some(out) = output else {
+        return Ok(());
+    };
+    if out.exists() {
+        return Err(UsageError(format!(
             "{} already exists; ditbench never replaces a file",
             out.display()
         ))
-        .into()),
-        _ => Ok(()),
+        .into());
     }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(UsageError(format!(
+            "cannot write {}: the directory {} does not exist",
+            out.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {

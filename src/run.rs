@@ -91,26 +91,49 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
     out
 }
 
-fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
+/// A directory `flag` names must be one ditbench can write into, checked
+/// before anything runs: the directory, or where it would be made (its
+/// nearest existing ancestor), is probed with a file created and removed.
+/// Nothing is made here, so a run refused later leaves nothing behind.
+fn writable_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
     if dir.exists() && !dir.is_dir() {
         return Err(UsageError(format!(
-            "--out {} exists and is not a directory",
+            "{flag} {} exists and is not a directory",
             dir.display()
         )));
     }
+    let existing = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.exists())
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Err(UsageError(format!(
+            "{flag} {}: {} is not a directory",
+            dir.display(),
+            existing.display()
+        )));
+    }
+    let probe = existing.join(format!(".ditbench-write-check.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| UsageError(format!("{flag} {}: cannot write there: {e}", dir.display())))?;
+    std::fs::remove_file(&probe).ok();
     Ok(())
 }
 
 /// Check `--weights`, `--inputs` and `--dump-outputs` before anything runs.
 fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, UsageError> {
-    if let Some(dir) = &args.dump_outputs
-        && dir.exists()
-        && !dir.is_dir()
-    {
-        return Err(UsageError(format!(
-            "--dump-outputs {} exists and is not a directory",
-            dir.display()
-        )));
+    if let Some(dir) = &args.dump_outputs {
+        writable_dir("--dump-outputs", dir)?;
     }
     if args.weights.is_none() && args.inputs.is_none() {
         return Ok(DataFiles {
@@ -193,13 +216,19 @@ pub const REAL_SCALE_PRESETS: [&str; 4] = [
     "llama-2-70b",
 ];
 
+/// Denoising steps of a video at most (samplers use 1 to a few hundred).
+const MAX_STEPS: u32 = 10_000;
+/// Forwards per step at most (classifier-free guidance uses 2, some 3).
+const MAX_CFG_PASSES: u32 = 8;
+
 /// The figures that turn a pass into a video, image or request, validated
 /// (`run` and `report` alike).
 pub fn scale_settings(a: &GenerationArgs) -> Result<ScaleSettings, UsageError> {
-    if a.steps == 0 || a.cfg_passes == 0 {
-        return Err(UsageError(
-            "--steps and --cfg-passes must be at least 1".into(),
-        ));
+    if !(1..=MAX_STEPS).contains(&a.steps) || !(1..=MAX_CFG_PASSES).contains(&a.cfg_passes) {
+        return Err(UsageError(format!(
+            "--steps must be 1 to {MAX_STEPS} and --cfg-passes 1 to {MAX_CFG_PASSES}, got {} and {}",
+            a.steps, a.cfg_passes
+        )));
     }
     if a.llm_prompt == Some(0) {
         return Err(UsageError("--llm-prompt must be at least 1".into()));
@@ -345,7 +374,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     };
     check_decode(&passes, !args.passes.is_empty(), &workloads)?;
     check_request(&scale, &workloads)?;
-    check_out_dir(&args.out)?;
+    writable_dir("--out", &args.out)?;
     let mut data = data_files(args, &workloads)?;
 
     let environment = env::capture(&build_info(), frameworks(&compiled), threads.clone());
@@ -448,8 +477,17 @@ fn limits(args: &RunArgs) -> Result<WorkerLimits, UsageError> {
             "--case-timeout must be a number of seconds (0 for no limit), got {t}"
         )));
     }
+    // Duration cannot hold more than about 5.8e11 years of seconds.
+    let case_timeout = match t {
+        0.0 => None,
+        t => Some(Duration::try_from_secs_f64(t).map_err(|_| {
+            UsageError(format!(
+                "--case-timeout {t} is too large for a duration; 0 means no limit"
+            ))
+        })?),
+    };
     Ok(WorkerLimits {
-        case_timeout: (t > 0.0).then(|| Duration::from_secs_f64(t)),
+        case_timeout,
         mem_limit_bytes: args.mem_limit,
     })
 }

@@ -92,7 +92,7 @@ fn bad_scale_options_exit_2_before_anything_runs() {
             .map(|s| s.to_string())
             .collect()
     };
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["--layers", "3"],
             "--layers 3 is more than wan-tiny's 2 blocks",
@@ -109,13 +109,12 @@ fn bad_scale_options_exit_2_before_anything_runs() {
             &["--price-per-hour", "inf"],
             "--price-per-hour must be a finite, non-negative",
         ),
+        (&["--steps", "0"], "--steps must be 1 to 10000"),
+        (&["--cfg-passes", "0"], "--cfg-passes 1 to 8"),
+        // Their product once overflowed the report's template arithmetic.
         (
-            &["--steps", "0"],
-            "--steps and --cfg-passes must be at least 1",
-        ),
-        (
-            &["--cfg-passes", "0"],
-            "--steps and --cfg-passes must be at least 1",
+            &["--steps", "4294967295", "--cfg-passes", "4294967295"],
+            "--steps must be 1 to 10000",
         ),
         (&["--llm-prompt", "0"], "--llm-prompt must be at least 1"),
         (

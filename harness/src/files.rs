@@ -114,8 +114,23 @@ fn integer_values(view: &TensorView<'_>) -> Option<Vec<i64>> {
     })
 }
 
+/// The size of `path` if it is a regular file (after symlinks). A FIFO
+/// would block its reader forever and `/dev/zero` never ends, so neither
+/// is ever opened as data.
+pub fn regular_file(path: &Path) -> Result<u64> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file (a directory, device, FIFO or socket)",
+            path.display()
+        );
+    }
+    Ok(meta.len())
+}
+
 impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<Self> {
+        regular_file(path)?;
         let file =
             fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         // SAFETY: the map is read-only and private to this process. Another

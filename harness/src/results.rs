@@ -341,6 +341,15 @@ impl RunResults {
 
     /// Load and check a results file.
     pub fn load(path: &Path) -> Result<Self> {
+        let size = crate::files::regular_file(path)?;
+        if size > MAX_RESULTS_BYTES {
+            bail!(
+                "{} is {} MiB; a results file is at most {} MiB (is it one?)",
+                path.display(),
+                size >> 20,
+                MAX_RESULTS_BYTES >> 20
+            );
+        }
         let text =
             fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let value: serde_json::Value = serde_json::from_str(&text)
@@ -357,6 +366,10 @@ impl RunResults {
             .with_context(|| format!("{} does not match the results schema", path.display()))
     }
 }
+
+/// The largest results file ditbench reads: a suite of thousands of cases
+/// with every raw sample is tens of MiB.
+pub const MAX_RESULTS_BYTES: u64 = 1 << 30;
 
 /// A results file being written: first created under a fresh name (never
 /// replacing a file), then replaced atomically after every case, so that a

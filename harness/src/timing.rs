@@ -52,14 +52,24 @@ impl TimingConfig {
         if self.min_iters == 0 || self.max_iters < self.min_iters {
             return Err("min-iters must be at least 1 and at most max-iters".into());
         }
-        if !(self.budget_s > 0.0 && self.budget_s.is_finite()) {
-            return Err("budget must be a positive number of seconds".into());
+        let seconds = |x: f64| x >= 0.0 && x.is_finite();
+        if !(self.budget_s > 0.0 && seconds(self.budget_s)) {
+            return Err(format!(
+                "--budget must be a positive, finite number of seconds, got {}",
+                self.budget_s
+            ));
         }
-        if !(self.min_time_s >= 0.0 && self.warmup_s >= 0.0) {
-            return Err("min-time and warmup time must not be negative".into());
+        if !(seconds(self.min_time_s) && seconds(self.warmup_s)) {
+            return Err(format!(
+                "--min-time and --warmup-time must be finite, non-negative numbers of seconds, got {} and {}",
+                self.min_time_s, self.warmup_s
+            ));
         }
         if !(self.target_rel_ci > 0.0 && self.target_rel_ci < 1.0) {
-            return Err("target-ci must be a fraction between 0 and 1 (e.g. 0.01 for 1%)".into());
+            return Err(format!(
+                "--target-ci must be a percentage above 0 and below 100 (e.g. 1 for ±1%), got {}",
+                self.target_rel_ci * 100.0
+            ));
         }
         Ok(())
     }
@@ -139,8 +149,10 @@ pub fn measure_with(
         case.synchronize()?;
         m.warmup_samples_s.push(t.elapsed().as_secs_f64());
         let elapsed = start.elapsed().as_secs_f64();
-        if m.warmup_samples_s.len() >= cfg.warmup_iters
-            && (elapsed >= cfg.warmup_s || elapsed >= cfg.budget_s / 4.0)
+        // The budget bounds warm-up too: a quarter of it at most (after one
+        // iteration), whatever --warmup and --warmup-time ask for.
+        if elapsed >= cfg.budget_s / 4.0
+            || (m.warmup_samples_s.len() >= cfg.warmup_iters && elapsed >= cfg.warmup_s)
         {
             break;
         }
@@ -295,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_bounds_warm_up_too() {
+        let mut case = Sleeper {
+            step: Duration::from_millis(2),
+            steps: 0,
+        };
+        let cfg = TimingConfig {
+            warmup_iters: 100_000,
+            warmup_s: 1e6,
+            budget_s: 0.2,
+            ..TimingConfig::default()
+        };
+        let t = Instant::now();
+        let m = measure(&mut case, &cfg).unwrap();
+        // 100,000 warm-up iterations would take 200 s.
+        assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+        assert!(m.warmup_samples_s.len() < 1000);
+        assert!(!m.samples_s.is_empty());
+        assert_eq!(m.stop_reason, Some(StopReason::Budget));
+    }
+
+    #[test]
     fn timing_config_rejects_nonsense() {
         let ok = TimingConfig::default();
         assert!(ok.validate().is_ok());
@@ -317,10 +350,29 @@ mod tests {
         assert!(
             TimingConfig {
                 target_rel_ci: 2.0,
-                ..ok
+                ..ok.clone()
             }
             .validate()
             .is_err()
         );
+        // Non-finite times would be written as null and unreadable later.
+        for bad in [f64::INFINITY, f64::NAN, -1.0] {
+            for cfg in [
+                TimingConfig {
+                    min_time_s: bad,
+                    ..ok.clone()
+                },
+                TimingConfig {
+                    warmup_s: bad,
+                    ..ok.clone()
+                },
+                TimingConfig {
+                    budget_s: bad,
+                    ..ok.clone()
+                },
+            ] {
+                assert!(cfg.validate().unwrap_err().starts_with("--"), "{cfg:?}");
+            }
+        }
     }
 }

@@ -101,6 +101,26 @@ pub fn group_thousands(v: f64) -> String {
     out
 }
 
+/// Text from a results file on a terminal: control characters (escape
+/// sequences, an OSC 52 clipboard write, a carriage return that overwrites
+/// a line) are shown as `\x1b`-style escapes instead of acting.
+pub fn terminal_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if ch.is_control() {
+            let code = u32::from(ch);
+            if code < 0x100 {
+                out.push_str(&format!("\\x{code:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{code:x}}}"));
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// Text from a results file inside Markdown: no markup, no table breaks.
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -141,7 +161,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     let bytes = value * scale as f64;
-    if !bytes.is_finite() || bytes < (1u64 << 20) as f64 || bytes > u64::MAX as f64 {
+    // 16 EiB is what a u64 holds; no machine has near that much.
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!(
+            "'{text}' is larger than 16 EiB, more than any memory"
+        ));
+    }
+    if bytes < (1u64 << 20) as f64 {
         return Err(format!("'{text}' must be at least 1 MiB"));
     }
     Ok(bytes as u64)
@@ -150,6 +176,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_text_defuses_escape_sequences() {
+        assert_eq!(terminal_text("plain · text"), "plain · text");
+        assert_eq!(
+            terminal_text("a\u{1b}]52;c;aGk=\u{7}b\r\n"),
+            "a\\x1b]52;c;aGk=\\x07b\\x0d\\x0a"
+        );
+        assert_eq!(terminal_text("\u{9b}31m"), "\\x9b31m");
+    }
 
     #[test]
     fn flops_and_ratios_read_with_their_prefix() {
@@ -175,6 +211,8 @@ mod tests {
         for bad in ["", "MiB", "12 parsecs", "-1G", "1K", "0"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+        let huge = parse_size("99999999999999999999GiB").unwrap_err();
+        assert!(huge.contains("larger than 16 EiB"), "{huge}");
     }
 
     #[test]

@@ -146,6 +146,21 @@ impl WanConfig {
                 return bail(format!("{name} must be at least 1, got 0"));
             }
         }
+        within_ceilings(&[
+            ("dim", self.dim),
+            ("ffn", self.ffn_dim),
+            ("freq_dim", self.freq_dim),
+            ("text_dim", self.text_dim),
+            ("text-len", self.text_len),
+            ("in_dim", self.in_dim),
+            ("out_dim", self.out_dim),
+            ("heads", self.num_heads),
+            ("layers", self.num_layers),
+            ("frames", self.frames),
+            ("height", self.height),
+            ("width", self.width),
+            ("batch", self.batch),
+        ])?;
         if self.patch_size.contains(&0) || self.vae_stride.contains(&0) {
             return bail("patch size and VAE stride must be positive");
         }
@@ -228,6 +243,16 @@ impl LlamaConfig {
                 return bail(format!("{name} must be at least 1, got 0"));
             }
         }
+        within_ceilings(&[
+            ("vocab", self.vocab_size),
+            ("dim", self.hidden_size),
+            ("ffn", self.intermediate_size),
+            ("heads", self.num_attention_heads),
+            ("kv-heads", self.num_key_value_heads),
+            ("layers", self.num_hidden_layers),
+            ("seq-len", self.seq_len),
+            ("batch", self.batch),
+        ])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bail(format!(
                 "heads ({}) must divide dim ({}) evenly",
@@ -260,6 +285,31 @@ impl LlamaConfig {
         }
         Ok(())
     }
+}
+
+/// The largest value of each dimension: far above any published model,
+/// and low enough that every count the cost model and the tensors make
+/// from them (parameters, tokens, elements) fits in 64 bits.
+pub fn ceiling(name: &str) -> usize {
+    match name {
+        "layers" => 10_000,
+        "heads" | "kv-heads" => 1 << 14,
+        "frames" | "batch" => 1 << 16,
+        "height" | "width" => 1 << 17,
+        "seq-len" | "vocab" => 1 << 24,
+        // dim, ffn, text-len, the embedding widths
+        _ => 1 << 20,
+    }
+}
+
+fn within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
+    for &(name, value) in dims {
+        let max = ceiling(name);
+        if value > max {
+            return bail(format!("{name} must be at most {max}, got {value}"));
+        }
+    }
+    Ok(())
 }
 
 impl ModelConfig {
@@ -856,6 +906,20 @@ mod tests {
         let err = |name: &str, s| expand_workloads(&[name.to_string()], &s).unwrap_err().0;
         assert!(err("wan-tiny", sweep(Dimension::Heads, 3)).contains("must divide dim"));
         assert!(err("wan-tiny", sweep(Dimension::Frames, 0)).contains("frames must be at least 1"));
+        // Absurd sizes are refused before anything counts them (the cost
+        // model's products would overflow 64 bits).
+        assert!(
+            err("wan-tiny", sweep(Dimension::Dim, 4_611_686_018_427_387_904))
+                .contains("dim must be at most 1048576")
+        );
+        assert!(
+            err("llama-tiny", sweep(Dimension::Batch, usize::MAX))
+                .contains("batch must be at most")
+        );
+        assert!(
+            err("llama-tiny", sweep(Dimension::SeqLen, 1 << 40))
+                .contains("seq-len must be at most 16777216")
+        );
         assert!(err("wan-tiny", sweep(Dimension::Frames, 10)).contains("4n+1"));
         assert!(err("wan-tiny", sweep(Dimension::Heads, 16)).contains("3-D RoPE"));
         assert!(err("wan-tiny", sweep(Dimension::Height, 60)).contains("multiple of 16"));

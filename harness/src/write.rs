@@ -19,9 +19,12 @@ fn write_temp(path: &Path, contents: &[u8]) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut f =
         fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(contents)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
+        // A full disk must not leave a partial temporary behind.
+        drop(f);
+        fs::remove_file(&tmp).ok();
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
     Ok(tmp)
 }
 
@@ -33,11 +36,17 @@ fn link_if_absent(tmp: &Path, path: &Path, contents: &[u8]) -> io::Result<()> {
     match fs::hard_link(tmp, path) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
             // Filesystems without hard links: create-if-absent, then write.
-            fs::OpenOptions::new()
+            let mut f = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(contents).and_then(|()| f.sync_all()))
+                .open(path)?;
+            let written = f.write_all(contents).and_then(|()| f.sync_all());
+            if written.is_err() {
+                // Never leave a truncated file under the final name.
+                drop(f);
+                fs::remove_file(path).ok();
+            }
+            written
         }
         other => other,
     }

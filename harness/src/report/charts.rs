@@ -27,6 +27,10 @@ struct Size {
     x_labels: usize,
 }
 
+/// The largest value an axis is drawn for: beyond it (1e308 seconds from
+/// a hostile file) the tick arithmetic overflows.
+const MAX_PLOTTED: f64 = 1e15;
+
 /// For screens wider than a phone.
 const WIDE: Size = Size {
     width: 900,
@@ -58,6 +62,25 @@ impl Chart {
         Ok(Chart {
             wide: draw(WIDE)?,
             narrow: draw(NARROW)?,
+        })
+    }
+
+    /// In place of a chart whose values no axis can hold (a hostile or
+    /// corrupt file: 1e308 seconds, NaN): a line of text, drawn at once.
+    fn out_of_range(values: impl IntoIterator<Item = f64>) -> Option<Chart> {
+        let bad = values
+            .into_iter()
+            .any(|v| !v.is_finite() || v.abs() > MAX_PLOTTED);
+        bad.then(|| {
+            let svg = |width: u32| {
+                format!(
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"40\" viewBox=\"0 0 {width} 40\"><text x=\"8\" y=\"24\" font-family=\"sans-serif\" font-size=\"13\">values out of range: not drawn (see the table)</text></svg>"
+                )
+            };
+            Chart {
+                wide: svg(WIDE.width),
+                narrow: svg(NARROW.width),
+            }
         })
     }
 }
@@ -190,6 +213,12 @@ fn horizontal_bars(
 /// Horizontal bars of each row's median time (shorter is faster), with the
 /// 95% confidence interval of the median as whiskers; the fastest in green.
 pub fn median_bars(title: &str, rows: &[Row]) -> Result<Chart> {
+    if let Some(c) = Chart::out_of_range(
+        rows.iter()
+            .flat_map(|r| [r.median_s, r.ci_low_s, r.ci_high_s]),
+    ) {
+        return Ok(c);
+    }
     let longest = rows
         .iter()
         .map(|r| r.ci_high_s.max(r.median_s))
@@ -218,6 +247,9 @@ pub fn median_bars(title: &str, rows: &[Row]) -> Result<Chart> {
 /// One bar per machine and device: its speed relative to the baseline (the
 /// geometric mean over the cases both measured, and how many), with a line at 1.
 pub fn speed_bars(speeds: &[(String, f64, usize)], baseline: &str) -> Result<Chart> {
+    if let Some(c) = Chart::out_of_range(speeds.iter().map(|s| s.1)) {
+        return Ok(c);
+    }
     let bars: Vec<Bar> = speeds
         .iter()
         .map(|(place, speed, shared)| Bar {
@@ -259,6 +291,17 @@ pub fn log_log_lines(
     value: &dyn Fn(&ScalingPoint) -> Option<f64>,
     y_label: &dyn Fn(f64) -> String,
 ) -> Result<Chart> {
+    let values = series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .flat_map(|p| [Some(p.tokens as f64), value(p)])
+        })
+        .flatten();
+    if let Some(c) = Chart::out_of_range(values) {
+        return Ok(c);
+    }
     Chart::draw(|size| log_log_drawing(size, title, y_desc, series, value, y_label))
 }
 
@@ -385,6 +428,13 @@ fn log_log_drawing(
 /// A case's median per run (oldest left) with its 95% CI as whiskers; change
 /// points as a vertical line, red for a regression, green for an improvement.
 pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> Result<Chart> {
+    if let Some(c) = Chart::out_of_range(
+        points
+            .iter()
+            .flat_map(|p| [p.median_s, p.ci_low_s, p.ci_high_s]),
+    ) {
+        return Ok(c);
+    }
     Chart::draw(|size| trend_drawing(size, title, points, changes))
 }
 
@@ -482,6 +532,34 @@ fn left_middle() -> TextStyle<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_values_are_not_drawn_and_never_hang() {
+        let row = Row {
+            backend: "b".into(),
+            median_s: 1.7e308,
+            ci_low_s: 1.6e308,
+            ci_high_s: f64::INFINITY,
+            ..Row::default()
+        };
+        let c = median_bars("t", &[row]).unwrap();
+        assert!(c.wide.contains("values out of range"), "{}", c.wide);
+        assert!(c.narrow.contains("values out of range"));
+        let nan = speed_bars(&[("p".into(), f64::NAN, 1)], "p").unwrap();
+        assert!(nan.wide.contains("values out of range"));
+        let fine = median_bars(
+            "t",
+            &[Row {
+                backend: "b".into(),
+                median_s: 0.5,
+                ci_low_s: 0.4,
+                ci_high_s: 0.6,
+                ..Row::default()
+            }],
+        )
+        .unwrap();
+        assert!(!fine.wide.contains("out of range"));
+    }
 
     #[test]
     fn axis_labels_keep_three_significant_digits() {

@@ -101,6 +101,7 @@ pub struct FramePoint {
     pub frames: usize,
     pub tokens: u64,
     pub gflop_per_token: f64,
+    pub flops_per_token: f64,
     pub attention_share: f64,
     /// GFLOP per token ÷ the LLM's per-token GFLOP.
     pub vs_llm: f64,
@@ -482,6 +483,7 @@ pub fn frame_points(dit: &ModelConfig, llm: &ModelConfig, frames: &[usize]) -> V
                 frames: f,
                 tokens: k.tokens,
                 gflop_per_token: per_token / 1e9,
+                flops_per_token: per_token,
                 attention_share: (k.self_attention_flops + k.cross_attention_flops)
                     / k.forward_flops,
                 vs_llm: per_token / llm_per_token,

@@ -42,8 +42,10 @@ pub fn render_csv(report: &Report) -> String {
 }
 
 pub(super) fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet: quote and prefix.
-    let risky = s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err());
+    // A leading = + - @ TAB or CR would be a formula in a spreadsheet
+    // (OWASP's list): quote and prefix.
+    let risky = s.starts_with(['=', '+', '@', '\t', '\r'])
+        || (s.starts_with('-') && s.parse::<f64>().is_err());
     if risky || s.contains([',', '"', '\n', '\r']) {
         let body = if risky {
             format!("'{s}")
@@ -69,5 +71,7 @@ mod tests {
         assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
         assert_eq!(csv_field("-0.5"), "-0.5");
         assert_eq!(csv_field("-cmd"), "\"'-cmd\"");
+        assert_eq!(csv_field("\t=Q+1"), "\"'\t=Q+1\"");
+        assert_eq!(csv_field("\r=Q+1"), "\"'\r=Q+1\"");
     }
 }

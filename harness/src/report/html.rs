@@ -24,6 +24,22 @@ pub fn script_hash_source(script: &str) -> String {
     )
 }
 
+/// A figure for a filter: a number, or `None` for what JSON writes in place
+/// of a non-finite one (null: a hostile or corrupt file's NaN or infinity,
+/// a rate over a zero time), which the page shows as "n/a".
+fn figure(v: &tera::Value, filter: &str) -> tera::Result<Option<f64>> {
+    match v {
+        tera::Value::Null => Ok(None),
+        v => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| tera::Error::msg(format!("{filter}: not a number"))),
+    }
+}
+
+/// Shown for a figure that is not a finite number.
+const NOT_A_FIGURE: &str = "n/a";
+
 /// Render the report as one self-contained HTML page (no external resources).
 pub fn render_html(report: &Report) -> Result<String> {
     let mut tera = Tera::default();
@@ -31,43 +47,54 @@ pub fn render_html(report: &Report) -> Result<String> {
         .context("report template")?;
     tera.autoescape_on(vec!["report.html"]);
     tera.register_filter("seconds", |v: &tera::Value, _: &_| {
-        let s = v
-            .as_f64()
-            .ok_or_else(|| tera::Error::msg("seconds: not a number"))?;
-        Ok(tera::Value::String(format_seconds(s)))
+        Ok(tera::Value::String(
+            figure(v, "seconds")?.map_or(NOT_A_FIGURE.into(), format_seconds),
+        ))
     });
     // `x | fixed(digits=2)`: always that many decimals (tera's round drops
     // trailing zeros, so 1.0x would print as 1x).
     tera.register_filter(
         "fixed",
         |v: &tera::Value, args: &std::collections::HashMap<String, tera::Value>| {
-            let x = v
-                .as_f64()
-                .ok_or_else(|| tera::Error::msg("fixed: not a number"))?;
             let digits = args.get("digits").and_then(|d| d.as_u64()).unwrap_or(2) as usize;
-            Ok(tera::Value::String(format!("{x:.digits$}")))
+            Ok(tera::Value::String(
+                figure(v, "fixed")?.map_or(NOT_A_FIGURE.into(), |x| format!("{x:.digits$}")),
+            ))
+        },
+    );
+    // `share | percent(digits=1)`: a share as `12.3%` (the template does
+    // no arithmetic, which a null from a non-finite figure would break).
+    tera.register_filter(
+        "percent",
+        |v: &tera::Value, args: &std::collections::HashMap<String, tera::Value>| {
+            let digits = args.get("digits").and_then(|d| d.as_u64()).unwrap_or(1) as usize;
+            Ok(tera::Value::String(
+                figure(v, "percent")?
+                    .map_or(NOT_A_FIGURE.into(), |x| format!("{:.digits$}%", x * 100.0)),
+            ))
         },
     );
     tera.register_filter("thousands", |v: &tera::Value, _: &_| {
-        let x = v
-            .as_f64()
-            .ok_or_else(|| tera::Error::msg("thousands: not a number"))?;
-        Ok(tera::Value::String(group_thousands(x)))
+        Ok(tera::Value::String(
+            figure(v, "thousands")?.map_or(NOT_A_FIGURE.into(), group_thousands),
+        ))
     });
     tera.register_filter("flop", |v: &tera::Value, _: &_| {
-        let x = v
-            .as_f64()
-            .ok_or_else(|| tera::Error::msg("flop: not a number"))?;
-        Ok(tera::Value::String(flops_text(x)))
+        Ok(tera::Value::String(
+            figure(v, "flop")?.map_or(NOT_A_FIGURE.into(), flops_text),
+        ))
     });
     tera.register_filter("times", |v: &tera::Value, _: &_| {
-        let x = v
-            .as_f64()
-            .ok_or_else(|| tera::Error::msg("times: not a number"))?;
-        Ok(tera::Value::String(times(x)))
+        Ok(tera::Value::String(
+            figure(v, "times")?.map_or(NOT_A_FIGURE.into(), times),
+        ))
     });
     let mut context = tera::Context::from_serialize(report).context("report data")?;
     context.insert("as_much_as", &super::AS_MUCH_AS);
+    context.insert(
+        "forwards_per_video",
+        &(u64::from(report.generation.steps) * u64::from(report.generation.cfg_passes)),
+    );
     context.insert("sort_script", SORT_SCRIPT);
     context.insert("sort_script_hash", &script_hash_source(SORT_SCRIPT));
     tera.render("report.html", &context)

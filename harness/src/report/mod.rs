@@ -72,6 +72,14 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<LoadedRun>> {
     if files.is_empty() {
         bail!("no results files given");
     }
+    // The same file named twice (or through a link) counts once.
+    let mut seen = Vec::new();
+    files.retain(|f| {
+        let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        let first = !seen.contains(&key);
+        seen.push(key);
+        first
+    });
     files
         .into_iter()
         .map(|path| {
@@ -133,6 +141,8 @@ pub struct Row {
     pub median_s: f64,
     pub ci_low_s: f64,
     pub ci_high_s: f64,
+    /// The CI's width (sorts the CI column).
+    pub ci_width_s: f64,
     pub tokens: u64,
     /// Cost-model FLOPs of one forward pass of this workload.
     pub forward_flops: f64,
@@ -559,6 +569,7 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         median_s: stats.median_s,
         ci_low_s: stats.ci95_median_s[0],
         ci_high_s: stats.ci95_median_s[1],
+        ci_width_s: stats.ci95_median_s[1] - stats.ci95_median_s[0],
         tokens: c.workload.cost.tokens,
         forward_flops: c.workload.cost.forward_flops,
         attention_share: (c.workload.cost.self_attention_flops
