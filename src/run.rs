@@ -26,6 +26,7 @@ use ditbench_harness::runner::{
     available_devices, plan_cases,
 };
 use ditbench_harness::scale::ScaleSettings;
+use ditbench_harness::tensors::seeded_data_bytes;
 use ditbench_harness::threads::{cpu_list_text, parse_cpu_list};
 use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{
@@ -399,13 +400,30 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     );
     // Every backend loads the same weight and input files for the workloads
     // checked for parity; larger ones initialise in the worker.
+    // The parent builds them only within its own budget (--mem-limit, and a
+    // quarter of RAM): past it, each worker seeds its own, identically.
     if data.weights.is_none() && data.inputs.is_none() && !args.no_parity {
         let cache = args.out.join("cache");
+        let budget = args
+            .mem_limit
+            .unwrap_or(u64::MAX)
+            .min(environment.ram_bytes / 4);
         for w in &workloads {
-            if parameter_count(&w.config) <= args.parity_max_params {
-                let files = cached_seeded_data(&cache, &w.config, &w.label(), args.seed)?;
-                data.shared.insert(w.label(), files);
+            if parameter_count(&w.config) > args.parity_max_params {
+                continue;
             }
+            let bytes = seeded_data_bytes(&w.config);
+            if bytes > budget {
+                eprintln!(
+                    "note: {}'s weights and inputs ({}) are larger than the parent may hold ({}); each worker seeds its own",
+                    w.label(),
+                    ditbench_harness::units::bytes(bytes, 1),
+                    ditbench_harness::units::bytes(budget, 1)
+                );
+                continue;
+            }
+            let files = cached_seeded_data(&cache, &w.config, &w.label(), args.seed)?;
+            data.shared.insert(w.label(), files);
         }
     }
     let run = RunPlan {
@@ -536,9 +554,45 @@ fn start(args: &RunArgs) -> Result<RunOutcome> {
     execute(runner, plan.cases, results, file, args.report)
 }
 
+/// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,
+/// which every case replaces by a rename), released when the returned file
+/// closes, also when the process dies.
+fn lock_beside(path: &Path) -> Result<std::fs::File> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--resume: cannot create {}: {e}",
+                lock_path.display()
+            ))
+        })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(UsageError(format!(
+            "--resume: another ditbench is already resuming {} (it holds {}); wait for it to finish",
+            path.display(),
+            lock_path.display()
+        ))
+        .into());
+    }
+    Ok(lock)
+}
+
 /// Continue the run recorded in `path`: the same command line, only the
 /// cases the file lacks, written into the same file.
 fn resume(path: &Path) -> Result<RunOutcome> {
+    // Held until the run ends: a second `--resume` of the file would run the
+    // same cases on the same cores, and the last writer would win.
+    let _lock = lock_beside(path)?;
     let mut results = RunResults::load(path).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
     if let Some(finished) = &results.finished_at {
         return Err(UsageError(format!(
@@ -621,6 +675,15 @@ fn resume(path: &Path) -> Result<RunOutcome> {
         results.cases.len(),
         missing.len()
     );
+    let lost = store.missing();
+    if !lost.is_empty() {
+        eprintln!(
+            "warning: the kept outputs of {} parity reference(s) are missing from {} (was the file copied without its cache/references?): the remaining cases of {} run without a parity check",
+            lost.len(),
+            store.dir.display(),
+            lost.join(", ")
+        );
+    }
     results.resumed_at.push(chrono::Local::now().to_rfc3339());
     let file = ResultsFile::open(path);
     file.update(&results.to_json()?)?;

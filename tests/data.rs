@@ -230,6 +230,24 @@ fn mismatched_or_broken_data_files_exit_2_before_running() {
         ],
         "is not a directory",
     );
+    // The right shapes in an integer type: refused up front, not in every worker.
+    let mut bytes = std::fs::read(data.join("llama-tiny-seed0.weights.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + header_len].to_vec()).unwrap();
+    let at = 8 + header.find("\"F32\"").unwrap();
+    bytes[at..at + 5].copy_from_slice(b"\"I32\"");
+    let ints = root.path().join("ints.safetensors");
+    std::fs::write(&ints, &bytes).unwrap();
+    fails_with(
+        &[
+            "run",
+            "--presets",
+            "llama-tiny",
+            "--weights",
+            ints.to_str().unwrap(),
+        ],
+        "is I32, not a float type",
+    );
     fails_with(
         &["data", "--preset", "wan-tiny", "--frames", "5,9"],
         "exports one workload",

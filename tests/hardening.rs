@@ -254,3 +254,169 @@ fn compare_shows_escape_sequences_from_files_as_text() {
     assert!(!stdout.contains("\u{1b}]52"), "{stdout}");
     assert!(stdout.contains("\\x1b]52"), "{stdout}");
 }
+
+/// A finished two-case run of wan-tiny on `backends` and `passes`, copied to
+/// `dir/NAME` as if interrupted after its first case (a finished run has
+/// removed its kept references: so has a file copied without them).
+fn unfinished_copy(
+    dir: &Path,
+    name: &str,
+    backends: &str,
+    passes: &str,
+    extra: &[&str],
+) -> PathBuf {
+    let out = dir.join("out");
+    let mut args = vec![
+        "run",
+        "-p",
+        "wan-tiny",
+        "-b",
+        backends,
+        "--passes",
+        passes,
+        "--budget",
+        "0.3",
+        "--min-time",
+        "0.05",
+    ];
+    args.extend(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let (code, _, stderr) = within(Duration::from_secs(300), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = common::result_files(&out).pop().unwrap();
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    json["cases"].as_array_mut().unwrap().truncate(1);
+    json["finished_at"] = Value::Null;
+    let copy = dir.join(name);
+    std::fs::write(&copy, json.to_string()).unwrap();
+    copy
+}
+
+#[test]
+fn resuming_without_the_kept_references_says_parity_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = unfinished_copy(
+        dir.path(),
+        "copied.json",
+        "candle,burn-flex",
+        "forward",
+        &[],
+    );
+    let (code, _, stderr) = within(
+        Duration::from_secs(300),
+        &["run", "--resume", copy.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: the kept outputs of 1 parity reference(s) are missing"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run without a parity check"), "{stderr}");
+}
+
+#[test]
+fn a_second_resume_of_the_same_file_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first resume is held in its first case by a hanging worker.
+    let copy = unfinished_copy(
+        dir.path(),
+        "unfinished.json",
+        "candle",
+        "forward,train",
+        &["--no-parity"],
+    );
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
+        .args(["run", "--resume", copy.to_str().unwrap()])
+        .env("DITBENCH_TEST_FAULT", "hang:candle")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has started its case (its progress line).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if std::fs::read_dir(dir.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".lock"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &["run", "--resume", copy.to_str().unwrap()],
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another ditbench is already resuming"),
+        "{stderr}"
+    );
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    assert_eq!(after["cases"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_parent_builds_no_shared_data_beyond_its_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (_, _, stderr) = within(
+        Duration::from_secs(300),
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "--batch",
+            "16384",
+            "-b",
+            "candle",
+            "--passes",
+            "forward",
+            "--mem-limit",
+            "64MiB",
+            "--budget",
+            "0.3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr.contains("are larger than the parent may hold (64 MiB); each worker seeds its own"),
+        "{stderr}"
+    );
+    let cached = common::files_in(&out.join("cache"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".safetensors"))
+        .count();
+    assert_eq!(cached, 0);
+}
+
+#[test]
+fn a_refused_results_file_is_named_with_the_field_it_gets_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json = fixture();
+    json["cases"][3]["stats"]["median_s"] = Value::Null;
+    let file = write(dir.path(), "null.json", &json);
+    for args in [
+        vec!["report", file.to_str().unwrap()],
+        vec!["compare", file.to_str().unwrap(), file.to_str().unwrap()],
+    ] {
+        let (code, _, stderr) = within(Duration::from_secs(30), &args);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("at cases[3].stats.median_s"), "{stderr}");
+    }
+    // A NaN parity error, as a worker records it, reads back as NaN.
+    let mut nan = fixture();
+    nan["cases"][2]["parity"]["output_rel_error"] = "NaN".into();
+    nan["cases"][2]["parity"]["status"] = "fail".into();
+    let file = write(dir.path(), "nan.json", &nan);
+    let (code, md, stderr) = within(
+        Duration::from_secs(30),
+        &["report", file.to_str().unwrap(), "--format", "md"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(md.contains("FAIL"), "{md}");
+}

@@ -315,11 +315,26 @@ pub fn smallest_p(n1: usize, n2: usize) -> f64 {
 }
 
 /// The gate's verdict on one case's time: baseline samples against candidate samples.
+/// Samples per side that the rank test and the bootstrap use at most: a
+/// hostile or huge file (10 million samples) would otherwise take minutes.
+/// Beyond it every k-th sample in recorded order is used, spanning the run.
+pub const MAX_COMPARED_SAMPLES: usize = 20_000;
+
+/// At most [`MAX_COMPARED_SAMPLES`] of `samples`, evenly strided.
+pub fn thinned(samples: &[f64]) -> std::borrow::Cow<'_, [f64]> {
+    if samples.len() <= MAX_COMPARED_SAMPLES {
+        return std::borrow::Cow::Borrowed(samples);
+    }
+    let stride = samples.len().div_ceil(MAX_COMPARED_SAMPLES);
+    std::borrow::Cow::Owned(samples.iter().step_by(stride).copied().collect())
+}
+
 pub fn time_change(base: &[f64], cand: &[f64], t: &Thresholds) -> TimeChange {
     let (mb, mc) = (median(base), median(cand));
     let ratio = mc / mb;
-    let ratio_ci95 = bootstrap_ratio_ci(base, cand, 2000, 0);
-    let p_value = mann_whitney_p(base, cand);
+    let (tb, tc) = (thinned(base), thinned(cand));
+    let ratio_ci95 = bootstrap_ratio_ci(&tb, &tc, 2000, 0);
+    let p_value = mann_whitney_p(&tb, &tc);
     let significant = p_value < t.alpha;
     let floor = smallest_p(base.len(), cand.len());
     let mut inconclusive = Vec::new();
@@ -613,6 +628,24 @@ mod tests {
                     * (1.0 + spread * (f64::from(rng.next_u32()) / f64::from(u32::MAX) - 0.5) * 2.0)
             })
             .collect()
+    }
+
+    #[test]
+    fn huge_sample_sets_are_thinned_evenly_and_still_judged() {
+        let few = vec![1.0; 10];
+        assert!(matches!(thinned(&few), std::borrow::Cow::Borrowed(_)));
+        let many: Vec<f64> = (0..1_000_000).map(f64::from).collect();
+        let t = thinned(&many);
+        assert!(t.len() <= MAX_COMPARED_SAMPLES && t.len() > MAX_COMPARED_SAMPLES / 2);
+        // It spans the whole run, not its start.
+        assert!(t[t.len() - 1] > 990_000.0);
+        let base = noisy(0.050, 0.02, 1_000_000, 1);
+        let slower: Vec<f64> = noisy(0.050, 0.02, 1_000_000, 2)
+            .iter()
+            .map(|x| x * 1.10)
+            .collect();
+        let change = time_change(&base, &slower, &Thresholds::default());
+        assert_eq!(change.verdict, Verdict::Regression, "{change:?}");
     }
 
     #[test]

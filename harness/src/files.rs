@@ -24,6 +24,40 @@ use crate::tensors::{HostData, HostTensor, Inputs, WeightSource, seeded_inputs};
 use crate::workload::ModelConfig;
 use crate::write::{file_stem, write_new};
 
+/// `FILE.sha256`: where a cache file's content hash is kept.
+fn digest_beside(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
+/// The SHA-256 of a file, read in 1 MiB pieces (cache files are GBs at
+/// real scale; the parent never holds one whole).
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
 /// Serialize named host tensors (f32 as F32, token ids as I64, PyTorch's `long`).
 pub fn encode(
     tensors: &[(String, HostTensor)],
@@ -89,6 +123,9 @@ fn float_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
         _ => return None,
     })
 }
+
+/// The element types [`float_values`] reads.
+const FLOAT_DTYPES: [StDtype; 4] = [StDtype::F32, StDtype::F64, StDtype::F16, StDtype::BF16];
 
 fn integer_values(view: &TensorView<'_>) -> Option<Vec<i64>> {
     let data = view.data();
@@ -171,6 +208,11 @@ impl SafetensorsFile {
         self.index.get(name).map(|info| info.shape.clone())
     }
 
+    /// The tensor's element type as safetensors names it (`F32`, `I32`, ...).
+    pub fn dtype(&self, name: &str) -> Option<StDtype> {
+        self.index.get(name).map(|info| info.dtype)
+    }
+
     fn view(&self, name: &str) -> Result<TensorView<'_>> {
         let info = self
             .index
@@ -236,6 +278,16 @@ impl FileWeights {
                     spec.name, spec.shape
                 )),
                 Some(_) => {}
+            }
+            // Weights are floats; an integer tensor of the right shape would
+            // fail only inside every worker.
+            if let Some(dtype) = file.dtype(&spec.name)
+                && !FLOAT_DTYPES.contains(&dtype)
+            {
+                problems.push(format!(
+                    "'{}' is {dtype:?}, not a float type (F32, F64, F16 or BF16)",
+                    spec.name
+                ));
             }
         }
         if !problems.is_empty() {
@@ -459,14 +511,36 @@ pub fn cached_seeded_data(
     let weights = dir.join(format!("{stem}.weights.safetensors"));
     let inputs = dir.join(format!("{stem}.inputs.safetensors"));
     // Generated only when missing, never seen half-written; a concurrent
-    // run that wrote the same file first wrote the same bytes.
+    // run that wrote the same file first wrote the same bytes. Each file's
+    // SHA-256 sits beside it (`FILE.sha256`) and is checked on every use: a
+    // truncated, emptied or overwritten cache file is regenerated, never fed
+    // to every backend alike (where parity would not see it).
     let write = |path: &Path, contents: &dyn Fn() -> Result<Vec<u8>>| -> Result<()> {
+        let digest_path = digest_beside(path);
         if path.exists() {
-            return Ok(());
+            let recorded = fs::read_to_string(&digest_path).unwrap_or_default();
+            let actual = sha256_file(path).unwrap_or_default();
+            if !recorded.is_empty() && recorded.trim() == actual {
+                return Ok(());
+            }
+            let bytes = contents()?;
+            if sha256_hex(&bytes) != actual {
+                eprintln!(
+                    "warning: cache file {} does not hold the data it names (its content hash differs); regenerated",
+                    path.display()
+                );
+                crate::write::replace(path, &bytes)?;
+            }
+            return crate::write::replace(&digest_path, sha256_hex(&bytes).as_bytes());
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        match write_new(path, &contents()?) {
+        let bytes = contents()?;
+        match write_new(path, &bytes) {
             Err(_) if path.exists() => Ok(()),
+            other => other,
+        }?;
+        match write_new(&digest_path, sha256_hex(&bytes).as_bytes()) {
+            Err(_) if digest_path.exists() => Ok(()),
             other => other,
         }
     };
@@ -645,5 +719,54 @@ mod tests {
         );
         let (other, _) = cached_seeded_data(dir.path(), &config, "wan-tiny", 1).unwrap();
         assert_ne!(other, w, "another seed is another file");
+    }
+
+    #[test]
+    fn the_data_size_is_known_before_the_data_is_made() {
+        for name in ["wan-tiny", "llama-tiny"] {
+            let config = find_preset(name).unwrap().config;
+            let made = seeded_weights_file(&config, name, 0).unwrap().len()
+                + seeded_inputs_file(&config, name, 0).unwrap().len();
+            let estimate = crate::tensors::seeded_data_bytes(&config) as usize;
+            // The files add their headers (names, shapes) to the raw data.
+            assert!(
+                estimate <= made && made < estimate + 64 * 1024,
+                "{name}: {estimate} vs {made}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_or_truncated_cache_file_is_regenerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = find_preset("wan-tiny").unwrap().config;
+        let (w, i) = cached_seeded_data(dir.path(), &config, "wan-tiny", 0).unwrap();
+        let good = fs::read(&w).unwrap();
+        assert_eq!(
+            fs::read_to_string(digest_beside(&w)).unwrap(),
+            sha256_hex(&good)
+        );
+        // Same-size garbage, then a truncation, then an empty file.
+        let garbage: Vec<u8> = good.iter().map(|b| b.wrapping_add(1)).collect();
+        let specs = parameters(&config);
+        let seeded = SeededWeights { seed: 0 };
+        for broken in [garbage, good[..good.len() / 2].to_vec(), Vec::new()] {
+            fs::write(&w, &broken).unwrap();
+            cached_seeded_data(dir.path(), &config, "wan-tiny", 0).unwrap();
+            // The same tensors again (the header's order may differ), and
+            // the hash beside them is theirs.
+            let file = FileWeights::open(&w, &specs).unwrap();
+            for spec in &specs {
+                assert_eq!(file.load(spec).unwrap(), seeded.load(spec).unwrap());
+            }
+            assert_eq!(
+                fs::read_to_string(digest_beside(&w)).unwrap(),
+                sha256_file(&w).unwrap()
+            );
+        }
+        // A cache from before the hashes: checked once, then hashed.
+        fs::remove_file(digest_beside(&i)).unwrap();
+        cached_seeded_data(dir.path(), &config, "wan-tiny", 0).unwrap();
+        assert!(digest_beside(&i).exists());
     }
 }

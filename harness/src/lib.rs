@@ -8,7 +8,7 @@
 //!   structs), [`case`] (dtype, pass, device, attention, case and its key),
 //!   [`attention`] (which attention path a case runs, and its memory).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
-//!   (how figures are written), [`write`](mod@write) (files that never replace one),
+//!   (how figures are written), [`nonfinite`] (NaN and infinities in JSON), [`write`](mod@write) (files that never replace one),
 //!   [`memory`], [`energy`], [`interference`] (what else ran while a case was timed), [`peak`] (GPUs' dense peaks, MFU), [`threads`], [`env`](mod@env) (what was measured on which machine).
 //! - The frameworks' side: [`backend`] (the trait each framework crate
 //!   implements), [`kernels`] (a DiT block, attention and matmuls alone),
@@ -38,6 +38,7 @@ pub mod interference;
 pub mod kernels;
 pub mod layout;
 pub mod memory;
+pub mod nonfinite;
 pub mod outcome;
 pub mod params;
 pub mod parity;

@@ -65,9 +65,14 @@ pub enum ParityStatus {
 pub struct Parity {
     pub reference: String,
     pub status: ParityStatus,
+    // Non-finite errors (NaN outputs, no common shape) are written as text.
+    #[serde(with = "crate::nonfinite::f64")]
     pub output_max_abs_error: f64,
+    #[serde(with = "crate::nonfinite::f64")]
     pub output_rel_error: f64,
+    #[serde(with = "crate::nonfinite::option_f64", default)]
     pub loss_rel_diff: Option<f64>,
+    #[serde(with = "crate::nonfinite::option_f64", default)]
     pub grad_norm_rel_diff: Option<f64>,
     pub tolerance: f64,
     /// What failed, in words.

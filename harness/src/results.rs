@@ -362,8 +362,16 @@ impl RunResults {
             ),
             None => bail!("{} is not a ditbench results file", path.display()),
         }
-        serde_json::from_value(value)
-            .with_context(|| format!("{} does not match the results schema", path.display()))
+        // The error names the field (`cases[3].stats.median_s`), not only
+        // what was wrong with it.
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            anyhow::anyhow!(
+                "{} does not match the results schema at {}: {}",
+                path.display(),
+                e.path(),
+                e.inner()
+            )
+        })
     }
 }
 
@@ -423,6 +431,18 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn recorded_floats_read_back_to_the_last_bit() {
+        // What `--resume` relies on: every sample it reads and writes again
+        // is the same f64 (serde_json's float_roundtrip).
+        let mut x = 0.000_123_456_789_f64;
+        for _ in 0..10_000 {
+            x = (x * 1.618_033_988_749_895 + 1e-7) % 7.0;
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{x}");
+        }
     }
 
     #[test]

@@ -144,6 +144,20 @@ impl ReferenceStore {
         self.dir
             .join(format!("{}.safetensors", file_stem(key, "reference")))
     }
+
+    /// The recorded groups whose kept outputs are gone (a results file
+    /// copied without its `cache/references`): their later cases cannot be
+    /// checked, sorted.
+    pub fn missing(&self) -> Vec<String> {
+        let mut gone: Vec<String> = self
+            .recorded
+            .keys()
+            .filter(|key| !self.path(key).is_file())
+            .cloned()
+            .collect();
+        gone.sort();
+        gone
+    }
 }
 
 /// User-supplied data files and where to keep each case's outputs.

@@ -216,6 +216,34 @@ pub fn seeded_inputs(config: &ModelConfig, seed: u64) -> Inputs {
     }
 }
 
+/// Bytes of the seeded weights and inputs files of a workload (f32 weights
+/// and float inputs, i64 token ids), computed without making them: the
+/// parent decides from this whether it may build them at all.
+pub fn seeded_data_bytes(config: &ModelConfig) -> u64 {
+    let weights = crate::params::parameter_count(config).saturating_mul(4);
+    let inputs = match config {
+        ModelConfig::Wan(c) => {
+            let b = c.batch as u64;
+            let patch: u64 = c.patch_size.iter().map(|&p| p as u64).product();
+            let latent = (c.tokens_per_sample() as u64).saturating_mul(patch);
+            let latents = b.saturating_mul(latent).saturating_mul(c.in_dim as u64);
+            let target = b.saturating_mul(latent).saturating_mul(c.out_dim as u64);
+            let context = b
+                .saturating_mul(c.text_len as u64)
+                .saturating_mul(c.text_dim as u64);
+            latents
+                .saturating_add(target)
+                .saturating_add(context)
+                .saturating_add(b)
+                .saturating_mul(4)
+        }
+        ModelConfig::Llama(c) => (c.batch as u64)
+            .saturating_mul(c.seq_len as u64)
+            .saturating_mul(2 * 8),
+    };
+    weights.saturating_add(inputs)
+}
+
 /// Where a case's weights and inputs came from, for the results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSource {
