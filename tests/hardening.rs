@@ -420,3 +420,123 @@ fn a_refused_results_file_is_named_with_the_field_it_gets_wrong() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(md.contains("FAIL"), "{md}");
 }
+
+/// A 2 MiB tmpfs, unmounted when dropped; `None` where this process may
+/// not mount (not root): the test then says it skipped.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount() -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fill it to within `free` bytes.
+    fn fill(&self, free: u64) {
+        let stat = free_bytes(self.path());
+        let filler = stat.saturating_sub(free);
+        std::fs::write(self.path().join("filler"), vec![0u8; filler as usize]).unwrap();
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .ok();
+    }
+}
+
+/// Free bytes of the filesystem at `path`.
+fn free_bytes(path: &Path) -> u64 {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: statvfs fills the struct it is given; the path is valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+#[test]
+fn a_full_disk_names_the_path_and_leaves_no_partial_file() {
+    let Some(disk) = TinyDisk::mount() else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk case was not checked"
+        );
+        return;
+    };
+    disk.fill(16 * 1024);
+    let src = tempfile::tempdir().unwrap();
+    let file = write(src.path(), "a.json", &fixture());
+    let page = disk.path().join("report.html");
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &[
+            "report",
+            file.to_str().unwrap(),
+            "-o",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("No space left"), "{stderr}");
+    assert!(stderr.contains(page.to_str().unwrap()), "{stderr}");
+    let data = disk.path().join("data");
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &[
+            "data",
+            "--preset",
+            "llama-tiny",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("No space left"), "{stderr}");
+    let out = disk.path().join("out");
+    let (code, _, stderr) = within(
+        Duration::from_secs(120),
+        &run_args(&["--budget", "0.2", "--out", out.to_str().unwrap()]),
+    );
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+    // Nothing half-written under a final name, no temporaries left behind:
+    // only the filler and complete files (or none).
+    let mut left = Vec::new();
+    for entry in walk(disk.path()) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".tmp"),
+            "a temporary was left: {}",
+            entry.display()
+        );
+        left.push(name);
+    }
+    assert!(!left.contains(&"report.html".to_string()), "{left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
