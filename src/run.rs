@@ -103,16 +103,10 @@ fn writable_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
             dir.display()
         )));
     }
+    // A relative path's last ancestor is "" (never existing): then ".".
     let existing = dir
         .ancestors()
-        .find(|a| a.as_os_str().is_empty() || a.exists())
-        .map(|a| {
-            if a.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                a
-            }
-        })
+        .find(|a| a.exists())
         .unwrap_or(Path::new("."));
     if !existing.is_dir() {
         return Err(UsageError(format!(

@@ -164,7 +164,7 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
 
 /// Prompt tokens of one request: `--llm-prompt`, or the prefill's
 /// `seq_len` less what the generated tokens need within the context window.
-fn prompt_tokens(c: &LlamaConfig, settings: &ScaleSettings) -> u64 {
+pub fn prompt_tokens(c: &LlamaConfig, settings: &ScaleSettings) -> u64 {
     settings.llm_prompt_tokens.unwrap_or_else(|| {
         let room = (c.max_position_embeddings as u64).saturating_sub(settings.llm_generated_tokens);
         (c.seq_len as u64).min(room).max(1)

@@ -146,21 +146,9 @@ impl WanConfig {
                 return bail(format!("{name} must be at least 1, got 0"));
             }
         }
-        within_ceilings(&[
-            ("dim", self.dim),
-            ("ffn", self.ffn_dim),
-            ("freq_dim", self.freq_dim),
-            ("text_dim", self.text_dim),
-            ("text-len", self.text_len),
-            ("in_dim", self.in_dim),
-            ("out_dim", self.out_dim),
-            ("heads", self.num_heads),
-            ("layers", self.num_layers),
-            ("frames", self.frames),
-            ("height", self.height),
-            ("width", self.width),
-            ("batch", self.batch),
-        ])?;
+        // Layers may be 0 (the model without blocks), never above its ceiling.
+        within_ceilings(&positive)?;
+        within_ceilings(&[("layers", self.num_layers)])?;
         if self.patch_size.contains(&0) || self.vae_stride.contains(&0) {
             return bail("patch size and VAE stride must be positive");
         }
@@ -243,16 +231,8 @@ impl LlamaConfig {
                 return bail(format!("{name} must be at least 1, got 0"));
             }
         }
-        within_ceilings(&[
-            ("vocab", self.vocab_size),
-            ("dim", self.hidden_size),
-            ("ffn", self.intermediate_size),
-            ("heads", self.num_attention_heads),
-            ("kv-heads", self.num_key_value_heads),
-            ("layers", self.num_hidden_layers),
-            ("seq-len", self.seq_len),
-            ("batch", self.batch),
-        ])?;
+        within_ceilings(&positive)?;
+        within_ceilings(&[("layers", self.num_hidden_layers)])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bail(format!(
                 "heads ({}) must divide dim ({}) evenly",

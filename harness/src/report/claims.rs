@@ -100,7 +100,6 @@ pub struct ClaimPair {
 pub struct FramePoint {
     pub frames: usize,
     pub tokens: u64,
-    pub gflop_per_token: f64,
     pub flops_per_token: f64,
     pub attention_share: f64,
     /// GFLOP per token ÷ the LLM's per-token GFLOP.
@@ -152,15 +151,14 @@ impl RequestTokens {
     /// `--llm-prompt` (default: the preset's prefill length less the
     /// generated tokens' room, as `run` counts it) and `--llm-tokens`.
     pub fn for_preset(config: &ModelConfig, generation: &GenerationSettings) -> RequestTokens {
-        let generated = generation.llm_generated_tokens;
-        let prompt = generation.llm_prompt_tokens.unwrap_or(match config {
-            ModelConfig::Llama(c) => {
-                let room = (c.max_position_embeddings as u64).saturating_sub(generated);
-                (c.seq_len as u64).min(room).max(1)
-            }
-            ModelConfig::Wan(_) => 1,
-        });
-        RequestTokens { prompt, generated }
+        let prompt = match config {
+            ModelConfig::Llama(c) => crate::extrapolate::prompt_tokens(c, generation),
+            ModelConfig::Wan(_) => generation.llm_prompt_tokens.unwrap_or(1),
+        };
+        RequestTokens {
+            prompt,
+            generated: generation.llm_generated_tokens,
+        }
     }
 
     pub fn total(self) -> u64 {
@@ -482,7 +480,6 @@ pub fn frame_points(dit: &ModelConfig, llm: &ModelConfig, frames: &[usize]) -> V
             Some(FramePoint {
                 frames: f,
                 tokens: k.tokens,
-                gflop_per_token: per_token / 1e9,
                 flops_per_token: per_token,
                 attention_share: (k.self_attention_flops + k.cross_attention_flops)
                     / k.forward_flops,
@@ -498,23 +495,23 @@ pub fn frames_verdict(dit: &str, llm: &str, points: &[FramePoint]) -> String {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return "No frame counts to judge.".into();
     };
-    let growth = last.gflop_per_token / first.gflop_per_token;
+    let growth = last.flops_per_token / first.flops_per_token;
     let from = points.iter().find(|p| relation(p.vs_llm) == Relation::More);
     let share = |p: &FramePoint| format!("{:.0}%", p.attention_share * 100.0);
     let tail = format!(
         "a token of {dit} costs {} at {} and {} at {} frames ({} as much; attention is {} then {} of the FLOPs), against {} for a {llm} token",
-        gflop(first.gflop_per_token),
+        gflop(first.flops_per_token),
         if first.frames == 1 {
             "1 frame".to_string()
         } else {
             format!("{} frames", first.frames)
         },
-        gflop(last.gflop_per_token),
+        gflop(last.flops_per_token),
         last.frames,
         times(growth),
         share(first),
         share(last),
-        gflop(first.gflop_per_token / first.vs_llm),
+        gflop(first.flops_per_token / first.vs_llm),
     );
     match from {
         Some(p) if p.frames == first.frames => {
@@ -535,7 +532,9 @@ pub fn frames_verdict(dit: &str, llm: &str, points: &[FramePoint]) -> String {
     }
 }
 
-fn gflop(g: f64) -> String {
+/// FLOPs in GFLOP with two significant digits at least: `3.0 GFLOP`, `37 GFLOP`.
+fn gflop(flops: f64) -> String {
+    let g = flops / 1e9;
     if g >= 10.0 {
         format!("{g:.0} GFLOP")
     } else {
@@ -802,8 +801,8 @@ mod tests {
         let l = find_preset("llama-3.2-1b").unwrap().config;
         let p = frame_points(&d, &l, &[1, 21, 81]);
         assert_eq!(p[2].tokens, 32_760);
-        assert!(p[0].gflop_per_token < p[1].gflop_per_token);
-        assert!(p[1].gflop_per_token < p[2].gflop_per_token);
+        assert!(p[0].flops_per_token < p[1].flops_per_token);
+        assert!(p[1].flops_per_token < p[2].flops_per_token);
         assert!(p[0].attention_share < p[2].attention_share);
         let v = frames_verdict("d", "l", &p);
         let made = |vs: [f64; 3]| {

@@ -206,7 +206,7 @@ fn claims(report: &Report, md: &mut String) {
                     "| {} | {} | {} | {:.0}% | {} |\n",
                     f.frames,
                     group_thousands(f.tokens as f64),
-                    flops_text(f.gflop_per_token * 1e9),
+                    flops_text(f.flops_per_token),
                     f.attention_share * 100.0,
                     times(f.vs_llm)
                 ));
