@@ -39,7 +39,8 @@ pub enum Command {
     /// Write the seeded weights and inputs of a workload as safetensors files.
     #[command(after_help = "Examples:
   ditbench data -p wan-tiny -o /tmp/wan-tiny             # weights and inputs, reference names
-  ditbench data -p llama-tiny --seq-len 16 --seed 7")]
+  ditbench data -p llama-tiny --seq-len 16 --seed 7
+  ditbench data -p wan-small --weights-dtype bf16 --shards 3  # a sharded checkpoint with its index")]
     Data(Box<DataArgs>),
     /// Render results files as one self-contained HTML page, Markdown or CSV.
     #[command(after_help = "Examples:
@@ -100,6 +101,14 @@ pub struct ListArgs {
 pub enum Suite {
     /// One block of each real model at its real token count, extrapolated.
     RealScale,
+}
+
+/// Element type of exported weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightsDtype {
+    F32,
+    Bf16,
+    F16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -238,12 +247,15 @@ pub struct RunArgs {
     /// Run cases even when their estimated memory exceeds this machine's RAM.
     #[arg(long)]
     pub force: bool,
-    /// Weights from this safetensors file (reference parameter names) instead of the seeded ones. Needs exactly one workload.
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
-    /// Inputs from this safetensors file instead of the seeded ones. Needs exactly one workload.
+    /// Weights from a checkpoint with the reference names (WanModel's, LlamaForCausalLM's) instead of the seeded ones: a safetensors file, several shards (--weights A B), a directory of shards or a *.safetensors.index.json. Needs exactly one workload.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub weights: Vec<PathBuf>,
+    /// Inputs from this safetensors file instead of the seeded ones, in ditbench's or the reference code's names (README "Bringing your own weights and inputs"). Needs exactly one workload.
     #[arg(long, value_name = "FILE")]
     pub inputs: Option<PathBuf>,
+    /// Train on seeded targets where --inputs has none (Wan's `target`); without it such a run is refused.
+    #[arg(long, requires = "inputs")]
+    pub seeded_targets: bool,
     /// Check parity against the reference backend for workloads of at most this many parameters.
     #[arg(long, default_value_t = 200_000_000)]
     pub parity_max_params: u64,
@@ -394,6 +406,13 @@ pub struct DataArgs {
     /// Directory for the two files.
     #[arg(long, short = 'o', default_value = "results/data")]
     pub out: PathBuf,
+    /// Element type of the weights (rounded to nearest from the f32 values; inputs stay f32).
+    #[arg(long, value_enum, default_value_t = WeightsDtype::F32)]
+    pub weights_dtype: WeightsDtype,
+    /// Split the weights into this many shards in a new directory, with a
+    /// Hugging Face index (model.safetensors.index.json), as large checkpoints ship.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub shards: u16,
     #[command(flatten)]
     pub overrides: OverrideArgs,
 }

@@ -83,14 +83,13 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
 /// `ditbench list`: presets, or the workloads `run` would build from them
 /// with the same overrides, with their cost.
 fn list(args: &cli::ListArgs) -> Result<()> {
-    use ditbench_harness::workload::{expand_workloads, find_preset};
+    use ditbench_harness::workload::find_preset;
     let names: Vec<String> = if args.presets.is_empty() {
         presets().iter().map(|p| p.name.to_string()).collect()
     } else {
         args.presets.clone()
     };
-    let workloads =
-        expand_workloads(&names, &run::sweeps(&args.overrides)).map_err(|e| UsageError(e.0))?;
+    let workloads = run::expand(&names, &run::sweeps(&args.overrides))?;
     let rows: Vec<format::PresetRow> = workloads
         .iter()
         .map(|w| format::PresetRow {

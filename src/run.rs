@@ -11,9 +11,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
+use ditbench_harness::checkpoint::{Checkpoint, FileWeights};
+use ditbench_harness::cost::check_counts;
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::extrapolate;
-use ditbench_harness::files::{FileWeights, cached_seeded_data, load_inputs};
+use ditbench_harness::files::cached_seeded_data;
+use ditbench_harness::input_file::{MissingTarget, load_inputs};
 use ditbench_harness::interference::allowed_cpus;
 use ditbench_harness::memory;
 use ditbench_harness::params::{parameter_count, parameters};
@@ -26,11 +29,11 @@ use ditbench_harness::runner::{
     available_devices, plan_cases,
 };
 use ditbench_harness::scale::ScaleSettings;
-use ditbench_harness::tensors::seeded_data_bytes;
+use ditbench_harness::tensors::{WeightSource, seeded_data_bytes};
 use ditbench_harness::threads::{cpu_list_text, parse_cpu_list};
 use ditbench_harness::timing::TimingConfig;
 use ditbench_harness::workload::{
-    DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads,
+    DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads, find_preset,
 };
 use ditbench_harness::{CaseSpec, DeviceName, Pass};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -125,12 +128,18 @@ fn writable_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// Check `--weights`, `--inputs` and `--dump-outputs` before anything runs.
-fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, UsageError> {
+/// Check `--weights`, `--inputs` and `--dump-outputs` before anything runs:
+/// the checkpoint's headers (every shard's), the inputs' names and shapes,
+/// and where the training targets come from, said on the terminal.
+fn data_files(
+    args: &RunArgs,
+    workloads: &[Workload],
+    passes: &[Pass],
+) -> Result<DataFiles, UsageError> {
     if let Some(dir) = &args.dump_outputs {
         writable_dir("--dump-outputs", dir)?;
     }
-    if args.weights.is_none() && args.inputs.is_none() {
+    if args.weights.is_empty() && args.inputs.is_none() {
         return Ok(DataFiles {
             dump_outputs: args.dump_outputs.clone(),
             ..DataFiles::default()
@@ -144,18 +153,40 @@ fn data_files(args: &RunArgs, workloads: &[Workload]) -> Result<DataFiles, Usage
             labels.join(", ")
         )));
     };
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if let Some(path) = &args.weights {
-        FileWeights::open(path, &parameters(&workload.config))
+    let mut weights = Vec::new();
+    if !args.weights.is_empty() {
+        // The whole model's names: with --layers k, later blocks are
+        // expected in the checkpoint, and never read.
+        let blocks = find_preset(&workload.preset)
+            .map_err(|e| UsageError(e.0))?
+            .config
+            .blocks();
+        let whole = parameters(&workload.config.with_blocks(blocks));
+        let checked = FileWeights::open(&args.weights, &parameters(&workload.config), Some(&whole))
             .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
+        weights = Checkpoint::shard_files(&args.weights)
+            .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
+        eprintln!("weights: {}", checked.describe());
     }
     if let Some(path) = &args.inputs {
-        load_inputs(path, &workload.config, args.seed)
+        let missing = match (passes.contains(&Pass::Train), args.seeded_targets) {
+            (true, false) => MissingTarget::Refuse,
+            (true, true) => MissingTarget::Seeded,
+            (false, _) => MissingTarget::Unused,
+        };
+        let file = load_inputs(path, &workload.config, args.seed, missing)
             .map_err(|e| UsageError(format!("--inputs: {e:#}")))?;
+        eprintln!(
+            "inputs: {}; training targets: {}",
+            path.display(),
+            file.targets.describe()
+        );
     }
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     Ok(DataFiles {
-        weights: args.weights.as_deref().map(absolute),
+        weights,
         inputs: args.inputs.as_deref().map(absolute),
+        seeded_targets: args.seeded_targets,
         dump_outputs: args.dump_outputs.clone(),
         ..DataFiles::default()
     })
@@ -246,6 +277,20 @@ pub fn scale_settings(a: &GenerationArgs) -> Result<ScaleSettings, UsageError> {
 
 /// The workloads to run: the presets (or the suite's) with their sweeps,
 /// and with `extrapolate`, each partial workload's rest (no blocks) first.
+/// The workloads of `names` with `sweeps` (as `run`, `list` and `data` build
+/// them): every dimension within its ceiling, every count the cost model
+/// makes from them within 64 bits.
+pub fn expand(
+    names: &[String],
+    sweeps: &BTreeMap<Dimension, Vec<usize>>,
+) -> Result<Vec<Workload>, UsageError> {
+    let workloads = expand_workloads(names, sweeps).map_err(|e| UsageError(e.0))?;
+    for w in &workloads {
+        check_counts(&w.config).map_err(|e| UsageError(format!("{}: {e}", w.label())))?;
+    }
+    Ok(workloads)
+}
+
 fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageError> {
     let mut sweeps = sweeps(&args.overrides);
     let preset_names: Vec<String> = match args.suite {
@@ -256,7 +301,7 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
         None if args.presets.is_empty() => DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect(),
         None => dedup(&args.presets),
     };
-    let measured = expand_workloads(&preset_names, &sweeps).map_err(|e| UsageError(e.0))?;
+    let measured = expand(&preset_names, &sweeps)?;
     if !extrapolate {
         return Ok(measured);
     }
@@ -370,7 +415,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     check_decode(&passes, !args.passes.is_empty(), &workloads)?;
     check_request(&scale, &workloads)?;
     writable_dir("--out", &args.out)?;
-    let mut data = data_files(args, &workloads)?;
+    let data = data_files(args, &workloads, &passes)?;
 
     let environment = env::capture(&build_info(), frameworks(&compiled), threads.clone());
     // The parity reference of each group must run before the backends it checks.
@@ -392,35 +437,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
         args.seed,
         args.attention,
     );
-    // Every backend loads the same weight and input files for the workloads
-    // checked for parity; larger ones initialise in the worker.
-    // The parent builds them only within its own budget (--mem-limit, and a
-    // quarter of RAM): past it, each worker seeds its own, identically.
-    if data.weights.is_none() && data.inputs.is_none() && !args.no_parity {
-        let cache = args.out.join("cache");
-        let budget = args
-            .mem_limit
-            .unwrap_or(u64::MAX)
-            .min(environment.ram_bytes / 4);
-        for w in &workloads {
-            if parameter_count(&w.config) > args.parity_max_params {
-                continue;
-            }
-            let bytes = seeded_data_bytes(&w.config);
-            if bytes > budget {
-                eprintln!(
-                    "note: {}'s weights and inputs ({}) are larger than the parent may hold ({}); each worker seeds its own",
-                    w.label(),
-                    ditbench_harness::units::bytes(bytes, 1),
-                    ditbench_harness::units::bytes(budget, 1)
-                );
-                continue;
-            }
-            let files = cached_seeded_data(&cache, &w.config, &w.label(), args.seed)?;
-            data.shared.insert(w.label(), files);
-        }
-    }
-    let run = RunPlan {
+    let mut run = RunPlan {
         backends,
         timing: timing.clone(),
         threads,
@@ -434,6 +451,37 @@ fn plan(args: &RunArgs) -> Result<Plan> {
         runtime_bytes,
         cpus: cpus.clone(),
     };
+    // Every backend loads the same weight and input files for the workloads
+    // checked for parity; larger ones initialise in the worker.
+    // The parent builds them only within its own budget (--mem-limit, and a
+    // quarter of RAM): past it, each worker seeds its own, identically.
+    if run.data.weights.is_empty() && run.data.inputs.is_none() && !args.no_parity {
+        let cache = args.out.join("cache");
+        let budget = args
+            .mem_limit
+            .unwrap_or(u64::MAX)
+            .min(environment.ram_bytes / 4);
+        for w in &workloads {
+            // Nothing for a workload whose every case is skipped (too big
+            // for the memory estimate, an unsupported pass...).
+            let starts = cases.iter().any(|c| c.workload == *w && run.starts(c));
+            if !starts || parameter_count(&w.config) > args.parity_max_params {
+                continue;
+            }
+            let bytes = seeded_data_bytes(&w.config);
+            if bytes > budget {
+                eprintln!(
+                    "note: {}'s weights and inputs ({}) are larger than the parent may hold ({}); each worker seeds its own",
+                    w.label(),
+                    ditbench_harness::units::bytes(bytes, 1),
+                    ditbench_harness::units::bytes(budget, 1)
+                );
+                continue;
+            }
+            let files = cached_seeded_data(&cache, &w.config, &w.label(), args.seed)?;
+            run.data.shared.insert(w.label(), files);
+        }
+    }
     Ok(Plan {
         run,
         worker,

@@ -186,7 +186,7 @@ fn mismatched_or_broken_data_files_exit_2_before_running() {
     );
     fails_with(
         &["run", "--presets", "wan-tiny", "--inputs", llama_inputs],
-        "has no tensor 'latents'",
+        "a Wan workload takes latents (or x), timesteps (or timestep, t), context, target",
     );
     fails_with(
         &[
@@ -277,5 +277,275 @@ fn exports_never_overwrite() {
             "llama-tiny-seed0.weights-2.safetensors",
             "llama-tiny-seed0.weights.safetensors"
         ]
+    );
+}
+
+/// The one results file `out` holds.
+fn results(out: &Path) -> Value {
+    let files = result_files(out);
+    serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
+}
+
+/// Every case ran, and every backend agrees with the reference.
+fn every_case_ok_with_parity(json: &Value) {
+    let cases = json["cases"].as_array().unwrap();
+    let frameworks = json["environment"]["frameworks"].as_array().unwrap().len();
+    assert!(cases.len() >= 2 * frameworks.min(2), "{cases:?}");
+    for c in cases {
+        assert_eq!(c["status"], "ok", "{}: {}", c["id"], c["error"]);
+        let parity = c["parity"]["status"].as_str().unwrap();
+        assert!(
+            matches!(parity, "pass" | "reference"),
+            "{}: {}",
+            c["id"],
+            c["parity"]
+        );
+    }
+}
+
+fn run_with(out: &Path, args: &[&str]) -> (Value, String) {
+    let done = ditbench()
+        .arg("run")
+        .args(args)
+        .args(QUICK)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&done.get_output().stderr).into_owned();
+    (results(out), stderr)
+}
+
+/// The first sample of a batched tensor, without its batch axis.
+fn unbatched(t: &HostTensor) -> HostTensor {
+    HostTensor::f32(t.shape[1..].to_vec(), t.as_f32().unwrap().to_vec())
+}
+
+#[test]
+fn a_sharded_bf16_checkpoint_with_reference_inputs_runs_in_every_backend_with_parity() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    for preset in ["wan-tiny", "llama-tiny"] {
+        ditbench()
+            .args([
+                "data",
+                "-p",
+                preset,
+                "--weights-dtype",
+                "bf16",
+                "--shards",
+                "3",
+                "--out",
+            ])
+            .arg(&data)
+            .assert()
+            .success();
+    }
+    let checkpoint = |preset: &str| data.join(format!("{preset}-seed0.weights"));
+    let shards = files_in(&checkpoint("wan-tiny"));
+    let names: Vec<String> = shards
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "model-00001-of-00003.safetensors",
+            "model-00002-of-00003.safetensors",
+            "model-00003-of-00003.safetensors",
+            "model.safetensors.index.json"
+        ]
+    );
+    let shard = SafetensorsFile::open(&shards[0]).unwrap();
+    let first = shard.names()[0].clone();
+    assert_eq!(format!("{:?}", shard.dtype(&first).unwrap()), "BF16");
+
+    // Wan as WanModel.forward takes it: an unbatched latent `x`, one
+    // timestep `t`, a 3-token context (of text_len 8) as a list, and the
+    // unbatched training target.
+    let seeded = data.join("wan-tiny-seed0.inputs.safetensors");
+    let file = SafetensorsFile::open(&seeded).unwrap();
+    let context = file.float("context").unwrap();
+    let width = context.shape[2];
+    let short = HostTensor::f32(
+        vec![3, width],
+        context.as_f32().unwrap()[..3 * width].to_vec(),
+    );
+    let reference_inputs: Vec<(String, HostTensor)> = vec![
+        ("x".into(), unbatched(&file.float("latents").unwrap())),
+        ("t".into(), file.float("timesteps").unwrap()),
+        ("context.0".into(), short),
+        ("target".into(), unbatched(&file.float("target").unwrap())),
+    ];
+    let wan_inputs = root.path().join("wan-reference-inputs.safetensors");
+    std::fs::write(
+        &wan_inputs,
+        encode(&reference_inputs, HashMap::new()).unwrap(),
+    )
+    .unwrap();
+    let (json, stderr) = run_with(
+        &root.path().join("wan"),
+        &[
+            "-p",
+            "wan-tiny",
+            "--passes",
+            "forward,train",
+            "--weights",
+            checkpoint("wan-tiny").to_str().unwrap(),
+            "--inputs",
+            wan_inputs.to_str().unwrap(),
+        ],
+    );
+    every_case_ok_with_parity(&json);
+    assert!(stderr.contains("weights: 3 shards in"), "{stderr}");
+    assert!(
+        stderr.contains("training targets: 'target' from the file"),
+        "{stderr}"
+    );
+
+    // Llama as Hugging Face takes it: input_ids and labels, the first ten
+    // positions ignored (-100), through the index file.
+    let seeded = SafetensorsFile::open(&data.join("llama-tiny-seed0.inputs.safetensors")).unwrap();
+    let ids = seeded.tokens("tokens", 256).unwrap();
+    let mut labels = ids.as_u32().unwrap().to_vec();
+    labels[..10].fill(ditbench_harness::tensors::IGNORED_TARGET);
+    let hf: Vec<(String, HostTensor)> = vec![
+        ("input_ids".into(), ids.clone()),
+        ("labels".into(), HostTensor::u32(ids.shape.clone(), labels)),
+    ];
+    let llama_inputs = root.path().join("hf-inputs.safetensors");
+    std::fs::write(&llama_inputs, encode(&hf, HashMap::new()).unwrap()).unwrap();
+    let index = checkpoint("llama-tiny").join("model.safetensors.index.json");
+    let llama = |name: &str, inputs: &Path| {
+        run_with(
+            &root.path().join(name),
+            &[
+                "-p",
+                "llama-tiny",
+                "--passes",
+                "train",
+                "--weights",
+                index.to_str().unwrap(),
+                "--inputs",
+                inputs.to_str().unwrap(),
+            ],
+        )
+    };
+    let (labelled, stderr) = llama("labels", &llama_inputs);
+    every_case_ok_with_parity(&labelled);
+    assert!(
+        stderr.contains("Hugging Face 'labels' from the file, shifted by one"),
+        "{stderr}"
+    );
+    // input_ids alone: their own next tokens, not seeded targets.
+    let ids_only = root.path().join("ids-only.safetensors");
+    std::fs::write(&ids_only, encode(&hf[..1], HashMap::new()).unwrap()).unwrap();
+    let (own, stderr) = llama("ids", &ids_only);
+    every_case_ok_with_parity(&own);
+    assert!(
+        stderr.contains("the next token of the file's 'input_ids'"),
+        "{stderr}"
+    );
+    let loss = |j: &Value| j["cases"][0]["outputs"]["loss"].as_f64().unwrap();
+    // Ignoring ten more positions changes the mean; the seeded targets
+    // (the sequence's 49th token counted) differ again.
+    assert_ne!(loss(&labelled), loss(&own));
+    let (seeded_run, _) = run_with(
+        &root.path().join("seeded"),
+        &[
+            "-p",
+            "llama-tiny",
+            "--passes",
+            "train",
+            "-b",
+            "candle",
+            "--weights",
+            index.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(loss(&seeded_run), loss(&own));
+}
+
+#[test]
+fn a_training_run_without_targets_is_refused_unless_seeded_ones_are_asked_for() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    ditbench()
+        .args(["data", "-p", "wan-tiny", "--out"])
+        .arg(&data)
+        .assert()
+        .success();
+    let file = SafetensorsFile::open(&data.join("wan-tiny-seed0.inputs.safetensors")).unwrap();
+    let no_target: Vec<(String, HostTensor)> = ["latents", "timesteps", "context"]
+        .iter()
+        .map(|n| (n.to_string(), file.float(n).unwrap()))
+        .collect();
+    let inputs = root.path().join("no-target.safetensors");
+    std::fs::write(&inputs, encode(&no_target, HashMap::new()).unwrap()).unwrap();
+    let inputs = inputs.to_str().unwrap();
+    let base = ["run", "-p", "wan-tiny", "-b", "candle", "--inputs", inputs];
+    fails_with(&base, "has no 'target' for the training pass");
+    // Forward reads no target; --seeded-targets says what it trains on.
+    let (json, _) = run_with(
+        &root.path().join("forward"),
+        &[
+            "-p", "wan-tiny", "-b", "candle", "--inputs", inputs, "--passes", "forward",
+        ],
+    );
+    assert_eq!(json["cases"][0]["status"], "ok");
+    let (json, stderr) = run_with(
+        &root.path().join("seeded"),
+        &[
+            "-p",
+            "wan-tiny",
+            "-b",
+            "candle",
+            "--inputs",
+            inputs,
+            "--passes",
+            "train",
+            "--seeded-targets",
+        ],
+    );
+    assert_eq!(json["cases"][0]["status"], "ok");
+    assert!(
+        stderr.contains("training targets: seeded (--seeded-targets)"),
+        "{stderr}"
+    );
+    let notes = json["cases"][0]["notes"].to_string();
+    assert!(notes.contains("training targets: seeded"), "{notes}");
+    // Checkpoints refused up front: a tensor in two shards, a stray one
+    // (the same file named twice is one shard).
+    let weights = data.join("wan-tiny-seed0.weights.safetensors");
+    let w = weights.to_str().unwrap();
+    let copy = root.path().join("copy.safetensors");
+    std::fs::copy(&weights, &copy).unwrap();
+    fails_with(
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "--weights",
+            w,
+            copy.to_str().unwrap(),
+        ],
+        "is in two shards",
+    );
+    let stray: Vec<(String, HostTensor)> = vec![(
+        "blocks.9.ffn.0.weight".into(),
+        HostTensor::f32(vec![1], vec![0.0]),
+    )];
+    let extra = root.path().join("extra.safetensors");
+    std::fs::write(&extra, encode(&stray, HashMap::new()).unwrap()).unwrap();
+    fails_with(
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "--weights",
+            w,
+            extra.to_str().unwrap(),
+        ],
+        "unexpected 'blocks.9.ffn.0.weight'",
     );
 }

@@ -540,3 +540,152 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Every dimension within its ceiling, yet one layer's attention scores
+/// alone would be 2^81 bytes: refused before anything is counted wrongly.
+const UNCOUNTABLE: [&str; 10] = [
+    "-p", "wan-tiny", "--batch", "65536", "--frames", "4093", "--height", "16384", "--width",
+    "16384",
+];
+
+#[test]
+fn counts_beyond_64_bits_exit_2_in_run_list_and_data() {
+    let mut run = vec!["run", "-b", "candle", "--passes", "forward"];
+    run.extend(UNCOUNTABLE);
+    fails_with(&run, "too large to count");
+    let mut data = vec!["data"];
+    data.extend(
+        UNCOUNTABLE
+            .iter()
+            .map(|a| if *a == "-p" { "--preset" } else { a }),
+    );
+    fails_with(&data, "too large to count");
+    let mut list = vec!["list"];
+    list.extend(UNCOUNTABLE);
+    let (code, _, stderr) = within(Duration::from_secs(60), &list);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("too large to count"), "{stderr}");
+}
+
+#[test]
+fn no_shared_data_is_built_for_a_workload_whose_every_case_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // 4.2M tokens: half a gigabyte of seeded latents and targets, within
+    // the parent's budget, but training keeps scores no machine holds.
+    let (code, stdout, stderr) = within(
+        Duration::from_secs(120),
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "--frames",
+            "4093",
+            "--height",
+            "1024",
+            "--width",
+            "1024",
+            "-b",
+            "candle",
+            "--passes",
+            "train",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    // A skipped case is no failure.
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 skipped"), "{stdout}\n{stderr}");
+    let results = common::result_files(&out);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&results[0]).unwrap()).unwrap();
+    let case = &json["cases"][0];
+    assert_eq!(case["status"], "skipped", "{case}");
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds this machine's"),
+        "{case}"
+    );
+    let cached = common::files_in(&out.join("cache"));
+    assert!(cached.is_empty(), "{cached:?}");
+}
+
+#[test]
+fn two_plain_runs_into_one_out_share_the_cache_without_corrupting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // About 130 MB of seeded weights: both runs generate them at once.
+    let args = [
+        "run",
+        "-p",
+        "wan-tiny",
+        "--dim",
+        "1024",
+        "--ffn",
+        "4096",
+        "--heads",
+        "16",
+        "-b",
+        "candle",
+        "--passes",
+        "forward",
+        "--budget",
+        "0.6",
+        "--min-time",
+        "0.1",
+        "--min-iters",
+        "3",
+        "--warmup-time",
+        "0.05",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("warning: cache file"), "{stderr}");
+    }
+    let results = common::result_files(&out);
+    assert_eq!(results.len(), 2, "{results:?}");
+    for path in &results {
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(json["cases"][0]["status"], "ok", "{}", path.display());
+        assert!(
+            json["cases"][0]["data"]["weights"]
+                .as_str()
+                .unwrap()
+                .contains("cache"),
+            "{}",
+            json["cases"][0]["data"]
+        );
+    }
+    // The cache holds one weights and one inputs file, each with its digest,
+    // and no temporary file (beside the kept parity references).
+    let mut cached = common::files_in(&out.join("cache"));
+    cached.retain(|p| p.is_file());
+    let names: Vec<String> = cached
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 4, "{names:?}");
+    for data in cached
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+    {
+        let digest_path = PathBuf::from(format!("{}.sha256", data.display()));
+        let recorded = std::fs::read_to_string(&digest_path).unwrap();
+        let actual = ditbench_harness::files::sha256_file(data).unwrap();
+        assert_eq!(recorded.trim(), actual, "{}", data.display());
+    }
+}

@@ -155,8 +155,16 @@ fn llama_linear_flops_per_token(c: &LlamaConfig) -> (f64, f64) {
 
 /// Elements of a Llama's KV cache at its context: keys and values of every
 /// layer, sequence, position and kv head.
-fn llama_kv_cache_elements(c: &LlamaConfig) -> u64 {
-    (2 * c.num_hidden_layers * c.batch * c.seq_len * c.num_key_value_heads * c.head_dim()) as u64
+fn llama_kv_cache_elements(c: &LlamaConfig) -> u128 {
+    [
+        c.num_hidden_layers,
+        c.batch,
+        c.seq_len,
+        c.num_key_value_heads,
+        c.head_dim(),
+    ]
+    .iter()
+    .fold(2, |n, &d| n * d as u128)
 }
 
 fn llama_flops(c: &LlamaConfig) -> FlopBreakdown {
@@ -180,7 +188,7 @@ fn llama_decode(c: &LlamaConfig, parameters: u64) -> (f64, f64, u64) {
     let layers = c.num_hidden_layers as f64;
     let (per_layer, lm_head) = llama_linear_flops_per_token(c);
     let flops = b * (layers * (per_layer + 4.0 * s * q) + lm_head);
-    let cache = llama_kv_cache_elements(c);
+    let cache = saturate(llama_kv_cache_elements(c));
     // An untied input embedding is read only at the batch's tokens.
     let unread = if c.tie_word_embeddings {
         0.0
@@ -222,6 +230,9 @@ pub fn cost(config: &ModelConfig) -> CostFigures {
 /// keeps: all of a layer's, one tile's, or none); training keeps every
 /// layer's saved tensors for the backward pass; decode holds the KV cache
 /// beside what the prompt's prefill (a forward) needed to fill it.
+///
+/// A figure beyond 64 bits (16 EiB) saturates at `u64::MAX`, which no
+/// memory limit admits; [`check_counts`] refuses such configurations up front.
 pub fn estimate_memory(
     config: &ModelConfig,
     pass: Pass,
@@ -230,38 +241,73 @@ pub fn estimate_memory(
     tile_score_bytes: u64,
     runtime_bytes: u64,
 ) -> MemoryEstimate {
+    let [weights, gradients, activations, runtime, total] = wide_memory(
+        config,
+        pass,
+        bytes_per_element,
+        attention,
+        tile_score_bytes,
+        runtime_bytes,
+    );
+    MemoryEstimate {
+        weights_bytes: saturate(weights),
+        gradients_bytes: saturate(gradients),
+        activations_bytes: saturate(activations),
+        runtime_bytes: saturate(runtime),
+        total_bytes: saturate(total),
+    }
+}
+
+fn saturate(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The memory estimate's figures in bytes (weights, gradients, activations,
+/// runtime, total), counted in 128 bits: with every dimension within its
+/// ceiling ([`crate::workload::ceiling`]) the largest, a training pass's
+/// kept scores, stays below 2^110.
+fn wide_memory(
+    config: &ModelConfig,
+    pass: Pass,
+    bytes_per_element: u64,
+    attention: ScoreMemory,
+    tile_score_bytes: u64,
+    runtime_bytes: u64,
+) -> [u128; 5] {
     let train = pass == Pass::Train;
-    let params = parameter_count(config);
+    let bytes = u128::from(bytes_per_element.max(1));
+    let params = u128::from(parameter_count(config));
     let kv_cache = match (config, pass) {
         (ModelConfig::Llama(c), Pass::Decode) => llama_kv_cache_elements(c),
         _ => 0,
     };
     let (heads, s, d, ffn, layers, extra) = match config {
         ModelConfig::Wan(c) => (
-            c.num_heads as u64,
-            c.tokens_per_sample() as u64,
-            c.dim as u64,
-            c.ffn_dim as u64,
-            c.num_layers as u64,
-            0u64,
+            c.num_heads,
+            c.tokens_per_sample(),
+            c.dim,
+            c.ffn_dim,
+            c.num_layers,
+            0u128,
         ),
         ModelConfig::Llama(c) => (
-            c.num_attention_heads as u64,
-            c.seq_len as u64,
-            c.hidden_size as u64,
-            c.intermediate_size as u64,
-            c.num_hidden_layers as u64,
+            c.num_attention_heads,
+            c.seq_len,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_layers,
             // Logits, their log-softmax and, in training, their gradient.
-            c.seq_len as u64 * c.vocab_size as u64 * if train { 3 } else { 2 },
+            c.seq_len as u128 * c.vocab_size as u128 * if train { 3 } else { 2 },
         ),
     };
-    let b = config.batch() as u64;
+    let [heads, s, d, ffn, layers] = [heads, s, d, ffn, layers].map(|n| n as u128);
+    let b = config.batch() as u128;
     // Scores and probabilities of one layer's self-attention, in elements
     // (they are computed in f32 whatever the dtype: counted as such).
-    let full_scores = 2 * b * heads * s * s * 4 / bytes_per_element;
+    let full_scores = 2 * b * heads * s * s * 4 / bytes;
     let live_scores = match attention {
         ScoreMemory::Full => full_scores,
-        ScoreMemory::Tile => full_scores.min(2 * tile_score_bytes / bytes_per_element),
+        ScoreMemory::Tile => full_scores.min(2 * u128::from(tile_score_bytes) / bytes),
         ScoreMemory::None => 0,
     };
     // Constants fitted loosely to composite implementations, which keep many
@@ -279,16 +325,45 @@ pub fn estimate_memory(
     } else {
         live_scores + b * (s * (8 * d + 2 * ffn) + extra)
     };
-    let weights_bytes = params * bytes_per_element;
-    let gradients_bytes = if train { weights_bytes } else { 0 };
-    let activations_bytes = (activations + kv_cache) * bytes_per_element;
-    MemoryEstimate {
-        weights_bytes,
-        gradients_bytes,
-        activations_bytes,
-        runtime_bytes,
-        total_bytes: weights_bytes + gradients_bytes + activations_bytes + runtime_bytes,
+    let weights = params * bytes;
+    let gradients = if train { weights } else { 0 };
+    let activations = (activations + kv_cache) * bytes;
+    let runtime = u128::from(runtime_bytes);
+    [
+        weights,
+        gradients,
+        activations,
+        runtime,
+        weights + gradients + activations + runtime,
+    ]
+}
+
+/// Refuses a configuration the cost model cannot count in 64 bits: its
+/// tokens, KV cache, or any pass's estimated bytes (f32, every score kept,
+/// the largest case it can plan) above 16 EiB. Dimension ceilings keep each
+/// dimension sane; this keeps their products honest.
+pub fn check_counts(config: &ModelConfig) -> Result<(), String> {
+    let tokens = config.tokens_per_sample() as u128 * config.batch() as u128;
+    let kv_cache = match config {
+        ModelConfig::Llama(c) => llama_kv_cache_elements(c),
+        ModelConfig::Wan(_) => 0,
+    };
+    let passes = [Pass::Forward, Pass::Train, Pass::Decode];
+    let largest = passes
+        .iter()
+        .map(|&pass| wide_memory(config, pass, 4, ScoreMemory::Full, 0, 0)[4])
+        .max()
+        .unwrap_or(0);
+    if largest > u128::from(u64::MAX)
+        || tokens > u128::from(u64::MAX)
+        || kv_cache > u128::from(u64::MAX)
+    {
+        return Err(format!(
+            "too large to count: its memory estimate is about {:.1e} bytes, beyond 64 bits (16 EiB); lower --batch or the sequence dimensions",
+            largest as f64
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -382,6 +457,62 @@ mod tests {
         assert!(c.self_attention_flops > c.linear_flops);
         let tiny = cost(&find_preset("wan-tiny").unwrap().config);
         assert!(tiny.self_attention_flops < tiny.linear_flops);
+    }
+
+    /// `preset` with `dims` set (the names `run` takes).
+    fn with(preset: &str, dims: &[(crate::workload::Dimension, usize)]) -> ModelConfig {
+        let overrides = dims.iter().copied().collect();
+        crate::workload::apply_overrides(&find_preset(preset).unwrap().config, &overrides)
+    }
+
+    #[test]
+    fn counts_beyond_64_bits_are_refused_not_wrapped() {
+        use crate::workload::{Dimension as D, ceiling};
+        // Every dimension valid and within its ceiling; a 1024^3 token grid
+        // at the largest batch: one layer's scores alone are 2^81 bytes.
+        let huge = with(
+            "wan-tiny",
+            &[
+                (D::Batch, 1 << 16),
+                (D::Frames, 4093),
+                (D::Height, 16384),
+                (D::Width, 16384),
+            ],
+        );
+        huge.validate().unwrap();
+        let err = check_counts(&huge).unwrap_err();
+        assert!(err.starts_with("too large to count"), "{err}");
+        // The estimate saturates instead of wrapping to a small figure.
+        let e = estimate_memory(&huge, Pass::Forward, 4, ScoreMemory::Full, 0, 0);
+        assert_eq!(e.total_bytes, u64::MAX);
+        assert_eq!(e.activations_bytes, u64::MAX);
+        // A Llama at every ceiling the model allows: its KV cache is 2^74.
+        let mut llama = with(
+            "llama-tiny",
+            &[
+                (D::Batch, ceiling("batch")),
+                (D::Layers, 8),
+                (D::Dim, ceiling("dim")),
+            ],
+        );
+        if let ModelConfig::Llama(c) = &mut llama {
+            c.seq_len = ceiling("seq-len");
+            c.max_position_embeddings = c.seq_len;
+            c.num_hidden_layers = ceiling("layers");
+        }
+        llama.validate().unwrap();
+        assert!(check_counts(&llama).is_err());
+        assert_eq!(cost(&llama).kv_cache_elements, u64::MAX);
+        // Every shipped preset counts within 64 bits, and its estimate agrees
+        // with the 128-bit sum.
+        for p in crate::workload::presets() {
+            check_counts(&p.config).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            let e = estimate_memory(&p.config, Pass::Train, 4, ScoreMemory::Full, 0, 7);
+            assert_eq!(
+                e.total_bytes,
+                e.weights_bytes + e.gradients_bytes + e.activations_bytes + 7
+            );
+        }
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub struct LlamaInputs<T> {
     pub tokens: T,
     /// Next-token targets [B, S].
     pub targets: T,
+    /// Where some targets are ignored: each position's loss weight, f32
+    /// [B * S] ([`crate::tensors::target_weights`]); `None`: the plain mean.
+    pub weights: Option<T>,
 }
 
 #[cfg(test)]

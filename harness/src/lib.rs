@@ -25,6 +25,7 @@
 pub mod attention;
 pub mod backend;
 pub mod case;
+pub mod checkpoint;
 pub mod compare;
 pub mod confidence;
 pub mod conformance;
@@ -34,6 +35,7 @@ pub mod env;
 pub mod export;
 pub mod extrapolate;
 pub mod files;
+pub mod input_file;
 pub mod interference;
 pub mod kernels;
 pub mod layout;

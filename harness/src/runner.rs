@@ -163,8 +163,11 @@ impl ReferenceStore {
 /// User-supplied data files and where to keep each case's outputs.
 #[derive(Debug, Clone, Default)]
 pub struct DataFiles {
-    pub weights: Option<PathBuf>,
+    /// The shard files of `--weights` (one for an unsharded checkpoint).
+    pub weights: Vec<PathBuf>,
     pub inputs: Option<PathBuf>,
+    /// `--seeded-targets`: train on seeded targets where the inputs file has none.
+    pub seeded_targets: bool,
     /// Directory for each case's outputs (`--dump-outputs`).
     pub dump_outputs: Option<PathBuf>,
     /// Cached seeded (weights, inputs) files by workload label, shared by
@@ -195,6 +198,66 @@ fn wait_with_timeout(
     }
 }
 
+impl RunPlan {
+    pub fn planned(&self, name: &str) -> Option<&PlannedBackend> {
+        self.backends.iter().find(|b| b.backend.name() == name)
+    }
+
+    /// Why the parent will not start a worker for this case, if so;
+    /// `estimate` is the case's estimated memory.
+    pub fn skip_reason(&self, case: &CaseSpec, estimate: &MemoryEstimate) -> Option<String> {
+        let Some(planned) = self.planned(&case.backend) else {
+            return Some(format!("backend '{}' is not compiled in", case.backend));
+        };
+        let backend = planned.backend;
+        if !planned.devices.contains(&case.device) {
+            return Some(format!(
+                "device {} is not available to {} in this build",
+                case.device, case.backend
+            ));
+        }
+        if let Some(reason) = backend.unsupported(case.device, case.dtype, case.pass) {
+            return Some(reason);
+        }
+        let offered = backend.attention_paths(case.device, case.pass);
+        if let Some(reason) = attention::unoffered(&case.backend, case.attention.path, &offered) {
+            return Some(reason);
+        }
+        if let Some(limit) = self.memory_limit.filter(|_| case.device.is_cpu())
+            && estimate.total_bytes > limit
+        {
+            return Some(format!(
+                "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
+                units::bytes(estimate.total_bytes, 1),
+                units::bytes(limit, 1)
+            ));
+        }
+        None
+    }
+
+    /// The memory estimate of `case` on the attention path its backend takes.
+    pub fn estimate(&self, case: &CaseSpec) -> (ScoreMemory, MemoryEstimate) {
+        let scores = self.planned(&case.backend).map_or(ScoreMemory::Full, |b| {
+            b.backend.score_memory(case.attention.path, case.pass)
+        });
+        let w = &case.workload;
+        let estimate = estimate_memory(
+            &w.config,
+            case.pass,
+            case.dtype.bytes(),
+            scores,
+            case.attention.tile_score_bytes,
+            self.runtime_bytes,
+        );
+        (scores, estimate)
+    }
+
+    /// Whether the parent will start a worker for `case` (it is not skipped).
+    pub fn starts(&self, case: &CaseSpec) -> bool {
+        self.skip_reason(case, &self.estimate(case).1).is_none()
+    }
+}
+
 impl Runner {
     pub fn new(plan: RunPlan, worker: WorkerCommand, reference_store: ReferenceStore) -> Self {
         Runner {
@@ -214,50 +277,16 @@ impl Runner {
     }
 
     fn planned(&self, name: &str) -> Option<&PlannedBackend> {
-        self.plan.backends.iter().find(|b| b.backend.name() == name)
-    }
-
-    /// Why the parent will not start a worker for this case, if so;
-    /// `estimate` is the case's estimated memory.
-    fn skip_reason(&self, case: &CaseSpec, estimate: &MemoryEstimate) -> Option<String> {
-        let Some(planned) = self.planned(&case.backend) else {
-            return Some(format!("backend '{}' is not compiled in", case.backend));
-        };
-        let backend = planned.backend;
-        if !planned.devices.contains(&case.device) {
-            return Some(format!(
-                "device {} is not available to {} in this build",
-                case.device, case.backend
-            ));
-        }
-        if let Some(reason) = backend.unsupported(case.device, case.dtype, case.pass) {
-            return Some(reason);
-        }
-        let offered = backend.attention_paths(case.device, case.pass);
-        if let Some(reason) = attention::unoffered(&case.backend, case.attention.path, &offered) {
-            return Some(reason);
-        }
-        if let Some(limit) = self.plan.memory_limit.filter(|_| case.device.is_cpu())
-            && estimate.total_bytes > limit
-        {
-            return Some(format!(
-                "estimated memory {} exceeds this machine's {} RAM (--force runs it anyway)",
-                units::bytes(estimate.total_bytes, 1),
-                units::bytes(limit, 1)
-            ));
-        }
-        None
+        self.plan.planned(name)
     }
 
     /// Run one case in a fresh worker process and assemble its result.
     pub fn run_case(&mut self, case: &CaseSpec) -> CaseResult {
         let planned = self.planned(&case.backend).map(|b| b.backend);
-        let scores = planned.map_or(ScoreMemory::Full, |b| {
-            b.score_memory(case.attention.path, case.pass)
-        });
+        let (scores, _) = self.plan.estimate(case);
         let mut result = empty_result(case, scores, self.plan.runtime_bytes);
         result.framework = planned.map(|b| b.framework_version());
-        if let Some(reason) = self.skip_reason(case, &result.estimated_memory) {
+        if let Some(reason) = self.plan.skip_reason(case, &result.estimated_memory) {
             result.status = Status::Skipped;
             result.reason = Some(reason);
             return result;
@@ -493,8 +522,12 @@ impl Runner {
         let request = WorkerRequest {
             case: case.clone(),
             timing: self.plan.timing.clone(),
-            weights_file: data.weights.clone().or_else(|| shared.map(|s| s.0.clone())),
+            weights_files: match (data.weights.is_empty(), shared) {
+                (true, Some(s)) => vec![s.0.clone()],
+                _ => data.weights.clone(),
+            },
             inputs_file: data.inputs.clone().or_else(|| shared.map(|s| s.1.clone())),
+            seeded_targets: data.seeded_targets,
             outputs_file,
             mem_limit_bytes: self.plan.limits.mem_limit_bytes,
             parent_pid: Some(std::process::id()),

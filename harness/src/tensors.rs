@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::case::Dtype;
 use crate::params::{Init, ParamSpec};
 use crate::workload::{LlamaConfig, ModelConfig, WanConfig};
 
@@ -21,6 +22,21 @@ pub enum HostData {
     F32(Vec<f32>),
     /// Token ids.
     U32(Vec<u32>),
+    /// Weights kept as a bf16 or f16 checkpoint stores them, for a run in
+    /// that dtype ([`WeightSource::load_for`]): no f32 copy, no rounding.
+    Bf16(Vec<half::bf16>),
+    F16(Vec<half::f16>),
+}
+
+impl HostData {
+    fn kind(&self) -> &'static str {
+        match self {
+            HostData::F32(_) => "f32",
+            HostData::U32(_) => "u32",
+            HostData::Bf16(_) => "bf16",
+            HostData::F16(_) => "f16",
+        }
+    }
 }
 
 /// A row-major tensor on the host.
@@ -50,30 +66,76 @@ impl HostTensor {
     pub fn as_f32(&self) -> Result<&[f32]> {
         match &self.data {
             HostData::F32(v) => Ok(v),
-            HostData::U32(_) => bail!("expected an f32 tensor, found u32"),
+            other => bail!("expected an f32 tensor, found {}", other.kind()),
         }
     }
 
     pub fn as_u32(&self) -> Result<&[u32]> {
         match &self.data {
             HostData::U32(v) => Ok(v),
-            HostData::F32(_) => bail!("expected a u32 tensor, found f32"),
+            other => bail!("expected a u32 tensor, found {}", other.kind()),
         }
     }
+}
+
+/// A Llama target position that counts in no loss (Hugging Face's -100 in
+/// `labels`, and the last position of shifted labels). Never a token id:
+/// vocabularies fit below `u32::MAX`. The loss is the mean over the other
+/// positions, as `LlamaForCausalLM`'s; [`target_weights`] splits it out.
+pub const IGNORED_TARGET: u32 = u32::MAX;
+
+/// Hugging Face's ignore index in `labels` (and in pre-shifted `targets`
+/// files): read as, and written for, [`IGNORED_TARGET`].
+pub const HF_IGNORE_INDEX: i64 = -100;
+
+/// Targets with ignored positions set to 0 (any valid id), and each
+/// position's weight in the loss: 1/n at the n counted positions, 0 at
+/// ignored ones, so that the weighted sum is the mean over counted
+/// positions. `None` where every position counts (the plain mean).
+pub fn target_weights(targets: &[u32]) -> Option<(Vec<u32>, Vec<f32>)> {
+    let counted = targets.iter().filter(|&&t| t != IGNORED_TARGET).count();
+    if counted == targets.len() {
+        return None;
+    }
+    let weight = 1.0 / counted.max(1) as f32;
+    Some(
+        targets
+            .iter()
+            .map(|&t| match t {
+                IGNORED_TARGET => (0, 0.0),
+                id => (id, weight),
+            })
+            .unzip(),
+    )
 }
 
 /// Where a backend gets its parameter values.
 pub trait WeightSource: Sync {
     /// Values of one parameter, f32, in the reference (PyTorch) layout.
     fn load(&self, spec: &ParamSpec) -> Result<HostTensor>;
+    /// The same, as stored where the source stores it in `dtype` (a bf16
+    /// checkpoint for a bf16 run: [`HostData::Bf16`]), else f32.
+    fn load_for(&self, spec: &ParamSpec, dtype: Dtype) -> Result<HostTensor> {
+        let _ = dtype;
+        self.load(spec)
+    }
     /// A short description for results (e.g. `seeded(0)`).
     fn describe(&self) -> String;
 }
 
 /// Load one parameter and check its shape against the inventory.
 pub fn load_checked(source: &dyn WeightSource, spec: &ParamSpec) -> Result<HostTensor> {
+    load_checked_for(source, spec, Dtype::F32)
+}
+
+/// [`load_checked`], kept as stored where the source stores `dtype`.
+pub fn load_checked_for(
+    source: &dyn WeightSource,
+    spec: &ParamSpec,
+    dtype: Dtype,
+) -> Result<HostTensor> {
     let host = source
-        .load(spec)
+        .load_for(spec, dtype)
         .map_err(|e| e.context(format!("loading {}", spec.name)))?;
     if host.shape != spec.shape {
         bail!(

@@ -300,6 +300,16 @@ impl ModelConfig {
         }
     }
 
+    /// The same model with `blocks` transformer blocks or decoder layers.
+    pub fn with_blocks(&self, blocks: usize) -> ModelConfig {
+        let mut config = self.clone();
+        match &mut config {
+            ModelConfig::Wan(c) => c.num_layers = blocks,
+            ModelConfig::Llama(c) => c.num_hidden_layers = blocks,
+        }
+        config
+    }
+
     /// Transformer blocks (Wan) or decoder layers (Llama).
     pub fn blocks(&self) -> usize {
         match self {

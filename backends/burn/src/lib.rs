@@ -15,6 +15,7 @@ use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
+use ditbench_harness::tensors::target_weights;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{AttentionPath, AttentionPlan};
 use ditbench_harness::{
@@ -248,12 +249,21 @@ impl Backend for BurnBackend {
                     model.attention.record.forget();
                     Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
                 } else {
+                    // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
+                    let (targets, weights) = match target_weights(targets.as_u32()?) {
+                        Some((ids, w)) => (
+                            int_tensor(&ids, [n, 1], &device),
+                            Some(float_tensor(w, [n, 1], DType::F32, &device)),
+                        ),
+                        None => (int_tensor(targets.as_u32()?, [n, 1], &device), None),
+                    };
                     Model::Llama(Box::new((
                         model,
                         params,
                         LlamaInputs {
                             tokens: int_tensor(ids, [n], &device),
-                            targets: int_tensor(targets.as_u32()?, [n, 1], &device),
+                            targets,
+                            weights,
                         },
                     )))
                 }
@@ -414,7 +424,7 @@ impl BurnCase {
         match (&self.model, output) {
             (Model::Wan(wan), Output::Video(out)) => WanModel::loss(out, wan.2.target.clone()),
             (Model::Llama(llama), Output::Rank3(out)) => {
-                LlamaModel::loss(out, llama.2.targets.clone())
+                LlamaModel::loss(out, llama.2.targets.clone(), llama.2.weights.clone())
             }
             (Model::Block(_) | Model::Attention(_) | Model::Matmul(_) | Model::Sum(_), out) => {
                 out.mean_square()

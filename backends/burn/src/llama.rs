@@ -20,6 +20,9 @@ pub struct LlamaInputs {
     pub tokens: Tensor<1, Int>,
     /// Next-token targets [B*S, 1].
     pub targets: Tensor<2, Int>,
+    /// Where some targets are ignored: each position's loss weight [B*S, 1]
+    /// (0 at ignored ones, 1/n at the n others); `None`: the plain mean.
+    pub weights: Option<Tensor<2>>,
 }
 
 /// Every layer's keys and values for one decode context, [B, KV, S, D]
@@ -218,10 +221,19 @@ impl LlamaModel {
         self.head(w, h)
     }
 
-    /// Mean next-token cross-entropy, computed in f32.
-    pub fn loss(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+    /// Mean next-token cross-entropy, computed in f32; with `weights` the
+    /// mean over the counted positions.
+    pub fn loss(
+        logits: Tensor<3>,
+        targets: Tensor<2, Int>,
+        weights: Option<Tensor<2>>,
+    ) -> Tensor<1> {
         let [b, s, v] = logits.dims();
         let log_probs = log_softmax(logits.cast(DType::F32).reshape([b * s, v]), 1);
-        log_probs.gather(1, targets).mean().neg()
+        let picked = log_probs.gather(1, targets);
+        match weights {
+            None => picked.mean().neg(),
+            Some(w) => (picked * w).sum().neg(),
+        }
     }
 }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
+use ditbench_harness::Dtype;
 use ditbench_harness::WeightSource;
 use ditbench_harness::params::ParamSpec;
-use ditbench_harness::tensors::load_checked;
+use ditbench_harness::tensors::{HostData, load_checked_for};
 
 pub struct Weights {
     tensors: HashMap<String, (Tensor<1>, Vec<usize>)>,
@@ -27,11 +28,22 @@ impl Weights {
         let mut tensors = HashMap::with_capacity(specs.len());
         let mut order = Vec::with_capacity(specs.len());
         let options = TensorCreationOptions::new(device.clone()).with_dtype(dtype);
+        // A bf16 (f16) checkpoint for a bf16 (f16) run is uploaded as stored.
+        let stored = match dtype {
+            DType::BF16 => Dtype::Bf16,
+            DType::F16 => Dtype::F16,
+            _ => Dtype::F32,
+        };
         for spec in specs {
-            let host = load_checked(source, spec)?;
-            let values = host.as_f32()?.to_vec();
-            let n = values.len();
-            let t = Tensor::<1>::from_data(TensorData::new(values, [n]), options.clone());
+            let host = load_checked_for(source, spec, stored)?;
+            let n = spec.numel();
+            let data = match host.data {
+                HostData::Bf16(v) => TensorData::new(v, [n]),
+                HostData::F16(v) => TensorData::new(v, [n]),
+                HostData::F32(v) => TensorData::new(v, [n]),
+                HostData::U32(_) => anyhow::bail!("{}: token ids are not weights", spec.name),
+            };
+            let t = Tensor::<1>::from_data(data, options.clone());
             let t = if trainable { t.require_grad() } else { t };
             tensors.insert(spec.name.clone(), (t, spec.shape.clone()));
             order.push(spec.name.clone());

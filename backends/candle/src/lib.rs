@@ -14,6 +14,7 @@ use ditbench_harness::files::l2_norm;
 use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
 use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_harness::params::parameters;
+use ditbench_harness::tensors::target_weights;
 use ditbench_harness::threads::ThreadPool;
 use ditbench_harness::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_harness::{
@@ -157,8 +158,26 @@ impl Backend for CandleBackend {
                     let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
                     Model::LlamaDecode(model, params, token, cache)
                 } else {
-                    let targets = LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?;
-                    Model::Llama(model, params, LlamaInputs { tokens, targets })
+                    // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
+                    let (targets, weights) = match target_weights(targets.as_u32()?) {
+                        Some((ids, w)) => (
+                            LlamaModel::device_tokens(&ids, shape, &device)?,
+                            Some(Tensor::from_slice(&w, w.len(), &device)?),
+                        ),
+                        None => (
+                            LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
+                            None,
+                        ),
+                    };
+                    Model::Llama(
+                        model,
+                        params,
+                        LlamaInputs {
+                            tokens,
+                            targets,
+                            weights,
+                        },
+                    )
                 }
             }
             _ => bail!("inputs do not match the workload's model family"),
@@ -264,7 +283,9 @@ impl CandleCase {
     fn loss(&self, output: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
             Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
-            Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
+            Model::Llama(_, _, inputs) => {
+                LlamaModel::loss(output, &inputs.targets, inputs.weights.as_ref())
+            }
             Model::LlamaDecode(..) => candle_core::bail!("a decode step has no training loss"),
             // ditbench_harness::kernels::TRAIN_LOSS
             Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {

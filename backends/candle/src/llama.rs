@@ -182,13 +182,17 @@ impl LlamaModel {
         self.head(w, &h, Mode::Inference)
     }
 
-    /// Mean next-token cross-entropy, computed in f32.
-    pub fn loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    /// Mean next-token cross-entropy, computed in f32; with `weights` (0 at
+    /// ignored positions, 1/n at the n others) the mean over counted ones.
+    pub fn loss(logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
         let vocab = logits.dim(D::Minus1)?;
         let logits = logits.to_dtype(DType::F32)?.reshape(((), vocab))?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let picked = log_probs.gather(&targets.flatten_all()?.unsqueeze(1)?, 1)?;
-        picked.mean_all()?.neg()
+        match weights {
+            None => picked.mean_all()?.neg(),
+            Some(w) => picked.flatten_all()?.mul(w)?.sum_all()?.neg(),
+        }
     }
 
     pub fn device_tokens(tokens: &[u32], shape: (usize, usize), device: &Device) -> Result<Tensor> {

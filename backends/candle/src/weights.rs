@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, Var};
+use ditbench_harness::Dtype;
 use ditbench_harness::WeightSource;
 use ditbench_harness::params::ParamSpec;
-use ditbench_harness::tensors::load_checked;
+use ditbench_harness::tensors::{HostData, load_checked_for};
 
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
@@ -27,10 +28,21 @@ impl Weights {
     ) -> Result<Self> {
         let mut tensors = HashMap::with_capacity(specs.len());
         let mut vars = Vec::new();
+        // A bf16 (f16) checkpoint for a bf16 (f16) run is uploaded as stored.
+        let stored = match dtype {
+            DType::BF16 => Dtype::Bf16,
+            DType::F16 => Dtype::F16,
+            _ => Dtype::F32,
+        };
         for spec in specs {
-            let host = load_checked(source, spec)?;
-            let t = Tensor::from_slice(host.as_f32()?, spec.shape.as_slice(), device)?
-                .to_dtype(dtype)?;
+            let host = load_checked_for(source, spec, stored)?;
+            let shape = spec.shape.as_slice();
+            let t = match &host.data {
+                HostData::Bf16(v) => Tensor::from_slice(v, shape, device)?,
+                HostData::F16(v) => Tensor::from_slice(v, shape, device)?,
+                _ => Tensor::from_slice(host.as_f32()?, shape, device)?,
+            }
+            .to_dtype(dtype)?;
             let t = if trainable {
                 let var = Var::from_tensor(&t)?;
                 let t = var.as_tensor().clone();

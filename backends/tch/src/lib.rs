@@ -189,7 +189,18 @@ impl Backend for TchBackend {
                     Model::LlamaDecode(model, params, token, cache)
                 } else {
                     let targets = LlamaModel::device_tokens(targets.as_u32()?, shape, device)?;
-                    Model::Llama(model, params, LlamaInputs { tokens, targets })
+                    // Ignored positions are libtorch's ignore index (-100),
+                    // as in `LlamaForCausalLM`'s loss: no weights needed.
+                    let weights = None;
+                    Model::Llama(
+                        model,
+                        params,
+                        LlamaInputs {
+                            tokens,
+                            targets,
+                            weights,
+                        },
+                    )
                 }
             }
             _ => bail!("inputs do not match the workload's model family"),

@@ -6,6 +6,7 @@ use anyhow::Result;
 use ditbench_harness::AttentionPlan;
 use ditbench_harness::layout::{LlamaLayer, LlamaParams};
 use ditbench_harness::tables::llama_rope;
+use ditbench_harness::tensors::{HF_IGNORE_INDEX, IGNORED_TARGET};
 use ditbench_harness::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -162,7 +163,8 @@ impl LlamaModel {
         self.head(w, &h)
     }
 
-    /// Mean next-token cross-entropy (`F.cross_entropy`), computed in f32.
+    /// Mean next-token cross-entropy (`F.cross_entropy`), computed in f32,
+    /// over the positions whose target is not the ignore index (-100).
     pub fn loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let vocab = *logits.size().last().expect("logits have a vocab dimension");
         Ok(logits
@@ -179,7 +181,14 @@ impl LlamaModel {
 
     /// Token ids as the i64 tensor libtorch's embedding and loss take.
     pub fn device_tokens(tokens: &[u32], shape: (usize, usize), device: Device) -> Result<Tensor> {
-        let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        // An ignored target is the loss's ignore index.
+        let ids: Vec<i64> = tokens
+            .iter()
+            .map(|&t| match t {
+                IGNORED_TARGET => HF_IGNORE_INDEX,
+                id => i64::from(id),
+            })
+            .collect();
         Ok(Tensor::f_from_slice(&ids)?
             .f_view([shape.0 as i64, shape.1 as i64])?
             .f_to(device)?)

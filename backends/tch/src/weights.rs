@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
+use ditbench_harness::Dtype;
 use ditbench_harness::WeightSource;
 use ditbench_harness::params::ParamSpec;
-use ditbench_harness::tensors::load_checked;
+use ditbench_harness::tensors::{HostData, load_checked_for};
 use tch::{Device, Kind, Tensor};
 
 pub struct Weights {
@@ -36,10 +37,24 @@ impl Weights {
     ) -> Result<Self> {
         let mut tensors = HashMap::with_capacity(specs.len());
         let mut leaves = Vec::new();
+        // A bf16 (f16) checkpoint for a bf16 (f16) run is uploaded as stored.
+        let stored = match kind {
+            Kind::BFloat16 => Dtype::Bf16,
+            Kind::Half => Dtype::F16,
+            _ => Dtype::F32,
+        };
         for spec in specs {
-            let host = load_checked(source, spec)?;
-            let t = upload(host.as_f32()?, &spec.shape, kind, device)
-                .with_context(|| format!("cannot upload {}", spec.name))?;
+            let host = load_checked_for(source, spec, stored)?;
+            let as_stored = |t: Tensor| -> Result<Tensor> {
+                let shape: Vec<i64> = spec.shape.iter().map(|&d| d as i64).collect();
+                Ok(t.f_view(shape.as_slice())?.f_to_kind(kind)?.f_to(device)?)
+            };
+            let t = match &host.data {
+                HostData::Bf16(v) => as_stored(Tensor::f_from_slice(v)?),
+                HostData::F16(v) => as_stored(Tensor::f_from_slice(v)?),
+                _ => upload(host.as_f32()?, &spec.shape, kind, device),
+            }
+            .with_context(|| format!("cannot upload {}", spec.name))?;
             let t = if trainable {
                 let t = t.f_detach()?.f_set_requires_grad(true)?;
                 leaves.push((spec.name.clone(), t.shallow_clone()));

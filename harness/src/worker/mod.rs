@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::case::{CaseSpec, Pass};
+use crate::checkpoint::FileWeights;
 use crate::energy;
 use crate::env::worker_threads;
-use crate::files::{FileWeights, encode, global_grad_norm, load_inputs, output_tensors};
+use crate::files::{encode, global_grad_norm, output_tensors};
+use crate::input_file::{MissingTarget, load_inputs};
 use crate::interference;
 use crate::kernels::{CALIBRATION_SUM_ELEMENTS, Kernel, KernelSpec, calibration_matmul};
 use crate::memory::{self, MemoryFigures, heap};
@@ -33,10 +35,16 @@ use crate::timing::{Instruments, Measurement, TimingConfig, measure, measure_wit
 pub struct WorkerRequest {
     pub case: CaseSpec,
     pub timing: TimingConfig,
-    /// Weights from this safetensors file instead of the seeded source.
-    pub weights_file: Option<PathBuf>,
+    /// Weights from these safetensors files (one checkpoint, perhaps
+    /// sharded) instead of the seeded source.
+    #[serde(default)]
+    pub weights_files: Vec<PathBuf>,
     /// Inputs from this safetensors file instead of the seeded source.
     pub inputs_file: Option<PathBuf>,
+    /// A training target the inputs file lacks is seeded (`--seeded-targets`),
+    /// not refused.
+    #[serde(default)]
+    pub seeded_targets: bool,
     /// After timing, run the pass once more and write its outputs here.
     pub outputs_file: Option<PathBuf>,
     /// Limit of the worker's data segment (`--mem-limit`), bytes.
@@ -137,9 +145,9 @@ fn serve_into(
     let config = &case.workload.config;
     // The baseline before any weights or inputs are read.
     let rss_before = memory::current_rss_bytes();
-    let mut weights: Box<dyn WeightSource> = match &request.weights_file {
-        Some(path) => Box::new(FileWeights::open(path, &parameters(config))?),
-        None => Box::new(SeededWeights { seed: case.seed }),
+    let mut weights: Box<dyn WeightSource> = match request.weights_files.as_slice() {
+        [] => Box::new(SeededWeights { seed: case.seed }),
+        files => Box::new(FileWeights::open(files, &parameters(config), None)?),
     };
     if std::env::var(PERTURB_ENV).is_ok_and(|b| b == case.backend) {
         weights = Box::new(Perturbed(weights));
@@ -149,9 +157,17 @@ fn serve_into(
     }
     let (inputs, inputs_source) = match &request.inputs_file {
         Some(path) => {
-            let (inputs, notes) = load_inputs(path, config, case.seed)?;
-            out.notes.extend(notes);
-            (inputs, format!("file {}", path.display()))
+            let missing = match (case.pass, request.seeded_targets) {
+                (Pass::Train, false) => MissingTarget::Refuse,
+                (Pass::Train, true) => MissingTarget::Seeded,
+                _ => MissingTarget::Unused,
+            };
+            let file = load_inputs(path, config, case.seed, missing)?;
+            if case.pass == Pass::Train {
+                out.notes
+                    .push(format!("training targets: {}", file.targets.describe()));
+            }
+            (file.inputs, format!("file {}", path.display()))
         }
         None => (
             seeded_inputs(config, case.seed),
