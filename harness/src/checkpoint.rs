@@ -337,6 +337,22 @@ impl FileWeights {
     }
 }
 
+impl FileWeights {
+    /// How many of `specs` [`WeightSource::load_for`] hands over as stored
+    /// for a run in `dtype` (no f32 copy), for the case's notes.
+    pub fn stored_in(&self, specs: &[ParamSpec], dtype: Dtype) -> usize {
+        let stored = match dtype {
+            Dtype::Bf16 => StDtype::BF16,
+            Dtype::F16 => StDtype::F16,
+            Dtype::F32 => return 0,
+        };
+        specs
+            .iter()
+            .filter(|s| self.checkpoint.dtype(&s.name) == Some(stored))
+            .count()
+    }
+}
+
 impl WeightSource for FileWeights {
     fn load(&self, spec: &ParamSpec) -> Result<HostTensor> {
         self.checkpoint.float(&spec.name)

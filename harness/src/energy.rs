@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::DeviceName;
-
 pub const DEFINITIONS: &[(&str, &str)] = &[(
     "energy",
     "energy of the timed iterations from the device's counter (CPU: Linux powercap RAPL package domains, the whole package including other processes), read every 0.5 s and at both ends so counter wrap-around is counted; joules_per_iteration = joules / timed iterations, average_watts = joules / timed seconds; when no counter is readable, unavailable says why",
@@ -55,17 +53,13 @@ impl EnergyFigures {
     }
 }
 
-/// The counters of `device` (one per package or GPU), or why there are none.
-pub fn counters_for(device: DeviceName) -> Result<Vec<Arc<dyn EnergyCounter>>, String> {
-    match device {
-        DeviceName::Cpu => Ok(rapl_packages(Path::new(POWERCAP))?
-            .into_iter()
-            .map(|d| Arc::new(d) as Arc<dyn EnergyCounter>)
-            .collect()),
-        DeviceName::Cuda(_) => {
-            Err("no GPU energy counter in this build (NVML sampling is not implemented yet)".into())
-        }
-    }
+/// The CPU's counters (one per RAPL package), or why there are none. A
+/// GPU's counter is its NVML device ([`crate::gpu::nvml_device`]).
+pub fn cpu_counters() -> Result<Vec<Arc<dyn EnergyCounter>>, String> {
+    Ok(rapl_packages(Path::new(POWERCAP))?
+        .into_iter()
+        .map(|d| Arc::new(d) as Arc<dyn EnergyCounter>)
+        .collect())
 }
 
 const POWERCAP: &str = "/sys/class/powercap";

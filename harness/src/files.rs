@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use safetensors::tensor::{TensorInfo, TensorView};
 use safetensors::{Dtype as StDtype, SafeTensors};
 
@@ -295,7 +295,30 @@ impl SafetensorsFile {
                 view.dtype()
             )
         })?;
-        Ok(HostTensor::f32(view.shape().to_vec(), values))
+        let shape = view.shape().to_vec();
+        drop(view);
+        self.release(name);
+        Ok(HostTensor::f32(shape, values))
+    }
+
+    /// Drop `name`'s pages from this process's resident set once its values
+    /// are copied out, so that a worker holds its framework's copy of the
+    /// weights and not the file's pages beside it (the page cache keeps
+    /// them for the next worker). Advice only: a failure changes nothing.
+    fn release(&self, name: &str) {
+        if let Some(info) = self.index.get(name) {
+            let (begin, end) = info.data_offsets;
+            // SAFETY: the map is read-only and private, and nothing borrows
+            // it now (the values were copied out); a later read of these
+            // pages faults the same file bytes back in.
+            let _ = unsafe {
+                self.bytes.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    self.data_start + begin,
+                    end - begin,
+                )
+            };
+        }
     }
 
     /// An integer tensor's shape and values as i64 (any integer type).
@@ -321,8 +344,11 @@ impl SafetensorsFile {
             StDtype::F16 => HostData::F16(pairs.map(half::f16::from_le_bytes).collect()),
             _ => return Ok(None),
         };
+        let shape = view.shape().to_vec();
+        drop(view);
+        self.release(name);
         Ok(Some(HostTensor {
-            shape: view.shape().to_vec(),
+            shape,
             data: values,
         }))
     }

@@ -35,6 +35,7 @@ pub mod env;
 pub mod export;
 pub mod extrapolate;
 pub mod files;
+pub mod gpu;
 pub mod input_file;
 pub mod interference;
 pub mod kernels;

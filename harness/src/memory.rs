@@ -20,6 +20,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "peak_rss_bytes - rss_before_build_bytes: memory the model, its inputs and the timed passes added",
     ),
     (
+        "memory.build_peak_rss_bytes",
+        "peak resident set size of the worker while it built the model (weights read, converted and uploaded; inputs read), before the peak was reset for the timed passes: what loading a checkpoint costs",
+    ),
+    (
         "memory.peak_heap_bytes",
         "peak bytes live in the Rust global allocator during warm-up and timed passes (high-water mark restarted after the model was built); null when the framework allocates outside it",
     ),
@@ -138,6 +142,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub struct MemoryFigures {
     pub peak_rss_bytes: Option<u64>,
     pub rss_before_build_bytes: Option<u64>,
+    /// Absent in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_peak_rss_bytes: Option<u64>,
     pub rss_growth_bytes: Option<u64>,
     pub peak_heap_bytes: Option<u64>,
 }

@@ -13,6 +13,7 @@ use crate::confidence::{self, Confidence};
 use crate::cost::{CostFigures, MemoryEstimate};
 use crate::energy::EnergyFigures;
 use crate::env::Environment;
+use crate::gpu::GpuFigures;
 use crate::interference::Interference;
 use crate::memory::MemoryFigures;
 use crate::parity::Parity;
@@ -79,6 +80,7 @@ pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String,
         .chain(crate::parity::DEFINITIONS)
         .chain(crate::threads::DEFINITIONS)
         .chain(crate::energy::DEFINITIONS)
+        .chain(crate::gpu::DEFINITIONS)
         .chain(crate::scale::DEFINITIONS)
         .chain(crate::peak::DEFINITIONS)
         .chain(crate::interference::DEFINITIONS)
@@ -250,6 +252,10 @@ pub struct CaseResult {
     /// Energy of the timed iterations, or why it was not measured.
     #[serde(default)]
     pub energy: Option<EnergyFigures>,
+    /// NVML readings of a GPU case's device while timed (power, device
+    /// memory, clocks, throttling), or why there are none; null on CPUs.
+    #[serde(default)]
+    pub gpu: Option<GpuFigures>,
     /// The preset's whole model from this case: measured or extrapolated,
     /// per video, image or request, and what it costs.
     #[serde(default)]
@@ -480,6 +486,7 @@ mod tests {
             + crate::parity::DEFINITIONS.len()
             + crate::threads::DEFINITIONS.len()
             + crate::energy::DEFINITIONS.len()
+            + crate::gpu::DEFINITIONS.len()
             + crate::scale::DEFINITIONS.len()
             + crate::peak::DEFINITIONS.len()
             + crate::interference::DEFINITIONS.len()

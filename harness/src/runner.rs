@@ -629,6 +629,7 @@ pub(crate) fn empty_result(case: &CaseSpec, scores: ScoreMemory, runtime_bytes: 
         parity: None,
         threads: None,
         energy: None,
+        gpu: None,
         full_model: None,
         efficiency: None,
         interference: None,
@@ -656,6 +657,7 @@ fn fill_from_response(
     result.threads = r.threads;
     let mut m = r.measurement;
     result.energy = m.energy.take();
+    result.gpu = m.gpu.take();
     result.interference = m.interference.take();
     result.stop_reason = m.stop_reason;
     result.warmup_samples_s = m.warmup_samples_s;

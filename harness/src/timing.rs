@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::PreparedCase;
 use crate::energy::{EnergyCounter, EnergyFigures, Sampler};
+use crate::gpu::{self, GpuFigures, GpuSampler, GpuSource};
 use crate::interference::{CONTENDED_SHARE, Interference, InterferenceProbe};
 use crate::stats;
 use crate::threads::{self, ThreadActivity, ThreadTimes};
@@ -102,6 +103,9 @@ pub struct Measurement {
     /// no probe was given.
     #[serde(default)]
     pub interference: Option<Interference>,
+    /// NVML readings of the case's GPU; `None` for CPU cases.
+    #[serde(default)]
+    pub gpu: Option<GpuFigures>,
 }
 
 /// What is watched while a case is timed, beside the clock.
@@ -111,6 +115,9 @@ pub struct Instruments {
     pub energy: Option<Result<Vec<Arc<dyn EnergyCounter>>, String>>,
     /// Probes of what else uses the resources the case asked for.
     pub interference: Vec<Box<dyn InterferenceProbe>>,
+    /// The case's GPU, read through NVML (or why it cannot be); `None`:
+    /// not a GPU case.
+    pub gpu: Option<Result<Arc<dyn GpuSource>, String>>,
 }
 
 /// Resamples of the bootstrap that decides when to stop (the reported CI uses more).
@@ -139,6 +146,7 @@ pub fn measure_with(
     let Instruments {
         energy,
         interference: mut probes,
+        gpu,
     } = instruments;
     let start = Instant::now();
     let mut m = Measurement::default();
@@ -160,6 +168,7 @@ pub fn measure_with(
     let begun: Vec<Result<(), String>> = probes.iter_mut().map(|p| p.begin()).collect();
     let threads_before = ThreadTimes::now();
     let sampler = energy.map(|counters| counters.and_then(Sampler::start));
+    let gpu_sampler = gpu.map(|source| source.and_then(|s| GpuSampler::start(s, gpu::PERIOD)));
     let timed_start = Instant::now();
     let mut phases_complete = true;
     loop {
@@ -204,6 +213,10 @@ pub fn measure_with(
     m.energy = sampler.map(|s| match s {
         Ok(sampler) => sampler.finish(m.samples_s.len()),
         Err(why) => EnergyFigures::unavailable(why),
+    });
+    m.gpu = gpu_sampler.map(|s| match s {
+        Ok(sampler) => sampler.finish(m.samples_s.len()),
+        Err(why) => GpuFigures::unavailable(why),
     });
     m.threads = threads_before
         .zip(ThreadTimes::now())

@@ -45,13 +45,23 @@ impl Weights {
         };
         for spec in specs {
             let host = load_checked_for(source, spec, stored)?;
-            let as_stored = |t: Tensor| -> Result<Tensor> {
+            // From the raw bytes with the kind named: tch 0.24's `Element`
+            // for half::bf16 says Kind::Half, so from_slice would read
+            // bf16 bits as f16.
+            let as_stored = |bytes: Vec<u8>, stored: Kind| -> Result<Tensor> {
                 let shape: Vec<i64> = spec.shape.iter().map(|&d| d as i64).collect();
-                Ok(t.f_view(shape.as_slice())?.f_to_kind(kind)?.f_to(device)?)
+                Ok(Tensor::f_from_data_size(&bytes, &shape, stored)?
+                    .f_to_kind(kind)?
+                    .f_to(device)?)
             };
             let t = match &host.data {
-                HostData::Bf16(v) => as_stored(Tensor::f_from_slice(v)?),
-                HostData::F16(v) => as_stored(Tensor::f_from_slice(v)?),
+                HostData::Bf16(v) => as_stored(
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    Kind::BFloat16,
+                ),
+                HostData::F16(v) => {
+                    as_stored(v.iter().flat_map(|x| x.to_le_bytes()).collect(), Kind::Half)
+                }
                 _ => upload(host.as_f32()?, &spec.shape, kind, device),
             }
             .with_context(|| format!("cannot upload {}", spec.name))?;

@@ -8,17 +8,19 @@
 pub mod guards;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::case::{CaseSpec, Pass};
+use crate::case::{CaseSpec, DeviceName, Pass};
 use crate::checkpoint::FileWeights;
-use crate::energy;
+use crate::energy::{self, EnergyCounter};
 use crate::env::worker_threads;
 use crate::files::{encode, global_grad_norm, output_tensors};
+use crate::gpu::{self, GpuSource};
 use crate::input_file::{MissingTarget, load_inputs};
 use crate::interference;
 use crate::kernels::{CALIBRATION_SUM_ELEMENTS, Kernel, KernelSpec, calibration_matmul};
@@ -147,7 +149,23 @@ fn serve_into(
     let rss_before = memory::current_rss_bytes();
     let mut weights: Box<dyn WeightSource> = match request.weights_files.as_slice() {
         [] => Box::new(SeededWeights { seed: case.seed }),
-        files => Box::new(FileWeights::open(files, &parameters(config), None)?),
+        files => {
+            let specs = parameters(config);
+            let file = FileWeights::open(files, &specs, None)?;
+            let stored = file.stored_in(&specs, case.dtype);
+            if stored > 0 {
+                let how_many = if stored == specs.len() {
+                    "every tensor".to_string()
+                } else {
+                    format!("{stored} of {} tensors (the rest through f32)", specs.len())
+                };
+                out.notes.push(format!(
+                    "weights uploaded as stored ({}): {how_many}, no f32 copy",
+                    case.dtype
+                ));
+            }
+            Box::new(file)
+        }
     };
     if std::env::var(PERTURB_ENV).is_ok_and(|b| b == case.backend) {
         weights = Box::new(Perturbed(weights));
@@ -187,6 +205,7 @@ fn serve_into(
     // weight file is held in memory while loading), then restart the marks.
     drop(weights);
     drop(inputs);
+    let build_peak_rss = memory::peak_rss_bytes();
     if !memory::reset_peak_rss() {
         out.notes
             .push("peak RSS includes the model build (this kernel cannot reset VmHWM)".into());
@@ -200,9 +219,21 @@ fn serve_into(
     if let Some(fault) = fault {
         guards::inject(fault, request.mem_limit_bytes.is_some())?;
     }
+    // A GPU's NVML device is both its energy counter and its sampler.
+    let (energy, gpu) = match case.device {
+        DeviceName::Cpu => (energy::cpu_counters(), None),
+        DeviceName::Cuda(index) => match gpu::nvml_device(index) {
+            Ok(device) => (
+                Ok(vec![device.clone() as Arc<dyn EnergyCounter>]),
+                Some(Ok(device as Arc<dyn GpuSource>)),
+            ),
+            Err(why) => (Err(why.clone()), Some(Err(why))),
+        },
+    };
     let instruments = Instruments {
-        energy: Some(energy::counters_for(case.device)),
+        energy: Some(energy),
         interference: interference::probes_for(case.device, worker_threads()),
+        gpu,
     };
     out.measurement = measure_with(prepared.as_mut(), &request.timing, instruments)?;
     // Asked after the passes ran: a backend may report the kernels it saw.
@@ -219,6 +250,7 @@ fn serve_into(
     out.memory = Some(MemoryFigures {
         peak_rss_bytes: peak_rss,
         rss_before_build_bytes: rss_before,
+        build_peak_rss_bytes: build_peak_rss,
         rss_growth_bytes: match (peak_rss, rss_before) {
             (Some(p), Some(b)) => Some(p.saturating_sub(b)),
             _ => None,
