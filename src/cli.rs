@@ -279,6 +279,9 @@ pub struct RunArgs {
     /// Limit each worker's memory (heap and anonymous mappings), e.g. 8GiB; a case that needs more is recorded as `oom`.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub mem_limit: Option<u64>,
+    /// Check the arguments and print the cases this run would run (and why any would be skipped), then exit without running, generating or writing anything.
+    #[arg(long)]
+    pub plan: bool,
     /// Continue an interrupted run: run the cases FILE lacks, with the options it was started with, and add them to FILE.
     #[arg(long, value_name = "FILE", exclusive = true)]
     pub resume: Option<PathBuf>,

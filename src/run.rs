@@ -455,7 +455,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
     // checked for parity; larger ones initialise in the worker.
     // The parent builds them only within its own budget (--mem-limit, and a
     // quarter of RAM): past it, each worker seeds its own, identically.
-    if run.data.weights.is_empty() && run.data.inputs.is_none() && !args.no_parity {
+    if run.data.weights.is_empty() && run.data.inputs.is_none() && !args.no_parity && !args.plan {
         let cache = args.out.join("cache");
         let budget = args
             .mem_limit
@@ -564,6 +564,13 @@ fn reference_dir(results_file: &Path) -> std::path::PathBuf {
 
 fn start(args: &RunArgs) -> Result<RunOutcome> {
     let plan = plan(args)?;
+    if args.plan {
+        print_plan(&plan);
+        return Ok(RunOutcome {
+            failed: 0,
+            parity_failed: 0,
+        });
+    }
     let build = build_info();
     let started = chrono::Local::now();
     let results = RunResults {
@@ -594,6 +601,27 @@ fn start(args: &RunArgs) -> Result<RunOutcome> {
     };
     let runner = Runner::new(plan.run, plan.worker, store);
     execute(runner, plan.cases, results, file, args.report)
+}
+
+/// `run --plan`: every planned case, and why the parent would skip one.
+fn print_plan(plan: &Plan) {
+    let skipped: Vec<Option<String>> = plan
+        .cases
+        .iter()
+        .map(|c| plan.run.skip_reason(c, &plan.run.estimate(c).1))
+        .collect();
+    let runs = skipped.iter().filter(|s| s.is_none()).count();
+    println!(
+        "plan: {} case(s), {runs} to run, {} skipped; nothing was run or written",
+        plan.cases.len(),
+        plan.cases.len() - runs
+    );
+    for (case, skip) in plan.cases.iter().zip(&skipped) {
+        match skip {
+            None => println!("  {}", case.label()),
+            Some(why) => println!("  {}: skipped: {why}", case.label()),
+        }
+    }
 }
 
 /// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,

@@ -94,6 +94,16 @@ fn every_cpu_backend_computes_a_large_matmul_on_two_cores() {
             continue;
         }
         let used = parallelism(|| run_for(case.as_mut(), 0.5));
+        // Judged only if the machine stayed free while it was measured:
+        // another VM's steal or a neighbour's burst takes cores mid-way.
+        let idle_after = idle_cores_now();
+        if idle_after < 1.6 {
+            eprintln!(
+                "skipped {}: the machine got busy while measuring ({idle_after:.2} cores free after, {used:.2} used)",
+                backend.name()
+            );
+            continue;
+        }
         checked.push((backend.name(), used));
     }
     eprintln!("cores' worth of CPU per backend: {checked:.2?}");

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The prepared GPU check (issue 21): one call on an NVIDIA machine runs every
+# compiled backend on the GPU with parity on the small presets, then one
+# block of the real models, and writes the results and the HTML report into
+# the output directory. Built here, run there: the GPU machine needs no Rust
+# and no internet.
+#
+#   scripts/build-gpu.sh                 # here: dist/gpu/ditbench, stripped
+#   scripts/gpu-check.sh                 # there: results and report in $OUT
+#   scripts/gpu-check.sh --dry-run       # anywhere: every step checked on the
+#                                        # CPU with `run --plan`, nothing run
+#
+# Options: --bin FILE (default dist/gpu/ditbench, else target/release/ditbench),
+# --out DIR (default $OUT, else results/gpu-check), --device cuda:N (cuda:0),
+# --torch-python FILE (the Python whose torch/lib is the libtorch to use;
+# default /opt/torch/.venv/bin/python3, else .venv/bin/python).
+#
+# libtorch and the CUDA libraries (cudart, cuBLAS, cuRAND, NVRTC, NCCL) are
+# found in that Python's torch and nvidia-* wheels and put on the loader's
+# path for the runs below only: nothing to export beforehand.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+dry_run=0
+bin=""
+out="${OUT:-$root/results/gpu-check}"
+device="cuda:0"
+torch_python=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) dry_run=1 ;;
+        --bin) bin="$2"; shift ;;
+        --out) out="$2"; shift ;;
+        --device) device="$2"; shift ;;
+        --torch-python) torch_python="$2"; shift ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "gpu-check: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$device" in
+    cuda:[0-9]*) ;;
+    *) echo "gpu-check: --device must be cuda:N, got '$device'" >&2; exit 2 ;;
+esac
+if [ -z "$bin" ]; then
+    for candidate in "$root/dist/gpu/ditbench" "$root/target/release/ditbench"; do
+        if [ -x "$candidate" ]; then bin="$candidate"; break; fi
+    done
+fi
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "gpu-check: no ditbench binary (build one with scripts/build-gpu.sh, or pass --bin)" >&2
+    exit 2
+fi
+
+# Each step: a label, a time limit in seconds, and ditbench's arguments.
+# Budgets keep the whole check under 8 minutes on an H100/H200.
+small="-p wan-tiny,wan-small,llama-tiny,llama-small --dtypes f32,bf16 --budget 1 --min-time 0.2"
+steps=(
+    "small-presets-with-parity|240|run $small"
+    "wan2.1-1.3b-480p-2-blocks|120|run -p wan2.1-1.3b-480p --layers 2 --passes forward --dtypes bf16 --budget 3 --extrapolate"
+    "image-1024|90|run -p wan2.1-1.3b-image-1024 --layers 2 --passes forward --dtypes bf16 --budget 3 --extrapolate"
+    "llama-2-7b-2-layers|120|run -p llama-2-7b --layers 2 --dtypes bf16 --budget 3 --extrapolate"
+)
+
+if [ "$dry_run" -eq 1 ]; then
+    # The same arguments, planned on the CPU: presets, overrides, passes and
+    # dtypes are checked as on the GPU; nothing runs and nothing is written.
+    echo "gpu-check: dry run with $bin (the GPU run uses --devices $device)"
+    for step in "${steps[@]}"; do
+        IFS='|' read -r label limit args <<<"$step"
+        echo "== $label (up to ${limit}s on the GPU)"
+        # shellcheck disable=SC2086
+        "$bin" $args --devices cpu --plan --out "$out" --case-timeout "$limit"
+    done
+    "$bin" report --help >/dev/null
+    echo "gpu-check: dry run passed (${#steps[@]} steps planned)"
+    exit 0
+fi
+
+# The libraries of the GPU machine's PyTorch, for these runs only.
+if [ -z "$torch_python" ]; then
+    for candidate in /opt/torch/.venv/bin/python3 "$root/.venv/bin/python"; do
+        if [ -x "$candidate" ]; then torch_python="$candidate"; break; fi
+    done
+fi
+if [ -z "$torch_python" ]; then
+    echo "gpu-check: no Python with torch (pass --torch-python)" >&2
+    exit 2
+fi
+lib_path="$("$torch_python" - <<'PY'
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+dirs = [os.path.join(os.path.dirname(torch.__file__), "lib")]
+dirs += sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib")))
+dirs += sorted(glob.glob(os.path.join(site, "nvidia", "cu*", "lib")))
+print(":".join(d for d in dict.fromkeys(dirs) if os.path.isdir(d)))
+PY
+)"
+export LD_LIBRARY_PATH="$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# CUDA's numbering then matches NVML's (the GPU sampler reads NVML).
+export CUDA_DEVICE_ORDER=PCI_BUS_ID
+# One pool for libtorch's allocator: the NVML per-process figure sees it.
+export PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync
+
+mkdir -p "$out"
+echo "gpu-check: $("$bin" --version) on $device; libraries from $torch_python"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+status=0
+for step in "${steps[@]}"; do
+    IFS='|' read -r label limit args <<<"$step"
+    echo "== $label"
+    # shellcheck disable=SC2086
+    if ! timeout "$limit" "$bin" $args --devices "$device" --out "$out" --case-timeout "$limit"; then
+        echo "gpu-check: step $label did not pass (see above); continuing" >&2
+        status=1
+    fi
+done
+"$bin" report "$out" -o "$out/report.html" || status=1
+echo "gpu-check: results and report in $out"
+exit "$status"
