@@ -93,9 +93,13 @@ fn every_cpu_backend_computes_a_large_matmul_on_two_cores() {
             );
             continue;
         }
-        let used = parallelism(|| run_for(case.as_mut(), 0.5));
-        // Judged only if the machine stayed free while it was measured:
-        // another VM's steal or a neighbour's burst takes cores mid-way.
+        // The best of three half-second measurements: steal or a
+        // neighbour's burst takes cores from one of them, and a framework
+        // that computes on one thread stays near 1.0 in every one.
+        let used = (0..3)
+            .map(|_| parallelism(|| run_for(case.as_mut(), 0.5)))
+            .fold(0.0, f64::max);
+        // Judged only if the machine is still free after it was measured.
         let idle_after = idle_cores_now();
         if idle_after < 1.6 {
             eprintln!(
