@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
-use ditbench_harness::checkpoint::{Checkpoint, FileWeights};
+use ditbench_harness::checkpoint::FileWeights;
 use ditbench_harness::cost::check_counts;
 use ditbench_harness::env::{self, ThreadSettings, default_threads};
 use ditbench_harness::extrapolate;
@@ -164,8 +164,7 @@ fn data_files(
         let whole = parameters(&workload.config.with_blocks(blocks));
         let checked = FileWeights::open(&args.weights, &parameters(&workload.config), Some(&whole))
             .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
-        weights = Checkpoint::shard_files(&args.weights)
-            .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
+        weights = checked.shard_paths();
         eprintln!("weights: {}", checked.describe());
     }
     if let Some(path) = &args.inputs {

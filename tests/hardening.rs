@@ -630,20 +630,13 @@ fn two_plain_runs_into_one_out_share_the_cache_without_corrupting_it() {
         "candle",
         "--passes",
         "forward",
-        "--budget",
-        "0.6",
-        "--min-time",
-        "0.1",
-        "--min-iters",
-        "3",
-        "--warmup-time",
-        "0.05",
         "--out",
         out.to_str().unwrap(),
     ];
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
             .args(args)
+            .args(common::QUICK)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -20,10 +20,16 @@ use crate::tensors::{HostTensor, WeightSource};
 /// An index file larger than this is not an index (Llama-2-70B's is 66 kB).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 
+/// An index's tensor name -> shard file name.
+type WeightMap = BTreeMap<String, String>;
+
+/// An index file and its weight map.
+type Index = (PathBuf, WeightMap);
+
 /// The part of a Hugging Face index ditbench reads.
 #[derive(Deserialize)]
 struct IndexFile {
-    weight_map: BTreeMap<String, String>,
+    weight_map: WeightMap,
 }
 
 /// The shards of one checkpoint and which shard holds each tensor.
@@ -36,7 +42,7 @@ pub struct Checkpoint {
 struct Resolved {
     shards: Vec<PathBuf>,
     /// The index's weight map, where the source is (or holds) an index.
-    index: Option<(PathBuf, BTreeMap<String, String>)>,
+    index: Option<Index>,
 }
 
 fn read_index(path: &Path) -> Result<Resolved> {
@@ -131,23 +137,27 @@ fn resolve(path: &Path) -> Result<Resolved> {
     })
 }
 
-impl Checkpoint {
-    /// The shard files `paths` name (files, directories, index files), in
-    /// order, each once: what a worker is given to open.
-    pub fn shard_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-        let mut shards: Vec<PathBuf> = Vec::new();
-        let mut seen = HashSet::new();
-        for path in paths {
-            for shard in resolve(path)?.shards {
-                let key = fs::canonicalize(&shard).unwrap_or_else(|_| shard.clone());
-                if seen.insert(key) {
-                    shards.push(std::path::absolute(&shard).unwrap_or(shard));
-                }
+/// The shard files `paths` name (files, directories, index files), in
+/// order, each once, and the weight maps of the indexes among them: every
+/// path resolved (and every index read) once.
+fn resolve_all(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Index>)> {
+    let mut shards: Vec<PathBuf> = Vec::new();
+    let mut indexes = Vec::new();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let resolved = resolve(path)?;
+        indexes.extend(resolved.index);
+        for shard in resolved.shards {
+            let key = fs::canonicalize(&shard).unwrap_or_else(|_| shard.clone());
+            if seen.insert(key) {
+                shards.push(std::path::absolute(&shard).unwrap_or(shard));
             }
         }
-        Ok(shards)
     }
+    Ok((shards, indexes))
+}
 
+impl Checkpoint {
     /// Open every shard `paths` name (headers only) and check that they
     /// agree: no tensor in two shards, and each index's listing matches
     /// what its shards hold.
@@ -155,13 +165,7 @@ impl Checkpoint {
         if paths.is_empty() {
             bail!("no weights file given");
         }
-        let mut indexes = Vec::new();
-        for path in paths {
-            if let Some(index) = resolve(path)?.index {
-                indexes.push(index);
-            }
-        }
-        let files = Self::shard_files(paths)?;
+        let (files, indexes) = resolve_all(paths)?;
         let mut shards = Vec::with_capacity(files.len());
         let mut owner: HashMap<String, usize> = HashMap::new();
         for (i, file) in files.iter().enumerate() {
@@ -188,7 +192,7 @@ impl Checkpoint {
 
     /// Each tensor the index lists is in the shard it names, and each
     /// tensor of its shards is listed.
-    fn check_index(&self, index: &Path, map: &BTreeMap<String, String>) -> Result<()> {
+    fn check_index(&self, index: &Path, map: &WeightMap) -> Result<()> {
         let mut listed_shards = HashSet::new();
         for (name, file) in map {
             listed_shards.insert(file.as_str());
@@ -256,6 +260,11 @@ impl Checkpoint {
             Some(shard) => shard.float(name),
             None => bail!("{} has no tensor '{name}'", self.describe()),
         }
+    }
+
+    /// The shard files, absolute: what a worker is given to open.
+    pub fn shard_paths(&self) -> Vec<PathBuf> {
+        self.shards.iter().map(|s| s.path().to_path_buf()).collect()
     }
 
     /// The shard files, for results and messages.
@@ -338,6 +347,11 @@ impl FileWeights {
 }
 
 impl FileWeights {
+    /// The checkpoint's shard files, absolute.
+    pub fn shard_paths(&self) -> Vec<PathBuf> {
+        self.checkpoint.shard_paths()
+    }
+
     /// How many of `specs` [`WeightSource::load_for`] hands over as stored
     /// for a run in `dtype` (no f32 copy), for the case's notes.
     pub fn stored_in(&self, specs: &[ParamSpec], dtype: Dtype) -> usize {
