@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use ditbench_harness::scale::DEFAULT_GENERATED_TOKENS;
+use ditbench_harness::shard::Shard;
 use ditbench_harness::units::parse_size;
 use ditbench_harness::{AttentionChoice, Dtype, Pass};
 
@@ -28,7 +29,8 @@ pub enum Command {
   ditbench run -p wan2.1-1.3b-480p --frames 1,5,9 --layers 1 --extrapolate
   ditbench run --suite real-scale --price-per-hour 0.096
   ditbench run --cpus 2-3 --budget 30                    # pinned, longer per case
-  ditbench run --resume results/ditbench-20261201-192528-vm.json")]
+  ditbench run --resume results/ditbench-20261201-192528-vm.json
+  ditbench run --shard 2/4 --shard-set nightly-42 -o shards/   # one of four jobs")]
     Run(Box<RunArgs>),
     /// List presets with parameters, tokens and FLOPs; with `run`'s overrides, what a custom size costs.
     #[command(after_help = "Examples:
@@ -282,9 +284,19 @@ pub struct RunArgs {
     /// Check the arguments and print the cases this run would run (and why any would be skipped), then exit without running, generating or writing anything.
     #[arg(long)]
     pub plan: bool,
-    /// Continue an interrupted run: run the cases FILE lacks, with the options it was started with, and add them to FILE.
-    #[arg(long, value_name = "FILE", exclusive = true)]
+    /// Continue an interrupted run: run the cases FILE lacks, with the options it was started with, and add them to FILE
+    /// (with --shard: checked to be that shard's file).
+    #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+    /// Run shard K of N: a deterministic part of the planned cases (the same on every machine given the
+    /// same arguments), so N jobs together run every case once, each writing its own results file.
+    /// A parity reference, the backends it checks, a model's depths and an LLM's prefills and decodes stay in one shard.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Name the launch a shard belongs to (e.g. a Slurm array job id, a workflow run id), so
+    /// `report` and `compare` can tell one launch's shard files from another's.
+    #[arg(long, value_name = "NAME", requires = "shard")]
+    pub shard_set: Option<String>,
 
     #[command(flatten)]
     pub timing: TimingArgs,

@@ -113,6 +113,9 @@ fn terminal(c: &Comparison) -> String {
         ]);
     }
     let mut out = format!("{rows}\n");
+    for s in &c.shards {
+        out.push_str(&format!("{}\n", terminal_text(s)));
+    }
     for case in c.cases.iter().filter(|r| !r.time.inconclusive.is_empty()) {
         out.push_str(&format!(
             "inconclusive: {} ({})\n",

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use ditbench::registry::thread_variables;
 use ditbench_harness::compare::Outcome;
 use ditbench_harness::env::{self, BuildInfo, ThreadSettings, default_threads};
@@ -265,8 +264,51 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run --resume FILE` takes its options from FILE: any other option given
+/// (but `--shard`, which is checked against the file) is refused.
+fn check_resume(matches: &clap::ArgMatches) -> Result<(), UsageError> {
+    use clap::parser::ValueSource;
+    let Some(("run", run)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if run.value_source("resume") != Some(ValueSource::CommandLine) {
+        return Ok(());
+    }
+    // The run command's own arguments (its ids also name the flattened groups).
+    let command = <Cli as clap::CommandFactory>::command();
+    let others: Vec<String> = command
+        .find_subcommand("run")
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| !["resume", "shard"].contains(&a.get_id().as_str()))
+        .filter(|a| run.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => a.get_id().to_string(),
+        })
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "--resume FILE runs with the options FILE records; it takes no other option but --shard (to check it), got {}",
+        others.join(", ")
+    )))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match check_resume(&matches)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Cli::from_arg_matches(&matches).map_err(anyhow::Error::from))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

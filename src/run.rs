@@ -29,6 +29,7 @@ use ditbench_harness::runner::{
     available_devices, plan_cases,
 };
 use ditbench_harness::scale::ScaleSettings;
+use ditbench_harness::shard::{Shard, ShardRecord, select};
 use ditbench_harness::tensors::{WeightSource, seeded_data_bytes};
 use ditbench_harness::threads::{cpu_list_text, parse_cpu_list};
 use ditbench_harness::timing::TimingConfig;
@@ -193,7 +194,7 @@ fn data_files(
 
 pub fn run(args: &RunArgs) -> Result<RunOutcome> {
     match &args.resume {
-        Some(file) => resume(file),
+        Some(file) => resume(file, args.shard),
         None => start(args),
     }
 }
@@ -436,6 +437,20 @@ fn plan(args: &RunArgs) -> Result<Plan> {
         args.seed,
         args.attention,
     );
+    let (cases, shard) = match args.shard {
+        Some(s) => {
+            let (mine, record) = select(cases, s, args.shard_set.clone());
+            if mine.is_empty() {
+                eprintln!(
+                    "note: shard {s} holds no cases (the plan has {} unit(s) for {} shards); its results file records that",
+                    record.units.len(),
+                    s.count
+                );
+            }
+            (mine, Some(record))
+        }
+        None => (cases, None),
+    };
     let mut run = RunPlan {
         backends,
         timing: timing.clone(),
@@ -495,6 +510,7 @@ fn plan(args: &RunArgs) -> Result<Plan> {
             extrapolate,
             cpus,
             oversubscribe: args.oversubscribe,
+            shard,
         },
     })
 }
@@ -588,8 +604,12 @@ fn start(args: &RunArgs) -> Result<RunOutcome> {
         cases: Vec::new(),
         resumed_at: Vec::new(),
     };
+    let shard = match args.shard {
+        Some(s) => format!("-shard{}of{}", s.index, s.count),
+        None => String::new(),
+    };
     let stem = format!(
-        "ditbench-{}-{}",
+        "ditbench-{}-{}{shard}",
         started.format("%Y%m%d-%H%M%S"),
         file_stem(&results.environment.host, "host")
     );
@@ -610,8 +630,18 @@ fn print_plan(plan: &Plan) {
         .map(|c| plan.run.skip_reason(c, &plan.run.estimate(c).1))
         .collect();
     let runs = skipped.iter().filter(|s| s.is_none()).count();
+    let shard = match &plan.settings.shard {
+        Some(r) => format!(
+            " in shard {} (partition {}, {} of its {} units)",
+            r.shard(),
+            r.plan,
+            r.units_of(r.index).count(),
+            r.units.len()
+        ),
+        None => String::new(),
+    };
     println!(
-        "plan: {} case(s), {runs} to run, {} skipped; nothing was run or written",
+        "plan: {} case(s){shard}, {runs} to run, {} skipped; nothing was run or written",
         plan.cases.len(),
         plan.cases.len() - runs
     );
@@ -658,11 +688,25 @@ fn lock_beside(path: &Path) -> Result<std::fs::File> {
 
 /// Continue the run recorded in `path`: the same command line, only the
 /// cases the file lacks, written into the same file.
-fn resume(path: &Path) -> Result<RunOutcome> {
+fn resume(path: &Path, shard: Option<Shard>) -> Result<RunOutcome> {
     // Held until the run ends: a second `--resume` of the file would run the
     // same cases on the same cores, and the last writer would win.
     let _lock = lock_beside(path)?;
     let mut results = RunResults::load(path).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
+    let recorded_shard = results.settings.shard.as_ref().map(ShardRecord::shard);
+    if let Some(asked) = shard
+        && recorded_shard != Some(asked)
+    {
+        return Err(UsageError(format!(
+            "--resume: {} is {}, not shard {asked}",
+            path.display(),
+            match recorded_shard {
+                Some(s) => format!("shard {s}"),
+                None => "an unsharded run".into(),
+            }
+        ))
+        .into());
+    }
     if let Some(finished) = &results.finished_at {
         return Err(UsageError(format!(
             "--resume: {} is a finished run (finished at {finished}); nothing to resume",

@@ -150,6 +150,9 @@ pub struct Comparison {
     /// Which backends regressed, read as a hint: all of them points at the
     /// machine or a shared dependency, one at that framework.
     pub diagnosis: Option<String>,
+    /// Each side's shard sets (`run --shard`): whole, or which shards are
+    /// missing (their cases are then "only in" the other side).
+    pub shards: Vec<String>,
 }
 
 impl Comparison {
@@ -286,7 +289,19 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
         .filter(|c| !c.regressed() && c.time.verdict == Verdict::Inconclusive)
         .count();
     let diagnosis = diagnose(&cases);
+    let shards = [("baseline", baseline), ("candidate", candidate)]
+        .into_iter()
+        .flat_map(|(side, runs)| {
+            crate::shard::shard_sets(runs.iter().filter_map(|r| {
+                let record = r.settings.shard.as_ref()?;
+                Some((r.started_at.clone(), record, r.finished_at.is_some()))
+            }))
+            .into_iter()
+            .map(move |set| format!("{side}: {}", set.describe()))
+        })
+        .collect();
     Comparison {
+        shards,
         thresholds: *t,
         environment: environment_changes(baseline, candidate),
         cases,
@@ -539,6 +554,12 @@ pub fn render_markdown(c: &Comparison) -> String {
     });
     if let Some(d) = &c.diagnosis {
         md.push_str(&format!("{}\n\n", md_escape(d)));
+    }
+    for s in &c.shards {
+        md.push_str(&format!("- {}\n", md_escape(s)));
+    }
+    if !c.shards.is_empty() {
+        md.push('\n');
     }
     md.push_str(
         "| case | baseline | candidate | ratio | 95% CI | p | time | peak RSS ratio | memory |\n",

@@ -50,6 +50,7 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scale;
+pub mod shard;
 pub mod stats;
 pub mod tables;
 pub mod tensors;

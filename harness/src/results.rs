@@ -121,6 +121,10 @@ pub struct RunSettings {
     /// Whether `--threads` above the available CPUs was allowed.
     #[serde(default)]
     pub oversubscribe: bool,
+    /// `--shard K/N`: which part of the planned cases this file holds, and
+    /// the whole partition; null for an unsharded run.
+    #[serde(default)]
+    pub shard: Option<crate::shard::ShardRecord>,
 }
 
 fn auto_attention() -> AttentionChoice {

@@ -723,6 +723,26 @@ impl Report {
         let claims = claims::claims(&full_models, &rows, &generation);
         let buyers = buyer::buyer_view(&full_models, &places, &generation);
         let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);
+        // Shard files are one run: a missing or unfinished shard is said first.
+        let sets = crate::shard::shard_sets(runs.iter().filter_map(|r| {
+            let record = r.results.settings.shard.as_ref()?;
+            Some((
+                r.path.display().to_string(),
+                record,
+                r.results.finished_at.is_some(),
+            ))
+        }));
+        for set in sets.iter().rev() {
+            let text = set.describe();
+            headlines.insert(
+                0,
+                if set.is_whole() {
+                    format!("Merged {text}.")
+                } else {
+                    format!("Incomplete: {text}.")
+                },
+            );
+        }
         if options.history {
             let changes: Vec<&ChangePoint> =
                 history.iter().flat_map(|h| &h.change_points).collect();
@@ -835,15 +855,20 @@ fn runs_in_history(history: &[CaseHistory]) -> usize {
     starts.len()
 }
 
-/// The most recent run (by start time) of each machine, in file order.
+/// The most recent run (by start time) of each machine, in file order; of
+/// a sharded run, each shard's most recent file.
 fn latest_per_host(runs: &[LoadedRun]) -> Vec<LoadedRun> {
+    let place = |r: &LoadedRun| {
+        let shard = r.results.settings.shard.as_ref();
+        (
+            r.results.environment.host.clone(),
+            shard.map(|s| (s.plan.clone(), s.index)),
+        )
+    };
     let mut latest: Vec<&LoadedRun> = Vec::new();
     for run in runs {
-        let host = &run.results.environment.host;
-        match latest
-            .iter_mut()
-            .find(|r| &r.results.environment.host == host)
-        {
+        let key = place(run);
+        match latest.iter_mut().find(|r| place(r) == key) {
             Some(slot) if slot.results.started_at < run.results.started_at => *slot = run,
             Some(_) => {}
             None => latest.push(run),
