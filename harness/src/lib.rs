@@ -6,7 +6,9 @@
 //!   analytic cost model), [`tables`], [`tensors`] (host tensors, the seeded
 //!   weights and inputs), [`layout`] (each model's parameters as typed
 //!   structs), [`case`] (dtype, pass, device, attention, case and its key),
-//!   [`attention`] (which attention path a case runs, and its memory).
+//!   [`attention`] (which attention path a case runs, and its memory),
+//!   [`shard`] (a run's cases split over N jobs, and whether a set of shard
+//!   files is whole).
 //! - Plain tools: [`stats`] (one-sample and two-sample statistics), [`units`]
 //!   (how figures are written), [`nonfinite`] (NaN and infinities in JSON), [`write`](mod@write) (files that never replace one),
 //!   [`memory`], [`energy`], [`interference`] (what else ran while a case was timed), [`peak`] (GPUs' dense peaks, MFU), [`threads`], [`env`](mod@env) (what was measured on which machine).
