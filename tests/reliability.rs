@@ -301,7 +301,7 @@ fn resume_refuses_what_it_cannot_continue() {
     );
     refuse(
         &["run", "--resume", "x.json", "--presets", "wan-tiny"],
-        "cannot be used with",
+        "takes no other option but --shard",
     );
     let foreign = dir.path().join("foreign.json");
     std::fs::write(&foreign, "{\"hello\": 1}").unwrap();
