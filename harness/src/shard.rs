@@ -419,8 +419,8 @@ mod tests {
                 "wan-tiny f32 forward",
                 "wan-tiny f32 train",
                 "llama-tiny f32 forward+decode",
-                "llama-tiny[seq_len=8] f32 train",
-                "llama-tiny[seq_len=16] f32 train",
+                "llama-tiny[seq-len=8] f32 train",
+                "llama-tiny[seq-len=16] f32 train",
             ]
         );
     }
@@ -438,8 +438,14 @@ mod tests {
         assert_eq!(a.plan, b.plan);
         assert_eq!(a.units, b.units);
         let load = |k: u32| a.units_of(k).map(|u| u.weight).sum::<usize>();
-        // 5 units: llama forward+decode weighs 2, the others 1: 3 and 3.
-        assert_eq!((load(1), load(2)), (3, 3));
+        // 6 units: llama-tiny forward+decode weighs 2, the five others 1
+        // (two passes of each Wan, llama-tiny train): 7 split as 4 and 3.
+        assert_eq!((load(1), load(2)), (4, 3));
+        // The heaviest unit is dealt first, to shard 1.
+        assert!(
+            a.units_of(1)
+                .any(|u| u.unit == "llama-tiny f32 forward+decode")
+        );
     }
 
     #[test]
