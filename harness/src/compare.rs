@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::results::{CaseResult, RunResults, Status};
+use crate::results::{CaseResult, RunResults, Status, shard_sets};
 use crate::stats::{bootstrap_ratio_ci, mann_whitney_p, median};
 use crate::timing::TimingConfig;
 use crate::units::{format_seconds, md_escape};
@@ -292,12 +292,9 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
     let shards = [("baseline", baseline), ("candidate", candidate)]
         .into_iter()
         .flat_map(|(side, runs)| {
-            crate::shard::shard_sets(runs.iter().filter_map(|r| {
-                let record = r.settings.shard.as_ref()?;
-                Some((r.started_at.clone(), record, r.finished_at.is_some()))
-            }))
-            .into_iter()
-            .map(move |set| format!("{side}: {}", set.describe()))
+            shard_sets(runs)
+                .into_iter()
+                .map(move |set| format!("{side}: {}", set.describe()))
         })
         .collect();
     Comparison {

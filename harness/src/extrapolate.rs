@@ -7,7 +7,9 @@ use crate::case::Pass;
 use crate::results::{CaseResult, Status};
 use crate::scale::{FullModel, Interval, PerUnit, ScaleSettings, UnitCost};
 use crate::stats::bootstrap_two_medians_ci;
-use crate::workload::{DEFAULT_PRESETS, Dimension, LlamaConfig, ModelConfig, find_preset};
+use crate::workload::{
+    DEFAULT_PRESETS, Dimension, LlamaConfig, ModelConfig, find_preset, workload_label,
+};
 
 /// The preset's block count, where the preset is known.
 fn preset_blocks(case: &CaseResult) -> Option<usize> {
@@ -327,18 +329,11 @@ fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> Uni
 /// `layers` override (`wan2.1-1.3b-480p[frames=17,layers=1]` stands for
 /// `wan2.1-1.3b-480p[frames=17]`).
 pub fn model_label(case: &CaseResult) -> String {
-    let others: Vec<String> = case
-        .workload
-        .overrides
-        .iter()
-        .filter(|(name, _)| name.as_str() != Dimension::Layers.name())
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
-    if others.is_empty() {
-        case.workload.preset.clone()
-    } else {
-        format!("{}[{}]", case.workload.preset, others.join(","))
-    }
+    workload_label(
+        &case.workload.preset,
+        &case.workload.overrides,
+        &[Dimension::Layers],
+    )
 }
 
 /// Whether a case's full model answers a question worth a table row: it was

@@ -19,6 +19,7 @@ use crate::memory::MemoryFigures;
 use crate::parity::Parity;
 use crate::peak::Efficiency;
 use crate::scale::{FullModel, ScaleSettings};
+use crate::shard::{ShardRecord, ShardSet};
 use crate::stats::Stats;
 use crate::tensors::DataSource;
 use crate::threads::ThreadUse;
@@ -124,7 +125,7 @@ pub struct RunSettings {
     /// `--shard K/N`: which part of the planned cases this file holds, and
     /// the whole partition; null for an unsharded run.
     #[serde(default)]
-    pub shard: Option<crate::shard::ShardRecord>,
+    pub shard: Option<ShardRecord>,
 }
 
 fn auto_attention() -> AttentionChoice {
@@ -342,6 +343,15 @@ impl CaseResult {
             tflops: flops / median_s / 1e12,
         }
     }
+}
+
+/// The shard sets (`run --shard`) among `runs`: whole, or which shards are
+/// missing or unfinished. Unsharded runs belong to none.
+pub fn shard_sets<'a>(runs: impl IntoIterator<Item = &'a RunResults>) -> Vec<ShardSet> {
+    crate::shard::shard_sets(
+        runs.into_iter()
+            .filter_map(|r| Some((r.settings.shard.as_ref()?, r.finished_at.is_some()))),
+    )
 }
 
 impl RunResults {

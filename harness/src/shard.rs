@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::case::{CaseSpec, Pass};
-use crate::workload::{Dimension, ModelConfig};
+use crate::workload::{Dimension, ModelConfig, workload_label};
 
 /// Shard `index` of `count` (both from 1), as `K/N` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,21 +73,12 @@ impl fmt::Display for Shard {
 pub fn unit_of(case: &CaseSpec) -> String {
     let w = &case.workload;
     let llm_request = matches!(w.config, ModelConfig::Llama(_)) && case.pass != Pass::Train;
-    let mut dropped = vec![Dimension::Layers.name()];
-    if llm_request {
-        dropped.push(Dimension::SeqLen.name());
-    }
-    let kept: Vec<String> = w
-        .overrides
-        .iter()
-        .filter(|(name, _)| !dropped.contains(&name.as_str()))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let model = if kept.is_empty() {
-        w.preset.clone()
+    let leave_out: &[Dimension] = if llm_request {
+        &[Dimension::Layers, Dimension::SeqLen]
     } else {
-        format!("{}[{}]", w.preset, kept.join(","))
+        &[Dimension::Layers]
     };
+    let model = workload_label(&w.preset, &w.overrides, leave_out);
     let pass = if llm_request {
         "forward+decode".to_string()
     } else {
@@ -219,9 +210,6 @@ pub struct ShardSet {
     pub plan: String,
     pub set: Option<String>,
     pub count: u32,
-    /// Each shard found, with its files (more than one: a shard run again;
-    /// the latest run of each case counts, as everywhere).
-    pub present: BTreeMap<u32, Vec<String>>,
     /// Shards with no file, with the units they held.
     pub missing: BTreeMap<u32, Vec<String>>,
     /// Shards whose file says the run did not finish.
@@ -279,58 +267,43 @@ impl ShardSet {
     }
 }
 
-/// The shard sets among `files` (path, record, finished), grouped by
-/// partition and launch, in order of first appearance.
-pub fn shard_sets<'a>(
-    files: impl IntoIterator<Item = (String, &'a ShardRecord, bool)>,
-) -> Vec<ShardSet> {
-    let mut sets: Vec<(ShardSet, &ShardRecord)> = Vec::new();
-    let mut finished: Vec<(usize, u32, bool)> = Vec::new();
-    for (path, record, done) in files {
-        let i = match sets
+/// The shard sets among the shard files described by `files` (each file's
+/// record and whether its run finished), grouped by partition and launch,
+/// in order of first appearance.
+pub fn shard_sets<'a>(files: impl IntoIterator<Item = (&'a ShardRecord, bool)>) -> Vec<ShardSet> {
+    // Per set: its first record, and each shard found with whether any of
+    // its files finished (a shard run again counts once).
+    let mut found: Vec<(&ShardRecord, BTreeMap<u32, bool>)> = Vec::new();
+    for (record, finished) in files {
+        let i = match found
             .iter()
-            .position(|(s, _)| s.plan == record.plan && s.set == record.set)
+            .position(|(r, _)| r.plan == record.plan && r.set == record.set)
         {
             Some(i) => i,
             None => {
-                sets.push((
-                    ShardSet {
-                        plan: record.plan.clone(),
-                        set: record.set.clone(),
-                        count: record.count,
-                        present: BTreeMap::new(),
-                        missing: BTreeMap::new(),
-                        unfinished: Vec::new(),
-                    },
-                    record,
-                ));
-                sets.len() - 1
+                found.push((record, BTreeMap::new()));
+                found.len() - 1
             }
         };
-        sets[i]
-            .0
-            .present
-            .entry(record.index)
-            .or_default()
-            .push(path);
-        finished.push((i, record.index, done));
+        *found[i].1.entry(record.index).or_default() |= finished;
     }
-    for (i, (set, record)) in sets.iter_mut().enumerate() {
-        for k in 1..=set.count {
-            if !set.present.contains_key(&k) {
-                let units = record.units_of(k).map(|u| u.unit.clone()).collect();
-                set.missing.insert(k, units);
-            }
-        }
-        // A shard counts as finished when any of its files finished.
-        for k in set.present.keys() {
-            let done = finished.iter().any(|&(j, s, d)| j == i && s == *k && d);
-            if !done {
-                set.unfinished.push(*k);
-            }
-        }
-    }
-    sets.into_iter().map(|(s, _)| s).collect()
+    found
+        .into_iter()
+        .map(|(record, shards)| ShardSet {
+            plan: record.plan.clone(),
+            set: record.set.clone(),
+            count: record.count,
+            missing: (1..=record.count)
+                .filter(|k| !shards.contains_key(k))
+                .map(|k| (k, record.units_of(k).map(|u| u.unit.clone()).collect()))
+                .collect(),
+            unfinished: shards
+                .iter()
+                .filter(|&(_, &done)| !done)
+                .map(|(&k, _)| k)
+                .collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -454,18 +427,10 @@ mod tests {
         let records: Vec<ShardRecord> = (1..=3)
             .map(|k| select(all.clone(), Shard { index: k, count: 3 }, Some("7".into())).1)
             .collect();
-        let whole = shard_sets(
-            records
-                .iter()
-                .map(|r| (format!("{}.json", r.index), r, true)),
-        );
+        let whole = shard_sets(records.iter().map(|r| (r, true)));
         assert_eq!(whole.len(), 1);
         assert!(whole[0].is_whole(), "{}", whole[0].describe());
-        let partial = shard_sets(
-            [(&records[0], true), (&records[2], false)]
-                .into_iter()
-                .map(|(r, d)| (format!("{}.json", r.index), r, d)),
-        );
+        let partial = shard_sets([(&records[0], true), (&records[2], false)]);
         let text = partial[0].describe();
         assert!(!partial[0].is_whole());
         assert_eq!(partial[0].missing.keys().copied().collect::<Vec<_>>(), [2]);
@@ -478,10 +443,7 @@ mod tests {
         // Another launch of the same partition is another set.
         let mut other = records[1].clone();
         other.set = Some("8".into());
-        let two = shard_sets([
-            ("a".to_string(), &records[0], true),
-            ("b".to_string(), &other, true),
-        ]);
+        let two = shard_sets([(&records[0], true), (&other, true)]);
         assert_eq!(two.len(), 2);
     }
 }

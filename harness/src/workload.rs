@@ -782,16 +782,27 @@ impl Workload {
 
     /// `preset` or `preset[frames=9,layers=2]`.
     pub fn label(&self) -> String {
-        if self.overrides.is_empty() {
-            self.preset.clone()
-        } else {
-            let parts: Vec<_> = self
-                .overrides
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            format!("{}[{}]", self.preset, parts.join(","))
-        }
+        workload_label(&self.preset, &self.overrides, &[])
+    }
+}
+
+/// `preset` or `preset[frames=9,layers=2]` from `overrides` (command-line
+/// name -> value), leaving out the dimensions of `leave_out`: the label of
+/// what several workloads share (a model across depths, a sweep's fixed part).
+pub fn workload_label(
+    preset: &str,
+    overrides: &BTreeMap<String, usize>,
+    leave_out: &[Dimension],
+) -> String {
+    let parts: Vec<String> = overrides
+        .iter()
+        .filter(|(name, _)| !leave_out.iter().any(|d| d.name() == name.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if parts.is_empty() {
+        preset.to_string()
+    } else {
+        format!("{preset}[{}]", parts.join(","))
     }
 }
 

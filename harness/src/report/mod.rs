@@ -724,14 +724,7 @@ impl Report {
         let buyers = buyer::buyer_view(&full_models, &places, &generation);
         let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);
         // Shard files are one run: a missing or unfinished shard is said first.
-        let sets = crate::shard::shard_sets(runs.iter().filter_map(|r| {
-            let record = r.results.settings.shard.as_ref()?;
-            Some((
-                r.path.display().to_string(),
-                record,
-                r.results.finished_at.is_some(),
-            ))
-        }));
+        let sets = crate::results::shard_sets(runs.iter().map(|r| &r.results));
         for set in sets.iter().rev() {
             let text = set.describe();
             headlines.insert(

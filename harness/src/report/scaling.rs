@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Row, charts};
 use crate::cost::cost;
-use crate::workload::{Dimension, Overrides, Workload, find_preset};
+use crate::workload::{Dimension, Overrides, Workload, find_preset, workload_label};
 
 /// Dimensions that change the tokens of one sample: what a scaling sweep varies.
 pub const TOKEN_DIMENSIONS: [Dimension; 4] = [
@@ -90,17 +90,7 @@ pub fn log_log_slope(points: &[(f64, f64)]) -> Option<f64> {
 pub fn scaling(rows: &[Row]) -> Result<Option<Scaling>> {
     let mut groups: BTreeMap<String, (String, String, Vec<&Row>)> = BTreeMap::new();
     for r in rows {
-        let fixed: Vec<String> = r
-            .overrides
-            .iter()
-            .filter(|(k, _)| !TOKEN_DIMENSIONS.iter().any(|d| d.name() == k.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let model = if fixed.is_empty() {
-            r.preset.clone()
-        } else {
-            format!("{}[{}]", r.preset, fixed.join(","))
-        };
+        let model = workload_label(&r.preset, &r.overrides, &TOKEN_DIMENSIONS);
         let label = format!(
             "{model} · {} {} · {} · {}",
             r.backend, r.device, r.dtype, r.pass
