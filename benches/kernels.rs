@@ -1,5 +1,5 @@
 //! Kernel-level micro-benchmarks (criterion): the building blocks of a Wan
-//! workload (`ditbench_harness::kernels`): one DiT block, attention over one
+//! workload (`ditbench_core::compute::kernels`): one DiT block, attention over one
 //! latent frame, half the clip and the whole clip, and the three largest
 //! matmuls, forward and train (forward + backward to every operand), on
 //! every compiled backend and every device it has.
@@ -25,11 +25,11 @@ use anyhow::{Context, Result, bail};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ditbench::compiled_backends;
 use ditbench::registry::thread_variables;
-use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
-use ditbench_harness::kernels::{KernelSpec, wan_kernels};
-use ditbench_harness::tensors::SeededWeights;
-use ditbench_harness::workload::{ModelConfig, WanConfig, find_preset, presets};
-use ditbench_harness::{Dtype, Pass};
+use ditbench_core::compute::kernels::{KernelSpec, wan_kernels};
+use ditbench_core::compute::tensors::SeededWeights;
+use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
+use ditbench_core::spec::workload::{ModelConfig, WanConfig, find_preset, presets};
+use ditbench_core::{Dtype, Pass};
 
 /// The Wan configuration and dtype the environment asks for.
 fn settings() -> Result<(String, WanConfig, Dtype)> {
@@ -126,7 +126,7 @@ fn kernels(c: &mut Criterion) {
 }
 
 /// `iters` steps between two device synchronizations.
-fn time_steps(case: &mut dyn ditbench_harness::PreparedCase, iters: u64) -> Result<Duration> {
+fn time_steps(case: &mut dyn ditbench_core::PreparedCase, iters: u64) -> Result<Duration> {
     case.synchronize()?;
     let start = Instant::now();
     for _ in 0..iters {

@@ -2,8 +2,8 @@
 
 pub use ditbench::compiled_backends;
 use ditbench::registry::registry;
-use ditbench_harness::Backend;
-use ditbench_harness::env::Framework;
+use ditbench_core::Backend;
+use ditbench_harness::measure::env::Framework;
 
 use crate::UsageError;
 

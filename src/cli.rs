@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ditbench_harness::scale::DEFAULT_GENERATED_TOKENS;
-use ditbench_harness::shard::Shard;
-use ditbench_harness::units::parse_size;
-use ditbench_harness::{AttentionChoice, Dtype, Pass};
+use ditbench_core::util::units::parse_size;
+use ditbench_core::{AttentionChoice, Dtype, Pass};
+use ditbench_harness::record::scale::DEFAULT_GENERATED_TOKENS;
+use ditbench_harness::record::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(

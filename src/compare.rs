@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 use comfy_table::{Cell, Color};
-use ditbench_harness::compare::{
+use ditbench_core::util::units::terminal_text;
+use ditbench_harness::read::compare::{
     Comparison, Outcome, Thresholds, Verdict, compare as compare_runs, render_markdown,
 };
-use ditbench_harness::report::load_runs;
-use ditbench_harness::units::terminal_text;
+use ditbench_harness::read::report::load_runs;
 
 use crate::UsageError;
 use crate::cli::{CompareArgs, CompareFormat};

@@ -3,9 +3,9 @@
 //! exactly what ditbench runs.
 
 use anyhow::{Context, Result};
-use ditbench_harness::files::{FloatType, seeded_inputs_file, seeded_weight_shards};
-use ditbench_harness::tensors::seeded_data_bytes;
-use ditbench_harness::write::{file_stem, write_new, write_numbered};
+use ditbench_core::compute::tensors::seeded_data_bytes;
+use ditbench_core::io::files::{FloatType, seeded_inputs_file, seeded_weight_shards};
+use ditbench_core::util::write::{file_stem, write_new, write_numbered};
 
 use crate::UsageError;
 use crate::cli::{DataArgs, WeightsDtype};

@@ -2,15 +2,15 @@
 
 use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
-use ditbench_harness::cost::cost;
-use ditbench_harness::extrapolate::{model_label, worth_showing};
-use ditbench_harness::parity::ParityStatus;
-use ditbench_harness::results::{CaseResult, Status};
-use ditbench_harness::scale::{FullModel, Interval};
+use ditbench_core::check::parity::ParityStatus;
+use ditbench_core::spec::cost::cost;
+use ditbench_harness::record::extrapolate::{model_label, worth_showing};
+use ditbench_harness::record::results::{CaseResult, Status};
+use ditbench_harness::record::scale::{FullModel, Interval};
 use ditbench_harness::stats::Stats;
 
 /// Seconds with a unit that keeps 3-4 significant digits (as in reports).
-pub use ditbench_harness::units::format_seconds as seconds;
+pub use ditbench_core::util::units::format_seconds as seconds;
 
 /// A count with an SI suffix: 1.42B, 32.8k.
 pub fn si(x: f64) -> String {
@@ -51,7 +51,7 @@ pub fn flops(x: f64) -> String {
 
 /// Bytes as the terminal writes them: `3.00 GiB`, `512.0 MiB`.
 pub fn bytes(b: u64) -> String {
-    ditbench_harness::units::bytes(b, 2)
+    ditbench_core::util::units::bytes(b, 2)
 }
 
 /// Significant figures for small rates such as TFLOP/s.
@@ -526,7 +526,7 @@ pub struct PresetRow {
     /// The preset's description (of the preset as shipped, not the overrides).
     pub description: String,
     pub overridden: bool,
-    pub config: ditbench_harness::ModelConfig,
+    pub config: ditbench_core::ModelConfig,
 }
 
 /// The presets table: wide with family, train FLOPs and descriptions, or
@@ -557,8 +557,8 @@ fn presets_table(rows: &[PresetRow], wide: bool) -> Table {
                 family.to_string()
             } else {
                 match family {
-                    ditbench_harness::workload::Family::Wan => "DiT".to_string(),
-                    ditbench_harness::workload::Family::Llama => "LLM".to_string(),
+                    ditbench_core::spec::workload::Family::Wan => "DiT".to_string(),
+                    ditbench_core::spec::workload::Family::Llama => "LLM".to_string(),
                 }
             }),
             right(si(c.parameters as f64)),

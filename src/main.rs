@@ -14,11 +14,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ditbench::registry::thread_variables;
-use ditbench_harness::compare::Outcome;
-use ditbench_harness::env::{self, BuildInfo, ThreadSettings, default_threads};
-use ditbench_harness::memory::CountingAllocator;
-use ditbench_harness::worker::{WorkerRequest, serve};
-use ditbench_harness::workload::presets;
+use ditbench_core::machine::threads::ThreadSettings;
+use ditbench_core::spec::workload::presets;
+use ditbench_harness::measure::env::{self, BuildInfo, default_threads};
+use ditbench_harness::measure::memory::CountingAllocator;
+use ditbench_harness::read::compare::Outcome;
+use ditbench_harness::run::worker::{WorkerRequest, serve};
 
 use crate::cli::{Cli, Command};
 
@@ -82,7 +83,7 @@ fn worker(request: &Path, response: &Path) -> Result<()> {
 /// `ditbench list`: presets, or the workloads `run` would build from them
 /// with the same overrides, with their cost.
 fn list(args: &cli::ListArgs) -> Result<()> {
-    use ditbench_harness::workload::find_preset;
+    use ditbench_core::spec::workload::find_preset;
     let names: Vec<String> = if args.presets.is_empty() {
         presets().iter().map(|p| p.name.to_string()).collect()
     } else {
@@ -110,7 +111,7 @@ fn list(args: &cli::ListArgs) -> Result<()> {
                     "preset": r.preset,
                     "description": r.description,
                     "config": r.config,
-                    "cost": ditbench_harness::cost::cost(&r.config),
+                    "cost": ditbench_core::spec::cost::cost(&r.config),
                 })
             })
             .collect();
@@ -132,7 +133,7 @@ fn list(args: &cli::ListArgs) -> Result<()> {
 
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
 fn report(args: &cli::ReportArgs) -> Result<()> {
-    use ditbench_harness::report::{
+    use ditbench_harness::read::report::{
         Report, ReportOptions, UnknownBaseline, load_runs, render_csv, render_html, render_markdown,
     };
     let generation = run::scale_settings(&args.generation)?;
@@ -161,8 +162,8 @@ fn report(args: &cli::ReportArgs) -> Result<()> {
 
 /// `ditbench export`: unreadable input is a usage error (exit 2).
 fn export(args: &cli::ExportArgs) -> Result<()> {
-    use ditbench_harness::export::{bencher_metric_format, github_action_benchmark};
-    use ditbench_harness::report::{Report, ReportOptions, load_runs, render_csv};
+    use ditbench_harness::read::export::{bencher_metric_format, github_action_benchmark};
+    use ditbench_harness::read::report::{Report, ReportOptions, load_runs, render_csv};
     refuse_existing(args.output.as_deref())?;
     let loaded = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
     let text = match args.format {
@@ -191,7 +192,7 @@ fn export(args: &cli::ExportArgs) -> Result<()> {
 fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
         Some(path) => {
-            ditbench_harness::write::write_new(path, text.as_bytes())?;
+            ditbench_core::util::write::write_new(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),

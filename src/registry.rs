@@ -8,7 +8,7 @@
 //! compiled into this binary, under which cargo feature, and how it ranks
 //! as the parity reference.
 
-use ditbench_harness::Backend;
+use ditbench_core::Backend;
 
 /// One backend ditbench has, compiled into this build or not.
 #[derive(Clone, Copy)]

@@ -1,8 +1,8 @@
 //! `ditbench run`: validate the request, run every case in a worker process,
 //! write results after each case, print the summary.
 
-use ditbench_harness::report::{LoadedRun, Report, ReportOptions, render_html};
-use ditbench_harness::write::{file_stem, write_new};
+use ditbench_core::util::write::{file_stem, write_new};
+use ditbench_harness::read::report::{LoadedRun, Report, ReportOptions, render_html};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -11,32 +11,33 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ditbench::registry::{reference_order as registry_reference_order, thread_variables};
-use ditbench_harness::checkpoint::FileWeights;
-use ditbench_harness::cost::check_counts;
-use ditbench_harness::env::{self, ThreadSettings, default_threads};
-use ditbench_harness::extrapolate;
-use ditbench_harness::files::cached_seeded_data;
-use ditbench_harness::input_file::{MissingTarget, load_inputs};
-use ditbench_harness::interference::allowed_cpus;
-use ditbench_harness::memory;
-use ditbench_harness::params::{parameter_count, parameters};
-use ditbench_harness::parity::{ParityStatus, reference_first};
-use ditbench_harness::results::{
+use ditbench_core::check::parity::{ParityStatus, reference_first};
+use ditbench_core::compute::tensors::{WeightSource, seeded_data_bytes};
+use ditbench_core::io::checkpoint::FileWeights;
+use ditbench_core::io::files::cached_seeded_data;
+use ditbench_core::io::input_file::{MissingTarget, load_inputs};
+use ditbench_core::machine::threads::ThreadSettings;
+use ditbench_core::machine::threads::{cpu_list_text, parse_cpu_list};
+use ditbench_core::spec::cost::check_counts;
+use ditbench_core::spec::params::{parameter_count, parameters};
+use ditbench_core::spec::workload::{
+    DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads, find_preset,
+};
+use ditbench_core::{CaseSpec, DeviceName, Pass};
+use ditbench_harness::measure::env::{self, default_threads};
+use ditbench_harness::measure::interference::allowed_cpus;
+use ditbench_harness::measure::memory;
+use ditbench_harness::measure::timing::TimingConfig;
+use ditbench_harness::record::extrapolate;
+use ditbench_harness::record::results::{
     ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo, all_definitions,
 };
-use ditbench_harness::runner::{
+use ditbench_harness::record::scale::ScaleSettings;
+use ditbench_harness::record::shard::{Shard, ShardRecord, select};
+use ditbench_harness::run::runner::{
     DataFiles, PlannedBackend, ReferenceStore, RunPlan, Runner, WorkerCommand, WorkerLimits,
     available_devices, plan_cases,
 };
-use ditbench_harness::scale::ScaleSettings;
-use ditbench_harness::shard::{Shard, ShardRecord, select};
-use ditbench_harness::tensors::{WeightSource, seeded_data_bytes};
-use ditbench_harness::threads::{cpu_list_text, parse_cpu_list};
-use ditbench_harness::timing::TimingConfig;
-use ditbench_harness::workload::{
-    DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads, find_preset,
-};
-use ditbench_harness::{CaseSpec, DeviceName, Pass};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
@@ -487,8 +488,8 @@ fn plan(args: &RunArgs) -> Result<Plan> {
                 eprintln!(
                     "note: {}'s weights and inputs ({}) are larger than the parent may hold ({}); each worker seeds its own",
                     w.label(),
-                    ditbench_harness::units::bytes(bytes, 1),
-                    ditbench_harness::units::bytes(budget, 1)
+                    ditbench_core::util::units::bytes(bytes, 1),
+                    ditbench_core::util::units::bytes(budget, 1)
                 );
                 continue;
             }

@@ -184,7 +184,7 @@ fn the_schema_rejects_broken_results() {
         j["cases"][0]["error"] = "what happened".into();
         assert!(validator.is_valid(&j), "{kind}");
     }
-    let gpu = ditbench_harness::env::GpuInfo {
+    let gpu = ditbench_core::machine::gpus::GpuInfo {
         index: 0,
         name: "NVIDIA H100 80GB HBM3".into(),
         source: "NVML".into(),
@@ -200,7 +200,7 @@ fn the_schema_rejects_broken_results() {
     assert!(validator.is_valid(&j));
     let file = dir.path().join("gpu.json");
     std::fs::write(&file, j.to_string()).unwrap();
-    let loaded = ditbench_harness::results::RunResults::load(&file).unwrap();
+    let loaded = ditbench_harness::record::results::RunResults::load(&file).unwrap();
     assert_eq!(loaded.environment.gpus, [gpu]);
     assert!(broken(&|j| {
         j.as_object_mut().unwrap().remove("environment");

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::{ditbench, fails_with, files_in, result_files};
-use ditbench_harness::HostTensor;
-use ditbench_harness::files::{SafetensorsFile, encode};
+use ditbench_core::HostTensor;
+use ditbench_core::io::files::{SafetensorsFile, encode};
 use serde_json::Value;
 
 const QUICK: [&str; 6] = ["--budget", "0.3", "--min-time", "0.05", "--min-iters", "2"];
@@ -61,10 +61,10 @@ fn exported_data_reproduces_the_seeded_run_and_a_perturbed_weight_does_not() {
         printed.contains("wan-tiny-seed0.weights.safetensors"),
         "{printed}"
     );
-    let config = ditbench_harness::workload::find_preset("wan-tiny")
+    let config = ditbench_core::spec::workload::find_preset("wan-tiny")
         .unwrap()
         .config;
-    let expected = ditbench_harness::params::parameters(&config).len();
+    let expected = ditbench_core::spec::params::parameters(&config).len();
     assert_eq!(
         SafetensorsFile::open(&weights).unwrap().names().len(),
         expected
@@ -443,7 +443,7 @@ fn a_sharded_bf16_checkpoint_with_reference_inputs_runs_in_every_backend_with_pa
     let seeded = SafetensorsFile::open(&data.join("llama-tiny-seed0.inputs.safetensors")).unwrap();
     let ids = seeded.tokens("tokens", 256).unwrap();
     let mut labels = ids.as_u32().unwrap().to_vec();
-    labels[..10].fill(ditbench_harness::tensors::IGNORED_TARGET);
+    labels[..10].fill(ditbench_core::compute::tensors::IGNORED_TARGET);
     let hf: Vec<(String, HostTensor)> = vec![
         ("input_ids".into(), ids.clone()),
         ("labels".into(), HostTensor::u32(ids.shape.clone(), labels)),

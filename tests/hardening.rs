@@ -678,7 +678,7 @@ fn two_plain_runs_into_one_out_share_the_cache_without_corrupting_it() {
     {
         let digest_path = PathBuf::from(format!("{}.sha256", data.display()));
         let recorded = std::fs::read_to_string(&digest_path).unwrap();
-        let actual = ditbench_harness::files::sha256_file(data).unwrap();
+        let actual = ditbench_core::io::files::sha256_file(data).unwrap();
         assert_eq!(recorded.trim(), actual, "{}", data.display());
     }
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{ditbench, result_files};
-use ditbench_harness::conformance::{self, workload};
-use ditbench_harness::parity::{ParityStatus, compare};
-use ditbench_harness::{Backend, Dtype, Pass, PassOutput};
+use ditbench_core::check::conformance::{self, workload};
+use ditbench_core::check::parity::{ParityStatus, compare};
+use ditbench_core::{Backend, Dtype, Pass, PassOutput};
 use serde_json::Value;
 
 fn run(backend: &dyn Backend, preset: &str, pass: Pass) -> PassOutput {

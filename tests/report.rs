@@ -166,7 +166,7 @@ fn html_report_has_every_section_and_needs_no_network() {
     let script = &html[html.find("<script>").unwrap() + 8..html.find("</script>").unwrap()];
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {}\"",
-        ditbench_harness::report::script_hash_source(script)
+        ditbench_harness::read::report::script_hash_source(script)
     );
     assert!(
         html.contains(&csp),

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use ditbench::compiled_backends;
 use ditbench::registry::thread_variables;
-use ditbench_harness::env::{THREADS_ENV, ThreadSettings};
-use ditbench_harness::kernels::{Kernel, KernelSpec, wan_kernels};
-use ditbench_harness::tensors::SeededWeights;
-use ditbench_harness::threads::{ThreadTimes, activity, spin_two_threads};
-use ditbench_harness::workload::{ModelConfig, find_preset};
-use ditbench_harness::{DeviceName, Dtype, Pass, PreparedCase};
+use ditbench_core::compute::kernels::{Kernel, KernelSpec, wan_kernels};
+use ditbench_core::compute::tensors::SeededWeights;
+use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
+use ditbench_core::machine::threads::{ThreadTimes, activity, spin_two_threads};
+use ditbench_core::spec::workload::{ModelConfig, find_preset};
+use ditbench_core::{DeviceName, Dtype, Pass, PreparedCase};
 
 /// Below this many cores' worth of CPU time per wall second, a matmul given
 /// two threads did not run on two cores (a serial one gives 1.0; a parallel

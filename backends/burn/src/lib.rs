@@ -8,17 +8,17 @@ pub mod weights;
 
 use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
-use ditbench_harness::attention::{ScoreMemory, TILE_SCORE_BYTES, written_path_memory};
-use ditbench_harness::backend::time_train_step;
-use ditbench_harness::env::worker_threads;
-use ditbench_harness::files::l2_norm;
-use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
-use ditbench_harness::params::parameters;
-use ditbench_harness::tensors::target_weights;
-use ditbench_harness::threads::ThreadPool;
-use ditbench_harness::{AttentionPath, AttentionPlan};
-use ditbench_harness::{
+use ditbench_core::compute::backend::time_train_step;
+use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
+use ditbench_core::compute::tensors::target_weights;
+use ditbench_core::io::files::l2_norm;
+use ditbench_core::machine::threads::ThreadPool;
+use ditbench_core::machine::threads::worker_threads;
+use ditbench_core::spec::attention::{ScoreMemory, TILE_SCORE_BYTES, written_path_memory};
+use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
+use ditbench_core::spec::params::parameters;
+use ditbench_core::{AttentionPath, AttentionPlan};
+use ditbench_core::{
     Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput,
     PhaseTimes, PreparedCase, WeightSource,
 };
@@ -152,7 +152,7 @@ impl Backend for BurnBackend {
             Kind::Flex | Kind::NdArray => vec![DeviceName::Cpu],
             // GPUs the NVIDIA driver lists: none on a CPU-only machine.
             #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            _ => ditbench_harness::env::nvidia_gpus()
+            _ => ditbench_core::machine::gpus::nvidia_gpus()
                 .iter()
                 .map(|g| DeviceName::Cuda(g.index))
                 .collect(),
@@ -341,7 +341,7 @@ enum Model {
     /// One decode step: the context's last token over the cache of the
     /// tokens before it.
     LlamaDecode(Box<(LlamaModel, LlamaWeights, DecodeInputs)>),
-    /// Building blocks on their own (`ditbench_harness::kernels`), their
+    /// Building blocks on their own (`ditbench_core::compute::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(Box<(WanModel, BlockWeights, [Param; 3])>),
@@ -374,7 +374,7 @@ impl Output {
         }
     }
 
-    /// `ditbench_harness::kernels::TRAIN_LOSS`.
+    /// `ditbench_core::compute::kernels::TRAIN_LOSS`.
     fn mean_square(self) -> Tensor<1> {
         match self {
             Output::Video(t) => t.cast(DType::F32).square().mean(),

@@ -6,11 +6,11 @@ use std::cell::RefCell;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use ditbench_harness::layout::{LlamaLayer, LlamaParams};
-use ditbench_harness::tables::llama_rope;
-use ditbench_harness::workload::LlamaConfig;
+use ditbench_core::spec::layout::{LlamaLayer, LlamaParams};
+use ditbench_core::spec::tables::llama_rope;
+use ditbench_core::spec::workload::LlamaConfig;
 
-use ditbench_harness::AttentionPlan;
+use ditbench_core::AttentionPlan;
 
 use crate::ops::{Attention, Rope, linear, merge_heads, rms_norm, silu, split_heads};
 use crate::weights::Param;

@@ -8,9 +8,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Tensor, TensorCreationOptions, TensorData};
-use ditbench_harness::attention::AttentionRecord;
-use ditbench_harness::tables::RopeTable;
-use ditbench_harness::{AttentionPath, AttentionPlan};
+use ditbench_core::spec::attention::AttentionRecord;
+use ditbench_core::spec::tables::RopeTable;
+use ditbench_core::{AttentionPath, AttentionPlan};
 
 /// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
 pub fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {

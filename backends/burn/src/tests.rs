@@ -1,9 +1,9 @@
 use burn::tensor::Device;
-use ditbench_harness::conformance::{self, run, workload};
-use ditbench_harness::cost::cost;
-use ditbench_harness::params::parameters;
-use ditbench_harness::tensors::SeededWeights;
-use ditbench_harness::{Backend, DeviceName, Dtype, Pass};
+use ditbench_core::check::conformance::{self, run, workload};
+use ditbench_core::compute::tensors::SeededWeights;
+use ditbench_core::spec::cost::cost;
+use ditbench_core::spec::params::parameters;
+use ditbench_core::{Backend, DeviceName, Dtype, Pass};
 
 use super::*;
 
@@ -52,10 +52,10 @@ fn flex_and_ndarray_compute_the_same_function() {
         let w = workload(name);
         let a = run(&FLEX, &w, Dtype::F32, Pass::Train);
         let b = run(&NDARRAY, &w, Dtype::F32, Pass::Train);
-        let p = ditbench_harness::parity::compare("burn-flex", &a, &b, Dtype::F32);
+        let p = ditbench_core::check::parity::compare("burn-flex", &a, &b, Dtype::F32);
         assert_eq!(
             p.status,
-            ditbench_harness::parity::ParityStatus::Pass,
+            ditbench_core::check::parity::ParityStatus::Pass,
             "{name}: {p:?}"
         );
     }

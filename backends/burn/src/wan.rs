@@ -2,11 +2,11 @@
 //! parameter names and math.
 
 use burn::tensor::{DType, Device, Tensor};
-use ditbench_harness::layout::{Linear, WanAttention, WanBlock, WanParams};
-use ditbench_harness::tables::{sinusoidal_embedding, wan_rope};
-use ditbench_harness::workload::WanConfig;
+use ditbench_core::spec::layout::{Linear, WanAttention, WanBlock, WanParams};
+use ditbench_core::spec::tables::{sinusoidal_embedding, wan_rope};
+use ditbench_core::spec::workload::WanConfig;
 
-use ditbench_harness::AttentionPlan;
+use ditbench_core::AttentionPlan;
 
 use crate::ops::{
     Attention, Rope, float_tensor, gelu_tanh, layer_norm, linear, merge_heads, rms_norm, silu,

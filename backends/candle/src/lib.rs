@@ -7,17 +7,17 @@ pub mod weights;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use ditbench_harness::attention::TILE_SCORE_BYTES;
-use ditbench_harness::backend::time_train_step;
-use ditbench_harness::env::worker_threads;
-use ditbench_harness::files::l2_norm;
-use ditbench_harness::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_harness::layout::{LlamaParams, WanBlock, WanParams};
-use ditbench_harness::params::parameters;
-use ditbench_harness::tensors::target_weights;
-use ditbench_harness::threads::ThreadPool;
-use ditbench_harness::{AttentionPath, AttentionPlan, DeviceName};
-use ditbench_harness::{
+use ditbench_core::compute::backend::time_train_step;
+use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
+use ditbench_core::compute::tensors::target_weights;
+use ditbench_core::io::files::l2_norm;
+use ditbench_core::machine::threads::ThreadPool;
+use ditbench_core::machine::threads::worker_threads;
+use ditbench_core::spec::attention::TILE_SCORE_BYTES;
+use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
+use ditbench_core::spec::params::parameters;
+use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
+use ditbench_core::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
     PreparedCase, WeightSource,
 };
@@ -242,7 +242,7 @@ enum Model {
     /// One decode step: the context's last token [B, 1] over the cache of
     /// the tokens before it.
     LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
-    /// Building blocks on their own (`ditbench_harness::kernels`), their
+    /// Building blocks on their own (`ditbench_core::compute::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
     Block(WanModel, BlockWeights, [Tensor; 3]),
@@ -287,7 +287,7 @@ impl CandleCase {
                 LlamaModel::loss(output, &inputs.targets, inputs.weights.as_ref())
             }
             Model::LlamaDecode(..) => candle_core::bail!("a decode step has no training loss"),
-            // ditbench_harness::kernels::TRAIN_LOSS
+            // ditbench_core::compute::kernels::TRAIN_LOSS
             Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
                 output.to_dtype(DType::F32)?.sqr()?.mean_all()
             }

@@ -5,9 +5,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use ditbench_harness::attention::AttentionRecord;
-use ditbench_harness::tables::RopeTable;
-use ditbench_harness::{AttentionPath, AttentionPlan};
+use ditbench_core::spec::attention::AttentionRecord;
+use ditbench_core::spec::tables::RopeTable;
+use ditbench_core::{AttentionPath, AttentionPlan};
 use tch::{Device, Kind, Tensor};
 
 use crate::weights::upload;

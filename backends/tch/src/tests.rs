@@ -1,7 +1,7 @@
-use ditbench_harness::conformance::{self, workload};
-use ditbench_harness::cost::cost;
-use ditbench_harness::tensors::{SeededWeights, seeded_inputs};
-use ditbench_harness::workload::Workload;
+use ditbench_core::check::conformance::{self, workload};
+use ditbench_core::compute::tensors::{SeededWeights, seeded_inputs};
+use ditbench_core::spec::cost::cost;
+use ditbench_core::spec::workload::Workload;
 
 use super::*;
 

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use ditbench_harness::Dtype;
-use ditbench_harness::WeightSource;
-use ditbench_harness::params::ParamSpec;
-use ditbench_harness::tensors::{HostData, load_checked_for};
+use ditbench_core::Dtype;
+use ditbench_core::WeightSource;
+use ditbench_core::compute::tensors::{HostData, load_checked_for};
+use ditbench_core::spec::params::ParamSpec;
 use tch::{Device, Kind, Tensor};
 
 pub struct Weights {

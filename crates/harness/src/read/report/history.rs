@@ -1,0 +1,87 @@
+//! History: each case's median over a series of runs (a directory of
+//! nightly results), with change points where the regression gate
+//! ([`crate::read::compare`]) finds a significant step between consecutive runs.
+
+use serde::Serialize;
+
+use super::{ChangePoint, HistoryPoint, LoadedRun, charts};
+use crate::read::compare::{Thresholds, Verdict, case_key, time_change};
+use crate::record::results::Status;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseHistory {
+    pub case: String,
+    pub host: String,
+    pub points: Vec<HistoryPoint>,
+    pub change_points: Vec<ChangePoint>,
+    pub chart_svg: super::charts::Chart,
+}
+
+/// One run's raw samples of a case, and its summary.
+struct Measured<'a> {
+    samples: &'a [f64],
+    point: HistoryPoint,
+}
+
+/// Every case measured in two or more runs, oldest run first. Runs are
+/// ordered by their start time; cases of different machines stay apart.
+pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Vec<CaseHistory>> {
+    let mut ordered: Vec<&LoadedRun> = runs.iter().collect();
+    ordered.sort_by(|a, b| a.results.started_at.cmp(&b.results.started_at));
+    // Per (host, case): its measurement in each run.
+    let mut series: Vec<((String, String), Vec<Measured>)> = Vec::new();
+    for run in &ordered {
+        let host = &run.results.environment.host;
+        for c in &run.results.cases {
+            let (Status::Ok, Some(stats)) = (c.status, &c.stats) else {
+                continue;
+            };
+            if c.samples_s.is_empty() {
+                continue;
+            }
+            let key = (host.clone(), case_key(c));
+            let entry = Measured {
+                samples: c.samples_s.as_slice(),
+                point: HistoryPoint {
+                    started_at: run.results.started_at.clone(),
+                    median_s: stats.median_s,
+                    ci_low_s: stats.ci95_median_s[0],
+                    ci_high_s: stats.ci95_median_s[1],
+                },
+            };
+            match series.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, points)) => points.push(entry),
+                None => series.push((key, vec![entry])),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((host, case), runs) in series {
+        if runs.len() < 2 {
+            continue;
+        }
+        let change_points: Vec<ChangePoint> = runs
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, pair)| {
+                let change = time_change(pair[0].samples, pair[1].samples, thresholds);
+                (change.verdict != Verdict::Unchanged).then(|| ChangePoint {
+                    at: i + 1,
+                    started_at: pair[1].point.started_at.clone(),
+                    verdict: change.verdict,
+                    ratio: change.ratio,
+                    p_value: change.p_value,
+                })
+            })
+            .collect();
+        let points: Vec<HistoryPoint> = runs.into_iter().map(|m| m.point).collect();
+        out.push(CaseHistory {
+            chart_svg: charts::trend(&format!("{case} ({host})"), &points, &change_points)?,
+            case,
+            host,
+            points,
+            change_points,
+        });
+    }
+    Ok(out)
+}
