@@ -7,6 +7,7 @@ use ditbench_core::util::units::parse_size;
 use ditbench_core::{AttentionChoice, Dtype, Pass};
 use ditbench_harness::record::scale::DEFAULT_GENERATED_TOKENS;
 use ditbench_harness::record::shard::Shard;
+use ditbench_harness::run::driver::UsageError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -430,4 +431,36 @@ pub struct DataArgs {
     pub shards: u16,
     #[command(flatten)]
     pub overrides: OverrideArgs,
+}
+
+/// `run --resume FILE` takes its options from FILE: any other option given
+/// (but `--shard`, which is checked against the file) is refused.
+pub fn check_resume(matches: &clap::ArgMatches) -> Result<(), UsageError> {
+    use clap::parser::ValueSource;
+    let Some(("run", run)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if run.value_source("resume") != Some(ValueSource::CommandLine) {
+        return Ok(());
+    }
+    // The run command's own arguments (its ids also name the flattened groups).
+    let command = <Cli as clap::CommandFactory>::command();
+    let others: Vec<String> = command
+        .find_subcommand("run")
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| !["resume", "shard"].contains(&a.get_id().as_str()))
+        .filter(|a| run.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => a.get_id().to_string(),
+        })
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "--resume FILE runs with the options FILE records; it takes no other option but --shard (to check it), got {}",
+        others.join(", ")
+    )))
 }

@@ -9,7 +9,7 @@ use ditbench_core::util::write::{file_stem, write_new, write_numbered};
 
 use crate::UsageError;
 use crate::cli::{DataArgs, WeightsDtype};
-use crate::run::{expand, sweeps};
+use crate::plan::{expand, sweeps};
 
 /// Files larger than this are refused: the whole file is built in memory.
 const MAX_FILE_BYTES: u64 = 4 << 30;

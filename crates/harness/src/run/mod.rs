@@ -2,6 +2,7 @@
 //! process ([`worker`]), and the parent that plans a run and starts one worker
 //! per case ([`runner`]).
 
+pub mod driver;
 pub mod outcome;
 pub mod runner;
 pub mod worker;

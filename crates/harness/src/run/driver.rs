@@ -1,0 +1,413 @@
+//! The run driver: a validated [`Plan`] becomes a results file, then the
+//! case loop fills it. `start` opens a new file, [`Resumable`] continues an
+//! interrupted one, [`Execution::execute`] runs the cases (extrapolation and
+//! the file rewritten after each), and [`Summary`] counts what happened. The
+//! command line only builds the plan and prints.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use ditbench_core::CaseSpec;
+use ditbench_core::check::parity::ParityStatus;
+use ditbench_core::compute::tensors::seeded_data_bytes;
+use ditbench_core::io::files::cached_seeded_data;
+use ditbench_core::spec::params::parameter_count;
+use ditbench_core::spec::workload::Workload;
+use ditbench_core::util::units;
+use ditbench_core::util::write::{file_stem, write_new};
+
+use crate::measure::env::{self, BuildInfo, Environment};
+use crate::read::report::{LoadedRun, Report, ReportOptions, render_html};
+use crate::record::extrapolate;
+use crate::record::results::{
+    CaseResult, ResultsFile, RunResults, RunSettings, SCHEMA_VERSION, Status, ToolInfo,
+    all_definitions,
+};
+use crate::record::shard::{Shard, ShardRecord};
+use crate::run::runner::{ReferenceStore, RunPlan, Runner, WorkerCommand};
+
+/// Bad input from the user: exit code 2, nothing run or written.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Everything a run needs, validated once from the arguments before anything
+/// runs or is written; a new run and `run --resume` both build the runner
+/// from it.
+pub struct Plan {
+    pub run: RunPlan,
+    pub worker: WorkerCommand,
+    pub cases: Vec<CaseSpec>,
+    pub environment: Environment,
+    pub settings: RunSettings,
+}
+
+/// What the binary says of itself, recorded in every results file.
+pub struct Identity {
+    pub build: BuildInfo,
+    /// The command line, argument by argument.
+    pub command: Vec<String>,
+    /// Backends in the order parity references are chosen.
+    pub reference_order: Vec<String>,
+}
+
+/// Give the parity-checked workloads of `plan` one set of seeded weight and
+/// input files each, in `cache`, shared by every backend. Only within
+/// `budget` bytes: past it, each worker seeds its own, identically.
+pub fn share_seeded_data(
+    plan: &mut Plan,
+    workloads: &[Workload],
+    cache: &Path,
+    budget: u64,
+    parity_max_params: u64,
+    seed: u64,
+) -> Result<()> {
+    for w in workloads {
+        // Nothing for a workload whose every case is skipped (too big for
+        // the memory estimate, an unsupported pass...).
+        let starts = plan
+            .cases
+            .iter()
+            .any(|c| c.workload == *w && plan.run.starts(c));
+        if !starts || parameter_count(&w.config) > parity_max_params {
+            continue;
+        }
+        let bytes = seeded_data_bytes(&w.config);
+        if bytes > budget {
+            eprintln!(
+                "note: {}'s weights and inputs ({}) are larger than the parent may hold ({}); each worker seeds its own",
+                w.label(),
+                units::bytes(bytes, 1),
+                units::bytes(budget, 1)
+            );
+            continue;
+        }
+        let files = cached_seeded_data(cache, &w.config, &w.label(), seed)?;
+        plan.run.data.shared.insert(w.label(), files);
+    }
+    Ok(())
+}
+
+/// A run ready to execute: its runner, the cases still to run, the document
+/// and the file it is written to.
+pub struct Execution {
+    runner: Runner,
+    cases: Vec<CaseSpec>,
+    results: RunResults,
+    file: ResultsFile,
+    // Held until the run ends (resumed runs): see [`Resumable::open`].
+    _lock: Option<std::fs::File>,
+}
+
+/// A new run: its results document is written under a fresh name in `out`
+/// before the first case runs.
+pub fn start(plan: Plan, out: &Path, identity: &Identity) -> Result<Execution> {
+    let started = chrono::Local::now();
+    let build = &identity.build;
+    let results = RunResults {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "ditbench".into(),
+            version: build.tool_version.clone(),
+            git_commit: build.git_commit.clone(),
+        },
+        started_at: started.to_rfc3339(),
+        finished_at: None,
+        command: identity.command.clone(),
+        environment: plan.environment,
+        settings: plan.settings,
+        definitions: all_definitions(&identity.reference_order),
+        cases: Vec::new(),
+        resumed_at: Vec::new(),
+    };
+    let shard = match &results.settings.shard {
+        Some(s) => format!("-shard{}of{}", s.index, s.count),
+        None => String::new(),
+    };
+    let stem = format!(
+        "ditbench-{}-{}{shard}",
+        started.format("%Y%m%d-%H%M%S"),
+        file_stem(&results.environment.host, "host")
+    );
+    let file = ResultsFile::create(out, &stem, &results.to_json()?)?;
+    let store = ReferenceStore {
+        dir: reference_dir(file.path()),
+        recorded: HashMap::new(),
+    };
+    Ok(Execution {
+        runner: Runner::new(plan.run, plan.worker, store),
+        cases: plan.cases,
+        results,
+        file,
+        _lock: None,
+    })
+}
+
+/// An interrupted run's file, locked and checked: same machine, same build,
+/// not finished. Its recorded command line is re-planned by the caller.
+pub struct Resumable {
+    path: PathBuf,
+    pub results: RunResults,
+    lock: std::fs::File,
+}
+
+impl Resumable {
+    /// Lock and check `path`; `shard`, when given, must be the file's shard.
+    pub fn open(path: &Path, shard: Option<Shard>, build: &BuildInfo) -> Result<Self> {
+        // Held until the run ends: a second `--resume` of the file would run
+        // the same cases on the same cores, and the last writer would win.
+        let lock = lock_beside(path)?;
+        let results = RunResults::load(path).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
+        let refuse = |why: String| -> Result<Self> {
+            Err(UsageError(format!("--resume: {} {why}", path.display())).into())
+        };
+        let recorded_shard = results.settings.shard.as_ref().map(ShardRecord::shard);
+        if let Some(asked) = shard
+            && recorded_shard != Some(asked)
+        {
+            return refuse(match recorded_shard {
+                Some(s) => format!("is shard {s}, not shard {asked}"),
+                None => format!("is an unsharded run, not shard {asked}"),
+            });
+        }
+        if let Some(finished) = &results.finished_at {
+            return refuse(format!(
+                "is a finished run (finished at {finished}); nothing to resume"
+            ));
+        }
+        if let Some(why) = other_machine_or_build(&results, build) {
+            return refuse(format!("cannot be continued here: {why}"));
+        }
+        Ok(Resumable {
+            path: path.to_path_buf(),
+            results,
+            lock,
+        })
+    }
+
+    /// The directory the run writes into: the file's own, wherever it was
+    /// moved, so results, cache and references stay together.
+    pub fn out_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    }
+
+    /// Continue with `plan` (the recorded command line, planned again): only
+    /// the cases the file lacks run, into the same file.
+    pub fn continue_with(self, plan: Plan) -> Result<Execution> {
+        let Resumable {
+            path,
+            mut results,
+            lock,
+        } = self;
+        let done: HashSet<&str> = results.cases.iter().map(|c| c.id.as_str()).collect();
+        let missing: Vec<CaseSpec> = plan
+            .cases
+            .into_iter()
+            .filter(|c| !done.contains(c.label().as_str()))
+            .collect();
+        let store = ReferenceStore {
+            dir: reference_dir(&path),
+            recorded: recorded_references(&results.cases),
+        };
+        eprintln!(
+            "resuming {}: {} cases recorded, {} to run",
+            path.display(),
+            results.cases.len(),
+            missing.len()
+        );
+        let lost = store.missing();
+        if !lost.is_empty() {
+            eprintln!(
+                "warning: the kept outputs of {} parity reference(s) are missing from {} (was the file copied without its cache/references?): the remaining cases of {} run without a parity check",
+                lost.len(),
+                store.dir.display(),
+                lost.join(", ")
+            );
+        }
+        results.resumed_at.push(chrono::Local::now().to_rfc3339());
+        let file = ResultsFile::open(&path);
+        file.update(&results.to_json()?)?;
+        Ok(Execution {
+            runner: Runner::new(plan.run, plan.worker, store),
+            cases: missing,
+            results,
+            file,
+            _lock: Some(lock),
+        })
+    }
+}
+
+/// Why a results file cannot be continued by this binary on this machine:
+/// one file holds one machine and one build.
+fn other_machine_or_build(results: &RunResults, build: &BuildInfo) -> Option<String> {
+    let recorded = &results.environment;
+    let here = env::host_name();
+    if recorded.host != here {
+        return Some(format!("it ran on host {}, this is {here}", recorded.host));
+    }
+    if results.tool.git_commit != build.git_commit
+        || recorded.cargo_features != build.cargo_features
+    {
+        return Some(format!(
+            "it ran ditbench {} with features [{}]; this is {} with [{}]",
+            results.tool.git_commit,
+            recorded.cargo_features.join(", "),
+            build.git_commit,
+            build.cargo_features.join(", ")
+        ));
+    }
+    None
+}
+
+/// Parity group -> reference backend, of the references already recorded.
+fn recorded_references(cases: &[CaseResult]) -> HashMap<String, String> {
+    cases
+        .iter()
+        .filter(|c| {
+            c.parity
+                .as_ref()
+                .is_some_and(|p| p.status == ParityStatus::Reference)
+        })
+        .map(|c| (c.key().parity_group(), c.backend.clone()))
+        .collect()
+}
+
+/// What the case loop tells whoever watches it (a progress bar, a log).
+pub trait Progress {
+    fn started(&mut self, case: &CaseSpec);
+    fn finished(&mut self, result: &CaseResult);
+}
+
+impl Execution {
+    /// The cases this execution will run, in order.
+    pub fn cases(&self) -> &[CaseSpec] {
+        &self.cases
+    }
+
+    /// Run every case, adding each result to the document, attaching the
+    /// full-model figures and rewriting the file after every case; then mark
+    /// the run finished and drop the references kept for a resume.
+    pub fn execute(mut self, progress: &mut dyn Progress) -> Result<Summary> {
+        for case in &self.cases {
+            progress.started(case);
+            let result = self.runner.run_case(case);
+            progress.finished(&result);
+            self.results.cases.push(result);
+            extrapolate::attach(&mut self.results.cases, &self.results.settings.scale);
+            self.file.update(&self.results.to_json()?)?;
+        }
+        self.results.finished_at = Some(chrono::Local::now().to_rfc3339());
+        self.file.update(&self.results.to_json()?)?;
+        // Kept only so that an interrupted run could be resumed.
+        let references = reference_dir(self.file.path());
+        if references.exists() {
+            std::fs::remove_dir_all(&references).ok();
+        }
+        Ok(Summary::of(self.results, self.file.path().to_path_buf()))
+    }
+}
+
+/// A finished run: its document, where it was written, and its counts.
+pub struct Summary {
+    pub results: RunResults,
+    pub path: PathBuf,
+    pub ok: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Cases with a parity check (references included).
+    pub parity_checked: usize,
+    pub parity_failed: usize,
+}
+
+impl Summary {
+    fn of(results: RunResults, path: PathBuf) -> Self {
+        let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
+        let parity = |c: &CaseResult| c.parity.as_ref().map(|p| p.status);
+        Summary {
+            ok: count(Status::Ok),
+            skipped: count(Status::Skipped),
+            failed: count(Status::Failed),
+            parity_checked: results.cases.iter().filter(|c| c.parity.is_some()).count(),
+            parity_failed: results
+                .cases
+                .iter()
+                .filter(|c| parity(c) == Some(ParityStatus::Fail))
+                .count(),
+            results,
+            path,
+        }
+    }
+
+    /// Write the run's HTML report beside its results file; its path.
+    pub fn write_report(&self, reference_order: &[String]) -> Result<PathBuf> {
+        let path = self.path.with_extension("html");
+        let runs = [LoadedRun {
+            path: self.path.clone(),
+            results: self.results.clone(),
+        }];
+        let now = chrono::Local::now().to_rfc3339();
+        let options = ReportOptions {
+            reference_order: reference_order.to_vec(),
+            ..ReportOptions::default()
+        };
+        let html = render_html(&Report::build(&runs, &options, &now)?)?;
+        write_new(&path, html.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Where a run keeps its parity references' outputs until it finishes.
+fn reference_dir(results_file: &Path) -> PathBuf {
+    let dir = results_file.parent().unwrap_or(Path::new("."));
+    let stem = results_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join("cache").join("references").join(stem)
+}
+
+/// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,
+/// which every case replaces by a rename), released when the returned file
+/// closes, also when the process dies.
+fn lock_beside(path: &Path) -> Result<std::fs::File> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--resume: cannot create {}: {e}",
+                lock_path.display()
+            ))
+        })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(UsageError(format!(
+            "--resume: another ditbench is already resuming {} (it holds {}); wait for it to finish",
+            path.display(),
+            lock_path.display()
+        ))
+        .into());
+    }
+    Ok(lock)
+}
