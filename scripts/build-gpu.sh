@@ -12,7 +12,7 @@
 #   LLVM 23.1's headers found through the tracel-llvm bundle's llvm-config;
 #   the bundle is downloaded from GitHub (unreachable here). Its `xtask`
 #   feature skips the download but leaves no headers, and Debian has no
-#   LLVM 23. README "GPUs" has the details.
+#   LLVM 23. docs/backends.md "GPUs" has the details.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -253,7 +253,7 @@ pub struct RunArgs {
     /// Weights from a checkpoint with the reference names (WanModel's, LlamaForCausalLM's) instead of the seeded ones: a safetensors file, several shards (--weights A B), a directory of shards or a *.safetensors.index.json. Needs exactly one workload.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub weights: Vec<PathBuf>,
-    /// Inputs from this safetensors file instead of the seeded ones, in ditbench's or the reference code's names (README "Bringing your own weights and inputs"). Needs exactly one workload.
+    /// Inputs from this safetensors file instead of the seeded ones, in ditbench's or the reference code's names (docs/guide.md "Bringing your own weights and inputs"). Needs exactly one workload.
     #[arg(long, value_name = "FILE")]
     pub inputs: Option<PathBuf>,
     /// Train on seeded targets where --inputs has none (Wan's `target`); without it such a run is refused.

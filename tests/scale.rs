@@ -59,7 +59,7 @@ fn extrapolated_and_measured(results: &Value, preset: &str, k: usize) -> (f64, f
 fn the_full_model_extrapolated_from_blocks_agrees_with_the_measured_one() {
     // Cases run one after another, so a neighbour on a shared 2-core VM can
     // slow one of them by a third; another run must agree then. 30% is far
-    // looser than the agreement of interleaved rounds (README), but catches
+    // looser than the agreement of interleaved rounds (docs/findings.md), but catches
     // a wrong model (the rest counted once per block is 2x off for
     // llama-small, whose LM head is most of its time; two blocks over the
     // rest amplify noise less than one, or than two over one).

@@ -77,7 +77,7 @@ pub fn full_model(
         // rest case, j = 0, where no other was run): the slope between the
         // two deepest depths leaves out what only the first blocks cost (in
         // libtorch the first block of wan-small costs a quarter more than
-        // each later one; README, "Real scale").
+        // each later one; docs/findings.md, "Real scale").
         let (base, j) = cases
             .iter()
             .filter_map(|c| blocks_of_same_model(c, case).map(|j| (c, j)))
