@@ -121,7 +121,8 @@ fn broken(from: &Path, target: &str) -> Option<String> {
         return None;
     }
     let text = std::fs::read_to_string(&file).unwrap();
-    (!anchors(&text).contains(anchor)).then(|| format!("no heading #{anchor} in {}", file.display()))
+    (!anchors(&text).contains(anchor))
+        .then(|| format!("no heading #{anchor} in {}", file.display()))
 }
 
 #[test]
@@ -137,7 +138,10 @@ fn every_relative_link_in_the_docs_resolves() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the parser right?");
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the parser right?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -160,7 +164,10 @@ fn the_checker_sees_what_github_sees() {
 fn the_readme_is_a_front_door() {
     let text = std::fs::read_to_string(root().join("README.md")).unwrap();
     let lines = text.lines().count();
-    assert!(lines <= 300, "README.md has {lines} lines; depth belongs in docs/");
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines; depth belongs in docs/"
+    );
     for command in ["scripts/run-suite.sh", "scripts/test.sh"] {
         assert!(text.contains(command), "README.md lacks {command}");
     }

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_core::compute::tensors::target_weights;
+use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
@@ -19,8 +19,8 @@ use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::spec::params::parameters;
 use ditbench_core::{AttentionPath, AttentionPlan};
 use ditbench_core::{
-    Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput,
-    PhaseTimes, PreparedCase, WeightSource,
+    Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes,
+    PreparedCase, WeightSource,
 };
 
 use crate::llama::{DecodeInputs, LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
@@ -201,17 +201,15 @@ impl Backend for BurnBackend {
             &device,
             case.pass == Pass::Train,
         )?;
-        let model = match (config, inputs) {
-            (
-                ModelConfig::Wan(c),
-                Inputs::Wan {
-                    latents,
-                    timesteps,
-                    context,
-                    target,
-                },
-            ) => {
-                let five = |t: &HostTensor, dt: DType| -> Result<Tensor<5>> {
+        let model = match pass_inputs(case, inputs)? {
+            PassInputs::Wan {
+                config: c,
+                latents,
+                timesteps,
+                context,
+                target,
+            } => {
+                let upload = |t: &HostTensor, dt: DType| -> Result<Tensor<5>> {
                     let shape: [usize; 5] = t.shape.as_slice().try_into()?;
                     Ok(float_tensor(t.as_f32()?.to_vec(), shape, dt, &device))
                 };
@@ -220,55 +218,52 @@ impl Backend for BurnBackend {
                     WanModel::new(c, dtype, &device, case.attention),
                     WanParams::resolve(c, |name| weights.param(name))?,
                     WanInputs {
-                        latents: five(latents, dtype)?,
-                        time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device),
+                        latents: upload(latents, dtype)?,
+                        time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device),
                         context: float_tensor(context.as_f32()?.to_vec(), text, dtype, &device),
-                        target: five(target, DType::F32)?,
+                        target: upload(target, DType::F32)?,
                     },
                 )))
             }
-            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
-                let n = c.batch * c.seq_len;
+            PassInputs::Decode {
+                config: c,
+                prompt,
+                last,
+                ..
+            } => {
                 let model = LlamaModel::new(c, dtype, &device, case.attention);
                 let params = LlamaParams::resolve(c, |name| weights.param(name))?;
-                let ids = tokens.as_u32()?;
-                if case.pass == Pass::Decode {
-                    // The prompt's cache is filled here, outside the timed
-                    // steps; each step decodes the context's last token.
-                    let s = c.seq_len;
-                    let (prompt, last): (Vec<u32>, Vec<u32>) = (
-                        ids.chunks(s)
-                            .flat_map(|seq| &seq[..s - 1])
-                            .copied()
-                            .collect(),
-                        ids.chunks(s).map(|seq| seq[s - 1]).collect(),
-                    );
-                    let cache =
-                        model.prefill(&params, int_tensor(&prompt, [prompt.len()], &device));
-                    let token = int_tensor(&last, [c.batch], &device);
-                    model.attention.record.forget();
-                    Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
-                } else {
-                    // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
-                    let (targets, weights) = match target_weights(targets.as_u32()?) {
-                        Some((ids, w)) => (
-                            int_tensor(&ids, [n, 1], &device),
-                            Some(float_tensor(w, [n, 1], DType::F32, &device)),
-                        ),
-                        None => (int_tensor(targets.as_u32()?, [n, 1], &device), None),
-                    };
-                    Model::Llama(Box::new((
-                        model,
-                        params,
-                        LlamaInputs {
-                            tokens: int_tensor(ids, [n], &device),
-                            targets,
-                            weights,
-                        },
-                    )))
-                }
+                // The prompt's cache is filled here, outside the timed
+                // steps; each step decodes the context's last token.
+                let cache = model.prefill(&params, int_tensor(&prompt, [prompt.len()], &device));
+                let token = int_tensor(&last, [c.batch], &device);
+                model.attention.record.forget();
+                Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
             }
-            _ => bail!("inputs do not match the workload's model family"),
+            PassInputs::Llama {
+                config: c,
+                tokens,
+                targets,
+            } => {
+                let n = c.batch * c.seq_len;
+                // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
+                let (targets, loss_weights) = match &targets.weighted {
+                    Some((ids, w)) => (
+                        int_tensor(ids, [n, 1], &device),
+                        Some(float_tensor(w.clone(), [n, 1], DType::F32, &device)),
+                    ),
+                    None => (int_tensor(targets.ids, [n, 1], &device), None),
+                };
+                Model::Llama(Box::new((
+                    LlamaModel::new(c, dtype, &device, case.attention),
+                    LlamaParams::resolve(c, |name| weights.param(name))?,
+                    LlamaInputs {
+                        tokens: int_tensor(tokens, [n], &device),
+                        targets,
+                        weights: loss_weights,
+                    },
+                )))
+            }
         };
         Ok(Box::new(BurnCase {
             kind: self.kind,

@@ -5,11 +5,11 @@ pub mod ops;
 pub mod wan;
 pub mod weights;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_core::compute::tensors::target_weights;
+use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
@@ -18,8 +18,8 @@ use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::spec::params::parameters;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_core::{
-    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
-    PreparedCase, WeightSource,
+    Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,
+    WeightSource,
 };
 
 use crate::llama::{KvCache, LlamaInputs, LlamaModel, LlamaWeights};
@@ -126,61 +126,64 @@ impl Backend for CandleBackend {
         let upload = |t: &HostTensor, dt: DType| -> Result<Tensor> {
             Ok(Tensor::from_slice(t.as_f32()?, t.shape.as_slice(), &device)?.to_dtype(dt)?)
         };
-        let model = match (config, inputs) {
-            (
-                ModelConfig::Wan(c),
-                Inputs::Wan {
-                    latents,
-                    timesteps,
-                    context,
-                    target,
-                },
-            ) => Model::Wan(
+        let model = match pass_inputs(case, inputs)? {
+            PassInputs::Wan {
+                config: c,
+                latents,
+                timesteps,
+                context,
+                target,
+            } => Model::Wan(
                 WanModel::new(c, dtype, &device, case.attention)?,
                 WanParams::resolve(c, |name| weights.handle(name))?,
                 WanInputs {
                     latents: upload(latents, dtype)?,
-                    time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, dtype, &device)?,
+                    time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device)?,
                     context: upload(context, dtype)?,
                     target: upload(target, DType::F32)?,
                 },
             ),
-            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
-                let shape = (c.batch, c.seq_len);
+            PassInputs::Decode {
+                config: c, tokens, ..
+            } => {
                 let model = LlamaModel::new(c, dtype, &device, case.attention)?;
                 let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
-                let tokens = LlamaModel::device_tokens(tokens.as_u32()?, shape, &device)?;
-                if case.pass == Pass::Decode {
-                    // The prompt's cache is filled here, outside the timed
-                    // steps; each step decodes the context's last token.
-                    let cache = model.prefill(&params, &tokens)?;
-                    model.attention.forget();
-                    let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
-                    Model::LlamaDecode(model, params, token, cache)
-                } else {
-                    // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
-                    let (targets, weights) = match target_weights(targets.as_u32()?) {
-                        Some((ids, w)) => (
-                            LlamaModel::device_tokens(&ids, shape, &device)?,
-                            Some(Tensor::from_slice(&w, w.len(), &device)?),
-                        ),
-                        None => (
-                            LlamaModel::device_tokens(targets.as_u32()?, shape, &device)?,
-                            None,
-                        ),
-                    };
-                    Model::Llama(
-                        model,
-                        params,
-                        LlamaInputs {
-                            tokens,
-                            targets,
-                            weights,
-                        },
-                    )
-                }
+                let tokens = LlamaModel::device_tokens(tokens, (c.batch, c.seq_len), &device)?;
+                // The prompt's cache is filled here, outside the timed
+                // steps; each step decodes the context's last token.
+                let cache = model.prefill(&params, &tokens)?;
+                model.attention.forget();
+                let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
+                Model::LlamaDecode(model, params, token, cache)
             }
-            _ => bail!("inputs do not match the workload's model family"),
+            PassInputs::Llama {
+                config: c,
+                tokens,
+                targets,
+            } => {
+                let shape = (c.batch, c.seq_len);
+                let tokens = LlamaModel::device_tokens(tokens, shape, &device)?;
+                // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
+                let (targets, loss_weights) = match &targets.weighted {
+                    Some((ids, w)) => (
+                        LlamaModel::device_tokens(ids, shape, &device)?,
+                        Some(Tensor::from_slice(w, w.len(), &device)?),
+                    ),
+                    None => (
+                        LlamaModel::device_tokens(targets.ids, shape, &device)?,
+                        None,
+                    ),
+                };
+                Model::Llama(
+                    LlamaModel::new(c, dtype, &device, case.attention)?,
+                    LlamaParams::resolve(c, |name| weights.handle(name))?,
+                    LlamaInputs {
+                        tokens,
+                        targets,
+                        weights: loss_weights,
+                    },
+                )
+            }
         };
         Ok(Box::new(CandleCase {
             model,

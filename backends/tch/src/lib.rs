@@ -14,6 +14,7 @@ use std::sync::Once;
 use anyhow::{Result, bail};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
+use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
@@ -22,8 +23,8 @@ use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::spec::params::parameters;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_core::{
-    Backend, CaseSpec, Dtype, HostTensor, Inputs, ModelConfig, Pass, PassOutput, PhaseTimes,
-    PreparedCase, WeightSource,
+    Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,
+    WeightSource,
 };
 use tch::{Cuda, Device, Kind, Tensor};
 
@@ -153,57 +154,57 @@ impl Backend for TchBackend {
         let specs = parameters(config);
         let weights = Weights::load(&specs, weights, kind, device, case.pass == Pass::Train)?;
         let up = |t: &HostTensor, k: Kind| upload(t.as_f32()?, &t.shape, k, device);
-        let model = match (config, inputs) {
-            (
-                ModelConfig::Wan(c),
-                Inputs::Wan {
-                    latents,
-                    timesteps,
-                    context,
-                    target,
-                },
-            ) => Model::Wan(
+        let model = match pass_inputs(case, inputs)? {
+            PassInputs::Wan {
+                config: c,
+                latents,
+                timesteps,
+                context,
+                target,
+            } => Model::Wan(
                 WanModel::new(c, kind, device, case.attention)?,
                 WanParams::resolve(c, |name| weights.handle(name))?,
                 WanInputs {
                     latents: up(latents, kind)?,
-                    time_freqs: WanModel::time_freqs(c, timesteps.as_f32()?, kind, device)?,
+                    time_freqs: WanModel::time_freqs(c, timesteps, kind, device)?,
                     context: up(context, kind)?,
                     target: up(target, Kind::Float)?,
                 },
             ),
-            (ModelConfig::Llama(c), Inputs::Llama { tokens, targets }) => {
-                let shape = (c.batch, c.seq_len);
+            PassInputs::Decode {
+                config: c, tokens, ..
+            } => {
                 let model = LlamaModel::new(c, kind, device, case.attention)?;
                 let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
-                let tokens = LlamaModel::device_tokens(tokens.as_u32()?, shape, device)?;
-                if case.pass == Pass::Decode {
-                    // The prompt's cache is filled here, outside the timed
-                    // steps; each step decodes the context's last token.
-                    let _no_grad = tch::no_grad_guard();
-                    let cache = model.prefill(&params, &tokens)?;
-                    model.attention.forget();
-                    let token = tokens
-                        .f_narrow(1, c.seq_len as i64 - 1, 1)?
-                        .f_contiguous()?;
-                    Model::LlamaDecode(model, params, token, cache)
-                } else {
-                    let targets = LlamaModel::device_tokens(targets.as_u32()?, shape, device)?;
-                    // Ignored positions are libtorch's ignore index (-100),
-                    // as in `LlamaForCausalLM`'s loss: no weights needed.
-                    let weights = None;
-                    Model::Llama(
-                        model,
-                        params,
-                        LlamaInputs {
-                            tokens,
-                            targets,
-                            weights,
-                        },
-                    )
-                }
+                let tokens = LlamaModel::device_tokens(tokens, (c.batch, c.seq_len), device)?;
+                // The prompt's cache is filled here, outside the timed
+                // steps; each step decodes the context's last token.
+                let _no_grad = tch::no_grad_guard();
+                let cache = model.prefill(&params, &tokens)?;
+                model.attention.forget();
+                let token = tokens
+                    .f_narrow(1, c.seq_len as i64 - 1, 1)?
+                    .f_contiguous()?;
+                Model::LlamaDecode(model, params, token, cache)
             }
-            _ => bail!("inputs do not match the workload's model family"),
+            PassInputs::Llama {
+                config: c,
+                tokens,
+                targets,
+            } => {
+                let shape = (c.batch, c.seq_len);
+                Model::Llama(
+                    LlamaModel::new(c, kind, device, case.attention)?,
+                    LlamaParams::resolve(c, |name| weights.handle(name))?,
+                    LlamaInputs {
+                        tokens: LlamaModel::device_tokens(tokens, shape, device)?,
+                        // Ignored positions are libtorch's ignore index
+                        // (-100), as in `LlamaForCausalLM`'s loss: no weights.
+                        targets: LlamaModel::device_tokens(targets.ids, shape, device)?,
+                        weights: None,
+                    },
+                )
+            }
         };
         Ok(Box::new(TchCase {
             model,

@@ -21,7 +21,7 @@ const FIXTURES: [&str; 2] = ["cpu-vm-tiny.json", "cpu-vm-sweep.json"];
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
+        .join("../../tests/fixtures")
         .join(name);
     std::fs::read_to_string(path).unwrap()
 }

@@ -4,4 +4,5 @@
 
 pub mod backend;
 pub mod kernels;
+pub mod pass_inputs;
 pub mod tensors;

@@ -216,7 +216,6 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
     let cand = index(candidate);
     let mut cases = Vec::new();
     let mut unmatched = Vec::new();
-    let measured = |c: &CaseResult| c.status == Status::Ok && !c.samples_s.is_empty();
     for (key, &(b, b_timing)) in &base {
         let Some(&(c, c_timing)) = cand.get(key) else {
             unmatched.push(Unmatched {
@@ -225,53 +224,10 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
             });
             continue;
         };
-        if !measured(b) || !measured(c) {
-            let side = |x: &CaseResult| {
-                format!(
-                    "{}{}",
-                    format!("{:?}", x.status).to_lowercase(),
-                    x.error
-                        .as_ref()
-                        .or(x.reason.as_ref())
-                        .map(|w| format!(": {w}"))
-                        .unwrap_or_default()
-                )
-            };
-            unmatched.push(Unmatched {
-                case: key.clone(),
-                why: format!("baseline {}; candidate {}", side(b), side(c)),
-            });
-            continue;
+        match case_change(key, (b, b_timing), (c, c_timing), t) {
+            Ok(change) => cases.push(change),
+            Err(why) => unmatched.push(why),
         }
-        let mut time = time_change(&b.samples_s, &c.samples_s, t);
-        let doubts: Vec<String> = side_doubts("baseline", b, b_timing)
-            .into_iter()
-            .chain(side_doubts("candidate", c, c_timing))
-            .collect();
-        if !doubts.is_empty() {
-            time.inconclusive.extend(doubts);
-            time.verdict = Verdict::Inconclusive;
-        }
-        let peak = |x: &CaseResult| x.memory.as_ref().and_then(|m| m.peak_rss_bytes);
-        let mut memory = match (peak(b), peak(c)) {
-            (Some(pb), Some(pc)) => Some(memory_change(pb, pc, t)),
-            _ => None,
-        };
-        // A busy machine moves peaks too (Candle's llama-small train step
-        // peaked 11% higher beside two busy loops): not judged either.
-        if let Some(m) = memory.as_mut().filter(|_| b.contended() || c.contended())
-            && m.verdict != Verdict::Unchanged
-        {
-            m.verdict = Verdict::Inconclusive;
-        }
-        cases.push(CaseChange {
-            case: key.clone(),
-            backend: c.backend.clone(),
-            time,
-            memory,
-            baseline_contended: b.contended(),
-            candidate_contended: c.contended(),
-        });
     }
     for key in cand.keys().filter(|k| !base.contains_key(*k)) {
         unmatched.push(Unmatched {
@@ -308,6 +264,63 @@ pub fn compare(baseline: &[RunResults], candidate: &[RunResults], t: &Thresholds
         inconclusive,
         diagnosis,
     }
+}
+
+/// One case of both runs judged: its time and peak memory change, or why
+/// it cannot be (a side did not measure it).
+fn case_change(
+    key: &str,
+    (b, b_timing): (&CaseResult, &TimingConfig),
+    (c, c_timing): (&CaseResult, &TimingConfig),
+    t: &Thresholds,
+) -> Result<CaseChange, Unmatched> {
+    let measured = |x: &CaseResult| x.status == Status::Ok && !x.samples_s.is_empty();
+    if !measured(b) || !measured(c) {
+        let side = |x: &CaseResult| {
+            format!(
+                "{}{}",
+                format!("{:?}", x.status).to_lowercase(),
+                x.error
+                    .as_ref()
+                    .or(x.reason.as_ref())
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
+            )
+        };
+        return Err(Unmatched {
+            case: key.to_string(),
+            why: format!("baseline {}; candidate {}", side(b), side(c)),
+        });
+    }
+    let mut time = time_change(&b.samples_s, &c.samples_s, t);
+    let doubts: Vec<String> = side_doubts("baseline", b, b_timing)
+        .into_iter()
+        .chain(side_doubts("candidate", c, c_timing))
+        .collect();
+    if !doubts.is_empty() {
+        time.inconclusive.extend(doubts);
+        time.verdict = Verdict::Inconclusive;
+    }
+    let peak = |x: &CaseResult| x.memory.as_ref().and_then(|m| m.peak_rss_bytes);
+    let mut memory = match (peak(b), peak(c)) {
+        (Some(pb), Some(pc)) => Some(memory_change(pb, pc, t)),
+        _ => None,
+    };
+    // A busy machine moves peaks too (Candle's llama-small train step
+    // peaked 11% higher beside two busy loops): not judged either.
+    if let Some(m) = memory.as_mut().filter(|_| b.contended() || c.contended())
+        && m.verdict != Verdict::Unchanged
+    {
+        m.verdict = Verdict::Inconclusive;
+    }
+    Ok(CaseChange {
+        case: key.to_string(),
+        backend: c.backend.clone(),
+        time,
+        memory,
+        baseline_contended: b.contended(),
+        candidate_contended: c.contended(),
+    })
 }
 
 /// The smallest two-sided p-value the exact Mann-Whitney test can give
@@ -534,7 +547,16 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
 /// A Markdown summary for CI job summaries: the verdict first, then the
 /// regressions and improvements, then everything else.
 pub fn render_markdown(c: &Comparison) -> String {
-    let mut md = String::from("# ditbench compare\n\n");
+    let mut md = String::new();
+    markdown_summary(c, &mut md);
+    markdown_cases(c, &mut md);
+    markdown_notes(c, &mut md);
+    md
+}
+
+/// The outcome with its counts, the diagnosis and the shard sets.
+fn markdown_summary(c: &Comparison, md: &mut String) {
+    md.push_str("# ditbench compare\n\n");
     let unchanged = c.unchanged();
     let counts = format!(
         "{} improvement(s), {unchanged} unchanged, {} inconclusive, {} not compared.",
@@ -558,6 +580,10 @@ pub fn render_markdown(c: &Comparison) -> String {
     if !c.shards.is_empty() {
         md.push('\n');
     }
+}
+
+/// One row per compared case: regressions first, then improvements.
+fn markdown_cases(c: &Comparison, md: &mut String) {
     md.push_str(
         "| case | baseline | candidate | ratio | 95% CI | p | time | peak RSS ratio | memory |\n",
     );
@@ -592,6 +618,11 @@ pub fn render_markdown(c: &Comparison) -> String {
             },
         ));
     }
+}
+
+/// The cases that cannot be judged, those not compared, and what changed
+/// in the environment.
+fn markdown_notes(c: &Comparison, md: &mut String) {
     let doubtful: Vec<&CaseChange> = c
         .cases
         .iter()
@@ -628,7 +659,6 @@ pub fn render_markdown(c: &Comparison) -> String {
             ));
         }
     }
-    md
 }
 
 #[cfg(test)]

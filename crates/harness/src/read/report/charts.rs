@@ -363,35 +363,8 @@ fn log_log_drawing(
             .y_label_formatter(&|y| y_label(*y))
             .draw()
             .map_err(|e| anyhow!("chart: {e}"))?;
-        if let Some(&(x0, y0)) = points.iter().flatten().next() {
-            let guide = GREY.mix(0.6);
-            for (power, name) in [(1.0, "∝ tokens"), (2.0, "∝ tokens²")] {
-                let line: Vec<(f64, f64)> = (0..=40)
-                    .map(|i| {
-                        let x =
-                            x_range.start * (x_range.end / x_range.start).powf(f64::from(i) / 40.0);
-                        (x, y0 * (x / x0).powf(power))
-                    })
-                    .filter(|&(_, y)| y_range.contains(&y))
-                    .collect();
-                if let Some(&end) = line.last() {
-                    chart
-                        .draw_series([PathElement::new(line, guide.stroke_width(1))])
-                        .map_err(|e| anyhow!("chart: {e}"))?;
-                    chart
-                        .draw_series([Text::new(
-                            name,
-                            end,
-                            TextStyle::from(("sans-serif", 11).into_font())
-                                .color(&GREY)
-                                .pos(plotters::style::text_anchor::Pos::new(
-                                    plotters::style::text_anchor::HPos::Right,
-                                    plotters::style::text_anchor::VPos::Bottom,
-                                )),
-                        )])
-                        .map_err(|e| anyhow!("chart: {e}"))?;
-                }
-            }
+        if let Some(&first) = points.iter().flatten().next() {
+            draw_slope_guides(&mut chart, first, &x_range, &y_range)?;
         }
         for (k, line) in points.iter().enumerate() {
             let color = SERIES[k % SERIES.len()];
@@ -402,27 +375,79 @@ fn log_log_drawing(
                 .draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| anyhow!("chart: {e}"))?;
         }
-        // The legend below the plot, one line a series, so it never hides data.
-        for (k, s) in series.iter().enumerate() {
-            let color = SERIES[k % SERIES.len()];
-            let y = 8 + 18 * k as i32;
-            legend
-                .draw(&Rectangle::new(
-                    [(size.legend_x, y), (size.legend_x + 20, y + 10)],
-                    color.filled(),
-                ))
-                .map_err(|e| anyhow!("chart: {e}"))?;
-            legend
-                .draw(&Text::new(
-                    format!("{} ({})", s.label, s.host),
-                    (size.legend_x + 28, y),
-                    ("sans-serif", 13).into_font(),
-                ))
-                .map_err(|e| anyhow!("chart: {e}"))?;
-        }
+        draw_series_legend(&legend, series, size)?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)
+}
+
+/// Grey lines through the first point, growing as tokens and as tokens²,
+/// so a series' slope reads against them.
+fn draw_slope_guides<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    (x0, y0): (f64, f64),
+    x_range: &std::ops::Range<f64>,
+    y_range: &std::ops::Range<f64>,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let guide = GREY.mix(0.6);
+    for (power, name) in [(1.0, "∝ tokens"), (2.0, "∝ tokens²")] {
+        let line: Vec<(f64, f64)> = (0..=40)
+            .map(|i| {
+                let x = x_range.start * (x_range.end / x_range.start).powf(f64::from(i) / 40.0);
+                (x, y0 * (x / x0).powf(power))
+            })
+            .filter(|&(_, y)| y_range.contains(&y))
+            .collect();
+        let Some(&end) = line.last() else {
+            continue;
+        };
+        chart
+            .draw_series([PathElement::new(line, guide.stroke_width(1))])
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        chart
+            .draw_series([Text::new(
+                name,
+                end,
+                TextStyle::from(("sans-serif", 11).into_font())
+                    .color(&GREY)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Right,
+                        plotters::style::text_anchor::VPos::Bottom,
+                    )),
+            )])
+            .map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The legend below the plot, one line a series, so it never hides data.
+fn draw_series_legend(
+    legend: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    series: &[ScalingSeries],
+    size: Size,
+) -> Result<()> {
+    for (k, s) in series.iter().enumerate() {
+        let color = SERIES[k % SERIES.len()];
+        let y = 8 + 18 * k as i32;
+        legend
+            .draw(&Rectangle::new(
+                [(size.legend_x, y), (size.legend_x + 20, y + 10)],
+                color.filled(),
+            ))
+            .map_err(|e| anyhow!("chart: {e}"))?;
+        legend
+            .draw(&Text::new(
+                format!("{} ({})", s.label, s.host),
+                (size.legend_x + 28, y),
+                ("sans-serif", 13).into_font(),
+            ))
+            .map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A case's median per run (oldest left) with its 95% CI as whiskers; change
@@ -481,20 +506,7 @@ fn trend_drawing(
             .y_desc(format!("median ({unit})"))
             .draw()
             .map_err(|e| anyhow!("chart: {e}"))?;
-        for c in changes {
-            let color = if c.verdict == Verdict::Regression {
-                RED
-            } else {
-                FASTEST
-            };
-            let x = c.at as f64 - 0.5;
-            chart
-                .draw_series([PathElement::new(
-                    [(x, 0.0), (x, longest * scale * 1.15)],
-                    color.stroke_width(2),
-                )])
-                .map_err(|e| anyhow!("chart: {e}"))?;
-        }
+        draw_change_points(&mut chart, changes, longest * scale * 1.15)?;
         let line: Vec<(f64, f64)> = points
             .iter()
             .enumerate()
@@ -503,23 +515,65 @@ fn trend_drawing(
         chart
             .draw_series(LineSeries::new(line.clone(), BAR.stroke_width(2)))
             .map_err(|e| anyhow!("chart: {e}"))?;
-        for (i, p) in points.iter().enumerate() {
-            let x = i as f64;
-            let (lo, hi) = (p.ci_low_s * scale, p.ci_high_s * scale);
-            chart
-                .draw_series([
-                    PathElement::new([(x, lo), (x, hi)], BLACK),
-                    PathElement::new([(x - 0.08, lo), (x + 0.08, lo)], BLACK),
-                    PathElement::new([(x - 0.08, hi), (x + 0.08, hi)], BLACK),
-                ])
-                .map_err(|e| anyhow!("chart: {e}"))?;
-        }
+        draw_ci_whiskers(&mut chart, points, scale)?;
         chart
             .draw_series(line.iter().map(|&p| Circle::new(p, 3, BAR.filled())))
             .map_err(|e| anyhow!("chart: {e}"))?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
     Ok(svg)
+}
+
+/// A vertical line at each change point: red for a regression, green for
+/// an improvement.
+fn draw_change_points<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    changes: &[ChangePoint],
+    top: f64,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for c in changes {
+        let color = if c.verdict == Verdict::Regression {
+            RED
+        } else {
+            FASTEST
+        };
+        let x = c.at as f64 - 0.5;
+        chart
+            .draw_series([PathElement::new(
+                [(x, 0.0), (x, top)],
+                color.stroke_width(2),
+            )])
+            .map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Each run's 95% CI as a whisker, in the chart's unit (`scale` per second).
+fn draw_ci_whiskers<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    points: &[HistoryPoint],
+    scale: f64,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, p) in points.iter().enumerate() {
+        let x = i as f64;
+        let (lo, hi) = (p.ci_low_s * scale, p.ci_high_s * scale);
+        chart
+            .draw_series([
+                PathElement::new([(x, lo), (x, hi)], BLACK),
+                PathElement::new([(x - 0.08, lo), (x + 0.08, lo)], BLACK),
+                PathElement::new([(x - 0.08, hi), (x + 0.08, hi)], BLACK),
+            ])
+            .map_err(|e| anyhow!("chart: {e}"))?;
+    }
+    Ok(())
 }
 
 fn left_middle() -> TextStyle<'static> {

@@ -4,7 +4,7 @@
 //! extrapolated full-model times. Every rule that turns figures into a
 //! verdict is a plain function here, tested below; the templates only show.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{FullModelRow, GenerationSettings, Row};
 use ditbench_core::spec::cost::cost;
@@ -131,13 +131,83 @@ pub struct Claim {
     /// Where the claim's sizes come from, and what stands in for them.
     pub stand_ins: String,
     pub assumptions: Vec<String>,
-    pub pairs: Vec<ClaimPair>,
-    pub frames: Vec<FramePoint>,
-    pub frames_dit: String,
-    pub frames_llm: String,
-    pub sweeps: Vec<FrameSweepMeasurement>,
     /// The claim's verdict in words, first sentence the answer.
     pub verdict: String,
+    /// The figures the verdict rests on, by the claim's shape.
+    #[serde(flatten)]
+    pub evidence: Evidence,
+}
+
+/// The figures of a claim: DiT presets against an LLM preset unit by unit
+/// (C1, C2), or the cost of a video token as frames grow (C3).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "shape", rename_all = "snake_case")]
+pub enum Evidence {
+    Pairs {
+        pairs: Vec<ClaimPair>,
+    },
+    Frames {
+        frames: Vec<FramePoint>,
+        frames_dit: String,
+        frames_llm: String,
+        sweeps: Vec<FrameSweepMeasurement>,
+    },
+}
+
+impl Claim {
+    /// Its answer in one sentence: its first pair's verdict (the claim's own
+    /// sizes), or its whole verdict when it has no pairs.
+    pub fn answer(&self) -> &str {
+        match &self.evidence {
+            Evidence::Pairs { pairs } if !pairs.is_empty() => &pairs[0].verdict,
+            _ => &self.verdict,
+        }
+    }
+
+    /// The DiT-against-LLM pairs; none for a frames claim.
+    pub fn pairs(&self) -> &[ClaimPair] {
+        match &self.evidence {
+            Evidence::Pairs { pairs } => pairs,
+            Evidence::Frames { .. } => &[],
+        }
+    }
+}
+
+/// The claims' editorial text (wording, stand-ins, assumptions), kept
+/// beside this file in `text/claims.json`; `{name}` marks a figure filled in.
+#[derive(Debug, Deserialize)]
+struct ClaimTexts {
+    #[serde(rename = "C1")]
+    c1: ClaimText,
+    #[serde(rename = "C2")]
+    c2: ClaimText,
+    #[serde(rename = "C3")]
+    c3: ClaimText,
+    unit_assumptions: Vec<String>,
+    default_prompt: String,
+    prompt_tokens: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClaimText {
+    wording: String,
+    stand_ins: String,
+    #[serde(default)]
+    assumptions: Vec<String>,
+}
+
+fn texts() -> &'static ClaimTexts {
+    static TEXTS: std::sync::OnceLock<ClaimTexts> = std::sync::OnceLock::new();
+    TEXTS.get_or_init(|| {
+        serde_json::from_str(include_str!("text/claims.json")).expect("text/claims.json is valid")
+    })
+}
+
+/// `text` with each `{name}` replaced by its value.
+fn fill(text: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(text.to_string(), |t, (name, value)| {
+        t.replace(&format!("{{{name}}}"), value)
+    })
 }
 
 /// An LLM request as the cost model counts it.
@@ -434,23 +504,26 @@ fn pair(
 }
 
 fn assumptions(generation: &GenerationSettings) -> Vec<String> {
-    vec![
-        format!(
-            "A video or image is {} denoising steps (--steps) × {} DiT forwards per step (--cfg-passes, 2 with classifier-free guidance); the text encoder and the VAE decoder are not counted.",
-            generation.steps, generation.cfg_passes
+    let texts = texts();
+    let prompt = match generation.llm_prompt_tokens {
+        None => texts.default_prompt.clone(),
+        Some(p) => fill(
+            &texts.prompt_tokens,
+            &[("prompt", group_thousands(p as f64))],
         ),
-        format!(
-            "An LLM request is {} (--llm-prompt) and {} generated tokens (--llm-tokens); its FLOPs are one forward over all of them, what a KV-cached generation computes.",
-            generation.llm_prompt_tokens.map_or_else(
-                || "a prompt of the preset's prefill length less the room its generated tokens need (3,840 tokens for a 4,096-token context)".to_string(),
-                |p| format!("{} prompt tokens", group_thousands(p as f64))
-            ),
-            generation.llm_generated_tokens
-        ),
-        format!(
-            "\"About as much\" means within {AS_MUCH_AS}x either way; FLOPs are the cost model's (matmuls and attention, 2 per multiply-add), times are measured or extrapolated full models on the machines below."
-        ),
-    ]
+    };
+    let values = [
+        ("steps", generation.steps.to_string()),
+        ("cfg_passes", generation.cfg_passes.to_string()),
+        ("prompt", prompt),
+        ("generated", generation.llm_generated_tokens.to_string()),
+        ("as_much_as", AS_MUCH_AS.to_string()),
+    ];
+    texts
+        .unit_assumptions
+        .iter()
+        .map(|a| fill(a, &values))
+        .collect()
 }
 
 /// The per-pair verdicts joined: the claim's answer.
@@ -607,81 +680,82 @@ pub(super) fn claims(
     rows: &[Row],
     generation: &GenerationSettings,
 ) -> Vec<Claim> {
-    let mut out = Vec::new();
-    let c1: Vec<ClaimPair> = [
-        ("sora-3b-guess-720p", "llama-2-70b"),
-        ("wan2.1-1.3b-480p", "llama-2-70b"),
-        ("wan2.1-14b-720p", "llama-2-70b"),
-    ]
-    .iter()
-    .filter_map(|(d, l)| pair(d, l, full_models, generation))
-    .collect();
-    out.push(Claim {
-        id: "C1".into(),
-        wording: "A video DiT of about 3B parameters costs as much compute as a 100B-class LLM.".into(),
-        stand_ins: "The ~3B video model is sora-3b-guess-720p, a HYPOTHETICAL Wan-structured 3B DiT for 5 s of 720p (Sora's size and design are not published), beside the real Wan2.1-1.3B (480p) and Wan2.1-14B (720p). The 100B-class LLM is Llama-2-70B, the largest Llama preset: a 100B dense model costs about 100/70 = 1.4x as much per token, within the \"about as much\" margin.".into(),
-        assumptions: assumptions(generation),
-        verdict: claim_verdict(&c1),
-        pairs: c1,
-        frames: Vec::new(),
-        frames_dit: String::new(),
-        frames_llm: String::new(),
-        sweeps: Vec::new(),
-    });
-    let c2: Vec<ClaimPair> = [
-        ("wan2.1-1.3b-image-1024", "llama-2-70b"),
-        ("wan2.1-1.3b-image-512", "llama-2-70b"),
-    ]
-    .iter()
-    .filter_map(|(d, l)| pair(d, l, full_models, generation))
-    .collect();
-    out.push(Claim {
-        id: "C2".into(),
-        wording: "Generating an image with a Stable-Diffusion-class model (~1B parameters) costs about as much as a Llama-70B request.".into(),
-        stand_ins: "The image model is Wan2.1-1.3B denoising one latent frame (text-to-image) at 1024x1024 and 512x512: a ~1B diffusion transformer with a Stable-Diffusion-class budget. The LLM is Llama-2-70B.".into(),
-        assumptions: assumptions(generation),
-        verdict: claim_verdict(&c2),
-        pairs: c2,
-        frames: Vec::new(),
-        frames_dit: String::new(),
-        frames_llm: String::new(),
-        sweeps: Vec::new(),
-    });
-    let (dit, llm) = ("wan2.1-1.3b-480p", "llama-3.2-1b");
-    if let (Ok(d), Ok(l)) = (find_preset(dit), find_preset(llm)) {
-        let points = frame_points(&d.config, &l.config, &[1, 5, 9, 17, 33, 49, 65, 81]);
-        let sweeps = frame_sweeps(rows);
-        let mut verdict = frames_verdict(dit, llm, &points);
-        if let Some(s) = sweeps.first() {
-            verdict.push_str(&format!(
-                " Measured on {} ({} {}, {}): time per token grew {} from {} to {} frames, where the cost model predicts {}.",
-                s.host,
-                s.backend,
-                s.device,
-                s.workload,
-                times(s.growth),
-                s.frames.0,
-                s.frames.1,
-                times(s.flops_growth)
-            ));
+    let texts = texts();
+    let pairs_claim = |id: &str, text: &ClaimText, pairs: &[(&str, &str)]| {
+        let pairs: Vec<ClaimPair> = pairs
+            .iter()
+            .filter_map(|(d, l)| pair(d, l, full_models, generation))
+            .collect();
+        Claim {
+            id: id.into(),
+            wording: text.wording.clone(),
+            stand_ins: text.stand_ins.clone(),
+            assumptions: assumptions(generation),
+            verdict: claim_verdict(&pairs),
+            evidence: Evidence::Pairs { pairs },
         }
-        out.push(Claim {
-            id: "C3".into(),
-            wording: "Video is 3-D, so its unit compute is far larger: a video token costs far more than a text token, and more so as clips grow.".into(),
-            stand_ins: format!("Wan2.1-1.3B at 480x832 from 1 to 81 frames (1,560 tokens per latent frame) against {llm}, an LLM of about the same size, at its 4,096-token prefill. \"Far more\" means above {AS_MUCH_AS}x."),
-            assumptions: vec![
-                "FLOPs per token = one forward's FLOPs ÷ its tokens (cost model); attention share = self- and cross-attention FLOPs ÷ all FLOPs.".into(),
-                "Measured growth, where a run swept --frames: the median time per token at the most frames ÷ that at the fewest, per machine, backend and device.".into(),
+    };
+    let mut out = vec![
+        pairs_claim(
+            "C1",
+            &texts.c1,
+            &[
+                ("sora-3b-guess-720p", "llama-2-70b"),
+                ("wan2.1-1.3b-480p", "llama-2-70b"),
+                ("wan2.1-14b-720p", "llama-2-70b"),
             ],
-            verdict,
-            pairs: Vec::new(),
+        ),
+        pairs_claim(
+            "C2",
+            &texts.c2,
+            &[
+                ("wan2.1-1.3b-image-1024", "llama-2-70b"),
+                ("wan2.1-1.3b-image-512", "llama-2-70b"),
+            ],
+        ),
+    ];
+    out.extend(frames_claim(&texts.c3, rows));
+    out
+}
+
+/// C3: a Wan2.1-1.3B token's cost from 1 to 81 frames against a text
+/// token's, with the measured frame sweeps.
+fn frames_claim(text: &ClaimText, rows: &[Row]) -> Option<Claim> {
+    let (dit, llm) = ("wan2.1-1.3b-480p", "llama-3.2-1b");
+    let (d, l) = (find_preset(dit).ok()?, find_preset(llm).ok()?);
+    let points = frame_points(&d.config, &l.config, &[1, 5, 9, 17, 33, 49, 65, 81]);
+    let sweeps = frame_sweeps(rows);
+    let mut verdict = frames_verdict(dit, llm, &points);
+    if let Some(s) = sweeps.first() {
+        verdict.push_str(&format!(
+            " Measured on {} ({} {}, {}): time per token grew {} from {} to {} frames, where the cost model predicts {}.",
+            s.host,
+            s.backend,
+            s.device,
+            s.workload,
+            times(s.growth),
+            s.frames.0,
+            s.frames.1,
+            times(s.flops_growth)
+        ));
+    }
+    let values = [
+        ("llm", llm.to_string()),
+        ("as_much_as", AS_MUCH_AS.to_string()),
+    ];
+    Some(Claim {
+        id: "C3".into(),
+        wording: text.wording.clone(),
+        stand_ins: fill(&text.stand_ins, &values),
+        assumptions: text.assumptions.clone(),
+        verdict,
+        evidence: Evidence::Frames {
             frames: points,
             frames_dit: dit.into(),
             frames_llm: llm.into(),
             sweeps,
-        });
-    }
-    out
+        },
+    })
 }
 
 #[cfg(test)]
@@ -784,7 +858,7 @@ mod tests {
             c.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
             ["C1", "C2", "C3"]
         );
-        let sora = &c[0].pairs[0];
+        let sora = &c[0].pairs()[0];
         assert!(sora.hypothetical);
         assert!(sora.verdict.contains("(hypothetical)"), "{}", sora.verdict);
         assert_eq!(sora.units[0].relation, Relation::Less);
@@ -793,6 +867,27 @@ mod tests {
         for claim in &c {
             assert!(!claim.verdict.is_empty());
         }
+    }
+
+    #[test]
+    fn every_claim_text_is_filled_in_from_its_figures() {
+        let generation = GenerationSettings {
+            llm_prompt_tokens: Some(1_000),
+            ..generation()
+        };
+        let c = claims(&[], &[], &generation);
+        for claim in &c {
+            let texts = [&claim.wording, &claim.stand_ins]
+                .into_iter()
+                .chain(&claim.assumptions);
+            for text in texts {
+                assert!(!text.is_empty() && !text.contains('{'), "{text}");
+            }
+        }
+        assert!(c[0].assumptions[0].contains(&format!("{} denoising steps", generation.steps)));
+        assert!(c[0].assumptions[1].contains("1,000 prompt tokens"));
+        assert!(c[2].stand_ins.contains("against llama-3.2-1b"));
+        assert!(matches!(c[2].evidence, Evidence::Frames { .. }));
     }
 
     #[test]

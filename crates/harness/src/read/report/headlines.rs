@@ -22,68 +22,7 @@ pub(super) fn headlines(
         }
     }
     for (host, device) in &places {
-        let mut groups: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
-        let mut backends: Vec<&str> = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
-            if &r.host != host || &r.device != device {
-                continue;
-            }
-            if !backends.contains(&r.backend.as_str()) {
-                backends.push(&r.backend);
-            }
-            groups
-                .entry((&r.workload, &r.pass, &r.dtype))
-                .or_default()
-                .push(i);
-        }
-        if backends.len() < 2 {
-            continue;
-        }
-        let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
-        let (mut ties, mut unsure) = (0, 0);
-        for members in groups.values() {
-            match decide(rows, members) {
-                Decision::Fastest(i) => *wins.entry(&rows[i].backend).or_default() += 1,
-                Decision::Tie(_) => ties += 1,
-                Decision::NotSure(_) => unsure += 1,
-                Decision::Alone => {}
-            }
-        }
-        let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
-        wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut undecided: Vec<String> = Vec::new();
-        if ties > 0 {
-            undecided.push(format!("{ties} tie(s) (95% CIs overlap)"));
-        }
-        if unsure > 0 {
-            undecided.push(format!(
-                "{unsure} not sure (low confidence: too few samples, a wide CI or a busy machine)"
-            ));
-        }
-        let undecided = if undecided.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", undecided.join(" and "))
-        };
-        out.push(match wins.first() {
-            Some(&(first, n)) => {
-                let rest: Vec<String> =
-                    wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
-                format!(
-                    "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}{undecided}.",
-                    groups.len(),
-                    if rest.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", rest.join(", "))
-                    }
-                )
-            }
-            None => format!(
-                "On {host} {device}, no framework is measurably fastest in any of {} workload, pass and dtype combinations{undecided}.",
-                groups.len()
-            ),
-        });
+        out.extend(fastest_framework(rows, host, device));
     }
     if let Some(h) = hardware {
         for (k, place) in h.places.iter().enumerate().skip(1) {
@@ -109,12 +48,78 @@ pub(super) fn headlines(
     // Each claim's answer: its first pair (the claim's own sizes) or its
     // whole verdict when it has no pairs.
     for c in claims {
-        let answer = c.pairs.first().map_or(&c.verdict, |p| &p.verdict);
         out.push(format!(
-            "{} \"{}\": {answer}",
+            "{} \"{}\": {}",
             c.id,
-            c.wording.trim_end_matches('.')
+            c.wording.trim_end_matches('.'),
+            c.answer()
         ));
     }
     out
+}
+
+/// Which framework is fastest in how many of the workload, pass and dtype
+/// combinations measured on one machine's device; none with one backend.
+fn fastest_framework(rows: &[Row], host: &str, device: &str) -> Option<String> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
+    let mut backends: Vec<&str> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if r.host != host || r.device != device {
+            continue;
+        }
+        if !backends.contains(&r.backend.as_str()) {
+            backends.push(&r.backend);
+        }
+        groups
+            .entry((&r.workload, &r.pass, &r.dtype))
+            .or_default()
+            .push(i);
+    }
+    if backends.len() < 2 {
+        return None;
+    }
+    let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut ties, mut unsure) = (0, 0);
+    for members in groups.values() {
+        match decide(rows, members) {
+            Decision::Fastest(i) => *wins.entry(&rows[i].backend).or_default() += 1,
+            Decision::Tie(_) => ties += 1,
+            Decision::NotSure(_) => unsure += 1,
+            Decision::Alone => {}
+        }
+    }
+    let mut wins: Vec<(&str, usize)> = wins.into_iter().collect();
+    wins.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut undecided: Vec<String> = Vec::new();
+    if ties > 0 {
+        undecided.push(format!("{ties} tie(s) (95% CIs overlap)"));
+    }
+    if unsure > 0 {
+        undecided.push(format!(
+            "{unsure} not sure (low confidence: too few samples, a wide CI or a busy machine)"
+        ));
+    }
+    let undecided = if undecided.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", undecided.join(" and "))
+    };
+    Some(match wins.first() {
+        Some(&(first, n)) => {
+            let rest: Vec<String> = wins[1..].iter().map(|(b, n)| format!("{b} {n}")).collect();
+            format!(
+                "On {host} {device}, {first} is the fastest framework in {n} of {} workload, pass and dtype combinations{}{undecided}.",
+                groups.len(),
+                if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", rest.join(", "))
+                }
+            )
+        }
+        None => format!(
+            "On {host} {device}, no framework is measurably fastest in any of {} workload, pass and dtype combinations{undecided}.",
+            groups.len()
+        ),
+    })
 }

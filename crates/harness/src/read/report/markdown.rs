@@ -1,10 +1,11 @@
 //! The report as Markdown, for CI job summaries.
 
+use super::claims::{ClaimPair, Evidence, FramePoint};
 use super::{AS_MUCH_AS, Report};
 use ditbench_core::util::units::{flops_text, format_seconds, group_thousands, md_escape, times};
 
-/// A Markdown summary (for CI job summaries): machines, then one table of
-/// every measured case.
+/// A Markdown summary (for CI job summaries): headlines, claims, the
+/// buyer's view, machines, whole models, then one table of every measured case.
 pub fn render_markdown(report: &Report) -> String {
     let mut md = String::from("# ditbench report\n\n");
     if !report.headlines.is_empty() {
@@ -18,6 +19,17 @@ pub fn render_markdown(report: &Report) -> String {
     }
     claims(report, &mut md);
     buyers(report, &mut md);
+    machines(report, &mut md);
+    full_models(report, &mut md);
+    served(report, &mut md);
+    cases(report, &mut md);
+    fastest(report, &mut md);
+    not_measured(report, &mut md);
+    md
+}
+
+/// One line per machine: its hardware and its counts.
+fn machines(report: &Report, md: &mut String) {
     for m in &report.machines {
         md.push_str(&format!(
             "- **{}**: {} ({}), {} GiB RAM, GPUs: {}; {} ok, {} skipped, {} failed; parity {} pass, {} fail\n",
@@ -33,6 +45,10 @@ pub fn render_markdown(report: &Report) -> String {
             m.parity_fail
         ));
     }
+}
+
+/// One video, image and LLM request per model, backend and device.
+fn full_models(report: &Report, md: &mut String) {
     if !report.full_models.is_empty() {
         md.push_str("\n**One video, image and LLM request** (extrapolated rows: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and a base of j < k blocks)\n\n");
         md.push_str("| machine | model | backend | device | dtype | basis | one forward | per unit | $ per unit |\n");
@@ -53,21 +69,17 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
-    if !report.served.is_empty() {
-        md.push_str("
-**One video or image in LLM terms** (its time / the LLM's prefill time per prompt token; / one served request's time, prefill and decode)
+}
 
-");
-        md.push_str("| machine | backend | device | dtype | DiT | time | LLM | as prefill tokens | as served requests | their tokens |
-");
-        md.push_str(
-            "|---|---|---|---|---|---:|---|---:|---:|---:|
-",
-        );
+/// Each video or image as LLM prefill tokens and served requests.
+fn served(report: &Report, md: &mut String) {
+    if !report.served.is_empty() {
+        md.push_str("\n**One video or image in LLM terms** (its time / the LLM's prefill time per prompt token; / one served request's time, prefill and decode)\n\n");
+        md.push_str("| machine | backend | device | dtype | DiT | time | LLM | as prefill tokens | as served requests | their tokens |\n");
+        md.push_str("|---|---|---|---|---|---:|---|---:|---:|---:|\n");
         for e in &report.served {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} ({}{}) | {} | {} | {} | {:.1} | {} |
-",
+                "| {} | {} | {} | {} | {} ({}{}) | {} | {} | {} | {:.1} | {} |\n",
                 md_escape(&e.host),
                 md_escape(&e.backend),
                 md_escape(&e.device),
@@ -83,6 +95,10 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
+}
+
+/// Every measured case, one row each.
+fn cases(report: &Report, md: &mut String) {
     md.push_str("\n| machine | workload | backend | device | dtype | pass | median | 95% CI | n (stop) | tokens/s | TFLOP/s | vs reference | parity | confidence |\n");
     md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in &report.rows {
@@ -115,6 +131,10 @@ pub fn render_markdown(report: &Report) -> String {
             md_escape(&confidence_text(r)),
         ));
     }
+}
+
+/// The fastest backend of each comparison, where one is named.
+fn fastest(report: &Report, md: &mut String) {
     let compared: Vec<_> = report
         .comparisons
         .iter()
@@ -130,6 +150,10 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
+}
+
+/// The cases that did not run, and why.
+fn not_measured(report: &Report, md: &mut String) {
     if !report.not_run.is_empty() {
         md.push_str("\n**Not measured**\n\n");
         for n in &report.not_run {
@@ -142,7 +166,6 @@ pub fn render_markdown(report: &Report) -> String {
             ));
         }
     }
-    md
 }
 
 /// The claims: wording, verdict, figures per unit, measured times.
@@ -151,9 +174,7 @@ fn claims(report: &Report, md: &mut String) {
         return;
     }
     md.push_str(&format!(
-        "## Claims
-
-\"About as much\" means within {AS_MUCH_AS}x either way; FLOPs are the cost model's.\n\n"
+        "## Claims\n\n\"About as much\" means within {AS_MUCH_AS}x either way; FLOPs are the cost model's.\n\n"
     ));
     for c in &report.claims {
         md.push_str(&format!(
@@ -163,55 +184,12 @@ fn claims(report: &Report, md: &mut String) {
             md_escape(&c.verdict),
             md_escape(&c.stand_ins)
         ));
-        for p in &c.pairs {
-            md.push_str(&format!(
-                "**{}{}** against **{}**\n\n| per | DiT | LLM | DiT / LLM |\n|---|---:|---:|---:|\n",
-                md_escape(&p.dit),
-                if p.hypothetical { " (hypothetical)" } else { "" },
-                md_escape(&p.llm)
-            ));
-            for u in &p.units {
-                md.push_str(&format!(
-                    "| {} | {} | {} | {} |\n",
-                    u.unit,
-                    flops_text(u.dit_flops),
-                    flops_text(u.llm_flops),
-                    times(u.ratio)
-                ));
-            }
-            for m in &p.measured {
-                md.push_str(&format!(
-                    "\nMeasured on {} ({} {} {}){}: one {} {}, one LLM request {}: {} per unit, {} per token.\n",
-                    md_escape(&m.host),
-                    md_escape(&m.backend),
-                    md_escape(&m.device),
-                    m.dtype,
-                    if m.extrapolated { ", extrapolated" } else { "" },
-                    if p.dit.contains("image") { "image" } else { "video" },
-                    format_seconds(m.dit_unit_s),
-                    format_seconds(m.llm_unit_s),
-                    times(m.per_unit_ratio),
-                    times(m.per_token_ratio)
-                ));
-            }
-            md.push('\n');
-        }
-        if !c.frames.is_empty() {
-            md.push_str(&format!(
-                "| frames | tokens | FLOPs per token | attention share | vs a {} token |\n|---:|---:|---:|---:|---:|\n",
-                md_escape(&c.frames_llm)
-            ));
-            for f in &c.frames {
-                md.push_str(&format!(
-                    "| {} | {} | {} | {:.0}% | {} |\n",
-                    f.frames,
-                    group_thousands(f.tokens as f64),
-                    flops_text(f.flops_per_token),
-                    f.attention_share * 100.0,
-                    times(f.vs_llm)
-                ));
-            }
-            md.push('\n');
+        match &c.evidence {
+            Evidence::Pairs { pairs } => pairs.iter().for_each(|p| claim_pair(p, md)),
+            Evidence::Frames {
+                frames, frames_llm, ..
+            } if !frames.is_empty() => claim_frames(frames, frames_llm, md),
+            Evidence::Frames { .. } => {}
         }
         md.push_str("Assumptions:\n");
         for a in &c.assumptions {
@@ -219,6 +197,64 @@ fn claims(report: &Report, md: &mut String) {
         }
         md.push('\n');
     }
+}
+
+/// One DiT against one LLM: the cost model per unit, then measured times.
+fn claim_pair(p: &ClaimPair, md: &mut String) {
+    md.push_str(&format!(
+        "**{}{}** against **{}**\n\n| per | DiT | LLM | DiT / LLM |\n|---|---:|---:|---:|\n",
+        md_escape(&p.dit),
+        if p.hypothetical {
+            " (hypothetical)"
+        } else {
+            ""
+        },
+        md_escape(&p.llm)
+    ));
+    for u in &p.units {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            u.unit,
+            flops_text(u.dit_flops),
+            flops_text(u.llm_flops),
+            times(u.ratio)
+        ));
+    }
+    for m in &p.measured {
+        md.push_str(&format!(
+            "\nMeasured on {} ({} {} {}){}: one {} {}, one LLM request {}: {} per unit, {} per token.\n",
+            md_escape(&m.host),
+            md_escape(&m.backend),
+            md_escape(&m.device),
+            m.dtype,
+            if m.extrapolated { ", extrapolated" } else { "" },
+            if p.dit.contains("image") { "image" } else { "video" },
+            format_seconds(m.dit_unit_s),
+            format_seconds(m.llm_unit_s),
+            times(m.per_unit_ratio),
+            times(m.per_token_ratio)
+        ));
+    }
+    md.push('\n');
+}
+
+/// A video token's cost as frames grow, against a text token's.
+fn claim_frames(frames: &[FramePoint], frames_llm: &str, md: &mut String) {
+    md.push_str(&format!(
+        "| frames | tokens | FLOPs per token | attention share | vs a {} token |\n|---:|---:|---:|---:|---:|\n",
+        md_escape(frames_llm)
+    ));
+    for f in frames {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.0}% | {} |\n",
+            f.frames,
+            group_thousands(f.tokens as f64),
+            flops_text(f.flops_per_token),
+            f.attention_share * 100.0,
+            times(f.vs_llm)
+        ));
+    }
+    md.push('\n');
 }
 
 /// The buyer's view: one line per machine and device, fastest first.

@@ -30,7 +30,7 @@ use ditbench_core::machine::threads::ThreadUse;
 use ditbench_core::spec::workload::Family;
 
 pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
-pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Relation};
+pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Evidence, Relation};
 pub use csv::render_csv;
 pub use history::CaseHistory;
 pub use html::{render_html, script_hash_source};
@@ -646,79 +646,13 @@ impl Report {
             history = Vec::new();
             runs
         };
-        let mut machines = Vec::new();
-        let mut not_run = Vec::new();
-        let mut rows = Vec::new();
-        let mut full_models = Vec::new();
-        let mut places: Vec<PlaceMemory> = Vec::new();
-        for (index, run) in runs.iter().enumerate() {
-            let r = &run.results;
-            let env = &r.environment;
-            let host = env.host.clone();
-            let count = |s: Status| r.cases.iter().filter(|c| c.status == s).count();
-            let parity = |s: ParityStatus| {
-                r.cases
-                    .iter()
-                    .filter(|c| c.parity.as_ref().is_some_and(|p| p.status == s))
-                    .count()
-            };
-            machines.push(Machine {
-                file: run.path.display().to_string(),
-                host: host.clone(),
-                cpu: env.cpu_model.clone(),
-                cores: match env.physical_cores {
-                    Some(p) => format!("{p} physical, {} logical", env.logical_cores),
-                    None => format!("{} logical", env.logical_cores),
-                },
-                ram_gib: format!("{:.1}", env.ram_bytes as f64 / MIB / 1024.0),
-                gpus: if env.gpus.is_empty() {
-                    "none".into()
-                } else {
-                    env.gpus
-                        .iter()
-                        .map(|g| g.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-                os: format!("{} ({})", env.os, env.kernel),
-                started_at: ditbench_core::util::units::to_the_second(&r.started_at),
-                finished: r.finished_at.is_some(),
-                frameworks: env
-                    .frameworks
-                    .iter()
-                    .map(|f| format!("{}: {}", f.backend, f.version))
-                    .collect(),
-                threads: env.threads.threads,
-                features: env.cargo_features.join(", "),
-                ok: count(Status::Ok),
-                skipped: count(Status::Skipped),
-                failed: count(Status::Failed),
-                parity_pass: parity(ParityStatus::Pass),
-                parity_fail: parity(ParityStatus::Fail),
-                details: machine_details(r),
-            });
-            places_of(r, &mut places);
-            full_models.extend(
-                r.cases
-                    .iter()
-                    .filter_map(|c| full_model_row(&host, index, c)),
-            );
-            for c in &r.cases {
-                match row(&host, c, &r.settings.timing) {
-                    Some(row) => rows.push(row),
-                    None => not_run.push(NotRun {
-                        host: host.clone(),
-                        case: c.id.clone(),
-                        status: c.status_label(),
-                        why: c
-                            .reason
-                            .clone()
-                            .or_else(|| c.error.clone())
-                            .unwrap_or_else(|| "no measurement recorded".into()),
-                    }),
-                }
-            }
-        }
+        let Gathered {
+            machines,
+            not_run,
+            mut rows,
+            full_models,
+            places,
+        } = gather(runs);
         let comparisons = comparisons::comparisons(&mut rows, &options.reference_order)?;
         let dit_vs_llm = dit_vs_llm::dit_vs_llm(&rows, generation);
         let hardware = hardware::hardware(runs, &rows, options.baseline.as_deref())?;
@@ -727,36 +661,8 @@ impl Report {
         let claims = claims::claims(&full_models, &rows, &generation);
         let buyers = buyer::buyer_view(&full_models, &places, &generation);
         let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);
-        // Shard files are one run: a missing or unfinished shard is said first.
-        let sets = crate::record::results::shard_sets(runs.iter().map(|r| &r.results));
-        for set in sets.iter().rev() {
-            let text = set.describe();
-            headlines.insert(
-                0,
-                if set.is_whole() {
-                    format!("Merged {text}.")
-                } else {
-                    format!("Incomplete: {text}.")
-                },
-            );
-        }
-        if options.history {
-            let changes: Vec<&ChangePoint> =
-                history.iter().flat_map(|h| &h.change_points).collect();
-            let regressions = changes
-                .iter()
-                .filter(|c| c.verdict == Verdict::Regression)
-                .count();
-            headlines.insert(
-                0,
-                format!(
-                    "History of {} cases over {} runs: {} change points, {regressions} of them regressions.",
-                    history.len(),
-                    runs_in_history(&history),
-                    changes.len()
-                ),
-            );
-        }
+        let first = opening_headlines(runs, options.history.then_some(&history[..]));
+        headlines.splice(0..0, first);
         let mut full_model_units: Vec<String> = Vec::new();
         for f in &full_models {
             if !full_model_units.contains(&f.unit_basis) {
@@ -791,6 +697,131 @@ impl Report {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// What every section is computed from: each run's machine, its measured
+/// rows and the cases that did not run, full-model rows and devices.
+struct Gathered {
+    machines: Vec<Machine>,
+    not_run: Vec<NotRun>,
+    rows: Vec<Row>,
+    full_models: Vec<FullModelRow>,
+    places: Vec<PlaceMemory>,
+}
+
+fn gather(runs: &[LoadedRun]) -> Gathered {
+    let mut all = Gathered {
+        machines: Vec::new(),
+        not_run: Vec::new(),
+        rows: Vec::new(),
+        full_models: Vec::new(),
+        places: Vec::new(),
+    };
+    for (index, run) in runs.iter().enumerate() {
+        let r = &run.results;
+        let host = &r.environment.host;
+        all.machines.push(machine(run));
+        places_of(r, &mut all.places);
+        all.full_models.extend(
+            r.cases
+                .iter()
+                .filter_map(|c| full_model_row(host, index, c)),
+        );
+        for c in &r.cases {
+            match row(host, c, &r.settings.timing) {
+                Some(row) => all.rows.push(row),
+                None => all.not_run.push(NotRun {
+                    host: host.clone(),
+                    case: c.id.clone(),
+                    status: c.status_label(),
+                    why: c
+                        .reason
+                        .clone()
+                        .or_else(|| c.error.clone())
+                        .unwrap_or_else(|| "no measurement recorded".into()),
+                }),
+            }
+        }
+    }
+    all
+}
+
+/// One run's machine and its counts, as the report's machines table shows it.
+fn machine(run: &LoadedRun) -> Machine {
+    let r = &run.results;
+    let env = &r.environment;
+    let count = |s: Status| r.cases.iter().filter(|c| c.status == s).count();
+    let parity = |s: ParityStatus| {
+        r.cases
+            .iter()
+            .filter(|c| c.parity.as_ref().is_some_and(|p| p.status == s))
+            .count()
+    };
+    Machine {
+        file: run.path.display().to_string(),
+        host: env.host.clone(),
+        cpu: env.cpu_model.clone(),
+        cores: match env.physical_cores {
+            Some(p) => format!("{p} physical, {} logical", env.logical_cores),
+            None => format!("{} logical", env.logical_cores),
+        },
+        ram_gib: format!("{:.1}", env.ram_bytes as f64 / MIB / 1024.0),
+        gpus: if env.gpus.is_empty() {
+            "none".into()
+        } else {
+            env.gpus
+                .iter()
+                .map(|g| g.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        os: format!("{} ({})", env.os, env.kernel),
+        started_at: ditbench_core::util::units::to_the_second(&r.started_at),
+        finished: r.finished_at.is_some(),
+        frameworks: env
+            .frameworks
+            .iter()
+            .map(|f| format!("{}: {}", f.backend, f.version))
+            .collect(),
+        threads: env.threads.threads,
+        features: env.cargo_features.join(", "),
+        ok: count(Status::Ok),
+        skipped: count(Status::Skipped),
+        failed: count(Status::Failed),
+        parity_pass: parity(ParityStatus::Pass),
+        parity_fail: parity(ParityStatus::Fail),
+        details: machine_details(r),
+    }
+}
+
+/// The headlines said before the findings: the history's change points
+/// (with `--history`), then each shard set, whole or not.
+fn opening_headlines(runs: &[LoadedRun], history: Option<&[CaseHistory]>) -> Vec<String> {
+    let mut first = Vec::new();
+    if let Some(history) = history {
+        let changes: Vec<&ChangePoint> = history.iter().flat_map(|h| &h.change_points).collect();
+        let regressions = changes
+            .iter()
+            .filter(|c| c.verdict == Verdict::Regression)
+            .count();
+        first.push(format!(
+            "History of {} cases over {} runs: {} change points, {regressions} of them regressions.",
+            history.len(),
+            runs_in_history(history),
+            changes.len()
+        ));
+    }
+    // Shard files are one run: a missing or unfinished shard is said first.
+    let sets = crate::record::results::shard_sets(runs.iter().map(|r| &r.results));
+    for set in &sets {
+        let text = set.describe();
+        first.push(if set.is_whole() {
+            format!("Merged {text}.")
+        } else {
+            format!("Incomplete: {text}.")
+        });
+    }
+    first
 }
 
 /// Each device a run's cases ran on, with its memory and the dtypes used;

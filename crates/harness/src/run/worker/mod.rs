@@ -7,7 +7,7 @@
 
 pub mod guards;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,12 +21,12 @@ use crate::measure::memory::{self, MemoryFigures, heap};
 use crate::measure::peak::{BandwidthRate, GemmRate};
 use crate::measure::timing::{Instruments, Measurement, TimingConfig, measure, measure_with};
 use crate::stats::median;
-use ditbench_core::compute::backend::Backend;
+use ditbench_core::compute::backend::{Backend, PreparedCase};
 use ditbench_core::compute::kernels::{
     CALIBRATION_SUM_ELEMENTS, Kernel, KernelSpec, calibration_matmul,
 };
 use ditbench_core::compute::tensors::{
-    DataSource, HostTensor, SeededWeights, WeightSource, seeded_inputs,
+    DataSource, HostTensor, Inputs, SeededWeights, WeightSource, seeded_inputs,
 };
 use ditbench_core::io::checkpoint::FileWeights;
 use ditbench_core::io::files::{encode, global_grad_norm, output_tensors};
@@ -148,13 +148,50 @@ fn serve_into(
             )
         })?;
     out.framework = Some(backend.framework_version());
-    let config = &case.workload.config;
     // The baseline before any weights or inputs are read.
     let rss_before = memory::current_rss_bytes();
+    let weights = weights(request, out)?;
+    let (inputs, inputs_source) = inputs(request, out)?;
+    out.data = Some(DataSource {
+        weights: weights.describe(),
+        inputs: inputs_source,
+    });
+    let (mut prepared, build_peak_rss) = prepare(backend, case, weights, inputs, out)?;
+    if let Some(fault) = fault {
+        guards::inject(fault, request.mem_limit_bytes.is_some())?;
+    }
+    out.measurement = measure_with(prepared.as_mut(), &request.timing, instruments(case))?;
+    // Asked after the passes ran: a backend may report the kernels it saw.
+    out.attention = Some(prepared.attention_impl());
+    let threads = ThreadUse::new(
+        worker_threads(),
+        prepared.thread_pools(),
+        out.measurement.threads,
+    );
+    out.notes.extend(threads.mismatches());
+    out.threads = Some(threads);
+    out.memory = Some(memory_figures(
+        rss_before,
+        build_peak_rss,
+        prepared.heap_measured(),
+    ));
+    if let Some(path) = &request.outputs_file {
+        out.outputs = Some(write_outputs(prepared.as_mut(), case, path)?);
+    }
+    // The model's memory is not needed any more.
+    drop(prepared);
+    calibrate(request, backend, out);
+    Ok(())
+}
+
+/// The case's weights: seeded, or the checkpoint's files (uploaded as stored
+/// where their dtype is the case's); scaled by the test fault when asked.
+fn weights(request: &WorkerRequest, out: &mut WorkerResponse) -> Result<Box<dyn WeightSource>> {
+    let case = &request.case;
     let mut weights: Box<dyn WeightSource> = match request.weights_files.as_slice() {
         [] => Box::new(SeededWeights { seed: case.seed }),
         files => {
-            let specs = parameters(config);
+            let specs = parameters(&case.workload.config);
             let file = FileWeights::open(files, &specs, None)?;
             let stored = file.stored_in(&specs, case.dtype);
             if stored > 0 {
@@ -177,32 +214,44 @@ fn serve_into(
             "TEST FAULT: weights scaled by 1.001 ({PERTURB_ENV})"
         ));
     }
-    let (inputs, inputs_source) = match &request.inputs_file {
-        Some(path) => {
-            let missing = match (case.pass, request.seeded_targets) {
-                (Pass::Train, false) => MissingTarget::Refuse,
-                (Pass::Train, true) => MissingTarget::Seeded,
-                _ => MissingTarget::Unused,
-            };
-            let file = load_inputs(path, config, case.seed, missing)?;
-            if case.pass == Pass::Train {
-                out.notes
-                    .push(format!("training targets: {}", file.targets.describe()));
-            }
-            (file.inputs, format!("file {}", path.display()))
-        }
-        None => (
+    Ok(weights)
+}
+
+/// The case's inputs and where they came from: the inputs file (with its
+/// training targets, or seeded ones where allowed), or seeded.
+fn inputs(request: &WorkerRequest, out: &mut WorkerResponse) -> Result<(Inputs, String)> {
+    let case = &request.case;
+    let config = &case.workload.config;
+    let Some(path) = &request.inputs_file else {
+        return Ok((
             seeded_inputs(config, case.seed),
             format!("seeded({})", case.seed),
-        ),
+        ));
     };
-    out.data = Some(DataSource {
-        weights: weights.describe(),
-        inputs: inputs_source,
-    });
+    let missing = match (case.pass, request.seeded_targets) {
+        (Pass::Train, false) => MissingTarget::Refuse,
+        (Pass::Train, true) => MissingTarget::Seeded,
+        _ => MissingTarget::Unused,
+    };
+    let file = load_inputs(path, config, case.seed, missing)?;
+    if case.pass == Pass::Train {
+        out.notes
+            .push(format!("training targets: {}", file.targets.describe()));
+    }
+    Ok((file.inputs, format!("file {}", path.display())))
+}
 
+/// Build the backend's model and inputs (timed, synchronized), free the host
+/// copies and restart the memory marks; the peak RSS while building.
+fn prepare(
+    backend: &dyn Backend,
+    case: &CaseSpec,
+    weights: Box<dyn WeightSource>,
+    inputs: Inputs,
+    out: &mut WorkerResponse,
+) -> Result<(Box<dyn PreparedCase>, Option<u64>)> {
     let t = Instant::now();
-    let mut prepared = backend.prepare(case, weights.as_ref(), &inputs)?;
+    let prepared = backend.prepare(case, weights.as_ref(), &inputs)?;
     prepared.synchronize()?;
     out.build_s = Some(t.elapsed().as_secs_f64());
     // Peaks describe the passes, not the loader: free the host copies (a
@@ -219,11 +268,12 @@ fn serve_into(
     let mut notes = prepared.notes();
     notes.append(&mut out.notes);
     out.notes = notes;
+    Ok((prepared, build_peak_rss))
+}
 
-    if let Some(fault) = fault {
-        guards::inject(fault, request.mem_limit_bytes.is_some())?;
-    }
-    // A GPU's NVML device is both its energy counter and its sampler.
+/// The energy counters, interference probes and GPU sampler of the case's
+/// device; a GPU's NVML device is both its energy counter and its sampler.
+fn instruments(case: &CaseSpec) -> Instruments {
     let (energy, gpu) = match case.device {
         DeviceName::Cpu => (energy::cpu_counters(), None),
         DeviceName::Cuda(index) => match gpu::nvml_device(index) {
@@ -234,24 +284,21 @@ fn serve_into(
             Err(why) => (Err(why.clone()), Some(Err(why))),
         },
     };
-    let instruments = Instruments {
+    Instruments {
         energy: Some(energy),
         interference: interference::probes_for(case.device, worker_threads()),
         gpu,
-    };
-    out.measurement = measure_with(prepared.as_mut(), &request.timing, instruments)?;
-    // Asked after the passes ran: a backend may report the kernels it saw.
-    out.attention = Some(prepared.attention_impl());
-    let threads = ThreadUse::new(
-        worker_threads(),
-        prepared.thread_pools(),
-        out.measurement.threads,
-    );
-    out.notes.extend(threads.mismatches());
-    out.threads = Some(threads);
+    }
+}
 
+/// The memory figures after the timed passes.
+fn memory_figures(
+    rss_before: Option<u64>,
+    build_peak_rss: Option<u64>,
+    heap_measured: bool,
+) -> MemoryFigures {
     let peak_rss = memory::peak_rss_bytes();
-    out.memory = Some(MemoryFigures {
+    MemoryFigures {
         peak_rss_bytes: peak_rss,
         rss_before_build_bytes: rss_before,
         build_peak_rss_bytes: build_peak_rss,
@@ -259,22 +306,29 @@ fn serve_into(
             (Some(p), Some(b)) => Some(p.saturating_sub(b)),
             _ => None,
         },
-        peak_heap_bytes: (heap::installed() && prepared.heap_measured())
-            .then(|| heap::peak_bytes() as u64),
-    });
-
-    if let Some(path) = &request.outputs_file {
-        let result = prepared.output()?;
-        let metadata = [("case".to_string(), case.label())].into_iter().collect();
-        std::fs::write(path, encode(&output_tensors(&result), metadata)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        out.outputs = Some(OutputSummary {
-            loss: result.loss,
-            grad_norm: global_grad_norm(&result),
-        });
+        peak_heap_bytes: (heap::installed() && heap_measured).then(|| heap::peak_bytes() as u64),
     }
-    // The model's memory is not needed any more.
-    drop(prepared);
+}
+
+/// Write one more pass's outputs to `path` (safetensors) and summarize them.
+fn write_outputs(
+    prepared: &mut dyn PreparedCase,
+    case: &CaseSpec,
+    path: &Path,
+) -> Result<OutputSummary> {
+    let result = prepared.output()?;
+    let metadata = [("case".to_string(), case.label())].into_iter().collect();
+    std::fs::write(path, encode(&output_tensors(&result), metadata)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(OutputSummary {
+        loss: result.loss,
+        grad_norm: global_grad_norm(&result),
+    })
+}
+
+/// The GEMM and bandwidth calibrations asked for; a failed one is a note.
+fn calibrate(request: &WorkerRequest, backend: &dyn Backend, out: &mut WorkerResponse) {
+    let case = &request.case;
     if request.calibrate_gemm {
         match calibrate_gemm(backend, case) {
             Ok(rate) => out.gemm = Some(rate),
@@ -289,7 +343,6 @@ fn serve_into(
                 .push(format!("bandwidth calibration failed: {e:#}")),
         }
     }
-    Ok(())
 }
 
 /// Time a calibration kernel forward on the case's device and dtype, with
