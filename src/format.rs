@@ -9,60 +9,15 @@ use ditbench_harness::record::results::{CaseResult, Status};
 use ditbench_harness::record::scale::{FullModel, Interval};
 use ditbench_harness::stats::Stats;
 
-/// Seconds with a unit that keeps 3-4 significant digits (as in reports).
-pub use ditbench_core::util::units::format_seconds as seconds;
-
-/// A count with an SI suffix: 1.42B, 32.8k.
-pub fn si(x: f64) -> String {
-    let (v, suffix) = match x.abs() {
-        a if a >= 1e12 => (x / 1e12, "T"),
-        a if a >= 1e9 => (x / 1e9, "B"),
-        a if a >= 1e6 => (x / 1e6, "M"),
-        a if a >= 1e3 => (x / 1e3, "k"),
-        _ => (x, ""),
-    };
-    if suffix.is_empty() {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}{suffix}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}{suffix}")
-    } else {
-        format!("{v:.2}{suffix}")
-    }
-}
-
-/// FLOPs in engineering notation: 2.35 PFLOP.
-pub fn flops(x: f64) -> String {
-    let units = [
-        (1e18, "EFLOP"),
-        (1e15, "PFLOP"),
-        (1e12, "TFLOP"),
-        (1e9, "GFLOP"),
-        (1e6, "MFLOP"),
-    ];
-    for (scale, unit) in units {
-        if x >= scale {
-            return format!("{:.3} {unit}", x / scale);
-        }
-    }
-    format!("{x:.0} FLOP")
-}
+/// Every figure is written by `ditbench_core::util::units`, the same
+/// functions the report uses: seconds, counts, FLOPs, rates and dollars.
+pub use ditbench_core::util::units::{
+    dollars, flops_text as flops, format_seconds as seconds, rate, si_count as si,
+};
 
 /// Bytes as the terminal writes them: `3.00 GiB`, `512.0 MiB`.
 pub fn bytes(b: u64) -> String {
     ditbench_core::util::units::bytes(b, 2)
-}
-
-/// Significant figures for small rates such as TFLOP/s.
-pub fn rate(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.0}")
-    } else if x >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.4}")
-    }
 }
 
 /// Columns of the terminal: `COLUMNS` when set (scripts, tests), else the
@@ -401,16 +356,6 @@ pub fn summary_table(cases: &[CaseResult]) -> Table {
     t
 }
 
-/// US dollars with three significant digits (cents at least): `$12.35`,
-/// `$0.00341`.
-pub fn dollars(usd: f64) -> String {
-    if !usd.is_finite() || usd <= 0.0 {
-        return format!("${usd}");
-    }
-    let decimals = (2 - usd.log10().floor() as i64).max(2) as usize;
-    format!("${usd:.decimals$}")
-}
-
 /// `12.3 s (11.9-12.8)`: a median and its 95% interval.
 /// `12.3 s (CI n/a)` when the interval is a point (one sample a side).
 fn interval(i: &Interval) -> String {
@@ -608,20 +553,12 @@ mod tests {
     }
 
     #[test]
-    fn numbers_read_well() {
-        assert_eq!(seconds(1.5), "1.500 s");
+    fn numbers_read_as_in_the_report() {
+        // The terminal writes figures with the report's functions.
         assert_eq!(seconds(0.0123), "12.300 ms");
-        assert_eq!(seconds(0.000_012_3), "12.3 µs");
-        assert_eq!(si(1_418_996_800.0), "1.42B");
-        assert_eq!(si(32_760.0), "32.8k");
-        assert_eq!(si(999.0), "999");
-        assert_eq!(flops(2.5e15), "2.500 PFLOP");
+        assert_eq!(flops(2.5e15), "2.50 PFLOP");
         assert_eq!(bytes(3 << 30), "3.00 GiB");
-        assert_eq!(rate(0.01234), "0.0123");
+        assert_eq!(si(32_760.0), "32.8k");
         assert_eq!(dollars(12.345), "$12.35");
-        assert_eq!(dollars(0.5), "$0.500");
-        assert_eq!(dollars(0.003414), "$0.00341");
-        assert_eq!(dollars(1234.5), "$1234.50");
-        assert_eq!(dollars(0.0), "$0");
     }
 }

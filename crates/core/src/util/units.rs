@@ -69,6 +69,49 @@ pub fn flops_text(f: f64) -> String {
     format!("{v:.decimals$} {prefix}FLOP")
 }
 
+/// A count with an SI suffix and three significant digits at most: `1.42B`,
+/// `32.8k`, `999` (parameters, tokens, tokens per second).
+pub fn si_count(x: f64) -> String {
+    let (v, suffix) = match x.abs() {
+        a if a >= 1e12 => (x / 1e12, "T"),
+        a if a >= 1e9 => (x / 1e9, "B"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "k"),
+        _ => (x, ""),
+    };
+    if suffix.is_empty() {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}{suffix}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}{suffix}")
+    } else {
+        format!("{v:.2}{suffix}")
+    }
+}
+
+/// A rate such as TFLOP/s with the digits small rates need: `312`, `1.25`,
+/// `0.0123`.
+pub fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// US dollars with three significant digits (cents at least): `$12.35`,
+/// `$0.00341`.
+pub fn dollars(usd: f64) -> String {
+    if !usd.is_finite() || usd <= 0.0 {
+        return format!("${usd}");
+    }
+    let decimals = (2 - usd.log10().floor() as i64).max(2) as usize;
+    format!("${usd:.decimals$}")
+}
+
 /// A ratio as `0.27x`, `14x`, `1,234x`, `0.0031x`: two significant
 /// digits at least.
 pub fn times(ratio: f64) -> String {
@@ -194,6 +237,16 @@ mod tests {
         assert_eq!(flops_text(3.28e16), "32.8 PFLOP");
         assert_eq!(flops_text(2.0e21), "2000 EFLOP");
         assert_eq!(flops_text(12.0), "12.0 FLOP");
+        assert_eq!(si_count(1_418_996_800.0), "1.42B");
+        assert_eq!(si_count(32_760.0), "32.8k");
+        assert_eq!(si_count(999.0), "999");
+        assert_eq!(rate(0.01234), "0.0123");
+        assert_eq!(rate(312.4), "312");
+        assert_eq!(dollars(4.8812), "$4.88");
+        assert_eq!(dollars(0.003412), "$0.00341");
+        assert_eq!(dollars(0.5), "$0.500");
+        assert_eq!(dollars(1234.5), "$1234.50");
+        assert_eq!(dollars(0.0), "$0");
         assert_eq!(times(0.2712), "0.27x");
         assert_eq!(times(14.4), "14x");
         assert_eq!(times(1234.0), "1,234x");

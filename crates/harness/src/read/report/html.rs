@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use tera::Tera;
 
 use super::Report;
-use ditbench_core::util::units::{flops_text, format_seconds, group_thousands, times};
+use ditbench_core::util::units::{
+    dollars, flops_text, format_seconds, group_thousands, rate, si_count, times,
+};
 
 const TEMPLATE: &str = include_str!("templates/report.html.tera");
 const SORT_SCRIPT: &str = include_str!("templates/sort-tables.js");
@@ -84,6 +86,19 @@ pub fn render_html(report: &Report) -> Result<String> {
             figure(v, "flop")?.map_or(NOT_A_FIGURE.into(), flops_text),
         ))
     });
+    // Dollars, rates (TFLOP/s) and counts (tokens/s) as the terminal and
+    // the Markdown write them.
+    for (name, text) in [
+        ("dollars", dollars as fn(f64) -> String),
+        ("rate", rate),
+        ("si", si_count),
+    ] {
+        tera.register_filter(name, move |v: &tera::Value, _: &_| {
+            Ok(tera::Value::String(
+                figure(v, name)?.map_or(NOT_A_FIGURE.into(), text),
+            ))
+        });
+    }
     tera.register_filter("times", |v: &tera::Value, _: &_| {
         Ok(tera::Value::String(
             figure(v, "times")?.map_or(NOT_A_FIGURE.into(), times),

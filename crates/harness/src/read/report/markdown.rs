@@ -2,7 +2,9 @@
 
 use super::claims::{ClaimPair, Evidence, FramePoint};
 use super::{AS_MUCH_AS, Report};
-use ditbench_core::util::units::{flops_text, format_seconds, group_thousands, md_escape, times};
+use ditbench_core::util::units::{
+    dollars, flops_text, format_seconds, group_thousands, md_escape, rate, si_count, times,
+};
 
 /// A Markdown summary (for CI job summaries): headlines, claims, the
 /// buyer's view, machines, whole models, then one table of every measured case.
@@ -65,7 +67,7 @@ fn full_models(report: &Report, md: &mut String) {
                 format_seconds(f.forward_s),
                 format_seconds(f.per_unit_s),
                 f.unit,
-                f.usd_per_unit.map_or("-".into(), |u| format!("${u:.4}")),
+                f.usd_per_unit.map_or("-".into(), dollars),
             ));
         }
     }
@@ -103,7 +105,7 @@ fn cases(report: &Report, md: &mut String) {
     md.push_str("|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in &report.rows {
         md.push_str(&format!(
-            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {:.3} | {:.4} | {} | {} | {} |\n",
+            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |\n",
             md_escape(&r.host),
             md_escape(&r.workload),
             md_escape(&r.backend),
@@ -123,8 +125,8 @@ fn cases(report: &Report, md: &mut String) {
             },
             r.samples,
             r.stop_reason,
-            r.tokens_per_s,
-            r.tflops,
+            si_count(r.tokens_per_s),
+            rate(r.tflops),
             r.speed_vs_reference
                 .map_or("-".into(), |s| format!("{s:.2}x")),
             md_escape(&r.parity),
@@ -275,7 +277,7 @@ fn buyers(report: &Report, md: &mut String) {
                     md_escape(&u.preset),
                     format_seconds(u.seconds),
                     if u.extrapolated { " extrapolated" } else { "" },
-                    u.usd.map_or(String::new(), |d| format!(", ${d:.4}")),
+                    u.usd.map_or(String::new(), |d| format!(", {}", dollars(d))),
                     u.kwh.map_or(String::new(), |k| format!(", {k:.4} kWh")),
                     md_escape(&u.backend),
                     u.dtype
