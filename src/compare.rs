@@ -76,6 +76,14 @@ fn verdict_cell(v: Verdict) -> Cell {
 /// The terminal report: one row per matched case, then what could not be
 /// compared, what changed in the environment, and the verdict.
 fn terminal(c: &Comparison) -> String {
+    let mut out = format!("{}\n", case_table(c));
+    out.push_str(&notes(c));
+    out.push_str(&verdict_line(c));
+    out
+}
+
+/// One row per matched case: times, ratio, CI, p, verdicts.
+fn case_table(c: &Comparison) -> comfy_table::Table {
     let mut rows = table(&[
         "case",
         "baseline",
@@ -112,7 +120,13 @@ fn terminal(c: &Comparison) -> String {
             memory,
         ]);
     }
-    let mut out = format!("{rows}\n");
+    rows
+}
+
+/// Shard sets, inconclusive and unmatched cases, environment changes and
+/// the diagnosis, one line each.
+fn notes(c: &Comparison) -> String {
+    let mut out = String::new();
     for s in &c.shards {
         out.push_str(&format!("{}\n", terminal_text(s)));
     }
@@ -144,8 +158,13 @@ fn terminal(c: &Comparison) -> String {
     if let Some(d) = &c.diagnosis {
         out.push_str(&format!("{}\n", terminal_text(d)));
     }
+    out
+}
+
+/// The counts and the rule they were judged by.
+fn verdict_line(c: &Comparison) -> String {
     let t = &c.thresholds;
-    out.push_str(&format!(
+    format!(
         "{} regression(s), {} improvement(s), {} unchanged, {} inconclusive, {} not compared. A time regression is significant (Mann-Whitney p < {}, ratio CI above 1), above {}% and above {}; memory above {}% and {}. Inconclusive: too few samples to reach p < {} whatever the data, or a side contended or of low confidence{}.\n",
         c.regressions,
         c.improvements,
@@ -163,6 +182,5 @@ fn terminal(c: &Comparison) -> String {
         } else {
             String::new()
         },
-    ));
-    out
+    )
 }

@@ -10,13 +10,14 @@ use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
+use ditbench_core::compute::pass_inputs::{PassInputs, Targets, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
 use ditbench_core::spec::attention::{ScoreMemory, TILE_SCORE_BYTES, written_path_memory};
 use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::spec::params::parameters;
+use ditbench_core::spec::workload::LlamaConfig;
 use ditbench_core::{AttentionPath, AttentionPlan};
 use ditbench_core::{
     Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes,
@@ -244,26 +245,11 @@ impl Backend for BurnBackend {
                 config: c,
                 tokens,
                 targets,
-            } => {
-                let n = c.batch * c.seq_len;
-                // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
-                let (targets, loss_weights) = match &targets.weighted {
-                    Some((ids, w)) => (
-                        int_tensor(ids, [n, 1], &device),
-                        Some(float_tensor(w.clone(), [n, 1], DType::F32, &device)),
-                    ),
-                    None => (int_tensor(targets.ids, [n, 1], &device), None),
-                };
-                Model::Llama(Box::new((
-                    LlamaModel::new(c, dtype, &device, case.attention),
-                    LlamaParams::resolve(c, |name| weights.param(name))?,
-                    LlamaInputs {
-                        tokens: int_tensor(tokens, [n], &device),
-                        targets,
-                        weights: loss_weights,
-                    },
-                )))
-            }
+            } => Model::Llama(Box::new((
+                LlamaModel::new(c, dtype, &device, case.attention),
+                LlamaParams::resolve(c, |name| weights.param(name))?,
+                llama_inputs(c, tokens, &targets, &device),
+            ))),
         };
         Ok(Box::new(BurnCase {
             kind: self.kind,
@@ -329,6 +315,29 @@ fn kernel_attention() -> AttentionPlan {
 }
 
 /// A model with its parameters resolved into typed fields, and its inputs.
+/// A Llama prefill's or training step's tokens and targets on the device;
+/// ignored positions (Hugging Face's -100) weigh 0 in the loss.
+fn llama_inputs(
+    c: &LlamaConfig,
+    tokens: &[u32],
+    targets: &Targets,
+    device: &Device,
+) -> LlamaInputs {
+    let n = c.batch * c.seq_len;
+    let (ids, weights) = match &targets.weighted {
+        Some((ids, w)) => (
+            ids.as_slice(),
+            Some(float_tensor(w.clone(), [n, 1], DType::F32, device)),
+        ),
+        None => (targets.ids, None),
+    };
+    LlamaInputs {
+        tokens: int_tensor(tokens, [n], device),
+        targets: int_tensor(ids, [n, 1], device),
+        weights,
+    }
+}
+
 enum Model {
     // Burn tensors are large handles: keep the variants small.
     Wan(Box<(WanModel, WanWeights, WanInputs)>),

@@ -9,13 +9,14 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
+use ditbench_core::compute::pass_inputs::{PassInputs, Targets, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
 use ditbench_core::spec::attention::TILE_SCORE_BYTES;
 use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::spec::params::parameters;
+use ditbench_core::spec::workload::LlamaConfig;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_core::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,
@@ -160,30 +161,11 @@ impl Backend for CandleBackend {
                 config: c,
                 tokens,
                 targets,
-            } => {
-                let shape = (c.batch, c.seq_len);
-                let tokens = LlamaModel::device_tokens(tokens, shape, &device)?;
-                // Ignored positions (Hugging Face's -100) weigh 0 in the loss.
-                let (targets, loss_weights) = match &targets.weighted {
-                    Some((ids, w)) => (
-                        LlamaModel::device_tokens(ids, shape, &device)?,
-                        Some(Tensor::from_slice(w, w.len(), &device)?),
-                    ),
-                    None => (
-                        LlamaModel::device_tokens(targets.ids, shape, &device)?,
-                        None,
-                    ),
-                };
-                Model::Llama(
-                    LlamaModel::new(c, dtype, &device, case.attention)?,
-                    LlamaParams::resolve(c, |name| weights.handle(name))?,
-                    LlamaInputs {
-                        tokens,
-                        targets,
-                        weights: loss_weights,
-                    },
-                )
-            }
+            } => Model::Llama(
+                LlamaModel::new(c, dtype, &device, case.attention)?,
+                LlamaParams::resolve(c, |name| weights.handle(name))?,
+                llama_inputs(c, tokens, &targets, &device)?,
+            ),
         };
         Ok(Box::new(CandleCase {
             model,
@@ -239,6 +221,29 @@ fn kernel_attention() -> AttentionPlan {
 }
 
 /// A model with its parameters resolved into typed fields, and its inputs.
+/// A Llama prefill's or training step's tokens and targets on the device;
+/// ignored positions (Hugging Face's -100) weigh 0 in the loss.
+fn llama_inputs(
+    c: &LlamaConfig,
+    tokens: &[u32],
+    targets: &Targets,
+    device: &Device,
+) -> Result<LlamaInputs> {
+    let shape = (c.batch, c.seq_len);
+    let (ids, weights) = match &targets.weighted {
+        Some((ids, w)) => (
+            ids.as_slice(),
+            Some(Tensor::from_slice(w, w.len(), device)?),
+        ),
+        None => (targets.ids, None),
+    };
+    Ok(LlamaInputs {
+        tokens: LlamaModel::device_tokens(tokens, shape, device)?,
+        targets: LlamaModel::device_tokens(ids, shape, device)?,
+        weights,
+    })
+}
+
 enum Model {
     Wan(WanModel, WanWeights, WanInputs),
     Llama(LlamaModel, LlamaWeights, LlamaInputs),

@@ -151,24 +151,68 @@ pub fn measure_with(
     let start = Instant::now();
     let mut m = Measurement::default();
     case.synchronize()?;
-    loop {
-        let t = Instant::now();
-        case.step()?;
-        case.synchronize()?;
-        m.warmup_samples_s.push(t.elapsed().as_secs_f64());
-        let elapsed = start.elapsed().as_secs_f64();
-        // The budget bounds warm-up too: a quarter of it at most (after one
-        // iteration), whatever --warmup and --warmup-time ask for.
-        if elapsed >= cfg.budget_s / 4.0
-            || (m.warmup_samples_s.len() >= cfg.warmup_iters && elapsed >= cfg.warmup_s)
-        {
-            break;
-        }
-    }
+    warm_up(case, cfg, start, &mut m.warmup_samples_s)?;
     let begun: Vec<Result<(), String>> = probes.iter_mut().map(|p| p.begin()).collect();
     let threads_before = ThreadTimes::now();
     let sampler = energy.map(|counters| counters.and_then(Sampler::start));
     let gpu_sampler = gpu.map(|source| source.and_then(|s| GpuSampler::start(s, gpu::PERIOD)));
+    let timed_s = timed_loop(case, cfg, start, &mut m)?;
+    if !probes.is_empty() {
+        let readings = probes
+            .iter_mut()
+            .zip(begun)
+            .map(|(p, begun)| begun.and_then(|()| p.end(timed_s)))
+            .collect();
+        m.interference = Some(Interference::from_readings(readings, CONTENDED_SHARE));
+    }
+    m.energy = sampler.map(|s| match s {
+        Ok(sampler) => sampler.finish(m.samples_s.len()),
+        Err(why) => EnergyFigures::unavailable(why),
+    });
+    m.gpu = gpu_sampler.map(|s| match s {
+        Ok(sampler) => sampler.finish(m.samples_s.len()),
+        Err(why) => GpuFigures::unavailable(why),
+    });
+    m.threads = threads_before
+        .zip(ThreadTimes::now())
+        .map(|(before, after)| threads::activity(&after.since(&before), timed_s));
+    Ok(m)
+}
+
+/// Untimed iterations, each synchronized: at least `warmup_iters` and
+/// `warmup_s`, and never past a quarter of the budget (after one).
+fn warm_up(
+    case: &mut dyn PreparedCase,
+    cfg: &TimingConfig,
+    start: Instant,
+    samples: &mut Vec<f64>,
+) -> Result<()> {
+    loop {
+        let t = Instant::now();
+        case.step()?;
+        case.synchronize()?;
+        samples.push(t.elapsed().as_secs_f64());
+        let elapsed = start.elapsed().as_secs_f64();
+        // The budget bounds warm-up too: a quarter of it at most (after one
+        // iteration), whatever --warmup and --warmup-time ask for.
+        if elapsed >= cfg.budget_s / 4.0
+            || (samples.len() >= cfg.warmup_iters && elapsed >= cfg.warmup_s)
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// The timed iterations, each synchronized, until the CI converges, the
+/// iteration cap or the budget (counted from `start`); their samples, the
+/// forward and backward phases where every step reported both, and why
+/// it stopped go into `m`. Returns the timed region's seconds.
+fn timed_loop(
+    case: &mut dyn PreparedCase,
+    cfg: &TimingConfig,
+    start: Instant,
+    m: &mut Measurement,
+) -> Result<f64> {
     let timed_start = Instant::now();
     let mut phases_complete = true;
     loop {
@@ -202,30 +246,11 @@ pub fn measure_with(
         }
     }
     let timed_s = timed_start.elapsed().as_secs_f64();
-    if !probes.is_empty() {
-        let readings = probes
-            .iter_mut()
-            .zip(begun)
-            .map(|(p, begun)| begun.and_then(|()| p.end(timed_s)))
-            .collect();
-        m.interference = Some(Interference::from_readings(readings, CONTENDED_SHARE));
-    }
-    m.energy = sampler.map(|s| match s {
-        Ok(sampler) => sampler.finish(m.samples_s.len()),
-        Err(why) => EnergyFigures::unavailable(why),
-    });
-    m.gpu = gpu_sampler.map(|s| match s {
-        Ok(sampler) => sampler.finish(m.samples_s.len()),
-        Err(why) => GpuFigures::unavailable(why),
-    });
-    m.threads = threads_before
-        .zip(ThreadTimes::now())
-        .map(|(before, after)| threads::activity(&after.since(&before), timed_s));
     if !phases_complete {
         m.forward_s.clear();
         m.backward_s.clear();
     }
-    Ok(m)
+    Ok(timed_s)
 }
 
 #[cfg(test)]

@@ -915,9 +915,49 @@ fn or_unrecorded(list: String) -> String {
 }
 
 /// Everything else a results file says about where and how it ran.
+/// The thread count, where it came from, and the variables every worker got.
+fn threads_text(threads: &ditbench_core::machine::threads::ThreadSettings) -> String {
+    let variables: String = threads
+        .env
+        .iter()
+        .map(|(k, v)| format!("; {k}={v}"))
+        .collect();
+    format!("{} ({}){variables}", threads.threads, threads.source)
+}
+
+/// Where the workers ran: pinned by `--cpus` or not, and `--oversubscribe`.
+fn cpus_text(settings: &crate::record::results::RunSettings) -> String {
+    let pinned = match &settings.cpus {
+        Some(cpus) => format!(
+            "workers pinned to {} (--cpus)",
+            ditbench_core::machine::threads::cpu_list_text(cpus)
+        ),
+        None => "not pinned".into(),
+    };
+    let over = if settings.oversubscribe {
+        "; --oversubscribe"
+    } else {
+        ""
+    };
+    pinned + over
+}
+
+/// The timing rule a run used, in words.
+fn timing_text(t: &TimingConfig) -> String {
+    format!(
+        "warm-up at least {} iterations and {} s; timed at least {} iterations and {} s, at most {} iterations; at most {} s per case; stops early once the 95% CI of the median is within ±{}%",
+        t.warmup_iters,
+        t.warmup_s,
+        t.min_iters,
+        t.min_time_s,
+        t.max_iters,
+        t.budget_s,
+        t.target_rel_ci * 100.0
+    )
+}
+
 fn machine_details(r: &RunResults) -> Vec<(String, String)> {
     let env = &r.environment;
-    let t = &r.settings.timing;
     let mut details = vec![
         (
             "tool".to_string(),
@@ -941,33 +981,8 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
                 env.cargo_features.join(", ")
             ),
         ),
-        (
-            "threads".into(),
-            format!(
-                "{} ({}){}",
-                env.threads.threads,
-                env.threads.source,
-                env.threads
-                    .env
-                    .iter()
-                    .map(|(k, v)| format!("; {k}={v}"))
-                    .collect::<String>()
-            ),
-        ),
-        (
-            "CPUs".into(),
-            match &r.settings.cpus {
-                Some(cpus) => format!(
-                    "workers pinned to {} (--cpus)",
-                    ditbench_core::machine::threads::cpu_list_text(cpus)
-                ),
-                None => "not pinned".into(),
-            } + if r.settings.oversubscribe {
-                "; --oversubscribe"
-            } else {
-                ""
-            },
-        ),
+        ("threads".into(), threads_text(&env.threads)),
+        ("CPUs".into(), cpus_text(&r.settings)),
         (
             "CPU governor / boost".into(),
             format!(
@@ -976,19 +991,7 @@ fn machine_details(r: &RunResults) -> Vec<(String, String)> {
                 env.cpu_boost.as_deref().unwrap_or("not exposed")
             ),
         ),
-        (
-            "timing".into(),
-            format!(
-                "warm-up at least {} iterations and {} s; timed at least {} iterations and {} s, at most {} iterations; at most {} s per case; stops early once the 95% CI of the median is within ±{}%",
-                t.warmup_iters,
-                t.warmup_s,
-                t.min_iters,
-                t.min_time_s,
-                t.max_iters,
-                t.budget_s,
-                t.target_rel_ci * 100.0
-            ),
-        ),
+        ("timing".into(), timing_text(&r.settings.timing)),
         ("seed".into(), r.settings.seed.to_string()),
     ];
     for f in &env.frameworks {
