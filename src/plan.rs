@@ -415,23 +415,31 @@ pub fn plan(args: &RunArgs) -> Result<Plan> {
         environment,
         settings,
     };
-    // Every backend loads the same weight and input files for the workloads
-    // checked for parity; larger ones initialise in the worker. The parent
-    // builds them only within its own budget (--mem-limit, and a quarter of RAM).
-    let data = &plan.run.data;
-    if data.weights.is_empty() && data.inputs.is_none() && !args.no_parity && !args.plan {
-        let budget = (args.mem_limit.unwrap_or(u64::MAX)).min(plan.environment.ram_bytes / 4);
-        let cache = args.out.join("cache");
-        share_seeded_data(
-            &mut plan,
-            &workloads,
-            &cache,
-            budget,
-            args.parity_max_params,
-            args.seed,
-        )?;
+    if !args.plan {
+        share_data(args, &mut plan, &workloads)?;
     }
     Ok(plan)
+}
+
+/// Every backend loads the same weight and input files for the workloads
+/// checked for parity; larger ones initialise in the worker. The parent
+/// builds them only within its own budget (--mem-limit, and a quarter of
+/// RAM), and not at all where the user gives files or parity is off.
+fn share_data(args: &RunArgs, plan: &mut Plan, workloads: &[Workload]) -> Result<()> {
+    let data = &plan.run.data;
+    if !data.weights.is_empty() || data.inputs.is_some() || args.no_parity {
+        return Ok(());
+    }
+    let budget = (args.mem_limit.unwrap_or(u64::MAX)).min(plan.environment.ram_bytes / 4);
+    let cache = args.out.join("cache");
+    share_seeded_data(
+        plan,
+        workloads,
+        &cache,
+        budget,
+        args.parity_max_params,
+        args.seed,
+    )
 }
 
 /// `--passes`, or the suite's (the default: forward, train and decode).

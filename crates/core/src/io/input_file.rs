@@ -302,6 +302,50 @@ fn stacked(
     Ok(HostTensor::f32(full, values))
 }
 
+/// One timestep per sample, or one for the whole batch, as [B].
+fn wan_timesteps(file: &SafetensorsFile, t_name: &str, b: usize) -> Result<HostTensor> {
+    let path = file.path().display();
+    let (t_shape, t_values) = if file.names().iter().any(|n| n == t_name) {
+        let t = floats(file)(t_name)?;
+        (t.shape, t.values)
+    } else {
+        let s = samples(file, t_name, 0, b, &floats(file))?;
+        (vec![b], s.into_iter().flat_map(|s| s.values).collect())
+    };
+    Ok(match (t_shape.as_slice(), t_values.as_slice()) {
+        ([n], _) if *n == b => HostTensor::f32(vec![b], t_values),
+        ([] | [1], [t]) => HostTensor::f32(vec![b], vec![*t; b]),
+        _ => bail!(
+            "{path}: '{t_name}' has shape {t_shape:?}; expected [{b}] (one per sample) or one value for the batch"
+        ),
+    })
+}
+
+/// Contexts of up to text_len tokens each, zero-padded after the last, as
+/// [B, text_len, text_dim].
+fn padded_contexts(file: &SafetensorsFile, name: &str, c: &WanConfig) -> Result<HostTensor> {
+    let path = file.path().display();
+    let b = c.batch;
+    let context = samples(file, name, 2, b, &floats(file))?;
+    let mut values = Vec::with_capacity(b * c.text_len * c.text_dim);
+    for (i, s) in context.iter().enumerate() {
+        let [len, dim] = s.shape[..] else {
+            unreachable!("samples() returns rank-2 contexts")
+        };
+        if dim != c.text_dim || len > c.text_len || len == 0 {
+            bail!(
+                "{path}: 'context' sample {i} has shape {:?}; the workload takes 1 to {} tokens of width {}",
+                s.shape,
+                c.text_len,
+                c.text_dim
+            );
+        }
+        values.extend_from_slice(&s.values);
+        values.resize(values.len() + (c.text_len - len) * dim, 0.0);
+    }
+    Ok(HostTensor::f32(vec![b, c.text_len, c.text_dim], values))
+}
+
 fn wan_inputs(
     file: &SafetensorsFile,
     c: &WanConfig,
@@ -324,42 +368,8 @@ fn wan_inputs(
     let latents = samples(file, &latents_name, 4, b, &floats(file))?;
     let latents = stacked(file, &latents_name, latents, &[c.in_dim, f, h, w])?;
 
-    // One timestep per sample, or one for the whole batch.
-    let t_name = need(&WAN_TIMESTEPS)?;
-    let (t_shape, t_values) = if file.names().contains(&t_name) {
-        let t = floats(file)(&t_name)?;
-        (t.shape, t.values)
-    } else {
-        let s = samples(file, &t_name, 0, b, &floats(file))?;
-        (vec![b], s.into_iter().flat_map(|s| s.values).collect())
-    };
-    let timesteps = match (t_shape.as_slice(), t_values.as_slice()) {
-        ([n], _) if *n == b => HostTensor::f32(vec![b], t_values),
-        ([] | [1], [t]) => HostTensor::f32(vec![b], vec![*t; b]),
-        _ => bail!(
-            "{path}: '{t_name}' has shape {t_shape:?}; expected [{b}] (one per sample) or one value for the batch"
-        ),
-    };
-
-    // Contexts of up to text_len tokens, zero-padded after the last.
-    let context = samples(file, &need(&WAN_CONTEXT)?, 2, b, &floats(file))?;
-    let mut values = Vec::with_capacity(b * c.text_len * c.text_dim);
-    for (i, s) in context.iter().enumerate() {
-        let [len, dim] = s.shape[..] else {
-            unreachable!("samples() returns rank-2 contexts")
-        };
-        if dim != c.text_dim || len > c.text_len || len == 0 {
-            bail!(
-                "{path}: 'context' sample {i} has shape {:?}; the workload takes 1 to {} tokens of width {}",
-                s.shape,
-                c.text_len,
-                c.text_dim
-            );
-        }
-        values.extend_from_slice(&s.values);
-        values.resize(values.len() + (c.text_len - len) * dim, 0.0);
-    }
-    let context = HostTensor::f32(vec![b, c.text_len, c.text_dim], values);
+    let timesteps = wan_timesteps(file, &need(&WAN_TIMESTEPS)?, b)?;
+    let context = padded_contexts(file, &need(&WAN_CONTEXT)?, c)?;
 
     let (target, targets) = match present(file, &WAN_TARGET)? {
         Some(name) => {

@@ -168,6 +168,12 @@ impl WanConfig {
         if !self.freq_dim.is_multiple_of(2) {
             return bail(format!("freq_dim must be even, got {}", self.freq_dim));
         }
+        self.validate_geometry()
+    }
+
+    /// Frames, height and width that the video VAE, the patch embedding and
+    /// the RoPE tables can take.
+    fn validate_geometry(&self) -> Result<(), ConfigError> {
         if !(self.frames - 1).is_multiple_of(self.vae_stride[0]) {
             let n = (self.frames - 1) / self.vae_stride[0];
             return bail(format!(

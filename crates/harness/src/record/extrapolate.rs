@@ -4,7 +4,7 @@
 
 use crate::record::results::{CaseResult, Status};
 use crate::record::scale::{FullModel, Interval, PerUnit, ScaleSettings, UnitCost};
-use crate::stats::bootstrap_two_medians_ci;
+use crate::stats::{Stats, bootstrap_two_medians_ci};
 use ditbench_core::spec::case::Dtype;
 use ditbench_core::spec::case::Pass;
 use ditbench_core::spec::workload::{
@@ -55,66 +55,9 @@ pub fn full_model(
         return None;
     }
     let mut full = if measured_blocks >= model_blocks {
-        FullModel {
-            basis: "measured".into(),
-            extrapolated: false,
-            measured_blocks,
-            model_blocks,
-            rest_case: None,
-            base_case: None,
-            base_blocks: None,
-            per_block: None,
-            rest: None,
-            forward: Interval {
-                median_s: stats.median_s,
-                ci95_s: stats.ci95_median_s,
-            },
-            per_unit: None,
-            cost: None,
-        }
+        measured(stats, model_blocks, measured_blocks)
     } else {
-        // The base is the deepest other depth j < k of the same model (the
-        // rest case, j = 0, where no other was run): the slope between the
-        // two deepest depths leaves out what only the first blocks cost (in
-        // libtorch the first block of wan-small costs a quarter more than
-        // each later one; docs/findings.md, "Real scale").
-        let (base, j) = cases
-            .iter()
-            .filter_map(|c| blocks_of_same_model(c, case).map(|j| (c, j)))
-            .filter(|&(_, j)| j < measured_blocks)
-            .max_by_key(|&(_, j)| j)?;
-        let rest = cases
-            .iter()
-            .find(|c| blocks_of_same_model(c, case) == Some(0));
-        let (j, k, l) = (j as f64, measured_blocks as f64, model_blocks as f64);
-        let block = |tj: f64, tk: f64| (tk - tj) / (k - j);
-        let total = |tj: f64, tk: f64| tk + (l - k) * block(tj, tk);
-        let (tj, tk) = (&base.samples_s, &case.samples_s);
-        let base_stats = base.stats.as_ref()?;
-        let interval = |f: &dyn Fn(f64, f64) -> f64, seed| Interval {
-            median_s: f(base_stats.median_s, stats.median_s),
-            ci95_s: bootstrap_two_medians_ci(tj, tk, f, RESAMPLES, seed),
-        };
-        FullModel {
-            basis: format!(
-                "extrapolated from {measured_blocks} measured block{} of {model_blocks}",
-                if measured_blocks == 1 { "" } else { "s" }
-            ),
-            extrapolated: true,
-            measured_blocks,
-            model_blocks,
-            rest_case: rest.map(|r| r.id.clone()),
-            base_case: Some(base.id.clone()),
-            base_blocks: Some(j as usize),
-            per_block: Some(interval(&block, 1)),
-            rest: rest.and_then(|r| r.stats.as_ref()).map(|s| Interval {
-                median_s: s.median_s,
-                ci95_s: s.ci95_median_s,
-            }),
-            forward: interval(&total, 2),
-            per_unit: None,
-            cost: None,
-        }
+        extrapolated(case, cases, stats, model_blocks)?
     };
     if case.pass == Pass::Forward {
         full.per_unit = Some(per_unit(case, full.forward, settings));
@@ -124,6 +67,80 @@ pub fn full_model(
         .as_ref()
         .map(|unit| unit_cost(case, unit, settings));
     Some(full)
+}
+
+/// A whole model that ran with all its blocks: its own figures.
+fn measured(stats: &Stats, model_blocks: usize, measured_blocks: usize) -> FullModel {
+    FullModel {
+        basis: "measured".into(),
+        extrapolated: false,
+        measured_blocks,
+        model_blocks,
+        rest_case: None,
+        base_case: None,
+        base_blocks: None,
+        per_block: None,
+        rest: None,
+        forward: Interval {
+            median_s: stats.median_s,
+            ci95_s: stats.ci95_median_s,
+        },
+        per_unit: None,
+        cost: None,
+    }
+}
+
+/// A model measured with k of its L blocks, extrapolated from the deepest
+/// other depth j < k that ran: T(k) + (L - k) x (T(k) - T(j)) / (k - j).
+fn extrapolated(
+    case: &CaseResult,
+    cases: &[CaseResult],
+    stats: &Stats,
+    model_blocks: usize,
+) -> Option<FullModel> {
+    let measured_blocks = case.workload.config.blocks();
+    // The base is the deepest other depth j < k of the same model (the
+    // rest case, j = 0, where no other was run): the slope between the
+    // two deepest depths leaves out what only the first blocks cost (in
+    // libtorch the first block of wan-small costs a quarter more than
+    // each later one; docs/findings.md, "Real scale").
+    let (base, j) = cases
+        .iter()
+        .filter_map(|c| blocks_of_same_model(c, case).map(|j| (c, j)))
+        .filter(|&(_, j)| j < measured_blocks)
+        .max_by_key(|&(_, j)| j)?;
+    let rest = cases
+        .iter()
+        .find(|c| blocks_of_same_model(c, case) == Some(0));
+    let (j, k, l) = (j as f64, measured_blocks as f64, model_blocks as f64);
+    let block = |tj: f64, tk: f64| (tk - tj) / (k - j);
+    let total = |tj: f64, tk: f64| tk + (l - k) * block(tj, tk);
+    let (tj, tk) = (&base.samples_s, &case.samples_s);
+    let base_stats = base.stats.as_ref()?;
+    let interval = |f: &dyn Fn(f64, f64) -> f64, seed| Interval {
+        median_s: f(base_stats.median_s, stats.median_s),
+        ci95_s: bootstrap_two_medians_ci(tj, tk, f, RESAMPLES, seed),
+    };
+    Some(FullModel {
+        basis: format!(
+            "extrapolated from {measured_blocks} measured block{} of {model_blocks}",
+            if measured_blocks == 1 { "" } else { "s" }
+        ),
+        extrapolated: true,
+        measured_blocks,
+        model_blocks,
+        rest_case: rest.map(|r| r.id.clone()),
+        base_case: Some(base.id.clone()),
+        base_blocks: Some(j as usize),
+        per_block: Some(interval(&block, 1)),
+        rest: rest.and_then(|r| r.stats.as_ref()).map(|s| Interval {
+            median_s: s.median_s,
+            ci95_s: s.ci95_median_s,
+        }),
+        forward: interval(&total, 2),
+        per_unit: None,
+        cost: None,
+    })
 }
 
 fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> PerUnit {
@@ -249,6 +266,41 @@ fn request(case: &CaseResult, cases: &[CaseResult], settings: &ScaleSettings) ->
         .collect();
     steps.sort_by(|a, b| a.0.total_cmp(&b.0));
     let generated = settings.llm_generated_tokens;
+    let (decode, fit) = decode_steps(&steps, prompt, generated)?;
+    let batch = case.workload.config.batch();
+    let of_batch = if batch == 1 {
+        String::new()
+    } else {
+        format!(", each sequence of a batch of {batch}")
+    };
+    Some(PerUnit {
+        unit: "request".into(),
+        forwards: prompt as f64 / seq_len(prefill_case) as f64,
+        tokens: Some((batch as u64 * (prompt + generated)) as f64),
+        basis: format!(
+            "one request{of_batch}: a {prompt}-token prompt's prefill (the {}-token prefill scaled per token) and {generated} generated tokens' decode steps at contexts {} to {} ({fit})",
+            seq_len(prefill_case),
+            prompt + 1,
+            prompt + generated
+        ),
+        time: Interval {
+            median_s: prefill_s.median_s + decode.median_s,
+            ci95_s: [
+                prefill_s.ci95_s[0] + decode.ci95_s[0],
+                prefill_s.ci95_s[1] + decode.ci95_s[1],
+            ],
+        },
+    })
+}
+
+/// The decode steps of `generated` tokens after a `prompt`-token prompt,
+/// from the steps measured at each context (context, time), fitted with a
+/// line; and how the fit was made, in words.
+fn decode_steps(
+    steps: &[(f64, Interval)],
+    prompt: u64,
+    generated: u64,
+) -> Option<(Interval, String)> {
     // Contexts prompt+1 .. prompt+generated: a line's sum is its value at the mean.
     let mean_context = prompt as f64 + (generated as f64 + 1.0) / 2.0;
     let at = |pick: fn(&Interval) -> f64| {
@@ -277,30 +329,7 @@ fn request(case: &CaseResult, cases: &[CaseResult], settings: &ScaleSettings) ->
             contexts.join(", ")
         ),
     };
-    let batch = case.workload.config.batch();
-    let of_batch = if batch == 1 {
-        String::new()
-    } else {
-        format!(", each sequence of a batch of {batch}")
-    };
-    Some(PerUnit {
-        unit: "request".into(),
-        forwards: prompt as f64 / seq_len(prefill_case) as f64,
-        tokens: Some((batch as u64 * (prompt + generated)) as f64),
-        basis: format!(
-            "one request{of_batch}: a {prompt}-token prompt's prefill (the {}-token prefill scaled per token) and {generated} generated tokens' decode steps at contexts {} to {} ({fit})",
-            seq_len(prefill_case),
-            prompt + 1,
-            prompt + generated
-        ),
-        time: Interval {
-            median_s: prefill_s.median_s + decode.median_s,
-            ci95_s: [
-                prefill_s.ci95_s[0] + decode.ci95_s[0],
-                prefill_s.ci95_s[1] + decode.ci95_s[1],
-            ],
-        },
-    })
+    Some((decode, fit))
 }
 
 fn unit_cost(case: &CaseResult, unit: &PerUnit, settings: &ScaleSettings) -> UnitCost {

@@ -177,6 +177,28 @@ pub struct DataFiles {
     pub shared: HashMap<String, (PathBuf, PathBuf)>,
 }
 
+/// The case's achieved rate against its device's peak and GEMM rate and,
+/// for a decode step, its memory roofline; `None` without a throughput.
+fn efficiency(
+    case: &CaseSpec,
+    result: &CaseResult,
+    gemm: Option<GemmRate>,
+    bandwidth: Option<BandwidthRate>,
+) -> Option<Efficiency> {
+    let (tp, device) = (result.throughput.as_ref()?, result.device_name.as_ref()?);
+    let mut efficiency = Efficiency::new(tp.tflops, gemm, device, case.dtype);
+    if let (Pass::Decode, Some(stats)) = (case.pass, &result.stats) {
+        let bytes = result.workload.cost.decode_read_elements * case.dtype.bytes() as f64;
+        efficiency.memory = Some(MemoryRoofline::new(
+            bytes,
+            stats.median_s,
+            bandwidth,
+            device,
+        ));
+    }
+    Some(efficiency)
+}
+
 /// Wait for `child`; with a timeout, kill it when the time is up and return
 /// `None`.
 fn wait_with_timeout(
@@ -283,6 +305,27 @@ impl Runner {
     }
 
     /// Run one case in a fresh worker process and assemble its result.
+    /// The case's GEMM and bandwidth rates: measured by this worker (and
+    /// kept for later cases of the same backend, device and dtype), or
+    /// kept from an earlier one.
+    fn calibrations(
+        &mut self,
+        case: &CaseSpec,
+        response: &WorkerResponse,
+    ) -> (Option<GemmRate>, Option<BandwidthRate>) {
+        if let Some(rate) = &response.gemm {
+            self.gemm_rates.insert(gemm_key(case), rate.clone());
+        }
+        if let Some(rate) = &response.bandwidth {
+            self.bandwidth_rates
+                .insert(bandwidth_key(case), rate.clone());
+        }
+        (
+            self.gemm_rates.get(&gemm_key(case)).cloned(),
+            self.bandwidth_rates.get(&bandwidth_key(case)).cloned(),
+        )
+    }
+
     pub fn run_case(&mut self, case: &CaseSpec) -> CaseResult {
         let planned = self.planned(&case.backend).map(|b| b.backend);
         let (scores, _) = self.plan.estimate(case);
@@ -327,37 +370,14 @@ impl Runner {
             }
         };
         let summary = response.outputs.clone();
-        let gemm = match &response.gemm {
-            Some(rate) => {
-                self.gemm_rates.insert(gemm_key(case), rate.clone());
-                Some(rate.clone())
-            }
-            None => self.gemm_rates.get(&gemm_key(case)).cloned(),
-        };
-        if let Some(rate) = &response.bandwidth {
-            self.bandwidth_rates
-                .insert(bandwidth_key(case), rate.clone());
-        }
-        let bandwidth = self.bandwidth_rates.get(&bandwidth_key(case)).cloned();
+        let (gemm, bandwidth) = self.calibrations(case, &response);
         fill_from_response(
             &mut result,
             response,
             &self.plan.timing,
             self.oom_phrases(&case.backend),
         );
-        if let (Some(tp), Some(device)) = (&result.throughput, &result.device_name) {
-            let mut efficiency = Efficiency::new(tp.tflops, gemm, device, case.dtype);
-            if let (Pass::Decode, Some(stats)) = (case.pass, &result.stats) {
-                let bytes = result.workload.cost.decode_read_elements * case.dtype.bytes() as f64;
-                efficiency.memory = Some(MemoryRoofline::new(
-                    bytes,
-                    stats.median_s,
-                    bandwidth,
-                    device,
-                ));
-            }
-            result.efficiency = Some(efficiency);
-        }
+        result.efficiency = efficiency(case, &result, gemm, bandwidth);
         let (Some(path), Some(summary)) = (outputs, summary) else {
             return result;
         };

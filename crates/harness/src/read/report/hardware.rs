@@ -22,26 +22,7 @@ pub(super) fn hardware(
     rows: &[Row],
     baseline: Option<&str>,
 ) -> Result<Option<Hardware>> {
-    let mut places: Vec<String> = Vec::new();
-    let mut cases: Vec<String> = Vec::new();
-    for run in runs {
-        let host = &run.results.environment.host;
-        for c in &run.results.cases {
-            let p = place(host, &c.device);
-            if !places.contains(&p) {
-                places.push(p);
-            }
-            let case = hardware_case(
-                &c.workload.label,
-                &c.backend,
-                &c.dtype.to_string(),
-                &c.pass.to_string(),
-            );
-            if !cases.contains(&case) {
-                cases.push(case);
-            }
-        }
-    }
+    let (mut places, cases) = places_and_cases(runs);
     let chosen = match baseline {
         None => 0,
         Some(name) => places
@@ -63,26 +44,7 @@ pub(super) fn hardware(
     places.insert(0, baseline.clone());
     let rows: Vec<HardwareRow> = cases
         .into_iter()
-        .map(|case| {
-            let medians_s: Vec<Option<f64>> = places
-                .iter()
-                .map(|p| {
-                    rows.iter()
-                        .find(|r| {
-                            &place(&r.host, &r.device) == p
-                                && hardware_case(&r.workload, &r.backend, &r.dtype, &r.pass) == case
-                        })
-                        .map(|r| r.median_s)
-                })
-                .collect();
-            let base = medians_s[0];
-            let speed_vs_baseline = medians_s.iter().map(|m| Some(base? / (*m)?)).collect();
-            HardwareRow {
-                case,
-                medians_s,
-                speed_vs_baseline,
-            }
-        })
+        .map(|case| hardware_row(case, &places, rows))
         .collect();
     let (mut mean_speed, mut shared_cases) = (Vec::new(), Vec::new());
     for k in 0..places.len() {
@@ -104,4 +66,53 @@ pub(super) fn hardware(
         mean_speed,
         shared_cases,
     }))
+}
+
+/// Every place (host and device) and every case any machine attempted, in
+/// the order first seen.
+fn places_and_cases(runs: &[LoadedRun]) -> (Vec<String>, Vec<String>) {
+    let mut places: Vec<String> = Vec::new();
+    let mut cases: Vec<String> = Vec::new();
+    for run in runs {
+        let host = &run.results.environment.host;
+        for c in &run.results.cases {
+            let p = place(host, &c.device);
+            if !places.contains(&p) {
+                places.push(p);
+            }
+            let case = hardware_case(
+                &c.workload.label,
+                &c.backend,
+                &c.dtype.to_string(),
+                &c.pass.to_string(),
+            );
+            if !cases.contains(&case) {
+                cases.push(case);
+            }
+        }
+    }
+    (places, cases)
+}
+
+/// One case's median at each place, and each place's speed against the
+/// first (the baseline).
+fn hardware_row(case: String, places: &[String], rows: &[Row]) -> HardwareRow {
+    let medians_s: Vec<Option<f64>> = places
+        .iter()
+        .map(|p| {
+            rows.iter()
+                .find(|r| {
+                    &place(&r.host, &r.device) == p
+                        && hardware_case(&r.workload, &r.backend, &r.dtype, &r.pass) == case
+                })
+                .map(|r| r.median_s)
+        })
+        .collect();
+    let base = medians_s[0];
+    let speed_vs_baseline = medians_s.iter().map(|m| Some(base? / (*m)?)).collect();
+    HardwareRow {
+        case,
+        medians_s,
+        speed_vs_baseline,
+    }
 }

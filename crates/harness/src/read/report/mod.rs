@@ -542,6 +542,21 @@ fn full_model_row(host: &str, run: usize, c: &CaseResult) -> Option<FullModelRow
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// A case's parity check in words, as the report's tables show it.
+fn parity_text(c: &CaseResult) -> String {
+    let Some(p) = &c.parity else {
+        return "not checked".into();
+    };
+    match p.status {
+        ParityStatus::Reference => "reference".into(),
+        ParityStatus::Pass => format!("pass ({:.0e})", p.output_rel_error),
+        ParityStatus::Fail => format!(
+            "FAIL: {}",
+            p.detail.clone().unwrap_or_else(|| "differs".into())
+        ),
+    }
+}
+
 fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
     if c.status != Status::Ok {
         return None;
@@ -583,17 +598,7 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         rss_growth_mib: memory
             .and_then(|m| m.rss_growth_bytes)
             .map(|b| b as f64 / MIB),
-        parity: match &c.parity {
-            None => "not checked".into(),
-            Some(p) => match p.status {
-                ParityStatus::Reference => "reference".into(),
-                ParityStatus::Pass => format!("pass ({:.0e})", p.output_rel_error),
-                ParityStatus::Fail => format!(
-                    "FAIL: {}",
-                    p.detail.clone().unwrap_or_else(|| "differs".into())
-                ),
-            },
-        },
+        parity: parity_text(c),
         attention: c.attention.clone().unwrap_or_default(),
         threads: c
             .threads
@@ -606,11 +611,12 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         fastest: false,
         samples: stats.n,
         stop_reason: match c.stop_reason {
-            Some(StopReason::Converged) => "converged".into(),
-            Some(StopReason::Budget) => "budget".into(),
-            Some(StopReason::MaxIters) => "max_iters".into(),
-            None => "-".into(),
-        },
+            Some(StopReason::Converged) => "converged",
+            Some(StopReason::Budget) => "budget",
+            Some(StopReason::MaxIters) => "max_iters",
+            None => "-",
+        }
+        .into(),
         ci_known: stats.relative_ci_half_width().is_some(),
         confidence: match &confidence {
             Some(k) if !k.is_good() => "low".into(),

@@ -102,43 +102,10 @@ pub fn scaling(rows: &[Row]) -> Result<Option<Scaling>> {
             .2
             .push(r);
     }
-    let mut series = Vec::new();
-    for (_, (host, label, mut members)) in groups {
-        members.sort_by_key(|r| r.tokens);
-        members.dedup_by_key(|r| r.tokens);
-        if members.len() < 2 {
-            continue;
-        }
-        let points: Vec<ScalingPoint> = members
-            .iter()
-            .map(|r| ScalingPoint {
-                workload: r.workload.clone(),
-                tokens: r.tokens,
-                forward_gflop: r.forward_flops / 1e9,
-                attention_share: r.attention_share,
-                median_s: r.median_s,
-                rss_growth_mib: r.rss_growth_mib,
-            })
-            .collect();
-        let slope = |f: &dyn Fn(&ScalingPoint) -> Option<f64>| {
-            let xy: Option<Vec<(f64, f64)>> = points
-                .iter()
-                .map(|p| f(p).map(|y| (p.tokens as f64, y)))
-                .collect();
-            log_log_slope(&xy?)
-        };
-        let Some(time_exponent) = slope(&|p| Some(p.median_s)) else {
-            continue;
-        };
-        series.push(ScalingSeries {
-            flops_exponent: slope(&|p| Some(p.forward_gflop)),
-            memory_exponent: slope(&|p| p.rss_growth_mib),
-            time_exponent,
-            label,
-            host,
-            points,
-        });
-    }
+    let series: Vec<ScalingSeries> = groups
+        .into_values()
+        .filter_map(|(host, label, members)| series_of(host, label, members))
+        .collect();
     if series.is_empty() {
         return Ok(None);
     }
@@ -171,6 +138,42 @@ pub fn scaling(rows: &[Row]) -> Result<Option<Scaling>> {
         model_preset,
         model_points,
     }))
+}
+
+/// One sweep's points in token order and its fitted exponents; `None`
+/// below two token counts.
+fn series_of(host: String, label: String, mut members: Vec<&Row>) -> Option<ScalingSeries> {
+    members.sort_by_key(|r| r.tokens);
+    members.dedup_by_key(|r| r.tokens);
+    if members.len() < 2 {
+        return None;
+    }
+    let points: Vec<ScalingPoint> = members
+        .iter()
+        .map(|r| ScalingPoint {
+            workload: r.workload.clone(),
+            tokens: r.tokens,
+            forward_gflop: r.forward_flops / 1e9,
+            attention_share: r.attention_share,
+            median_s: r.median_s,
+            rss_growth_mib: r.rss_growth_mib,
+        })
+        .collect();
+    let slope = |f: &dyn Fn(&ScalingPoint) -> Option<f64>| {
+        let xy: Option<Vec<(f64, f64)>> = points
+            .iter()
+            .map(|p| f(p).map(|y| (p.tokens as f64, y)))
+            .collect();
+        log_log_slope(&xy?)
+    };
+    Some(ScalingSeries {
+        flops_exponent: slope(&|p| Some(p.forward_gflop)),
+        memory_exponent: slope(&|p| p.rss_growth_mib),
+        time_exponent: slope(&|p| Some(p.median_s))?,
+        label,
+        host,
+        points,
+    })
 }
 
 /// Wan2.1-14B at 720p from one frame to a 5 s clip: how the share of
