@@ -28,7 +28,7 @@ use ditbench::registry::thread_variables;
 use ditbench_core::compute::kernels::{KernelSpec, wan_kernels};
 use ditbench_core::compute::tensors::SeededWeights;
 use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
-use ditbench_core::spec::workload::{ModelConfig, WanConfig, find_preset, presets};
+use ditbench_core::model::workload::{ModelConfig, WanConfig, find_preset, presets};
 use ditbench_core::{Dtype, Pass};
 
 /// The Wan configuration and dtype the environment asks for.

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ditbench::registry::thread_variables;
 use ditbench_core::machine::threads::ThreadSettings;
-use ditbench_core::spec::workload::presets;
+use ditbench_core::model::workload::presets;
 use ditbench_harness::measure::env::{self, default_threads};
 use ditbench_harness::run::driver::UsageError;
 use ditbench_harness::run::worker::{WorkerRequest, serve};
@@ -54,7 +54,7 @@ pub fn worker(request: &Path, response: &Path) -> Result<()> {
 /// `ditbench list`: presets, or the workloads `run` would build from them
 /// with the same overrides, with their cost.
 pub fn list(args: &cli::ListArgs) -> Result<()> {
-    use ditbench_core::spec::workload::find_preset;
+    use ditbench_core::model::workload::find_preset;
     let names: Vec<String> = if args.presets.is_empty() {
         presets().iter().map(|p| p.name.to_string()).collect()
     } else {
@@ -82,7 +82,7 @@ pub fn list(args: &cli::ListArgs) -> Result<()> {
                     "preset": r.preset,
                     "description": r.description,
                     "config": r.config,
-                    "cost": ditbench_core::spec::cost::cost(&r.config),
+                    "cost": ditbench_core::model::cost::cost(&r.config),
                 })
             })
             .collect();

@@ -3,7 +3,7 @@
 use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_core::check::parity::ParityStatus;
-use ditbench_core::spec::cost::cost;
+use ditbench_core::model::cost::cost;
 use ditbench_harness::record::extrapolate::{model_label, worth_showing};
 use ditbench_harness::record::results::{CaseResult, Status};
 use ditbench_harness::record::scale::{FullModel, Interval};
@@ -502,8 +502,8 @@ fn presets_table(rows: &[PresetRow], wide: bool) -> Table {
                 family.to_string()
             } else {
                 match family {
-                    ditbench_core::spec::workload::Family::Wan => "DiT".to_string(),
-                    ditbench_core::spec::workload::Family::Llama => "LLM".to_string(),
+                    ditbench_core::model::workload::Family::Wan => "DiT".to_string(),
+                    ditbench_core::model::workload::Family::Llama => "LLM".to_string(),
                 }
             }),
             right(si(c.parameters as f64)),

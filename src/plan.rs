@@ -13,9 +13,9 @@ use ditbench_core::compute::tensors::WeightSource;
 use ditbench_core::io::checkpoint::FileWeights;
 use ditbench_core::io::input_file::{MissingTarget, load_inputs};
 use ditbench_core::machine::threads::{ThreadSettings, cpu_list_text, parse_cpu_list};
-use ditbench_core::spec::cost::check_counts;
-use ditbench_core::spec::params::parameters;
-use ditbench_core::spec::workload::{
+use ditbench_core::model::cost::check_counts;
+use ditbench_core::model::params::parameters;
+use ditbench_core::model::workload::{
     DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads, find_preset,
 };
 use ditbench_core::{CaseSpec, DeviceName, Pass};

@@ -61,10 +61,10 @@ fn exported_data_reproduces_the_seeded_run_and_a_perturbed_weight_does_not() {
         printed.contains("wan-tiny-seed0.weights.safetensors"),
         "{printed}"
     );
-    let config = ditbench_core::spec::workload::find_preset("wan-tiny")
+    let config = ditbench_core::model::workload::find_preset("wan-tiny")
         .unwrap()
         .config;
-    let expected = ditbench_core::spec::params::parameters(&config).len();
+    let expected = ditbench_core::model::params::parameters(&config).len();
     assert_eq!(
         SafetensorsFile::open(&weights).unwrap().names().len(),
         expected

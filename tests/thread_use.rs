@@ -13,7 +13,7 @@ use ditbench_core::compute::kernels::{Kernel, KernelSpec, wan_kernels};
 use ditbench_core::compute::tensors::SeededWeights;
 use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
 use ditbench_core::machine::threads::{ThreadTimes, activity, spin_two_threads};
-use ditbench_core::spec::workload::{ModelConfig, find_preset};
+use ditbench_core::model::workload::{ModelConfig, find_preset};
 use ditbench_core::{DeviceName, Dtype, Pass, PreparedCase};
 
 /// Below this many cores' worth of CPU time per wall second, a matmul given

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use ditbench_core::spec::layout::{LlamaLayer, LlamaParams};
-use ditbench_core::spec::tables::llama_rope;
-use ditbench_core::spec::workload::LlamaConfig;
+use ditbench_core::model::layout::{LlamaLayer, LlamaParams};
+use ditbench_core::model::tables::llama_rope;
+use ditbench_core::model::workload::LlamaConfig;
 
 use ditbench_core::AttentionPlan;
 

@@ -8,8 +8,8 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Tensor, TensorCreationOptions, TensorData};
-use ditbench_core::spec::attention::AttentionRecord;
-use ditbench_core::spec::tables::RopeTable;
+use ditbench_core::model::attention::AttentionRecord;
+use ditbench_core::model::tables::RopeTable;
 use ditbench_core::{AttentionPath, AttentionPlan};
 
 /// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).

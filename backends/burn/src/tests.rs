@@ -1,8 +1,8 @@
 use burn::tensor::Device;
 use ditbench_core::check::conformance::{self, run, workload};
 use ditbench_core::compute::tensors::SeededWeights;
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::params::parameters;
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::params::parameters;
 use ditbench_core::{Backend, DeviceName, Dtype, Pass};
 
 use super::*;

@@ -2,9 +2,9 @@
 //! parameter names and math.
 
 use burn::tensor::{DType, Device, Tensor};
-use ditbench_core::spec::layout::{Linear, WanAttention, WanBlock, WanParams};
-use ditbench_core::spec::tables::{sinusoidal_embedding, wan_rope};
-use ditbench_core::spec::workload::WanConfig;
+use ditbench_core::model::layout::{Linear, WanAttention, WanBlock, WanParams};
+use ditbench_core::model::tables::{sinusoidal_embedding, wan_rope};
+use ditbench_core::model::workload::WanConfig;
 
 use ditbench_core::AttentionPlan;
 

@@ -9,7 +9,7 @@ use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
 use ditbench_core::Dtype;
 use ditbench_core::WeightSource;
 use ditbench_core::compute::tensors::{HostData, load_checked_for};
-use ditbench_core::spec::params::ParamSpec;
+use ditbench_core::model::params::ParamSpec;
 
 pub struct Weights {
     tensors: HashMap<String, (Tensor<1>, Vec<usize>)>,

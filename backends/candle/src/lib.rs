@@ -13,10 +13,10 @@ use ditbench_core::compute::pass_inputs::{PassInputs, Targets, pass_inputs};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
-use ditbench_core::spec::attention::TILE_SCORE_BYTES;
-use ditbench_core::spec::layout::{LlamaParams, WanBlock, WanParams};
-use ditbench_core::spec::params::parameters;
-use ditbench_core::spec::workload::LlamaConfig;
+use ditbench_core::model::attention::TILE_SCORE_BYTES;
+use ditbench_core::model::layout::{LlamaParams, WanBlock, WanParams};
+use ditbench_core::model::params::parameters;
+use ditbench_core::model::workload::LlamaConfig;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_core::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,

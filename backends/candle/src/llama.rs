@@ -4,14 +4,14 @@
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use ditbench_core::AttentionPlan;
-use ditbench_core::spec::layout::{LlamaLayer, LlamaParams};
-use ditbench_core::spec::tables::{causal_mask, llama_rope};
-use ditbench_core::spec::workload::LlamaConfig;
+use ditbench_core::model::layout::{LlamaLayer, LlamaParams};
+use ditbench_core::model::tables::{causal_mask, llama_rope};
+use ditbench_core::model::workload::LlamaConfig;
 
 use crate::ops::{AttentionPaths, Mode, Rope, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
-pub type LlamaInputs = ditbench_core::spec::layout::LlamaInputs<Tensor>;
+pub type LlamaInputs = ditbench_core::model::layout::LlamaInputs<Tensor>;
 
 /// Every parameter of the model, resolved once when the case is prepared.
 pub type LlamaWeights = LlamaParams<Tensor>;

@@ -7,8 +7,8 @@
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{ops, rotary_emb};
-use ditbench_core::spec::attention::AttentionRecord;
-use ditbench_core::spec::tables::RopeTable;
+use ditbench_core::model::attention::AttentionRecord;
+use ditbench_core::model::tables::RopeTable;
 use ditbench_core::{AttentionPath, AttentionPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +315,7 @@ mod tests {
                 assert!(max_abs_diff(&r(m1), &r(m2)) < 1e-6);
             }
             let mask = Tensor::from_vec(
-                ditbench_core::spec::tables::causal_mask(3),
+                ditbench_core::model::tables::causal_mask(3),
                 (3, 3),
                 &Device::Cpu,
             )
@@ -343,7 +343,7 @@ mod tests {
         let k = rand(&[1, 1, 3, 4], 0.4);
         let v = rand(&[1, 1, 3, 4], 0.9);
         let mask = Tensor::from_vec(
-            ditbench_core::spec::tables::causal_mask(3),
+            ditbench_core::model::tables::causal_mask(3),
             (3, 3),
             &Device::Cpu,
         )

@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Tensor};
 use ditbench_core::check::conformance::{self, workload};
 use ditbench_core::compute::tensors::{SeededWeights, seeded_inputs};
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::workload::{Dimension, Workload, expand_workloads, find_preset};
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::workload::{Dimension, Workload, expand_workloads, find_preset};
 use ditbench_core::{Dtype, ModelConfig, Pass};
 
 use super::*;
@@ -218,7 +218,8 @@ fn tiled_attention_is_exact_in_value_and_gradient() {
     let q = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, s, d), &dev).unwrap()).unwrap();
     let k = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, s, d), &dev).unwrap()).unwrap();
     let v = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, h, s, d), &dev).unwrap()).unwrap();
-    let mask = Tensor::from_vec(ditbench_core::spec::tables::causal_mask(s), (s, s), &dev).unwrap();
+    let mask =
+        Tensor::from_vec(ditbench_core::model::tables::causal_mask(s), (s, s), &dev).unwrap();
     for mask in [None, Some(&mask)] {
         for mode in [Mode::Inference, Mode::Training] {
             let full = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), mask, mode).unwrap();

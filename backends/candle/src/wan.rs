@@ -3,16 +3,16 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 use ditbench_core::AttentionPlan;
-use ditbench_core::spec::layout::{Linear, WanAttention, WanBlock, WanParams};
-use ditbench_core::spec::tables::{sinusoidal_embedding, wan_rope};
-use ditbench_core::spec::workload::WanConfig;
+use ditbench_core::model::layout::{Linear, WanAttention, WanBlock, WanParams};
+use ditbench_core::model::tables::{sinusoidal_embedding, wan_rope};
+use ditbench_core::model::workload::WanConfig;
 
 use crate::ops::{
     AttentionPaths, Mode, Rope, layer_norm, linear, merge_heads, rms_norm, split_heads,
 };
 
 /// Inputs of one Wan pass, on the device.
-pub type WanInputs = ditbench_core::spec::layout::WanInputs<Tensor>;
+pub type WanInputs = ditbench_core::model::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use ditbench_core::Dtype;
 use ditbench_core::WeightSource;
 use ditbench_core::compute::tensors::{HostData, load_checked_for};
-use ditbench_core::spec::params::ParamSpec;
+use ditbench_core::model::params::ParamSpec;
 
 pub struct Weights {
     tensors: HashMap<String, Tensor>,

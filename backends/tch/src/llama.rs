@@ -5,15 +5,15 @@
 use anyhow::Result;
 use ditbench_core::AttentionPlan;
 use ditbench_core::compute::tensors::{HF_IGNORE_INDEX, IGNORED_TARGET};
-use ditbench_core::spec::layout::{LlamaLayer, LlamaParams};
-use ditbench_core::spec::tables::llama_rope;
-use ditbench_core::spec::workload::LlamaConfig;
+use ditbench_core::model::layout::{LlamaLayer, LlamaParams};
+use ditbench_core::model::tables::llama_rope;
+use ditbench_core::model::workload::LlamaConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::ops::{AttentionPaths, Rope, attention, linear, merge_heads, rms_norm, split_heads};
 
 /// Inputs of one Llama pass, on the device (token ids: u32 in Candle, i64 in libtorch).
-pub type LlamaInputs = ditbench_core::spec::layout::LlamaInputs<Tensor>;
+pub type LlamaInputs = ditbench_core::model::layout::LlamaInputs<Tensor>;
 
 /// Every parameter of the model, resolved once when the case is prepared.
 pub type LlamaWeights = LlamaParams<Tensor>;

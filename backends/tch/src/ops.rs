@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use ditbench_core::spec::attention::AttentionRecord;
-use ditbench_core::spec::tables::RopeTable;
+use ditbench_core::model::attention::AttentionRecord;
+use ditbench_core::model::tables::RopeTable;
 use ditbench_core::{AttentionPath, AttentionPlan};
 use tch::{Device, Kind, Tensor};
 

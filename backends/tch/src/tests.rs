@@ -1,7 +1,7 @@
 use ditbench_core::check::conformance::{self, workload};
 use ditbench_core::compute::tensors::{SeededWeights, seeded_inputs};
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::workload::{ModelConfig, Workload};
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::workload::{ModelConfig, Workload};
 
 use super::*;
 

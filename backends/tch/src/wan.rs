@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use ditbench_core::AttentionPlan;
-use ditbench_core::spec::layout::{Linear, WanAttention, WanBlock, WanParams};
-use ditbench_core::spec::tables::{sinusoidal_embedding, wan_rope};
-use ditbench_core::spec::workload::WanConfig;
+use ditbench_core::model::layout::{Linear, WanAttention, WanBlock, WanParams};
+use ditbench_core::model::tables::{sinusoidal_embedding, wan_rope};
+use ditbench_core::model::workload::WanConfig;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::ops::{
@@ -14,7 +14,7 @@ use crate::ops::{
 use crate::weights::upload;
 
 /// Inputs of one Wan pass, on the device.
-pub type WanInputs = ditbench_core::spec::layout::WanInputs<Tensor>;
+pub type WanInputs = ditbench_core::model::layout::WanInputs<Tensor>;
 
 pub struct WanModel {
     cfg: WanConfig,

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use ditbench_core::Dtype;
 use ditbench_core::WeightSource;
 use ditbench_core::compute::tensors::{HostData, load_checked_for};
-use ditbench_core::spec::params::ParamSpec;
+use ditbench_core::model::params::ParamSpec;
 use tch::{Device, Kind, Tensor};
 
 pub struct Weights {

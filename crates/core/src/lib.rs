@@ -5,7 +5,7 @@
 //! 1. [`util`]: how figures are written, NaN in JSON, files that never
 //!    replace one.
 //! 2. [`machine`]: thread pools and the NVIDIA GPUs present.
-//! 3. [`spec`]: what is measured: workloads and presets, cases, the parameter
+//! 3. [`model`]: what is measured: workloads and presets, cases, the parameter
 //!    inventory and layout, the analytic cost model, attention paths.
 //! 4. [`compute`]: host tensors, kernels, and the [`Backend`] trait.
 //! 5. [`io`]: safetensors weights, inputs, outputs and checkpoints.
@@ -19,12 +19,12 @@ pub mod check;
 pub mod compute;
 pub mod io;
 pub mod machine;
-pub mod spec;
+pub mod model;
 pub mod util;
 
 pub use compute::backend::{Backend, PassOutput, PhaseTimes, PreparedCase};
 pub use compute::tensors::{HostData, HostTensor, Inputs, WeightSource};
-pub use spec::case::{
+pub use model::case::{
     AttentionChoice, AttentionPath, AttentionPlan, CaseKey, CaseSpec, DeviceName, Dtype, Pass,
 };
-pub use spec::workload::{ModelConfig, Workload};
+pub use model::workload::{ModelConfig, Workload};

@@ -8,10 +8,10 @@ use crate::check::parity::compare;
 use crate::compute::backend::{Backend, PassOutput};
 use crate::compute::kernels::{Kernel, KernelSpec, host_reference, wan_kernels};
 use crate::compute::tensors::{HostTensor, SeededWeights, seeded_inputs};
-use crate::spec::attention::{self, TILE_SCORE_BYTES};
-use crate::spec::case::{AttentionChoice, AttentionPlan, CaseSpec, DeviceName, Dtype, Pass};
-use crate::spec::params::parameters;
-use crate::spec::workload::{ModelConfig, WanConfig, Workload, expand_workloads};
+use crate::model::attention::{self, TILE_SCORE_BYTES};
+use crate::model::case::{AttentionChoice, AttentionPlan, CaseSpec, DeviceName, Dtype, Pass};
+use crate::model::params::parameters;
+use crate::model::workload::{ModelConfig, WanConfig, Workload, expand_workloads};
 
 /// A preset as a workload, without overrides.
 pub fn workload(preset: &str) -> Workload {

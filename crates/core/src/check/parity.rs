@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::backend::PassOutput;
 use crate::io::files::global_grad_norm;
-use crate::spec::case::Dtype;
+use crate::model::case::Dtype;
 
 /// The definition of `parity`, naming the backends that can be the
 /// reference in their order of preference (the backend registry's).

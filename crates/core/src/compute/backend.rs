@@ -6,8 +6,8 @@ use anyhow::Result;
 use crate::compute::kernels::KernelSpec;
 use crate::compute::tensors::{HostTensor, Inputs, WeightSource};
 use crate::machine::threads::ThreadPool;
-use crate::spec::attention::{ScoreMemory, written_path_memory};
-use crate::spec::case::{AttentionPath, CaseSpec, DeviceName, Dtype, Pass};
+use crate::model::attention::{ScoreMemory, written_path_memory};
+use crate::model::case::{AttentionPath, CaseSpec, DeviceName, Dtype, Pass};
 
 /// Seconds of the phases of one iteration, measured by the backend with the
 /// device synchronized at each boundary. `None` where not separable.

@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::compute::tensors::{HostTensor, WeightSource, load_checked};
-use crate::spec::case::{DeviceName, Dtype, Pass};
-use crate::spec::cost::wan_block_forward_flops;
-use crate::spec::params::{Init, ParamSpec, wan_parameters};
-use crate::spec::workload::{ModelConfig, WanConfig};
+use crate::model::case::{DeviceName, Dtype, Pass};
+use crate::model::cost::wan_block_forward_flops;
+use crate::model::params::{Init, ParamSpec, wan_parameters};
+use crate::model::workload::{ModelConfig, WanConfig};
 
 /// What a kernel's training pass differentiates.
 pub const TRAIN_LOSS: &str = "mean of the squared output elements, in f32";
@@ -357,8 +357,8 @@ pub fn host_reference(
 mod tests {
     use super::*;
     use crate::compute::tensors::SeededWeights;
-    use crate::spec::cost::cost;
-    use crate::spec::workload::{ModelConfig, find_preset};
+    use crate::model::cost::cost;
+    use crate::model::workload::{ModelConfig, find_preset};
 
     fn wan(preset: &str) -> WanConfig {
         match find_preset(preset).unwrap().config {

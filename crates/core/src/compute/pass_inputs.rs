@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 
 use crate::compute::tensors::{HostTensor, Inputs, target_weights};
-use crate::spec::case::{CaseSpec, Pass};
-use crate::spec::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::case::{CaseSpec, Pass};
+use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// The inputs of one case, by the kind of pass the backend builds.
 pub enum PassInputs<'a> {
@@ -113,8 +113,8 @@ fn split_last(ids: &[u32], seq_len: usize) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
     use crate::compute::tensors::{IGNORED_TARGET, seeded_inputs};
-    use crate::spec::case::{AttentionPath, AttentionPlan, DeviceName, Dtype};
-    use crate::spec::workload::{Overrides, Workload, find_preset};
+    use crate::model::case::{AttentionPath, AttentionPlan, DeviceName, Dtype};
+    use crate::model::workload::{Overrides, Workload, find_preset};
 
     fn case(preset: &str, pass: Pass) -> CaseSpec {
         CaseSpec {

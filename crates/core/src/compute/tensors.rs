@@ -12,9 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::case::Dtype;
-use crate::spec::params::{Init, ParamSpec};
-use crate::spec::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::case::Dtype;
+use crate::model::params::{Init, ParamSpec};
+use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// Values of a host tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,7 +282,7 @@ pub fn seeded_inputs(config: &ModelConfig, seed: u64) -> Inputs {
 /// and float inputs, i64 token ids), computed without making them: the
 /// parent decides from this whether it may build them at all.
 pub fn seeded_data_bytes(config: &ModelConfig) -> u64 {
-    let weights = crate::spec::params::parameter_count(config).saturating_mul(4);
+    let weights = crate::model::params::parameter_count(config).saturating_mul(4);
     let inputs = match config {
         ModelConfig::Wan(c) => {
             let b = c.batch as u64;
@@ -316,8 +316,8 @@ pub struct DataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::params::parameters;
-    use crate::spec::workload::find_preset;
+    use crate::model::params::parameters;
+    use crate::model::workload::find_preset;
 
     #[test]
     fn seeded_values_are_stable_and_independent_of_order() {

@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::compute::tensors::{HostTensor, WeightSource};
 use crate::io::files::{FLOAT_DTYPES, SafetensorsFile, regular_file};
-use crate::spec::case::Dtype;
-use crate::spec::params::ParamSpec;
+use crate::model::case::Dtype;
+use crate::model::params::ParamSpec;
 
 /// An index file larger than this is not an index (Llama-2-70B's is 66 kB).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -493,8 +493,8 @@ mod tests {
     #[test]
     fn weights_are_checked_against_the_model_and_the_whole_model() {
         use crate::compute::tensors::SeededWeights;
-        use crate::spec::params::parameters;
-        use crate::spec::workload::{Dimension, apply_overrides, find_preset};
+        use crate::model::params::parameters;
+        use crate::model::workload::{Dimension, apply_overrides, find_preset};
         let dir = tempfile::tempdir().unwrap();
         let config = find_preset("wan-tiny").unwrap().config;
         let specs = parameters(&config);
@@ -544,8 +544,8 @@ mod tests {
     fn a_half_precision_checkpoint_is_kept_as_stored_for_a_run_in_its_dtype() {
         use crate::compute::tensors::HostData;
         use crate::io::files::{FloatType, seeded_weight_shards};
-        use crate::spec::params::parameters;
-        use crate::spec::workload::find_preset;
+        use crate::model::params::parameters;
+        use crate::model::workload::find_preset;
         let dir = tempfile::tempdir().unwrap();
         let config = find_preset("wan-tiny").unwrap().config;
         let files = seeded_weight_shards(&config, "wan-tiny", 0, FloatType::Bf16, 2).unwrap();

@@ -23,7 +23,7 @@ use crate::compute::backend::PassOutput;
 use crate::compute::tensors::{
     HF_IGNORE_INDEX, HostData, HostTensor, IGNORED_TARGET, Inputs, WeightSource, seeded_inputs,
 };
-use crate::spec::workload::ModelConfig;
+use crate::model::workload::ModelConfig;
 use crate::util::write::{file_stem, write_new};
 
 /// `FILE.sha256`: where a cache file's content hash is kept.
@@ -451,7 +451,7 @@ fn data_metadata(config: &ModelConfig, label: &str, seed: u64) -> Result<HashMap
 /// A workload's seeded weights, encoded as a safetensors file.
 pub fn seeded_weights_file(config: &ModelConfig, label: &str, seed: u64) -> Result<Vec<u8>> {
     let source = crate::compute::tensors::SeededWeights { seed };
-    let tensors = crate::spec::params::parameters(config)
+    let tensors = crate::model::params::parameters(config)
         .iter()
         .map(|s| Ok((s.name.clone(), source.load(s)?)))
         .collect::<Result<Vec<_>>>()?;
@@ -470,7 +470,7 @@ pub fn seeded_weight_shards(
     floats: FloatType,
     shards: usize,
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    let specs = crate::spec::params::parameters(config);
+    let specs = crate::model::params::parameters(config);
     let shards = shards.clamp(1, specs.len().max(1));
     let total: u64 = specs
         .iter()
@@ -610,8 +610,8 @@ pub fn read_outputs(path: &Path) -> Result<PassOutput> {
 mod tests {
     use super::*;
     use crate::compute::tensors::SeededWeights;
-    use crate::spec::params::parameters;
-    use crate::spec::workload::find_preset;
+    use crate::model::params::parameters;
+    use crate::model::workload::find_preset;
 
     fn write(dir: &Path, name: &str, tensors: &[(String, HostTensor)]) -> PathBuf {
         let path = dir.join(name);

@@ -20,7 +20,7 @@ use anyhow::{Result, bail};
 
 use crate::compute::tensors::{HF_IGNORE_INDEX, HostTensor, IGNORED_TARGET, Inputs, seeded_inputs};
 use crate::io::files::SafetensorsFile;
-use crate::spec::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// One input and the names it is accepted under (ditbench's first).
 struct Accepted {
@@ -546,7 +546,7 @@ mod tests {
 
     use super::*;
     use crate::io::files::{encode, input_tensors};
-    use crate::spec::workload::{Dimension, apply_overrides, find_preset};
+    use crate::model::workload::{Dimension, apply_overrides, find_preset};
 
     fn write(dir: &Path, name: &str, tensors: &[(&str, HostTensor)]) -> PathBuf {
         let named: Vec<(String, HostTensor)> = tensors

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use ditbench_core::spec::case::DeviceName;
+use ditbench_core::model::case::DeviceName;
 
 /// Share of the CPUs a case asked for that others may take before the case
 /// is flagged contended.

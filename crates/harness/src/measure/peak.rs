@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use ditbench_core::spec::case::Dtype;
+use ditbench_core::model::case::Dtype;
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (

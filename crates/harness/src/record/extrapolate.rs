@@ -5,9 +5,9 @@
 use crate::record::results::{CaseResult, Status};
 use crate::record::scale::{FullModel, Interval, PerUnit, ScaleSettings, UnitCost};
 use crate::stats::{Stats, bootstrap_two_medians_ci};
-use ditbench_core::spec::case::Dtype;
-use ditbench_core::spec::case::Pass;
-use ditbench_core::spec::workload::{
+use ditbench_core::model::case::Dtype;
+use ditbench_core::model::case::Pass;
+use ditbench_core::model::workload::{
     DEFAULT_PRESETS, Dimension, LlamaConfig, ModelConfig, find_preset, workload_label,
 };
 
@@ -409,9 +409,9 @@ mod tests {
     use crate::measure::energy::EnergyFigures;
     use crate::run::runner::empty_result;
     use crate::stats::summarize;
-    use ditbench_core::spec::attention::{ScoreMemory, TILE_SCORE_BYTES};
-    use ditbench_core::spec::case::{AttentionPath, AttentionPlan, CaseSpec, DeviceName, Dtype};
-    use ditbench_core::spec::workload::{Dimension, expand_workloads};
+    use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
+    use ditbench_core::model::case::{AttentionPath, AttentionPlan, CaseSpec, DeviceName, Dtype};
+    use ditbench_core::model::workload::{Dimension, expand_workloads};
     use std::collections::BTreeMap;
 
     /// An ok forward case of `preset` with `layers` blocks (all if `None`)

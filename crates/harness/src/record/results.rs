@@ -22,9 +22,9 @@ use crate::stats::Stats;
 use ditbench_core::check::parity::Parity;
 use ditbench_core::compute::tensors::DataSource;
 use ditbench_core::machine::threads::ThreadUse;
-use ditbench_core::spec::case::{AttentionChoice, CaseKey, Dtype, Pass};
-use ditbench_core::spec::cost::{CostFigures, MemoryEstimate};
-use ditbench_core::spec::workload::{Family, ModelConfig};
+use ditbench_core::model::case::{AttentionChoice, CaseKey, Dtype, Pass};
+use ditbench_core::model::cost::{CostFigures, MemoryEstimate};
+use ditbench_core::model::workload::{Family, ModelConfig};
 use ditbench_core::util::write;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -77,7 +77,7 @@ pub fn all_definitions<S: AsRef<str>>(reference_order: &[S]) -> BTreeMap<String,
     let mut all: BTreeMap<String, String> = crate::stats::DEFINITIONS
         .iter()
         .chain(crate::measure::memory::DEFINITIONS)
-        .chain(ditbench_core::spec::cost::DEFINITIONS)
+        .chain(ditbench_core::model::cost::DEFINITIONS)
         .chain(ditbench_core::check::parity::DEFINITIONS)
         .chain(ditbench_core::machine::threads::DEFINITIONS)
         .chain(crate::measure::energy::DEFINITIONS)
@@ -499,7 +499,7 @@ mod tests {
     fn every_definition_key_is_unique() {
         let n = crate::stats::DEFINITIONS.len()
             + crate::measure::memory::DEFINITIONS.len()
-            + ditbench_core::spec::cost::DEFINITIONS.len()
+            + ditbench_core::model::cost::DEFINITIONS.len()
             + ditbench_core::check::parity::DEFINITIONS.len()
             + ditbench_core::machine::threads::DEFINITIONS.len()
             + crate::measure::energy::DEFINITIONS.len()

@@ -22,8 +22,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use ditbench_core::spec::case::{CaseSpec, Pass};
-use ditbench_core::spec::workload::{Dimension, ModelConfig, workload_label};
+use ditbench_core::model::case::{CaseSpec, Pass};
+use ditbench_core::model::workload::{Dimension, ModelConfig, workload_label};
 
 /// Shard `index` of `count` (both from 1), as `K/N` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,9 +309,9 @@ pub fn shard_sets<'a>(files: impl IntoIterator<Item = (&'a ShardRecord, bool)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ditbench_core::spec::attention::TILE_SCORE_BYTES;
-    use ditbench_core::spec::case::{AttentionChoice, DeviceName, Dtype};
-    use ditbench_core::spec::workload::expand_workloads;
+    use ditbench_core::model::attention::TILE_SCORE_BYTES;
+    use ditbench_core::model::case::{AttentionChoice, DeviceName, Dtype};
+    use ditbench_core::model::workload::expand_workloads;
 
     fn cases(
         presets: &[&str],
@@ -334,7 +334,7 @@ mod tests {
                         dtype: Dtype::F32,
                         pass,
                         seed: 0,
-                        attention: ditbench_core::spec::attention::plan(
+                        attention: ditbench_core::model::attention::plan(
                             AttentionChoice::Auto,
                             &[],
                             &w.config,

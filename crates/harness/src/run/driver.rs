@@ -13,8 +13,8 @@ use ditbench_core::CaseSpec;
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::compute::tensors::seeded_data_bytes;
 use ditbench_core::io::files::cached_seeded_data;
-use ditbench_core::spec::params::parameter_count;
-use ditbench_core::spec::workload::Workload;
+use ditbench_core::model::params::parameter_count;
+use ditbench_core::model::workload::Workload;
 use ditbench_core::util::units;
 use ditbench_core::util::write::{file_stem, write_new};
 

@@ -23,11 +23,11 @@ use ditbench_core::compute::kernels::calibration_matmul;
 use ditbench_core::compute::tensors::DataSource;
 use ditbench_core::io::files::read_outputs;
 use ditbench_core::machine::threads::ThreadSettings;
-use ditbench_core::spec::attention::{self, ScoreMemory, TILE_SCORE_BYTES};
-use ditbench_core::spec::case::{AttentionChoice, CaseSpec, DeviceName, Dtype, Pass};
-use ditbench_core::spec::cost::{MemoryEstimate, cost, estimate_memory};
-use ditbench_core::spec::params::parameter_count;
-use ditbench_core::spec::workload::Workload;
+use ditbench_core::model::attention::{self, ScoreMemory, TILE_SCORE_BYTES};
+use ditbench_core::model::case::{AttentionChoice, CaseSpec, DeviceName, Dtype, Pass};
+use ditbench_core::model::cost::{MemoryEstimate, cost, estimate_memory};
+use ditbench_core::model::params::parameter_count;
+use ditbench_core::model::workload::Workload;
 use ditbench_core::util::units;
 use ditbench_core::util::write::{file_stem, write_numbered};
 

@@ -5,10 +5,10 @@
 use serde::Serialize;
 
 use super::{FullModelRow, GenerationSettings};
-use ditbench_core::spec::attention::{ScoreMemory, TILE_SCORE_BYTES};
-use ditbench_core::spec::case::{Dtype, Pass};
-use ditbench_core::spec::cost::estimate_memory;
-use ditbench_core::spec::workload::{SizeClass, presets};
+use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
+use ditbench_core::model::case::{Dtype, Pass};
+use ditbench_core::model::cost::estimate_memory;
+use ditbench_core::model::workload::{SizeClass, presets};
 
 /// Where a run's cases ran, with the memory that place has.
 #[derive(Debug, Clone)]
@@ -165,7 +165,7 @@ pub(super) fn buyer_view(
     generation: &GenerationSettings,
 ) -> Vec<BuyerPlace> {
     let real = |r: &&FullModelRow| {
-        ditbench_core::spec::workload::find_preset(&r.preset)
+        ditbench_core::model::workload::find_preset(&r.preset)
             .is_ok_and(|p| p.class == SizeClass::Real)
     };
     let mut out: Vec<BuyerPlace> = places

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{FullModelRow, GenerationSettings, Row};
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::workload::{ModelConfig, find_preset};
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::workload::{ModelConfig, find_preset};
 use ditbench_core::util::units::{group_thousands, times};
 
 /// Two costs are "about as much" when neither is more than this multiple

@@ -2,9 +2,9 @@
 //! Llama cases, and the real-scale presets from the cost model alone.
 
 use super::{DitVsLlm, GenerationSettings, Row, ScaleEquivalent};
-use ditbench_core::spec::case::Pass;
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::workload::{Dimension, find_preset, size_class};
+use ditbench_core::model::case::Pass;
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::workload::{Dimension, find_preset, size_class};
 
 /// Whether a row ran fewer blocks than its preset (a part of a model, or
 /// an extrapolation's rest): its time is not the model's, so it pairs with

@@ -27,7 +27,7 @@ use crate::record::extrapolate::{model_label, worth_showing};
 use crate::record::results::{CaseResult, RunResults, Status};
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::machine::threads::ThreadUse;
-use ditbench_core::spec::workload::Family;
+use ditbench_core::model::workload::Family;
 
 pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
 pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Evidence, Relation};

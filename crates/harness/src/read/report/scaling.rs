@@ -8,8 +8,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Row, charts};
-use ditbench_core::spec::cost::cost;
-use ditbench_core::spec::workload::{Dimension, Overrides, Workload, find_preset, workload_label};
+use ditbench_core::model::cost::cost;
+use ditbench_core::model::workload::{Dimension, Overrides, Workload, find_preset, workload_label};
 
 /// Dimensions that change the tokens of one sample: what a scaling sweep varies.
 pub const TOKEN_DIMENSIONS: [Dimension; 4] = [

@@ -33,8 +33,8 @@ use ditbench_core::io::files::{encode, global_grad_norm, output_tensors};
 use ditbench_core::io::input_file::{MissingTarget, load_inputs};
 use ditbench_core::machine::threads::ThreadUse;
 use ditbench_core::machine::threads::worker_threads;
-use ditbench_core::spec::case::{CaseSpec, DeviceName, Pass};
-use ditbench_core::spec::params::{ParamSpec, parameters};
+use ditbench_core::model::case::{CaseSpec, DeviceName, Pass};
+use ditbench_core::model::params::{ParamSpec, parameters};
 
 /// What the parent asks a worker to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,11 +1,11 @@
 //! Each model's parameters as typed structs, generic over a backend's tensor
 //! handle `T`: the one place that maps the reference names of
-//! [`crate::spec::params`] (`blocks.3.self_attn.q.weight`) to fields. A backend
+//! [`crate::model::params`] (`blocks.3.self_attn.q.weight`) to fields. A backend
 //! resolves them once when it prepares a case, so a timed step formats no
 //! name and searches no map, and every backend reads the same fields. The
 //! inputs of one pass, on the device, are here too.
 
-use crate::spec::workload::{LlamaConfig, WanConfig};
+use crate::model::workload::{LlamaConfig, WanConfig};
 
 /// A layer's `weight` and `bias` (a Linear; the patch embedding's Conv3d).
 #[derive(Debug, Clone, PartialEq)]
@@ -204,8 +204,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::spec::params::parameters;
-    use crate::spec::workload::{ModelConfig, find_preset};
+    use crate::model::params::parameters;
+    use crate::model::workload::{ModelConfig, find_preset};
 
     /// Resolve with each handle being its own name: every name the layout
     /// asks for, once each.

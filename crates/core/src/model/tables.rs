@@ -2,7 +2,7 @@
 //! timestep embedding. Computed here in f64, as the references do, so that
 //! all backends start from identical values.
 
-use crate::spec::workload::{LlamaConfig, WanConfig};
+use crate::model::workload::{LlamaConfig, WanConfig};
 
 /// Rotation angles per position and pair, shape [positions, pairs], row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ pub fn wan_rope(c: &WanConfig) -> RopeTable {
 }
 
 /// Llama-3 frequency scaling, as HF's `_compute_llama3_parameters`.
-fn llama3_scale(freqs: Vec<f64>, s: &crate::spec::workload::Llama3RopeScaling) -> Vec<f64> {
+fn llama3_scale(freqs: Vec<f64>, s: &crate::model::workload::Llama3RopeScaling) -> Vec<f64> {
     let old = s.original_max_position_embeddings as f64;
     let low_wavelen = old / s.low_freq_factor;
     let high_wavelen = old / s.high_freq_factor;
@@ -126,7 +126,7 @@ pub fn causal_mask(seq: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::workload::{ModelConfig, find_preset};
+    use crate::model::workload::{ModelConfig, find_preset};
 
     fn wan_tiny() -> WanConfig {
         match find_preset("wan-tiny").unwrap().config {

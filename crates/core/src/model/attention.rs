@@ -4,8 +4,8 @@
 
 use std::cell::Cell;
 
-use crate::spec::case::{AttentionChoice, AttentionPath, AttentionPlan};
-use crate::spec::workload::ModelConfig;
+use crate::model::case::{AttentionChoice, AttentionPath, AttentionPlan};
+use crate::model::workload::ModelConfig;
 
 /// Bytes of f32 attention scores one query tile may hold by default (every
 /// batch row and head of the tile at once): 64 MiB keeps a tile's scores and
@@ -169,7 +169,7 @@ pub fn unoffered(backend: &str, path: AttentionPath, offered: &[AttentionPath]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::workload::find_preset;
+    use crate::model::workload::find_preset;
 
     #[test]
     fn tiles_hold_the_budget_and_at_least_one_row() {

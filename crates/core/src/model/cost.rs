@@ -10,10 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::attention::ScoreMemory;
-use crate::spec::case::Pass;
-use crate::spec::params::parameter_count;
-use crate::spec::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::attention::ScoreMemory;
+use crate::model::case::Pass;
+use crate::model::params::parameter_count;
+use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// Text definitions of the cost-model figures, written into every result file.
 pub const DEFINITIONS: &[(&str, &str)] = &[
@@ -264,7 +264,7 @@ fn saturate(n: u128) -> u64 {
 
 /// The memory estimate's figures in bytes (weights, gradients, activations,
 /// runtime, total), counted in 128 bits: with every dimension within its
-/// ceiling ([`crate::spec::workload::ceiling`]) the largest, a training pass's
+/// ceiling ([`crate::model::workload::ceiling`]) the largest, a training pass's
 /// kept scores, stays below 2^110.
 fn wide_memory(
     config: &ModelConfig,
@@ -369,7 +369,7 @@ pub fn check_counts(config: &ModelConfig) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::workload::find_preset;
+    use crate::model::workload::find_preset;
 
     fn params(name: &str) -> u64 {
         cost(&find_preset(name).unwrap().config).parameters
@@ -460,14 +460,14 @@ mod tests {
     }
 
     /// `preset` with `dims` set (the names `run` takes).
-    fn with(preset: &str, dims: &[(crate::spec::workload::Dimension, usize)]) -> ModelConfig {
+    fn with(preset: &str, dims: &[(crate::model::workload::Dimension, usize)]) -> ModelConfig {
         let overrides = dims.iter().copied().collect();
-        crate::spec::workload::apply_overrides(&find_preset(preset).unwrap().config, &overrides)
+        crate::model::workload::apply_overrides(&find_preset(preset).unwrap().config, &overrides)
     }
 
     #[test]
     fn counts_beyond_64_bits_are_refused_not_wrapped() {
-        use crate::spec::workload::{Dimension as D, ceiling};
+        use crate::model::workload::{Dimension as D, ceiling};
         // Every dimension valid and within its ceiling; a 1024^3 token grid
         // at the largest batch: one layer's scores alone are 2^81 bytes.
         let huge = with(
@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(cost(&llama).kv_cache_elements, u64::MAX);
         // Every shipped preset counts within 64 bits, and its estimate agrees
         // with the 128-bit sum.
-        for p in crate::spec::workload::presets() {
+        for p in crate::model::workload::presets() {
             check_counts(&p.config).unwrap_or_else(|e| panic!("{}: {e}", p.name));
             let e = estimate_memory(&p.config, Pass::Train, 4, ScoreMemory::Full, 0, 7);
             assert_eq!(
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn one_real_block_fits_a_24_gb_machine_unless_its_scores_are_materialised() {
-        use crate::spec::workload::{Dimension, Overrides, apply_overrides};
+        use crate::model::workload::{Dimension, Overrides, apply_overrides};
         let one_block = |name: &str| {
             let overrides = Overrides::from([(Dimension::Layers, 1)]);
             apply_overrides(&find_preset(name).unwrap().config, &overrides)

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::spec::workload::{ModelConfig, Workload};
+use crate::model::workload::{ModelConfig, Workload};
 
 /// A fieldless enum with one lowercase name per variant: `ALL`, `name()`,
 /// `Display`, and `FromStr` with an error that lists the known names.

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// How the seeded weight source fills a parameter. All draws are uniform
 /// with the given standard deviation, so every platform gets identical bits.
