@@ -2,12 +2,25 @@
 //! by side, the fastest marked only where the measurements can tell,
 //! speeds relative to the reference backend.
 
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::{Comparison, Row, charts};
+use super::{Row, charts};
 use ditbench_core::check::parity::preferred_reference;
+
+/// The rows of one workload × pass × dtype, with its chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub title: String,
+    pub reference: Option<String>,
+    pub rows: Vec<Row>,
+    pub chart_svg: charts::Chart,
+    /// Which backend is fastest, or why none is named: `tie` (95% CIs
+    /// overlap) or `not sure` (a case of low confidence).
+    pub verdict: String,
+}
 
 /// What a group of rows says about the fastest among them.
 #[derive(Debug, Clone, PartialEq)]

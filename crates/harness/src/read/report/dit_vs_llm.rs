@@ -1,10 +1,45 @@
 //! What a video costs next to an LLM: measured DiT cases against measured
 //! Llama cases, and the real-scale presets from the cost model alone.
 
-use super::{DitVsLlm, GenerationSettings, Row, ScaleEquivalent};
+use super::{GenerationSettings, Row};
 use ditbench_core::model::case::Pass;
 use ditbench_core::model::cost::cost;
 use ditbench_core::model::workload::{Dimension, find_preset, size_class};
+use serde::Serialize;
+
+/// One DiT case against one LLM baseline measured on the same machine,
+/// backend, device and dtype.
+#[derive(Debug, Clone, Serialize)]
+pub struct DitVsLlm {
+    pub host: String,
+    pub backend: String,
+    pub device: String,
+    pub dtype: String,
+    pub dit: String,
+    pub llm: String,
+    pub dit_ms_per_token: f64,
+    pub llm_ms_per_token: f64,
+    pub dit_tflops: f64,
+    pub llm_tflops: f64,
+    pub dit_growth_kib_per_token: Option<f64>,
+    pub llm_growth_kib_per_token: Option<f64>,
+    pub tokens_per_forward_flops: f64,
+    pub tokens_per_forward_time: f64,
+    pub tokens_per_video_flops: f64,
+    pub tokens_per_video_time: f64,
+}
+
+/// A real-scale DiT preset against a real-scale Llama, from the cost model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleEquivalent {
+    pub dit: String,
+    pub dit_description: String,
+    pub llm: String,
+    pub dit_forward_pflop: f64,
+    pub llm_gflop_per_token: f64,
+    pub tokens_per_forward: f64,
+    pub tokens_per_video: f64,
+}
 
 /// Whether a row ran fewer blocks than its preset (a part of a model, or
 /// an extrapolation's rest): its time is not the model's, so it pairs with

@@ -2,9 +2,45 @@
 //! side, normalised to a baseline place.
 
 use anyhow::Result;
+use serde::Serialize;
 
-use super::{Hardware, HardwareRow, LoadedRun, Row, UnknownBaseline, charts};
+use super::{LoadedRun, Row, charts};
 use crate::stats::geometric_mean;
+
+/// One workload, backend, dtype and pass across machines and devices.
+#[derive(Debug, Clone, Serialize)]
+pub struct HardwareRow {
+    /// `workload · backend · dtype · pass`.
+    pub case: String,
+    /// Per place, in the order of `Hardware::places`: the median, or `None`
+    /// where that place has no measurement of this case.
+    pub medians_s: Vec<Option<f64>>,
+    /// Per place: baseline median / this median (above 1: faster than the baseline).
+    pub speed_vs_baseline: Vec<Option<f64>>,
+}
+
+/// The hardware comparison: every machine and device ("place") side by
+/// side, normalised to a baseline place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hardware {
+    /// `host device`, baseline first, then in file order.
+    pub places: Vec<String>,
+    pub baseline: String,
+    pub rows: Vec<HardwareRow>,
+    /// Per place: geometric mean of speed vs baseline over the cases both
+    /// measured, and how many that is (`None` when they share none).
+    pub mean_speed: Vec<Option<f64>>,
+    pub shared_cases: Vec<usize>,
+    pub chart_svg: charts::Chart,
+}
+
+/// A `--baseline` that names no machine or device in the data.
+#[derive(Debug, thiserror::Error)]
+#[error("baseline {name:?} names no machine or device in the data; there are: {places}")]
+pub struct UnknownBaseline {
+    pub name: String,
+    pub places: String,
+}
 
 pub(super) fn place(host: &str, device: &str) -> String {
     format!("{host} {device}")

@@ -4,9 +4,30 @@
 
 use serde::Serialize;
 
-use super::{ChangePoint, HistoryPoint, LoadedRun, charts};
+use super::{LoadedRun, charts};
 use crate::read::compare::{Thresholds, Verdict, case_key, time_change};
 use crate::record::results::Status;
+
+/// One run's measurement of a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub started_at: String,
+    pub median_s: f64,
+    pub ci_low_s: f64,
+    pub ci_high_s: f64,
+}
+
+/// A step between two consecutive runs that the gate calls significant.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangePoint {
+    /// Index of the run after the step, in `points`.
+    pub at: usize,
+    pub started_at: String,
+    pub verdict: Verdict,
+    /// After / before.
+    pub ratio: f64,
+    pub p_value: f64,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseHistory {

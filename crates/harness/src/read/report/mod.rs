@@ -31,8 +31,11 @@ use ditbench_core::model::workload::Family;
 
 pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
 pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Evidence, Relation};
+pub use comparisons::Comparison;
 pub use csv::render_csv;
-pub use history::CaseHistory;
+pub use dit_vs_llm::{DitVsLlm, ScaleEquivalent};
+pub use hardware::{Hardware, HardwareRow, UnknownBaseline};
+pub use history::{CaseHistory, ChangePoint, HistoryPoint};
 pub use html::{render_html, script_hash_source};
 pub use markdown::render_markdown;
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
@@ -176,108 +179,6 @@ pub struct Row {
     /// Whether the median can rank this case against others
     /// ([`crate::record::confidence::median_usable`]): enough samples, not contended.
     pub median_usable: bool,
-}
-
-/// The rows of one workload × pass × dtype, with its chart.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub title: String,
-    pub reference: Option<String>,
-    pub rows: Vec<Row>,
-    pub chart_svg: charts::Chart,
-    /// Which backend is fastest, or why none is named: `tie` (95% CIs
-    /// overlap) or `not sure` (a case of low confidence).
-    pub verdict: String,
-}
-
-/// One DiT case against one LLM baseline measured on the same machine,
-/// backend, device and dtype.
-#[derive(Debug, Clone, Serialize)]
-pub struct DitVsLlm {
-    pub host: String,
-    pub backend: String,
-    pub device: String,
-    pub dtype: String,
-    pub dit: String,
-    pub llm: String,
-    pub dit_ms_per_token: f64,
-    pub llm_ms_per_token: f64,
-    pub dit_tflops: f64,
-    pub llm_tflops: f64,
-    pub dit_growth_kib_per_token: Option<f64>,
-    pub llm_growth_kib_per_token: Option<f64>,
-    pub tokens_per_forward_flops: f64,
-    pub tokens_per_forward_time: f64,
-    pub tokens_per_video_flops: f64,
-    pub tokens_per_video_time: f64,
-}
-
-/// A real-scale DiT preset against a real-scale Llama, from the cost model.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScaleEquivalent {
-    pub dit: String,
-    pub dit_description: String,
-    pub llm: String,
-    pub dit_forward_pflop: f64,
-    pub llm_gflop_per_token: f64,
-    pub tokens_per_forward: f64,
-    pub tokens_per_video: f64,
-}
-
-/// One workload, backend, dtype and pass across machines and devices.
-#[derive(Debug, Clone, Serialize)]
-pub struct HardwareRow {
-    /// `workload · backend · dtype · pass`.
-    pub case: String,
-    /// Per place, in the order of `Hardware::places`: the median, or `None`
-    /// where that place has no measurement of this case.
-    pub medians_s: Vec<Option<f64>>,
-    /// Per place: baseline median / this median (above 1: faster than the baseline).
-    pub speed_vs_baseline: Vec<Option<f64>>,
-}
-
-/// The hardware comparison: every machine and device ("place") side by
-/// side, normalised to a baseline place.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hardware {
-    /// `host device`, baseline first, then in file order.
-    pub places: Vec<String>,
-    pub baseline: String,
-    pub rows: Vec<HardwareRow>,
-    /// Per place: geometric mean of speed vs baseline over the cases both
-    /// measured, and how many that is (`None` when they share none).
-    pub mean_speed: Vec<Option<f64>>,
-    pub shared_cases: Vec<usize>,
-    pub chart_svg: charts::Chart,
-}
-
-/// A `--baseline` that names no machine or device in the data.
-#[derive(Debug, thiserror::Error)]
-#[error("baseline {name:?} names no machine or device in the data; there are: {places}")]
-pub struct UnknownBaseline {
-    pub name: String,
-    pub places: String,
-}
-
-/// One run's measurement of a case.
-#[derive(Debug, Clone, Serialize)]
-pub struct HistoryPoint {
-    pub started_at: String,
-    pub median_s: f64,
-    pub ci_low_s: f64,
-    pub ci_high_s: f64,
-}
-
-/// A step between two consecutive runs that the gate calls significant.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangePoint {
-    /// Index of the run after the step, in `points`.
-    pub at: usize,
-    pub started_at: String,
-    pub verdict: Verdict,
-    /// After / before.
-    pub ratio: f64,
-    pub p_value: f64,
 }
 
 /// What a report is asked for beyond the data.
