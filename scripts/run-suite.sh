@@ -10,6 +10,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
-echo "run-suite: building ditbench (release, --features tch; the first build takes about 16 minutes on 2 cores)"
+echo "run-suite: building ditbench (release, --features tch; the first build takes 20 to 30 minutes on 2 cores)"
 cargo build --release --locked --features tch
 exec "$(cargo_target_dir)/release/ditbench" run --report "$@"
