@@ -157,9 +157,12 @@ fn report_draws_absurd_and_zero_figures_without_hanging_or_a_template_dump() {
             if c["stats"].is_null() {
                 continue;
             }
-            c["stats"]["median_s"] = value.into();
-            c["stats"]["ci95_median_s"] = serde_json::json!([value, value]);
-            c["samples_s"] = serde_json::json!([value, value, value]);
+            // Zero times are refused on load (below); zero costs are drawn.
+            if value > 0.0 {
+                c["stats"]["median_s"] = value.into();
+                c["stats"]["ci95_median_s"] = serde_json::json!([value, value]);
+                c["samples_s"] = serde_json::json!([value, value, value]);
+            }
             if value == 0.0 {
                 // All-zero cost figures: shares and rates become 0/0.
                 for k in [
@@ -680,5 +683,45 @@ fn two_plain_runs_into_one_out_share_the_cache_without_corrupting_it() {
         let recorded = std::fs::read_to_string(&digest_path).unwrap();
         let actual = ditbench_core::io::files::sha256_file(data).unwrap();
         assert_eq!(recorded.trim(), actual, "{}", data.display());
+    }
+}
+
+#[test]
+fn negative_and_zero_times_are_refused_naming_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.json", &fixture());
+    let id = fixture()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| !c["stats"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // (JSON cannot write an infinite sample: such a file fails the schema.)
+    for (name, bad) in [("negative", "-0.001"), ("zero", "0")] {
+        let mut json = fixture();
+        let case = json["cases"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|c| c["id"] == id.as_str())
+            .unwrap();
+        case["samples_s"][0] = serde_json::from_str(bad).unwrap();
+        let file = write(dir.path(), &format!("{name}.json"), &json);
+        let file = file.to_str().unwrap();
+        for args in [
+            vec!["compare", base.to_str().unwrap(), file],
+            vec!["report", file, "--format", "md"],
+        ] {
+            let (code, _, stderr) = within(Duration::from_secs(60), &args);
+            assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(&id) && stderr.contains("positive and finite"),
+                "{name}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
     }
 }

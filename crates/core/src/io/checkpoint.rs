@@ -61,6 +61,12 @@ fn read_index(path: &Path) -> Result<Resolved> {
             path.display()
         )
     })?;
+    if index.weight_map.is_empty() {
+        bail!(
+            "{}: the index's weight_map is empty; it names no tensor and no shard",
+            path.display()
+        );
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut shards: Vec<PathBuf> = Vec::new();
     for file in index.weight_map.values() {
@@ -411,6 +417,14 @@ mod tests {
         let json = serde_json::json!({"metadata": {"total_size": 16}, "weight_map": map});
         fs::write(&path, json.to_string()).unwrap();
         path
+    }
+
+    #[test]
+    fn an_index_that_names_no_shard_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = index(dir.path(), &[]);
+        let err = Checkpoint::open(&[idx]).err().expect("refused").to_string();
+        assert!(err.contains("weight_map is empty"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ditbench_core::util::units::terminal_text;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::energy::EnergyFigures;
@@ -387,14 +388,39 @@ impl RunResults {
         }
         // The error names the field (`cases[3].stats.median_s`), not only
         // what was wrong with it.
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let results: RunResults = serde_path_to_error::deserialize(value).map_err(|e| {
             anyhow::anyhow!(
                 "{} does not match the results schema at {}: {}",
                 path.display(),
                 e.path(),
                 e.inner()
             )
-        })
+        })?;
+        results
+            .check_timings()
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+        Ok(results)
+    }
+
+    /// Every timed figure a reader compares is a duration: positive and
+    /// finite. A negative or zero sample would read as a speed-up.
+    fn check_timings(&self) -> Result<(), String> {
+        for (i, c) in self.cases.iter().enumerate() {
+            let phases = c
+                .phases
+                .iter()
+                .flat_map(|p| p.forward_s.iter().chain(&p.backward_s));
+            let stats = c.stats.iter().map(|s| s.median_s);
+            let bad = c.samples_s.iter().chain(phases).copied().chain(stats);
+            if let Some(s) = bad.into_iter().find(|s| !(s.is_finite() && *s > 0.0)) {
+                return Err(format!(
+                    "case {} ({}) records a time of {s} s; timings must be positive and finite",
+                    i + 1,
+                    terminal_text(&c.id)
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
