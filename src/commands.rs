@@ -13,7 +13,7 @@ use ditbench_harness::run::driver::UsageError;
 use ditbench_harness::run::worker::{WorkerRequest, serve};
 
 use crate::plan::{expand, scale_settings, sweeps};
-use crate::{backends, build_info, cli, format, reference_order};
+use crate::{backends, build_info, cli, format, out, reference_order};
 
 /// `ditbench env`: the machine and software as a results file records them.
 pub fn env(threads: Option<usize>) -> Result<()> {
@@ -25,8 +25,7 @@ pub fn env(threads: Option<usize>) -> Result<()> {
     let compiled = backends::compiled_backends();
     let threads = ThreadSettings::new(n, source, thread_variables(&compiled));
     let env = env::capture(&build_info(), backends::frameworks(&compiled), threads);
-    println!("{}", serde_json::to_string_pretty(&env)?);
-    Ok(())
+    out::line(serde_json::to_string_pretty(&env)?)
 }
 
 pub fn worker(request: &Path, response: &Path) -> Result<()> {
@@ -86,20 +85,16 @@ pub fn list(args: &cli::ListArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        out::line(serde_json::to_string_pretty(&json)?)?;
         return Ok(());
     }
     let width = format::terminal_width();
-    println!("{}", format::presets_text(&rows, width));
-    println!(
-        "{}",
-        format::wrap_words(
-            "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), elementwise ops excluded; train = 3 x forward; attention = its share of the forward FLOPs.",
-            width,
-            0
-        )
-    );
-    Ok(())
+    out::line(format::presets_text(&rows, width))?;
+    out::line(format::wrap_words(
+        "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), elementwise ops excluded; train = 3 x forward; attention = its share of the forward FLOPs.",
+        width,
+        0,
+    ))
 }
 
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
@@ -166,7 +161,7 @@ fn emit(output: Option<&Path>, text: &str) -> Result<()> {
             ditbench_core::util::write::write_new(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
-        None => print!("{text}"),
+        None => out::text(text)?,
     }
     Ok(())
 }

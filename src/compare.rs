@@ -8,9 +8,9 @@ use ditbench_harness::read::compare::{
 };
 use ditbench_harness::read::report::load_runs;
 
-use crate::UsageError;
 use crate::cli::{CompareArgs, CompareFormat};
 use crate::format::{bytes, right, seconds, table};
+use crate::{UsageError, out};
 
 /// The exit code of a comparison with no regression but cases that could
 /// not be judged: a nightly job reruns rather than passes or fails.
@@ -56,9 +56,9 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
         .into());
     }
     match args.format {
-        CompareFormat::Table => print!("{}", terminal(&comparison)),
-        CompareFormat::Md => print!("{}", render_markdown(&comparison)),
-        CompareFormat::Json => println!("{}", serde_json::to_string_pretty(&comparison)?),
+        CompareFormat::Table => out::text(&terminal(&comparison))?,
+        CompareFormat::Md => out::text(&render_markdown(&comparison))?,
+        CompareFormat::Json => out::line(serde_json::to_string_pretty(&comparison)?)?,
     }
     Ok(comparison.outcome())
 }

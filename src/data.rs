@@ -7,9 +7,9 @@ use ditbench_core::compute::tensors::seeded_data_bytes;
 use ditbench_core::io::files::{FloatType, seeded_inputs_file, seeded_weight_shards};
 use ditbench_core::util::write::{file_stem, write_new, write_numbered};
 
-use crate::UsageError;
 use crate::cli::{DataArgs, WeightsDtype};
 use crate::plan::{expand, sweeps};
+use crate::{UsageError, out};
 
 /// Files larger than this are refused: the whole file is built in memory.
 const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -54,23 +54,22 @@ pub fn export(args: &DataArgs) -> Result<()> {
             "safetensors",
             &weights[0].1,
         )?;
-        println!("{:<8} {}", "weights:", path.display());
+        out::line(format!("{:<8} {}", "weights:", path.display()))?;
     } else {
         let files = seeded_weight_shards(&workload.config, &label, args.seed, floats, shards)?;
         let dir = new_dir(&args.out, &format!("{stem}.weights"))?;
         for (name, bytes) in &files {
             write_new(&dir.join(name), bytes)?;
         }
-        println!(
+        out::line(format!(
             "{:<8} {} ({} shards and model.safetensors.index.json; pass the directory to --weights)",
             "weights:",
             dir.display(),
             files.len() - 1
-        );
+        ))?;
     }
     let path = write_numbered(&args.out, &format!("{stem}.inputs"), "safetensors", &inputs)?;
-    println!("{:<8} {}", "inputs:", path.display());
-    Ok(())
+    out::line(format!("{:<8} {}", "inputs:", path.display()))
 }
 
 /// A new directory `dir/stem`, or `stem-2`, ... when taken: an export never

@@ -8,6 +8,7 @@ mod commands;
 mod compare;
 mod data;
 mod format;
+mod out;
 mod plan;
 mod run;
 

@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Cli, Command, RunArgs};
 use crate::plan::plan;
-use crate::{build_info, format, reference_order};
+use crate::{build_info, format, out, reference_order};
 
 /// What a finished run reports to `main`.
 pub struct RunOutcome {
@@ -37,7 +37,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutcome> {
         None => {
             let plan = plan(args)?;
             if args.plan {
-                print_plan(&plan);
+                print_plan(&plan)?;
                 return Ok(RunOutcome {
                     failed: 0,
                     parity_failed: 0,
@@ -79,10 +79,14 @@ fn finish(execution: Execution, report: bool, identity: &Identity) -> Result<Run
     let mut progress = Terminal::new(execution.cases().len() as u64, width);
     let summary = execution.execute(&mut progress)?;
     progress.done();
-    print_summary(&summary, width);
-    if report {
-        let path = summary.write_report(&identity.reference_order)?;
-        println!("Report: {}", path.display());
+    // Every file first: a terminal that cannot be written loses no result.
+    let report = match report {
+        true => Some(summary.write_report(&identity.reference_order)?),
+        false => None,
+    };
+    print_summary(&summary, width)?;
+    if let Some(path) = report {
+        out::line(format!("Report: {}", path.display()))?;
     }
     Ok(RunOutcome {
         failed: summary.failed,
@@ -91,20 +95,20 @@ fn finish(execution: Execution, report: bool, identity: &Identity) -> Result<Run
 }
 
 /// The case table, the full-model table with its definition, and the counts.
-fn print_summary(summary: &Summary, width: Option<usize>) {
+fn print_summary(summary: &Summary, width: Option<usize>) -> Result<()> {
     let cases = &summary.results.cases;
-    println!("{}", format::summary_text(cases, width));
+    out::line(format::summary_text(cases, width))?;
     if let Some(mut full) = format::full_model_table(cases) {
         if let Some(w) = width {
             full.set_width(w.try_into().unwrap_or(u16::MAX));
         }
-        println!("{full}");
+        out::line(full)?;
         let scale = &summary.results.settings.scale;
         let definition = format!(
             "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
             scale.steps, scale.cfg_passes
         );
-        println!("{}", format::wrap_words(&definition, width, 0));
+        out::line(format::wrap_words(&definition, width, 0))?;
     }
     let lines = [
         format!(
@@ -118,11 +122,11 @@ fn print_summary(summary: &Summary, width: Option<usize>) {
         ),
         format!("Results: {}", summary.path.display()),
     ];
-    println!("{}", format::wrap(&lines, " ", width, 0));
+    out::line(format::wrap(&lines, " ", width, 0))
 }
 
 /// `run --plan`: every planned case, and why the parent would skip one.
-fn print_plan(plan: &Plan) {
+fn print_plan(plan: &Plan) -> Result<()> {
     let skipped: Vec<Option<String>> = plan
         .cases
         .iter()
@@ -139,17 +143,18 @@ fn print_plan(plan: &Plan) {
         ),
         None => String::new(),
     };
-    println!(
+    out::line(format!(
         "plan: {} case(s){shard}, {runs} to run, {} skipped; nothing was run or written",
         plan.cases.len(),
         plan.cases.len() - runs
-    );
+    ))?;
     for (case, skip) in plan.cases.iter().zip(&skipped) {
         match skip {
-            None => println!("  {}", case.label()),
-            Some(why) => println!("  {}: skipped: {why}", case.label()),
+            None => out::line(format!("  {}", case.label()))?,
+            Some(why) => out::line(format!("  {}: skipped: {why}", case.label()))?,
         }
     }
+    Ok(())
 }
 
 /// A progress bar on a terminal, plain lines otherwise; one line per case.

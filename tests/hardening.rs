@@ -725,3 +725,70 @@ fn negative_and_zero_times_are_refused_naming_the_case() {
         }
     }
 }
+
+/// `ditbench args` as a plain process with `stdout` as its standard output.
+fn with_stdout(args: &[&str], stdout: impl Into<std::process::Stdio>) -> std::process::Output {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
+        .args(args)
+        .stdout(stdout)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_full_stdout_is_an_error_and_a_closed_pipe_ends_quietly() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    for args in [vec!["list"], vec!["env"], vec!["list", "--json"]] {
+        let out = with_stdout(&args, full());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // A reader that has gone: SIGPIPE ends it, as it ends other Unix tools.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = with_stdout(&["list"], writer);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_run_whose_stdout_is_full_still_writes_its_results_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let mut args = run_args(&common::QUICK);
+    args.extend(["--report", "--out", out_dir.to_str().unwrap()]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = with_stdout(&args, full);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output"),
+        "{stderr}"
+    );
+    let results = common::result_files(&out_dir);
+    assert_eq!(results.len(), 1, "{results:?}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&results[0]).unwrap()).unwrap();
+    assert!(json["finished_at"].is_string(), "the run finished its file");
+    assert!(
+        results[0].with_extension("html").is_file(),
+        "the report was written"
+    );
+}
