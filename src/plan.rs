@@ -214,6 +214,10 @@ pub const REAL_SCALE_PRESETS: [&str; 4] = [
 const MAX_STEPS: u32 = 10_000;
 /// Forwards per step at most (classifier-free guidance uses 2, some 3).
 const MAX_CFG_PASSES: u32 = 8;
+/// Tokens of an LLM request's prompt, or of its generated part, at most:
+/// above every preset's context window (128 Ki tokens), and small enough
+/// that a prompt and its generated tokens add up without overflow.
+const MAX_REQUEST_TOKENS: u64 = 1 << 20;
 
 /// The figures that turn a pass into a video, image or request, validated
 /// (`run` and `report` alike).
@@ -226,6 +230,16 @@ pub fn scale_settings(a: &GenerationArgs) -> Result<ScaleSettings, UsageError> {
     }
     if a.llm_prompt == Some(0) {
         return Err(UsageError("--llm-prompt must be at least 1".into()));
+    }
+    for (flag, tokens) in [
+        ("--llm-prompt", a.llm_prompt),
+        ("--llm-tokens", Some(a.llm_tokens)),
+    ] {
+        if let Some(n) = tokens.filter(|&n| n > MAX_REQUEST_TOKENS) {
+            return Err(UsageError(format!(
+                "{flag} {n} is more than {MAX_REQUEST_TOKENS} tokens, longer than any model's context"
+            )));
+        }
     }
     if let Some(p) = a.price_per_hour
         && !(p.is_finite() && p >= 0.0)

@@ -792,3 +792,33 @@ fn a_run_whose_stdout_is_full_still_writes_its_results_and_report() {
         "the report was written"
     );
 }
+
+#[test]
+fn an_llm_request_too_long_for_any_context_is_refused_by_run_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = write(dir.path(), "tiny.json", &fixture());
+    let results = results.to_str().unwrap();
+    let huge = "18446744073709551615";
+    for args in [
+        vec!["run", "-p", "llama-tiny", "--plan", "--llm-tokens", huge],
+        vec![
+            "run",
+            "-p",
+            "llama-tiny",
+            "--plan",
+            "--llm-prompt",
+            huge,
+            "--llm-tokens",
+            "1",
+        ],
+        vec!["report", results, "--llm-prompt", huge, "--llm-tokens", "1"],
+        vec!["report", results, "--llm-tokens", huge],
+    ] {
+        let (code, _, stderr) = within(Duration::from_secs(60), &args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("longer than any model's context"),
+            "{stderr}"
+        );
+    }
+}
