@@ -96,14 +96,14 @@ fn finish(execution: Execution, report: bool, identity: &Identity) -> Result<Run
 
 /// The case table, the full-model table with its definition, and the counts.
 fn print_summary(summary: &Summary, width: Option<usize>) -> Result<()> {
-    let cases = &summary.results.cases;
+    let cases = &summary.run.results.cases;
     out::line(format::summary_text(cases, width))?;
     if let Some(mut full) = format::full_model_table(cases) {
         if let Some(w) = width {
             full.set_width(w.try_into().unwrap_or(u16::MAX));
         }
         out::line(full)?;
-        let scale = &summary.results.settings.scale;
+        let scale = &summary.run.results.settings.scale;
         let definition = format!(
             "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
             scale.steps, scale.cfg_passes
@@ -120,7 +120,7 @@ fn print_summary(summary: &Summary, width: Option<usize>) -> Result<()> {
             summary.parity_checked - summary.parity_failed,
             summary.parity_checked
         ),
-        format!("Results: {}", summary.path.display()),
+        format!("Results: {}", summary.run.path.display()),
     ];
     out::line(format::wrap(&lines, " ", width, 0))
 }

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use burn::tensor::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
-use ditbench_core::compute::pass_inputs::{PassInputs, Targets, pass_inputs};
+use ditbench_core::compute::pass_inputs::{PassInputs, Targets, pass_inputs, split_last};
 use ditbench_core::io::files::l2_norm;
 use ditbench_core::machine::threads::ThreadPool;
 use ditbench_core::machine::threads::worker_threads;
@@ -226,12 +226,8 @@ impl Backend for BurnBackend {
                     },
                 )))
             }
-            PassInputs::Decode {
-                config: c,
-                prompt,
-                last,
-                ..
-            } => {
+            PassInputs::Decode { config: c, tokens } => {
+                let (prompt, last) = split_last(tokens, c.seq_len);
                 let model = LlamaModel::new(c, dtype, &device, case.attention);
                 let params = LlamaParams::resolve(c, |name| weights.param(name))?;
                 // The prompt's cache is filled here, outside the timed
@@ -248,7 +244,7 @@ impl Backend for BurnBackend {
             } => Model::Llama(Box::new((
                 LlamaModel::new(c, dtype, &device, case.attention),
                 LlamaParams::resolve(c, |name| weights.param(name))?,
-                llama_inputs(c, tokens, &targets, &device),
+                llama_inputs(c, tokens, targets, &device),
             ))),
         };
         Ok(Box::new(BurnCase {
@@ -317,23 +313,18 @@ fn kernel_attention() -> AttentionPlan {
 /// A model with its parameters resolved into typed fields, and its inputs.
 /// A Llama prefill's or training step's tokens and targets on the device;
 /// ignored positions (Hugging Face's -100) weigh 0 in the loss.
-fn llama_inputs(
-    c: &LlamaConfig,
-    tokens: &[u32],
-    targets: &Targets,
-    device: &Device,
-) -> LlamaInputs {
+fn llama_inputs(c: &LlamaConfig, tokens: &[u32], targets: Targets, device: &Device) -> LlamaInputs {
     let n = c.batch * c.seq_len;
-    let (ids, weights) = match &targets.weighted {
+    let (targets, weights) = match targets.weighted {
         Some((ids, w)) => (
-            ids.as_slice(),
-            Some(float_tensor(w.clone(), [n, 1], DType::F32, device)),
+            int_tensor(&ids, [n, 1], device),
+            Some(float_tensor(w, [n, 1], DType::F32, device)),
         ),
-        None => (targets.ids, None),
+        None => (int_tensor(targets.ids, [n, 1], device), None),
     };
     LlamaInputs {
         tokens: int_tensor(tokens, [n], device),
-        targets: int_tensor(ids, [n, 1], device),
+        targets,
         weights,
     }
 }

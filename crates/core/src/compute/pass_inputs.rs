@@ -31,15 +31,11 @@ pub enum PassInputs<'a> {
     },
     /// A Llama decode step: the KV cache holds each sequence but its last
     /// token (filled while preparing, outside the timed steps), and each
-    /// step decodes that last token.
+    /// step decodes that last token ([`split_last`] splits them on the host).
     Decode {
         config: &'a LlamaConfig,
         /// Token ids [B, S], whole.
         tokens: &'a [u32],
-        /// The first S - 1 ids of each sequence, [B * (S - 1)].
-        prompt: Vec<u32>,
-        /// The last id of each sequence, [B].
-        last: Vec<u32>,
     },
 }
 
@@ -73,13 +69,9 @@ pub fn pass_inputs<'a>(case: &'a CaseSpec, inputs: &'a Inputs) -> Result<PassInp
             target,
         },
         (ModelConfig::Llama(config), Inputs::Llama { tokens, .. }) if case.pass == Pass::Decode => {
-            let tokens = tokens.as_u32()?;
-            let (prompt, last) = split_last(tokens, config.seq_len);
             PassInputs::Decode {
                 config,
-                tokens,
-                prompt,
-                last,
+                tokens: tokens.as_u32()?,
             }
         }
         (ModelConfig::Llama(config), Inputs::Llama { tokens, targets }) => {
@@ -98,8 +90,8 @@ pub fn pass_inputs<'a>(case: &'a CaseSpec, inputs: &'a Inputs) -> Result<PassInp
 }
 
 /// Each sequence of `seq_len` ids split into its first `seq_len - 1` (all
-/// sequences' together) and its last.
-fn split_last(ids: &[u32], seq_len: usize) -> (Vec<u32>, Vec<u32>) {
+/// sequences' together, [B * (S - 1)]) and its last ([B]).
+pub fn split_last(ids: &[u32], seq_len: usize) -> (Vec<u32>, Vec<u32>) {
     let prompt = ids
         .chunks(seq_len)
         .flat_map(|seq| &seq[..seq.len() - 1])
@@ -139,15 +131,10 @@ mod tests {
         );
         let c = case("llama-tiny", Pass::Decode);
         let inputs = seeded_inputs(&c.workload.config, 7);
-        let PassInputs::Decode {
-            config,
-            tokens,
-            prompt,
-            last,
-        } = pass_inputs(&c, &inputs).unwrap()
-        else {
+        let PassInputs::Decode { config, tokens } = pass_inputs(&c, &inputs).unwrap() else {
             panic!("a decode case gives decode inputs");
         };
+        let (prompt, last) = split_last(tokens, config.seq_len);
         assert_eq!(tokens.len(), config.batch * config.seq_len);
         assert_eq!(prompt.len(), config.batch * (config.seq_len - 1));
         assert_eq!(last.len(), config.batch);

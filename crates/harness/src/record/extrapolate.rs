@@ -57,7 +57,7 @@ pub fn full_model(
     let mut full = if measured_blocks >= model_blocks {
         measured(stats, model_blocks, measured_blocks)
     } else {
-        extrapolated(case, cases, stats, model_blocks)?
+        extrapolated(case, cases, stats, model_blocks, measured_blocks)?
     };
     if case.pass == Pass::Forward {
         full.per_unit = Some(per_unit(case, full.forward, settings));
@@ -97,8 +97,8 @@ fn extrapolated(
     cases: &[CaseResult],
     stats: &Stats,
     model_blocks: usize,
+    measured_blocks: usize,
 ) -> Option<FullModel> {
-    let measured_blocks = case.workload.config.blocks();
     // The base is the deepest other depth j < k of the same model (the
     // rest case, j = 0, where no other was run): the slope between the
     // two deepest depths leaves out what only the first blocks cost (in

@@ -316,14 +316,16 @@ impl Execution {
         if references.exists() {
             std::fs::remove_dir_all(&references).ok();
         }
-        Ok(Summary::of(self.results, self.file.path().to_path_buf()))
+        Ok(Summary::of(LoadedRun {
+            path: self.file.path().to_path_buf(),
+            results: self.results,
+        }))
     }
 }
 
-/// A finished run: its document, where it was written, and its counts.
+/// A finished run: its document and where it was written, and its counts.
 pub struct Summary {
-    pub results: RunResults,
-    pub path: PathBuf,
+    pub run: LoadedRun,
     pub ok: usize,
     pub skipped: usize,
     pub failed: usize,
@@ -333,7 +335,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of(results: RunResults, path: PathBuf) -> Self {
+    fn of(run: LoadedRun) -> Self {
+        let results = &run.results;
         let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
         let parity = |c: &CaseResult| c.parity.as_ref().map(|p| p.status);
         Summary {
@@ -346,24 +349,20 @@ impl Summary {
                 .iter()
                 .filter(|c| parity(c) == Some(ParityStatus::Fail))
                 .count(),
-            results,
-            path,
+            run,
         }
     }
 
     /// Write the run's HTML report beside its results file; its path.
     pub fn write_report(&self, reference_order: &[String]) -> Result<PathBuf> {
-        let path = self.path.with_extension("html");
-        let runs = [LoadedRun {
-            path: self.path.clone(),
-            results: self.results.clone(),
-        }];
+        let path = self.run.path.with_extension("html");
+        let runs = std::slice::from_ref(&self.run);
         let now = chrono::Local::now().to_rfc3339();
         let options = ReportOptions {
             reference_order: reference_order.to_vec(),
             ..ReportOptions::default()
         };
-        let html = render_html(&Report::build(&runs, &options, &now)?)?;
+        let html = render_html(&Report::build(runs, &options, &now)?)?;
         write_new(&path, html.as_bytes())?;
         Ok(path)
     }
