@@ -152,6 +152,9 @@ fn data_files(
             .map_err(|e| UsageError(format!("--weights: {e:#}")))?;
         weights = checked.shard_paths();
         eprintln!("weights: {}", checked.describe());
+        for note in checked.notes() {
+            eprintln!("weights: {note}");
+        }
     }
     if let Some(path) = &args.inputs {
         let missing = match (passes.contains(&Pass::Train), args.seeded_targets) {

@@ -280,6 +280,39 @@ fn exports_never_overwrite() {
     );
 }
 
+#[test]
+fn dumped_outputs_are_named_as_documented_and_never_replaced() {
+    let root = tempfile::tempdir().unwrap();
+    let dump = root.path().join("outputs");
+    let mut recorded = Vec::new();
+    for run in 0..2 {
+        let out = root.path().join(format!("results{run}"));
+        ditbench()
+            .args([
+                "run", "-p", "wan-tiny", "-b", "candle", "--passes", "forward",
+            ])
+            .args(QUICK)
+            .arg("--out")
+            .arg(&out)
+            .arg("--dump-outputs")
+            .arg(&dump)
+            .assert()
+            .success();
+        let case = &results(&out)["cases"][0];
+        recorded.push(case["outputs"]["file"].as_str().unwrap().to_string());
+    }
+    let names: Vec<String> = files_in(&dump)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // docs/guide.md, "Outputs": the id's spaces as underscores; `-2` when taken.
+    let first = "wan-tiny_candle_cpu_f32_forward.safetensors";
+    let second = "wan-tiny_candle_cpu_f32_forward-2.safetensors";
+    assert_eq!(names, [second, first]);
+    assert!(recorded[0].ends_with(first), "{recorded:?}");
+    assert!(recorded[1].ends_with(second), "{recorded:?}");
+}
+
 /// The one results file `out` holds.
 fn results(out: &Path) -> Value {
     let files = result_files(out);

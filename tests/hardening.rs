@@ -354,12 +354,151 @@ fn a_second_resume_of_the_same_file_is_refused_while_the_first_runs() {
     first.kill().unwrap();
     first.wait().unwrap();
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("another ditbench is already resuming"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("another ditbench is writing"), "{stderr}");
     let after: Value = serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
     assert_eq!(after["cases"].as_array().unwrap().len(), 1);
+}
+
+/// `ditbench args` started in the background with `fault` injected into
+/// its workers, once it has created its results file in `out`: the file.
+fn started_in_background(args: &[&str], fault: &str, out: &Path) -> (std::process::Child, PathBuf) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
+        .args(args)
+        .env("DITBENCH_TEST_FAULT", fault)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if let Some(file) = common::result_files(out).pop() {
+            return (child, file);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{args:?} wrote no results file in 120 s");
+}
+
+/// `file`'s recorded cases, by id.
+fn case_ids(file: &Path) -> Vec<String> {
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_running_run_holds_its_file_from_creation_so_a_resume_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (mut first, file) = started_in_background(
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "-b",
+            "candle",
+            "--passes",
+            "forward,train",
+            "--no-parity",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "hang:candle",
+        &out,
+    );
+    // The file is locked before it exists: no moment at which a resume wins.
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &["run", "--resume", file.to_str().unwrap()],
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("another ditbench is writing"), "{stderr}");
+    assert!(stderr.lines().count() == 1, "{stderr}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        json["command"][1], "run",
+        "the first run's file was replaced"
+    );
+    assert!(json["resumed_at"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn links_to_a_results_file_neither_bypass_its_lock_nor_replace_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Interrupted after Candle's case (the parity reference, whose outputs
+    // are kept), in Burn's: an unfinished file with its references.
+    let (mut first, file) = started_in_background(
+        &[
+            "run",
+            "-p",
+            "wan-tiny",
+            "-b",
+            "candle,burn-flex",
+            "--passes",
+            "forward",
+            "--budget",
+            "0.3",
+            "--min-time",
+            "0.05",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "hang:burn-flex",
+        &out,
+    );
+    let started = Instant::now();
+    while case_ids(&file).is_empty() && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let symlink = dir.path().join("via-symlink.json");
+    std::os::unix::fs::symlink(&file, &symlink).unwrap();
+    let resume = |path: &Path| {
+        within(
+            Duration::from_secs(300),
+            &["run", "--resume", path.to_str().unwrap()],
+        )
+    };
+    // While the first run writes it, through the link too.
+    let (code, _, stderr) = resume(&symlink);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("another ditbench is writing"), "{stderr}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(case_ids(&file).len(), 1);
+
+    // A hard link would be left behind by the run's rename: refused.
+    let hard = dir.path().join("hard-link.json");
+    std::fs::hard_link(&file, &hard).unwrap();
+    let (code, _, stderr) = resume(&hard);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("has 2 hard links"), "{stderr}");
+    std::fs::remove_file(&hard).unwrap();
+
+    // Through the symbolic link: the target is written, the link stays one,
+    // and the kept reference is found under the target's name.
+    let (code, _, stderr) = resume(&symlink);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("parity reference(s) are missing"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&symlink)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(cases[1]["parity"]["status"], "pass", "{}", cases[1]);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::compute::tensors::{HostTensor, WeightSource};
 use crate::io::files::{FLOAT_DTYPES, SafetensorsFile, regular_file};
 use crate::model::case::Dtype;
-use crate::model::params::ParamSpec;
+use crate::model::params::{ParamSpec, tied_copies};
 
 /// An index file larger than this is not an index (Llama-2-70B's is 66 kB).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
@@ -252,6 +252,15 @@ impl Checkpoint {
         self.shard(name).and_then(|s| s.dtype(name))
     }
 
+    /// Whether `a` and `b` hold the same tensor: type, shape and bytes.
+    pub fn same_tensor(&self, a: &str, b: &str) -> Result<bool> {
+        let stored = |name: &str| match self.shard(name) {
+            Some(shard) => shard.stored(name),
+            None => bail!("{} has no tensor '{name}'", self.describe()),
+        };
+        Ok(stored(a)? == stored(b)?)
+    }
+
     /// A BF16 or F16 tensor as stored; `None` for other types.
     pub fn halves(&self, name: &str) -> Result<Option<HostTensor>> {
         match self.shard(name) {
@@ -290,6 +299,8 @@ impl Checkpoint {
 /// safetensors file or a sharded one ([`Checkpoint`]).
 pub struct FileWeights {
     checkpoint: Checkpoint,
+    /// What was accepted that the user should hear of (a tied copy).
+    notes: Vec<String>,
 }
 
 impl FileWeights {
@@ -325,11 +336,22 @@ impl FileWeights {
                 ));
             }
         }
+        let mut notes = Vec::new();
         if let Some(whole) = whole {
             let known: HashSet<&str> = whole.iter().map(|s| s.name.as_str()).collect();
+            let copies = tied_copies(whole);
             for name in checkpoint.names() {
-                if !known.contains(name.as_str()) {
-                    problems.push(format!("unexpected '{name}'"));
+                if known.contains(name.as_str()) {
+                    continue;
+                }
+                match copies.iter().find(|(copy, _)| *copy == name) {
+                    Some((copy, of)) if checkpoint.same_tensor(copy, of)? => notes.push(format!(
+                        "'{copy}' equals '{of}' (a tied model's state_dict saves both): the model reads '{of}'"
+                    )),
+                    Some((copy, of)) => problems.push(format!(
+                        "'{copy}' differs from '{of}', but the model ties them (tie_word_embeddings): an untied checkpoint needs an untied preset"
+                    )),
+                    None => problems.push(format!("unexpected '{name}'")),
                 }
             }
         }
@@ -348,11 +370,16 @@ impl FileWeights {
                 }
             );
         }
-        Ok(FileWeights { checkpoint })
+        Ok(FileWeights { checkpoint, notes })
     }
 }
 
 impl FileWeights {
+    /// What was accepted that the user should hear of, one line each.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// The checkpoint's shard files, absolute.
     pub fn shard_paths(&self) -> Vec<PathBuf> {
         self.checkpoint.shard_paths()
@@ -552,6 +579,54 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("unexpected 'stray'"), "{err}");
+    }
+
+    #[test]
+    fn a_tied_checkpoint_may_hold_lm_head_when_it_equals_the_embedding() {
+        use crate::compute::tensors::SeededWeights;
+        use crate::model::params::parameters;
+        use crate::model::workload::{ModelConfig, find_preset};
+        let dir = tempfile::tempdir().unwrap();
+        let ModelConfig::Llama(untied) = find_preset("llama-tiny").unwrap().config else {
+            unreachable!()
+        };
+        let tied = ModelConfig::Llama(crate::model::workload::LlamaConfig {
+            tie_word_embeddings: true,
+            ..untied
+        });
+        let specs = parameters(&tied);
+        let seeded = SeededWeights { seed: 0 };
+        let mut all: Vec<(String, HostTensor)> = specs
+            .iter()
+            .map(|s| (s.name.clone(), seeded.load(s).unwrap()))
+            .collect();
+        let embedding = all
+            .iter()
+            .find(|(n, _)| n == "model.embed_tokens.weight")
+            .unwrap()
+            .1
+            .clone();
+        let open = |name: &str, all: &[(String, HostTensor)]| {
+            let path = dir.path().join(name);
+            fs::write(&path, encode(all, HashMap::new()).unwrap()).unwrap();
+            FileWeights::open(&[path], &specs, Some(&specs))
+        };
+        all.push(("lm_head.weight".into(), embedding.clone()));
+        let weights = open("tied.safetensors", &all).unwrap();
+        assert_eq!(weights.notes().len(), 1);
+        assert!(
+            weights.notes()[0].contains("'lm_head.weight' equals 'model.embed_tokens.weight'"),
+            "{:?}",
+            weights.notes()
+        );
+        let mut changed = embedding.as_f32().unwrap().to_vec();
+        changed[0] += 1.0;
+        all.last_mut().unwrap().1 = HostTensor::f32(embedding.shape.clone(), changed);
+        let err = open("untied.safetensors", &all).err().unwrap().to_string();
+        assert!(
+            err.contains("'lm_head.weight' differs from 'model.embed_tokens.weight'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -285,6 +285,12 @@ impl SafetensorsFile {
         Ok(TensorView::new(info.dtype, info.shape.clone(), data)?)
     }
 
+    /// `name`'s element type, shape and bytes as stored (borrowed from the map).
+    pub fn stored(&self, name: &str) -> Result<(StDtype, Vec<usize>, &[u8])> {
+        let view = self.view(name)?;
+        Ok((view.dtype(), view.shape().to_vec(), view.data()))
+    }
+
     /// A floating-point tensor as f32 (F32, F64, F16 and BF16 are accepted).
     pub fn float(&self, name: &str) -> Result<HostTensor> {
         let view = self.view(name)?;

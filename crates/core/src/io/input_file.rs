@@ -237,13 +237,13 @@ fn samples<T: Clone>(
                 shape[0]
             );
         }
-        let each = values.len() / batch.max(1);
-        return Ok(values
-            .chunks(each.max(1))
-            .take(batch)
-            .map(|c| Sample {
+        // Exactly `batch` samples of the remaining axes, also when one of
+        // them is 0 (empty samples, which the caller's shape check refuses).
+        let each: usize = shape[1..].iter().product();
+        return Ok((0..batch)
+            .map(|i| Sample {
                 shape: shape[1..].to_vec(),
-                values: c.to_vec(),
+                values: values[i * each..(i + 1) * each].to_vec(),
             })
             .collect());
     }
@@ -279,6 +279,22 @@ fn integers(file: &SafetensorsFile) -> impl Fn(&str) -> Result<Sample<i64>> + '_
     }
 }
 
+/// Timesteps as f32, from a floating-point or an integer tensor: Wan's own
+/// pipeline passes int64 timesteps, which `WanModel` converts.
+fn timestep_values(file: &SafetensorsFile) -> impl Fn(&str) -> Result<Sample<f32>> + '_ {
+    use safetensors::Dtype as D;
+    |name| match file.dtype(name) {
+        Some(D::I8 | D::I16 | D::I32 | D::I64 | D::U8 | D::U16 | D::U32 | D::U64) => {
+            let (shape, values) = file.integers(name)?;
+            Ok(Sample {
+                shape,
+                values: values.into_iter().map(|v| v as f32).collect(),
+            })
+        }
+        _ => floats(file)(name),
+    }
+}
+
 /// Samples of one fixed shape, stacked into `[batch, ...shape]`.
 fn stacked(
     file: &SafetensorsFile,
@@ -306,10 +322,10 @@ fn stacked(
 fn wan_timesteps(file: &SafetensorsFile, t_name: &str, b: usize) -> Result<HostTensor> {
     let path = file.path().display();
     let (t_shape, t_values) = if file.names().iter().any(|n| n == t_name) {
-        let t = floats(file)(t_name)?;
+        let t = timestep_values(file)(t_name)?;
         (t.shape, t.values)
     } else {
-        let s = samples(file, t_name, 0, b, &floats(file))?;
+        let s = samples(file, t_name, 0, b, &timestep_values(file))?;
         (vec![b], s.into_iter().flat_map(|s| s.values).collect())
     };
     Ok(match (t_shape.as_slice(), t_values.as_slice()) {
@@ -843,5 +859,112 @@ mod tests {
             let e = err(&p, &config, MissingTarget::Refuse);
             assert!(e.contains(message), "{i}: {e}");
         }
+    }
+
+    #[test]
+    fn a_zero_size_axis_anywhere_is_refused_as_a_shape_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let wan = find_preset("wan-tiny").unwrap().config;
+        let ModelConfig::Wan(c) = &wan else {
+            unreachable!()
+        };
+        let Inputs::Wan {
+            latents,
+            timesteps,
+            context,
+            ..
+        } = seeded_inputs(&wan, 0)
+        else {
+            unreachable!()
+        };
+        let [f, h, w] = c.latent_shape();
+        let empty = |shape: Vec<usize>| HostTensor::f32(shape, vec![]);
+        for (i, (name, tensor, message)) in [
+            (
+                "context",
+                empty(vec![1, 0, c.text_dim]),
+                "takes 1 to 8 tokens",
+            ),
+            ("context", empty(vec![1, 8, 0]), "takes 1 to 8 tokens"),
+            (
+                "latents",
+                empty(vec![1, c.in_dim, 0, h, w]),
+                "the workload needs",
+            ),
+            (
+                "latents",
+                empty(vec![1, c.in_dim, f, h, 0]),
+                "the workload needs",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut tensors = vec![
+                ("latents", latents.clone()),
+                ("t", timesteps.clone()),
+                ("context", context.clone()),
+            ];
+            tensors.retain(|(n, _)| *n != name);
+            tensors.push((name, tensor));
+            let p = write(dir.path(), &format!("wan{i}.safetensors"), &tensors);
+            let e = err(&p, &wan, MissingTarget::Unused);
+            assert!(e.contains(message) && e.contains("sample 0"), "{i}: {e}");
+        }
+        let llama = find_preset("llama-tiny").unwrap().config;
+        let p = ids(
+            dir.path(),
+            "llama.safetensors",
+            &[("input_ids", vec![1, 0], vec![])],
+        );
+        let e = err(&p, &llama, MissingTarget::Refuse);
+        assert!(e.contains("sample 0 has 0 positions"), "{e}");
+    }
+
+    #[test]
+    fn integer_timesteps_are_taken_as_wan_pipelines_pass_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let wan = find_preset("wan-tiny").unwrap().config;
+        let Inputs::Wan {
+            latents, context, ..
+        } = seeded_inputs(&wan, 0)
+        else {
+            unreachable!()
+        };
+        let floats = write(
+            dir.path(),
+            "floats.safetensors",
+            &[("latents", latents), ("context", context)],
+        );
+        // The same file with an int64 [1] timestep of 999 added.
+        let file = SafetensorsFile::open(&floats).unwrap();
+        let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = file
+            .names()
+            .into_iter()
+            .map(|n| {
+                let t = file.float(&n).unwrap();
+                let bytes = t.as_f32().unwrap().iter().flat_map(|v| v.to_le_bytes());
+                (n, t.shape.clone(), bytes.collect())
+            })
+            .collect();
+        named.push(("timestep".into(), vec![1], 999_i64.to_le_bytes().to_vec()));
+        let views: Vec<(&str, safetensors::tensor::TensorView<'_>)> = named
+            .iter()
+            .map(|(n, shape, data)| {
+                let dtype = match n.as_str() {
+                    "timestep" => safetensors::Dtype::I64,
+                    _ => safetensors::Dtype::F32,
+                };
+                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), data);
+                (n.as_str(), view.unwrap())
+            })
+            .collect();
+        let path = dir.path().join("int-t.safetensors");
+        fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        let loaded = load_inputs(&path, &wan, 0, MissingTarget::Unused).unwrap();
+        let Inputs::Wan { timesteps, .. } = &loaded.inputs else {
+            unreachable!()
+        };
+        assert_eq!(timesteps.as_f32().unwrap(), &[999.0]);
     }
 }

@@ -193,6 +193,18 @@ pub fn llama_parameters(c: &LlamaConfig) -> Vec<ParamSpec> {
     p
 }
 
+/// Tensors a checkpoint of the model `params` describe may hold as copies
+/// of one of its parameters, (copy, parameter): a tied Llama's
+/// `lm_head.weight`, which its `state_dict()` saves beside the embedding
+/// (a Llama's parameters hold `lm_head.weight` exactly when it is untied).
+pub fn tied_copies(params: &[ParamSpec]) -> Vec<(&'static str, &'static str)> {
+    let has = |name: &str| params.iter().any(|p| p.name == name);
+    match has("model.embed_tokens.weight") && !has("lm_head.weight") {
+        true => vec![("lm_head.weight", "model.embed_tokens.weight")],
+        false => Vec::new(),
+    }
+}
+
 pub fn parameters(config: &ModelConfig) -> Vec<ParamSpec> {
     match config {
         ModelConfig::Wan(c) => wan_parameters(c),

@@ -433,21 +433,79 @@ pub const MAX_RESULTS_BYTES: u64 = 1 << 30;
 /// reader or an interrupted run always sees a complete document.
 #[derive(Debug)]
 pub struct ResultsFile {
+    /// The file's real path (symbolic links resolved): what is locked,
+    /// replaced and has references kept beside it.
     path: PathBuf,
+    // Held from creation (or resume) until the run ends; see [`lock_beside`].
+    _lock: fs::File,
+}
+
+/// Why a results file could not be opened for writing.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsFileError {
+    #[error("another ditbench is writing {0} (it holds {1}); wait for it to finish")]
+    InUse(PathBuf, PathBuf),
+    #[error(
+        "{0} has {1} hard links; a run replaces its file after every case, which would leave the other names behind with old results and outside the lock: resume a copy (cp) or remove the other links"
+    )]
+    HardLinked(PathBuf, u64),
+    #[error("{0} is not a regular file")]
+    NotAFile(PathBuf),
+    #[error("cannot open {0}: {1}")]
+    Io(PathBuf, std::io::Error),
 }
 
 impl ResultsFile {
-    /// Create `dir/stem.json` (or `stem-2.json`, ... if taken) holding `contents`.
+    /// Create `dir/stem.json` (or `stem-2.json`, ... if taken or in use)
+    /// holding `contents`, locked before it exists.
     pub fn create(dir: &Path, stem: &str, contents: &str) -> Result<Self> {
-        let path = write::write_numbered(dir, stem, "json", contents.as_bytes())?;
-        Ok(ResultsFile { path })
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for n in 1..10_000 {
+            let name = match n {
+                1 => format!("{stem}.json"),
+                _ => format!("{stem}-{n}.json"),
+            };
+            let path = dir.join(name);
+            if fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            let lock = match lock_beside(&path) {
+                Ok(lock) => lock,
+                Err(ResultsFileError::InUse(..)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match write::write_new(&path, contents.as_bytes()) {
+                Ok(()) => return Ok(ResultsFile { path, _lock: lock }),
+                // Taken between the check and the write: the next name.
+                Err(_) if fs::symlink_metadata(&path).is_ok() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        bail!("no free file name for {stem}.json in {}", dir.display())
     }
 
-    /// An existing results file, to continue writing (`run --resume`).
-    pub fn open(path: &Path) -> Self {
-        ResultsFile {
-            path: path.to_path_buf(),
+    /// An existing results file, to continue writing (`run --resume`): its
+    /// real path, locked. A symbolic link is followed (the file it names
+    /// is written, the link stays); a file with other hard links is refused.
+    pub fn open(path: &Path) -> Result<Self, ResultsFileError> {
+        let io = |e| ResultsFileError::Io(path.to_path_buf(), e);
+        let real = fs::canonicalize(path).map_err(io)?;
+        let meta = fs::metadata(&real).map_err(io)?;
+        if !meta.is_file() {
+            return Err(ResultsFileError::NotAFile(path.to_path_buf()));
         }
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(ResultsFileError::HardLinked(
+                path.to_path_buf(),
+                meta.nlink(),
+            ));
+        }
+        let lock = lock_beside(&real)?;
+        Ok(ResultsFile {
+            path: real,
+            _lock: lock,
+        })
     }
 
     /// Replace the file's contents atomically.
@@ -457,6 +515,31 @@ impl ResultsFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,
+/// which every case replaces by a rename), released when the returned file
+/// closes, also when the process dies. Not removed afterwards: a lock file
+/// unlinked while another process waits on it would let two writers in.
+fn lock_beside(path: &Path) -> Result<fs::File, ResultsFileError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| ResultsFileError::Io(lock_path.clone(), e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => {
+            Err(ResultsFileError::InUse(path.to_path_buf(), lock_path))
+        }
+        Err(fs::TryLockError::Error(e)) => Err(ResultsFileError::Io(lock_path, e)),
     }
 }
 

@@ -103,9 +103,8 @@ pub struct Execution {
     runner: Runner,
     cases: Vec<CaseSpec>,
     results: RunResults,
+    /// Locked until the execution ends.
     file: ResultsFile,
-    // Held until the run ends (resumed runs): see [`Resumable::open`].
-    _lock: Option<std::fs::File>,
 }
 
 /// A new run: its results document is written under a fresh name in `out`
@@ -148,25 +147,24 @@ pub fn start(plan: Plan, out: &Path, identity: &Identity) -> Result<Execution> {
         cases: plan.cases,
         results,
         file,
-        _lock: None,
     })
 }
 
 /// An interrupted run's file, locked and checked: same machine, same build,
 /// not finished. Its recorded command line is re-planned by the caller.
 pub struct Resumable {
-    path: PathBuf,
+    file: ResultsFile,
     pub results: RunResults,
-    lock: std::fs::File,
 }
 
 impl Resumable {
     /// Lock and check `path`; `shard`, when given, must be the file's shard.
     pub fn open(path: &Path, shard: Option<Shard>, build: &BuildInfo) -> Result<Self> {
-        // Held until the run ends: a second `--resume` of the file would run
+        // Locked until the run ends: a second writer of the file would run
         // the same cases on the same cores, and the last writer would win.
-        let lock = lock_beside(path)?;
-        let results = RunResults::load(path).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
+        let file = ResultsFile::open(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
+        let results =
+            RunResults::load(file.path()).map_err(|e| UsageError(format!("--resume: {e:#}")))?;
         let refuse = |why: String| -> Result<Self> {
             Err(UsageError(format!("--resume: {} {why}", path.display())).into())
         };
@@ -187,17 +185,14 @@ impl Resumable {
         if let Some(why) = other_machine_or_build(&results, build) {
             return refuse(format!("cannot be continued here: {why}"));
         }
-        Ok(Resumable {
-            path: path.to_path_buf(),
-            results,
-            lock,
-        })
+        Ok(Resumable { file, results })
     }
 
-    /// The directory the run writes into: the file's own, wherever it was
-    /// moved, so results, cache and references stay together.
+    /// The directory the run writes into: the file's own (a link's target's),
+    /// wherever it was moved, so results, cache and references stay together.
     pub fn out_dir(&self) -> PathBuf {
-        self.path
+        self.file
+            .path()
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
@@ -207,11 +202,7 @@ impl Resumable {
     /// Continue with `plan` (the recorded command line, planned again): only
     /// the cases the file lacks run, into the same file.
     pub fn continue_with(self, plan: Plan) -> Result<Execution> {
-        let Resumable {
-            path,
-            mut results,
-            lock,
-        } = self;
+        let Resumable { file, mut results } = self;
         let done: HashSet<&str> = results.cases.iter().map(|c| c.id.as_str()).collect();
         let missing: Vec<CaseSpec> = plan
             .cases
@@ -219,12 +210,12 @@ impl Resumable {
             .filter(|c| !done.contains(c.label().as_str()))
             .collect();
         let store = ReferenceStore {
-            dir: reference_dir(&path),
+            dir: reference_dir(file.path()),
             recorded: recorded_references(&results.cases),
         };
         eprintln!(
             "resuming {}: {} cases recorded, {} to run",
-            path.display(),
+            file.path().display(),
             results.cases.len(),
             missing.len()
         );
@@ -238,14 +229,12 @@ impl Resumable {
             );
         }
         results.resumed_at.push(chrono::Local::now().to_rfc3339());
-        let file = ResultsFile::open(&path);
         file.update(&results.to_json()?)?;
         Ok(Execution {
             runner: Runner::new(plan.run, plan.worker, store),
             cases: missing,
             results,
             file,
-            _lock: Some(lock),
         })
     }
 }
@@ -376,37 +365,4 @@ fn reference_dir(results_file: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     dir.join("cache").join("references").join(stem)
-}
-
-/// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,
-/// which every case replaces by a rename), released when the returned file
-/// closes, also when the process dies.
-fn lock_beside(path: &Path) -> Result<std::fs::File> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lock_path = path.with_file_name(format!(".{name}.lock"));
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| {
-            UsageError(format!(
-                "--resume: cannot create {}: {e}",
-                lock_path.display()
-            ))
-        })?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(UsageError(format!(
-            "--resume: another ditbench is already resuming {} (it holds {}); wait for it to finish",
-            path.display(),
-            lock_path.display()
-        ))
-        .into());
-    }
-    Ok(lock)
 }
