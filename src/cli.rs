@@ -234,7 +234,8 @@ pub struct RunArgs {
     /// More than the CPUs available (the machine's logical CPUs, or --cpus) needs --oversubscribe.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Allow --threads above the CPUs available (each framework then time-slices its threads).
+    /// Allow --threads above the CPUs available, up to 8 per CPU (each framework then
+    /// time-slices its threads).
     #[arg(long)]
     pub oversubscribe: bool,
     /// Pin every worker to these CPUs (sched_setaffinity), e.g. `2-3` or `0,2,4-7`:

@@ -25,7 +25,7 @@ pub fn env(threads: Option<usize>) -> Result<()> {
     let compiled = backends::compiled_backends();
     let threads = ThreadSettings::new(n, source, thread_variables(&compiled));
     let env = env::capture(&build_info(), backends::frameworks(&compiled), threads);
-    out::line(serde_json::to_string_pretty(&env)?)
+    out::json(&env)
 }
 
 pub fn worker(request: &Path, response: &Path) -> Result<()> {
@@ -85,7 +85,7 @@ pub fn list(args: &cli::ListArgs) -> Result<()> {
                 })
             })
             .collect();
-        out::line(serde_json::to_string_pretty(&json)?)?;
+        out::json(&json)?;
         return Ok(());
     }
     let width = format::terminal_width();
@@ -148,7 +148,7 @@ pub fn export(args: &cli::ExportArgs) -> Result<()> {
             } else {
                 github_action_benchmark(&runs)
             };
-            format!("{}\n", serde_json::to_string_pretty(&json)?)
+            format!("{}\n", out::json_text(&json)?)
         }
     };
     emit(args.output.as_deref(), &text)
@@ -172,9 +172,14 @@ fn refuse_existing(output: Option<&Path>) -> Result<()> {
     let Some(out) = output else {
         return Ok(());
     };
-    if out.exists() {
+    // A symbolic link counts, also one to nothing: it is never replaced.
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        let what = match meta.file_type().is_symlink() {
+            true => "a symbolic link",
+            false => "a file",
+        };
         return Err(UsageError(format!(
-            "{} already exists; ditbench never replaces a file",
+            "{} already exists; ditbench never replaces {what}",
             out.display()
         ))
         .into());

@@ -56,9 +56,10 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
         .into());
     }
     match args.format {
-        CompareFormat::Table => out::text(&terminal(&comparison))?,
+        // Its cells are shown with terminal_text; its colours stay.
+        CompareFormat::Table => out::styled(&terminal(&comparison))?,
         CompareFormat::Md => out::text(&render_markdown(&comparison))?,
-        CompareFormat::Json => out::line(serde_json::to_string_pretty(&comparison)?)?,
+        CompareFormat::Json => out::json(&comparison)?,
     }
     Ok(comparison.outcome())
 }

@@ -4,6 +4,7 @@ use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::model::cost::cost;
+use ditbench_core::util::units::{terminal_text, visible_controls};
 use ditbench_harness::record::extrapolate::{model_label, worth_showing};
 use ditbench_harness::record::results::{CaseResult, Status};
 use ditbench_harness::record::scale::{FullModel, Interval};
@@ -71,6 +72,43 @@ pub fn wrap(parts: &[String], separator: &str, width: Option<usize>, indent: usi
 pub fn wrap_words(text: &str, width: Option<usize>, indent: usize) -> String {
     let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
     wrap(&words, " ", width, indent)
+}
+
+/// `c` with every text it took from a file (a resumed run's, a worker's
+/// error) shown as [`terminal_text`] shows it; line breaks of an error kept.
+pub fn for_terminal(c: &CaseResult) -> CaseResult {
+    let mut c = c.clone();
+    let one_line = [
+        &mut c.id,
+        &mut c.backend,
+        &mut c.device,
+        &mut c.workload.label,
+    ];
+    for text in one_line {
+        *text = terminal_text(text);
+    }
+    let optional = [
+        &mut c.framework,
+        &mut c.device_name,
+        &mut c.reason,
+        &mut c.attention,
+    ];
+    for text in optional.into_iter().flatten() {
+        *text = terminal_text(text);
+    }
+    for note in &mut c.notes {
+        *note = terminal_text(note);
+    }
+    if let Some(error) = &mut c.error {
+        *error = visible_controls(error);
+    }
+    if let Some(parity) = &mut c.parity {
+        parity.reference = terminal_text(&parity.reference);
+        if let Some(detail) = &mut parity.detail {
+            *detail = terminal_text(detail);
+        }
+    }
+    c
 }
 
 /// A finished case for the progress output, wrapped to `width` columns:

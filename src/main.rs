@@ -89,7 +89,9 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote files: a tensor name, a shard's, a recorded label.
+            let message = ditbench_core::util::units::visible_controls(&format!("{e:#}"));
+            eprintln!("error: {message}");
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -269,11 +269,43 @@ pub fn expand(
     names: &[String],
     sweeps: &BTreeMap<Dimension, Vec<usize>>,
 ) -> Result<Vec<Workload>, UsageError> {
+    check_expansion(names.len(), sweeps)?;
     let workloads = expand_workloads(names, sweeps).map_err(|e| UsageError(e.0))?;
     for w in &workloads {
         check_counts(&w.config).map_err(|e| UsageError(format!("{}: {e}", w.label())))?;
     }
     Ok(workloads)
+}
+
+/// The most workloads one command may expand its presets and sweeps to:
+/// far more than a day of cases, and planned in well under a second.
+pub const MAX_WORKLOADS: usize = 1024;
+
+/// Refuse `presets` x the sweeps' values above [`MAX_WORKLOADS`] before
+/// building any of them, naming the product.
+fn check_expansion(
+    presets: usize,
+    sweeps: &BTreeMap<Dimension, Vec<usize>>,
+) -> Result<(), UsageError> {
+    let count = sweeps
+        .values()
+        .try_fold(presets, |n, values| n.checked_mul(values.len().max(1)));
+    if count.is_some_and(|n| n <= MAX_WORKLOADS) {
+        return Ok(());
+    }
+    let factors: Vec<String> = std::iter::once(format!("{presets} preset(s)"))
+        .chain(
+            sweeps
+                .iter()
+                .filter(|(_, v)| v.len() > 1)
+                .map(|(d, v)| format!("{} --{} values", v.len(), d.name())),
+        )
+        .collect();
+    let product = count.map_or("more than 2^64".to_string(), |n| n.to_string());
+    Err(UsageError(format!(
+        "{} = {product} workloads; one command expands to at most {MAX_WORKLOADS} (split the sweep over several runs)",
+        factors.join(" x ")
+    )))
 }
 
 fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageError> {
@@ -510,6 +542,11 @@ fn cases(
     (mine, Some(record))
 }
 
+/// The most threads per available CPU `--oversubscribe` allows: enough to
+/// measure time-slicing, and far below where a framework's thread pool
+/// (100,000 threads) would take minutes to start.
+const MAX_OVERSUBSCRIPTION: usize = 8;
+
 /// The threads every framework gets and where the number came from: more
 /// than the CPUs available (`cpus`, else every CPU this process may use)
 /// only with `--oversubscribe`.
@@ -531,6 +568,10 @@ fn thread_count(
                 "--threads {n} is more than the {available} logical CPU(s) this machine gives ditbench; pass --oversubscribe to run them anyway"
             ),
         })),
+        Some(n) if n > MAX_OVERSUBSCRIPTION * available => Err(UsageError(format!(
+            "--threads {n} is more than {MAX_OVERSUBSCRIPTION} per CPU available ({available}); even with --oversubscribe at most {}",
+            MAX_OVERSUBSCRIPTION * available
+        ))),
         Some(n) => Ok((n, "--threads")),
         None => Ok(match cpus {
             Some(c) => (c.len(), "default: the CPUs of --cpus"),
@@ -594,6 +635,13 @@ mod tests {
             "{e}"
         );
         assert_eq!(thread_count(Some(3), None, &two, true).unwrap().0, 3);
+        assert_eq!(thread_count(Some(16), None, &two, true).unwrap().0, 16);
+        let e = thread_count(Some(17), None, &two, true).unwrap_err().0;
+        assert!(e.contains("even with --oversubscribe at most 16"), "{e}");
+        let e = thread_count(Some(100_000), Some(&[0]), &two, true)
+            .unwrap_err()
+            .0;
+        assert!(e.contains("at most 8"), "{e}");
         let e = thread_count(Some(2), Some(&[0]), &two, false)
             .unwrap_err()
             .0;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use ditbench_core::CaseSpec;
+use ditbench_core::util::units::visible_controls;
 use ditbench_harness::record::results::CaseResult;
 use ditbench_harness::record::shard::Shard;
 use ditbench_harness::run::driver::{
@@ -96,13 +97,21 @@ fn finish(execution: Execution, report: bool, identity: &Identity) -> Result<Run
 
 /// The case table, the full-model table with its definition, and the counts.
 fn print_summary(summary: &Summary, width: Option<usize>) -> Result<()> {
-    let cases = &summary.run.results.cases;
-    out::line(format::summary_text(cases, width))?;
-    if let Some(mut full) = format::full_model_table(cases) {
+    // A resumed run's cases come from its file: their texts are shown, the
+    // tables' own colours kept.
+    let cases: Vec<CaseResult> = summary
+        .run
+        .results
+        .cases
+        .iter()
+        .map(format::for_terminal)
+        .collect();
+    out::styled(&format!("{}\n", format::summary_text(&cases, width)))?;
+    if let Some(mut full) = format::full_model_table(&cases) {
         if let Some(w) = width {
             full.set_width(w.try_into().unwrap_or(u16::MAX));
         }
-        out::line(full)?;
+        out::styled(&format!("{full}\n"))?;
         let scale = &summary.run.results.settings.scale;
         let definition = format!(
             "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
@@ -198,7 +207,8 @@ impl Terminal {
 
 impl Progress for Terminal {
     fn started(&mut self, case: &CaseSpec) {
-        let label = case.label();
+        // Labels and errors may quote a resumed file or a checkpoint.
+        let label = visible_controls(&case.label());
         match &self.bar {
             Some(bar) => bar.set_message(label),
             None => eprintln!("[{}/{}] {label} ...", self.done + 1, self.total),
@@ -207,7 +217,7 @@ impl Progress for Terminal {
 
     fn finished(&mut self, result: &CaseResult) {
         self.done += 1;
-        let line = format::case_line(result, self.width);
+        let line = visible_controls(&format::case_line(result, self.width));
         match &self.bar {
             Some(bar) => {
                 bar.println(line);

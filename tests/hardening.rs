@@ -217,6 +217,24 @@ fn report_writes_nowhere_it_cannot_and_counts_a_file_once() {
         "{stderr}"
     );
     assert!(!dir.path().join("missing").exists());
+    // A symbolic link to nothing is there too: refused, and left a link.
+    let dangling = dir.path().join("dangling.html");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let (code, _, stderr) = within(
+        Duration::from_secs(30),
+        &[
+            "report",
+            file.to_str().unwrap(),
+            "-o",
+            dangling.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already exists; ditbench never replaces a symbolic link"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("nowhere").exists());
     // The same file twice (once through a link) is one run.
     let link = dir.path().join("link.json");
     std::os::unix::fs::symlink(&file, &link).unwrap();
@@ -315,6 +333,142 @@ fn resuming_without_the_kept_references_says_parity_is_not_checked() {
         "{stderr}"
     );
     assert!(stderr.contains("run without a parity check"), "{stderr}");
+}
+
+#[test]
+fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = unfinished_copy(
+        dir.path(),
+        "unfinished.json",
+        "candle",
+        "forward,train",
+        &["--no-parity", "--shard", "1/1"],
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
+    let command: Vec<String> = serde_json::from_value(json["command"].clone()).unwrap();
+    let hostile = "evil\u{1b}]52;c;aGVsbG8=\u{7}\u{1b}c\u{9d}";
+    let edits: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (
+            "preset",
+            Box::new(|j| {
+                let edited: Vec<String> = command
+                    .iter()
+                    .map(|a| a.replace("wan-tiny", "llama-tiny"))
+                    .collect();
+                j["command"] = serde_json::json!(edited);
+            }),
+            "it records case 'wan-tiny candle cpu f32 forward', which the command line it records does not plan",
+        ),
+        (
+            "shard",
+            Box::new(|j| {
+                let edited: Vec<String> = command.iter().map(|a| a.replace("1/1", "1/2")).collect();
+                j["command"] = serde_json::json!(edited);
+            }),
+            "its settings.shard is not what the command line it records plans",
+        ),
+        (
+            "seed",
+            Box::new(|j| {
+                let mut edited = command.clone();
+                edited.extend(["--seed".to_string(), "7".to_string()]);
+                j["command"] = serde_json::json!(edited);
+            }),
+            "its settings.seed is not",
+        ),
+        (
+            "hostile",
+            Box::new(move |j| j["cases"][0]["id"] = format!("{hostile} case").into()),
+            "it records case 'evil\\x1b]52;c;aGVsbG8=\\x07\\x1bc\\x9d case'",
+        ),
+    ];
+    for (name, edit, message) in edits {
+        let mut edited = json.clone();
+        edit(&mut edited);
+        let file = write(dir.path(), &format!("{name}.json"), &edited);
+        let before = std::fs::read(&file).unwrap();
+        let (code, stdout, stderr) = within(
+            Duration::from_secs(60),
+            &["run", "--resume", file.to_str().unwrap()],
+        );
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("does not plan its own run again"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(message), "{name}: {stderr}");
+        let raw = |c: char| stdout.contains(c) || stderr.contains(c);
+        assert!(
+            !raw('\u{1b}') && !raw('\u{7}') && !raw('\u{9d}'),
+            "{name}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{name}: the file was written"
+        );
+    }
+}
+
+#[test]
+fn text_from_files_never_reaches_a_terminal_or_a_report_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    // An OSC 52 clipboard write, a terminal reset, a DCS request, C1 OSC.
+    let hostile = "x\u{1b}]52;c;aGVsbG8=\u{7}\u{1b}c\u{1b}P$q\u{1b}\\\u{9d}0;t\u{7}\u{90}y";
+    let mut json = fixture();
+    json["environment"]["host"] = hostile.into();
+    json["environment"]["cpu_model"] = hostile.into();
+    for case in json["cases"].as_array_mut().unwrap() {
+        case["notes"] = serde_json::json!([hostile]);
+        case["workload"]["label"] =
+            format!("{}{hostile}", case["workload"]["label"].as_str().unwrap()).into();
+    }
+    json["cases"][0]["id"] = format!("{hostile} case").into();
+    let file = write(dir.path(), "hostile.json", &json);
+    let f = file.to_str().unwrap();
+    let html = dir.path().join("r.html");
+    let outputs = [
+        vec!["report", f, "--format", "csv"],
+        vec!["report", f, "--format", "md"],
+        vec!["export", f, "--format", "csv"],
+        vec!["export", f, "--format", "bmf"],
+        vec!["export", f, "--format", "github-action-benchmark"],
+        vec!["compare", f, f, "--format", "md"],
+        vec!["compare", f, f, "--format", "json"],
+        vec!["compare", f, f],
+        vec!["report", f, "-o", html.to_str().unwrap()],
+    ];
+    for args in outputs {
+        let (code, stdout, stderr) = within(Duration::from_secs(60), &args);
+        assert!(code == Some(0) || code == Some(3), "{args:?}: {stderr}");
+        let text = match args.contains(&"-o") {
+            true => std::fs::read_to_string(&html).unwrap(),
+            false => stdout,
+        };
+        for raw in ['\u{1b}', '\u{7}', '\u{9d}', '\u{90}'] {
+            assert!(!text.contains(raw), "{args:?} wrote {raw:?} raw");
+            assert!(
+                !stderr.contains(raw),
+                "{args:?} wrote {raw:?} raw to stderr"
+            );
+        }
+        // Shown, not dropped.
+        assert!(
+            text.contains("\\x1b") || text.contains("\\u001b"),
+            "{args:?}: {text}"
+        );
+        if args.contains(&"json")
+            || args.contains(&"bmf")
+            || args.contains(&"github-action-benchmark")
+        {
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                back.to_string().contains("x\\u001b]52"),
+                "{args:?}: still the same JSON"
+            );
+        }
+    }
 }
 
 #[test]
@@ -563,6 +717,112 @@ fn a_refused_results_file_is_named_with_the_field_it_gets_wrong() {
     assert!(md.contains("FAIL"), "{md}");
 }
 
+#[test]
+fn a_sweep_past_the_workload_cap_is_refused_naming_the_product() {
+    let values = |first: usize| {
+        (0..256)
+            .map(|i| (first + 4 * i).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (frames, sizes) = (values(5), values(16));
+    let sweep = [
+        "-p", "wan-tiny", "--frames", &frames, "--height", &sizes, "--width", &sizes,
+    ];
+    let message = "1 preset(s) x 256 --frames values x 256 --height values x 256 --width values = 16777216 workloads; one command expands to at most 1024";
+    let mut run = vec!["run", "--plan"];
+    run.extend(sweep);
+    let mut list = vec!["list"];
+    list.extend(sweep);
+    for args in [run, list] {
+        let (code, _, stderr) = within(Duration::from_secs(20), &args);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    // One long sweep: 65,536 points.
+    let long = (1..=65_536)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (code, _, stderr) = within(
+        Duration::from_secs(20),
+        &["list", "-p", "llama-tiny", "--seq-len", &long],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("65536 --seq-len values = 65536 workloads"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn files_ditbench_could_not_have_written_are_refused_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fixture().to_string();
+    // serde_json keeps the last of two keys: an appended `"cases": []`
+    // would read as a run without cases.
+    let appended = format!("{}, \"cases\": []}}", &text[..text.len() - 1]);
+    let mut files = vec![(
+        "duplicate.json".to_string(),
+        appended,
+        "the key \"cases\" appears twice",
+    )];
+    let mut edits: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (
+            "date",
+            Box::new(|j| j["started_at"] = "not a date".into()),
+            "started_at is \"not a date\", not a date and time",
+        ),
+        (
+            "resumed",
+            Box::new(|j| j["resumed_at"] = serde_json::json!(["yesterday"])),
+            "resumed_at is \"yesterday\"",
+        ),
+        (
+            "host",
+            // 1 MiB here; the hostile pass's 200 MiB took 21.6 GiB to report.
+            Box::new(|j| j["environment"]["host"] = "h".repeat(1 << 20).into()),
+            "a text of 1024 KiB; ditbench writes none over 64 KiB",
+        ),
+    ];
+    for (index, count, message) in [
+        (5, 1, "records shard 5 of 1"),
+        (0, 0, "records shard 0 of 0"),
+        (1, 2, "puts unit wan-tiny in shard 3 of 2"),
+    ] {
+        let shard = serde_json::json!({
+            "index": index, "count": count, "set": null, "plan": "0123456789abcdef",
+            "units": [{"unit": "wan-tiny", "shard": 3, "weight": 1}],
+        });
+        edits.push((
+            message,
+            Box::new(move |j| j["settings"]["shard"] = shard.clone()),
+            message,
+        ));
+    }
+    for (i, (_, edit, message)) in edits.iter().enumerate() {
+        let mut json = fixture();
+        edit(&mut json);
+        files.push((format!("edit{i}.json"), json.to_string(), message));
+    }
+    let good = write(dir.path(), "good.json", &fixture());
+    for (name, text, message) in files {
+        let file = dir.path().join(&name);
+        std::fs::write(&file, text).unwrap();
+        let file = file.to_str().unwrap();
+        for args in [
+            vec!["report", file, "--format", "md"],
+            vec!["compare", good.to_str().unwrap(), file],
+            vec!["export", file, "--format", "csv"],
+        ] {
+            let (code, _, stderr) = within(Duration::from_secs(30), &args);
+            assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
+            assert!(stderr.contains(message), "{name} {args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+}
+
 /// A 2 MiB tmpfs, unmounted when dropped; `None` where this process may
 /// not mount (not root): the test then says it skipped.
 struct TinyDisk {
@@ -668,6 +928,62 @@ fn a_full_disk_names_the_path_and_leaves_no_partial_file() {
         left.push(name);
     }
     assert!(!left.contains(&"report.html".to_string()), "{left:?}");
+}
+
+#[test]
+fn a_fifo_or_a_directory_at_a_cache_path_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        "-p",
+        "wan-tiny",
+        "-b",
+        "candle,burn-flex",
+        "--passes",
+        "forward",
+        "--budget",
+        "0.2",
+        "--min-time",
+        "0.05",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = within(Duration::from_secs(300), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let cached = |suffix: &str| {
+        walk(&out.join("cache"))
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap()
+    };
+    let weights = cached(".weights.safetensors");
+    let inputs = cached(".inputs.safetensors");
+    std::fs::remove_file(&weights).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&weights)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, stderr) = within(Duration::from_secs(60), &args);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+    assert!(stderr.contains("remove it"), "{stderr}");
+    std::fs::remove_file(&weights).unwrap();
+    std::fs::remove_file(&inputs).unwrap();
+    std::fs::create_dir(&inputs).unwrap();
+    let (code, _, stderr) = within(Duration::from_secs(120), &args);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+    // Neither refusal started a results file or left a temporary.
+    assert_eq!(common::result_files(&out).len(), 1);
+    for file in walk(&out) {
+        assert!(
+            !file.to_string_lossy().ends_with(".tmp"),
+            "{}",
+            file.display()
+        );
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -173,17 +173,33 @@ pub fn compare(
     }
 }
 
-/// The reference's own record.
-pub fn reference_record(backend: &str, dtype: Dtype) -> Parity {
+/// The record of the first backend of a parity group, whose outputs `out`
+/// the others are compared with: `Reference`, or `Fail` where a value is
+/// NaN or infinite (nothing can be checked against it, and the group's
+/// next backend becomes the reference instead).
+pub fn reference_record(backend: &str, dtype: Dtype, out: &PassOutput) -> Parity {
+    let values = out.output.as_f32().unwrap_or_default();
+    let bad = values.iter().filter(|v| !v.is_finite()).count();
+    let scalars = out.loss.iter().chain(out.grad_norms.iter().map(|(_, g)| g));
+    let bad_scalars = scalars.filter(|v| !v.is_finite()).count();
+    let unfit = (bad > 0 || bad_scalars > 0).then(|| {
+        format!(
+            "{bad} of {} output values and {bad_scalars} of its loss and gradient norms are NaN or infinite: not a parity reference (the next backend is)",
+            values.len()
+        )
+    });
     Parity {
         reference: backend.to_string(),
-        status: ParityStatus::Reference,
+        status: match unfit {
+            Some(_) => ParityStatus::Fail,
+            None => ParityStatus::Reference,
+        },
         output_max_abs_error: 0.0,
         output_rel_error: 0.0,
         loss_rel_diff: None,
         grad_norm_rel_diff: None,
         tolerance: tolerance(dtype),
-        detail: None,
+        detail: unfit,
     }
 }
 
@@ -240,6 +256,23 @@ mod tests {
             compare("candle", &r, &close, Dtype::F32).status,
             ParityStatus::Pass
         );
+    }
+
+    #[test]
+    fn outputs_with_a_nan_or_infinity_are_no_reference() {
+        let fine = out(vec![1.0, -2.0], Some(2.0), &[3.0]);
+        let p = reference_record("tch", Dtype::F32, &fine);
+        assert_eq!((p.status, p.detail), (ParityStatus::Reference, None));
+        for unfit in [
+            out(vec![f32::NAN, f32::NAN], None, &[]),
+            out(vec![1.0, f32::INFINITY], None, &[]),
+            out(vec![1.0, 2.0], Some(f64::NAN), &[3.0]),
+            out(vec![1.0, 2.0], Some(2.0), &[f64::INFINITY]),
+        ] {
+            let p = reference_record("tch", Dtype::F32, &unfit);
+            assert_eq!(p.status, ParityStatus::Fail);
+            assert!(p.detail.unwrap().contains("not a parity reference"));
+        }
     }
 
     #[test]

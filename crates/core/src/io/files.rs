@@ -532,6 +532,12 @@ pub fn seeded_inputs_file(config: &ModelConfig, label: &str, seed: u64) -> Resul
     encode(&tensors, data_metadata(config, label, seed)?)
 }
 
+/// Something other than a regular file where the seeded-data cache keeps
+/// one: the user's to remove (a usage error, not a failure of the run).
+#[derive(Debug, thiserror::Error)]
+#[error("cache: {0}")]
+pub struct CachePathError(pub String);
+
 /// The seeded weights and inputs of a workload as safetensors, written once
 /// under `dir` and reused: the file names carry a hash of the configuration,
 /// seed and generator version, so a stale file is never picked up.
@@ -556,6 +562,13 @@ pub fn cached_seeded_data(
     // to every backend alike (where parity would not see it).
     let write = |path: &Path, contents: &dyn Fn() -> Result<Vec<u8>>| -> Result<()> {
         let digest_path = digest_beside(path);
+        // A FIFO would block the hash forever, a directory cannot be replaced:
+        // only regular files (or nothing) at both names.
+        for p in [path, digest_path.as_path()] {
+            if fs::symlink_metadata(p).is_ok() {
+                regular_file(p).map_err(|e| CachePathError(format!("{e:#}; remove it")))?;
+            }
+        }
         if path.exists() {
             let recorded = fs::read_to_string(&digest_path).unwrap_or_default();
             let actual = sha256_file(path).unwrap_or_default();

@@ -148,9 +148,21 @@ pub fn group_thousands(v: f64) -> String {
 /// sequences, an OSC 52 clipboard write, a carriage return that overwrites
 /// a line) are shown as `\x1b`-style escapes instead of acting.
 pub fn terminal_text(s: &str) -> String {
+    escaped_controls(s, |_| true)
+}
+
+/// A whole document (a table, Markdown, CSV, HTML, an error) on its way to
+/// a terminal or a file: every control character but its line breaks and
+/// tabs shown as in [`terminal_text`]. ESC, C1 (0x80-0x9f, which a UTF-8
+/// terminal also obeys) and DEL never leave ditbench raw.
+pub fn visible_controls(s: &str) -> String {
+    escaped_controls(s, |ch| !matches!(ch, '\n' | '\t'))
+}
+
+fn escaped_controls(s: &str, escape: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        if ch.is_control() {
+        if ch.is_control() && escape(ch) {
             let code = u32::from(ch);
             if code < 0x100 {
                 out.push_str(&format!("\\x{code:02x}"));
@@ -164,7 +176,23 @@ pub fn terminal_text(s: &str) -> String {
     out
 }
 
-/// Text from a results file inside Markdown: no markup, no table breaks.
+/// JSON as serde_json writes it, with DEL and the C1 controls (which it
+/// leaves raw inside strings) written as `\u00XX` escapes: the same
+/// document, with no control character left but the layout's line breaks.
+pub fn json_without_raw_controls(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for ch in json.chars() {
+        match ch {
+            '\n' => out.push(ch),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text from a results file inside Markdown: no markup, no table breaks,
+/// no control character (shown as in [`terminal_text`]).
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
@@ -174,6 +202,7 @@ pub fn md_escape(s: &str) -> String {
                 out.push(ch);
             }
             '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push_str(&terminal_text(&c.to_string())),
             _ => out.push(ch),
         }
     }
@@ -219,6 +248,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_documents_keep_their_lines_and_lose_their_controls() {
+        let osc52 = "a\x1b]52;c;ZXZpbA==\x07b\n\tc\u{9d}d\u{7f}\re";
+        assert_eq!(
+            visible_controls(osc52),
+            "a\\x1b]52;c;ZXZpbA==\\x07b\n\tc\\x9dd\\x7f\\x0de"
+        );
+        let json = serde_json::to_string_pretty(&serde_json::json!({"k": osc52})).unwrap();
+        let safe = json_without_raw_controls(&json);
+        assert!(!safe.chars().any(|c| c.is_control() && c != '\n'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["k"], osc52, "the same document");
+        assert_eq!(md_escape("x\x1bcy\u{90}z"), "x\\x1bcy\\x90z");
+    }
 
     #[test]
     fn terminal_text_defuses_escape_sequences() {

@@ -93,7 +93,12 @@ pub fn write_numbered(dir: &Path, stem: &str, ext: &str, contents: &[u8]) -> Res
 /// document or the new one, never a mix.
 pub fn replace(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = write_temp(path, contents)?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+    let renamed = fs::rename(&tmp, path);
+    if renamed.is_err() {
+        // A directory at `path`, another filesystem: no temporary left.
+        fs::remove_file(&tmp).ok();
+    }
+    renamed.with_context(|| format!("cannot replace {}", path.display()))
 }
 
 /// Longest file-name part [`file_stem`] returns.
@@ -145,6 +150,18 @@ mod tests {
         assert_eq!(fs::read(&b).unwrap(), b"b");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_failed_replace_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("taken");
+        fs::create_dir(&taken).unwrap();
+        fs::write(taken.join("inside"), b"x").unwrap();
+        let e = format!("{:#}", replace(&taken, b"new").unwrap_err());
+        assert!(e.contains("cannot replace"), "{e}");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 
     #[test]

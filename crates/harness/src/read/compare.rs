@@ -551,7 +551,7 @@ pub fn render_markdown(c: &Comparison) -> String {
     markdown_summary(c, &mut md);
     markdown_cases(c, &mut md);
     markdown_notes(c, &mut md);
-    md
+    ditbench_core::util::units::visible_controls(&md)
 }
 
 /// The outcome with its counts, the diagnosis and the shard sets.

@@ -17,6 +17,7 @@ use crate::measure::memory::MemoryFigures;
 use crate::measure::peak::Efficiency;
 use crate::measure::timing::{StopReason, TimingConfig};
 use crate::record::confidence::{self, Confidence};
+use crate::record::document::MAX_TEXT_BYTES;
 use crate::record::scale::{FullModel, ScaleSettings};
 use crate::record::shard::{ShardRecord, ShardSet};
 use crate::stats::Stats;
@@ -290,7 +291,33 @@ pub struct OutputsRecord {
     pub grad_norm: Option<f64>,
 }
 
+/// `text` cut to at most [`MAX_TEXT_BYTES`] bytes (on a character
+/// boundary), saying how much was cut: what a results file may hold.
+fn bounded(text: &mut String) {
+    const MARK: usize = 64;
+    if text.len() <= MAX_TEXT_BYTES {
+        return;
+    }
+    let mut end = MAX_TEXT_BYTES - MARK;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!(" [... {} KiB cut]", cut.div_ceil(1024)));
+}
+
 impl CaseResult {
+    /// Cut the texts a worker or framework wrote (an error, notes) to what a
+    /// results file may hold, so that every file ditbench writes reads back.
+    pub fn bound_texts(&mut self) {
+        let parity = self.parity.iter_mut().filter_map(|p| p.detail.as_mut());
+        let texts = self.error.iter_mut().chain(self.reason.iter_mut());
+        for text in texts.chain(parity).chain(self.notes.iter_mut()) {
+            bounded(text);
+        }
+    }
+
     /// The case's identity (its `id` is this key's text).
     pub fn key(&self) -> CaseKey {
         CaseKey {
@@ -376,8 +403,12 @@ impl RunResults {
         }
         let text =
             fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let value = crate::record::document::parse(&text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                anyhow::anyhow!("{} is not a file ditbench wrote: {e}", path.display())
+            }
+            _ => anyhow::anyhow!("{} is not valid JSON: {e}", path.display()),
+        })?;
         match value.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(v) => bail!(
@@ -398,8 +429,34 @@ impl RunResults {
         })?;
         results
             .check_timings()
+            .and_then(|()| results.check_dates())
+            .and_then(|()| match &results.settings.shard {
+                Some(shard) => shard.check(),
+                None => Ok(()),
+            })
             .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
         Ok(results)
+    }
+
+    /// Every recorded time of day is one (RFC 3339, as ditbench writes it):
+    /// the report orders runs and the history by them.
+    fn check_dates(&self) -> Result<(), String> {
+        let named = [
+            ("started_at", Some(&self.started_at)),
+            ("finished_at", self.finished_at.as_ref()),
+        ];
+        let resumed = self.resumed_at.iter().map(|t| ("resumed_at", Some(t)));
+        for (field, text) in named.into_iter().chain(resumed) {
+            if let Some(text) = text
+                && chrono::DateTime::parse_from_rfc3339(text).is_err()
+            {
+                return Err(format!(
+                    "{field} is \"{}\", not a date and time (RFC 3339, as 2026-12-07T03:16:40+00:00)",
+                    terminal_text(text)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every timed figure a reader compares is a duration: positive and
@@ -563,6 +620,17 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn texts_are_cut_to_what_a_results_file_may_hold() {
+        let mut long = "é".repeat(MAX_TEXT_BYTES);
+        bounded(&mut long);
+        assert!(long.len() <= MAX_TEXT_BYTES, "{}", long.len());
+        assert!(long.ends_with(" KiB cut]"), "{}", &long[long.len() - 40..]);
+        let mut short = "fits".to_string();
+        bounded(&mut short);
+        assert_eq!(short, "fits");
     }
 
     #[test]

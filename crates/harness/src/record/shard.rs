@@ -152,6 +152,30 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    /// The record is one ditbench could write: shard `index` of `count`
+    /// (1 <= index <= count), every unit in one of the `count` shards.
+    pub fn check(&self) -> Result<(), String> {
+        if self.count == 0 || self.index == 0 || self.index > self.count {
+            return Err(format!(
+                "settings.shard records shard {} of {}; a shard is 1 to N of N >= 1",
+                self.index, self.count
+            ));
+        }
+        match self
+            .units
+            .iter()
+            .find(|u| u.shard == 0 || u.shard > self.count)
+        {
+            Some(u) => Err(format!(
+                "settings.shard puts unit {} in shard {} of {}",
+                ditbench_core::util::units::terminal_text(&u.unit),
+                u.shard,
+                self.count
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn shard(&self) -> Shard {
         Shard {
             index: self.index,

@@ -12,7 +12,7 @@ use anyhow::Result;
 use ditbench_core::CaseSpec;
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::compute::tensors::seeded_data_bytes;
-use ditbench_core::io::files::cached_seeded_data;
+use ditbench_core::io::files::{CachePathError, cached_seeded_data};
 use ditbench_core::model::params::parameter_count;
 use ditbench_core::model::workload::Workload;
 use ditbench_core::util::units;
@@ -91,7 +91,13 @@ pub fn share_seeded_data(
             );
             continue;
         }
-        let files = cached_seeded_data(cache, &w.config, &w.label(), seed)?;
+        let files =
+            cached_seeded_data(cache, &w.config, &w.label(), seed).map_err(|e| match e
+                .downcast_ref::<CachePathError>(
+            ) {
+                Some(refused) => UsageError(refused.to_string()).into(),
+                None => e,
+            })?;
         plan.run.data.shared.insert(w.label(), files);
     }
     Ok(())
@@ -203,6 +209,13 @@ impl Resumable {
     /// the cases the file lacks run, into the same file.
     pub fn continue_with(self, plan: Plan) -> Result<Execution> {
         let Resumable { file, mut results } = self;
+        if let Some(why) = disagreement(&results, &plan)? {
+            return Err(UsageError(format!(
+                "--resume: {} does not plan its own run again: {why} (was its command line edited?)",
+                file.path().display()
+            ))
+            .into());
+        }
         let done: HashSet<&str> = results.cases.iter().map(|c| c.id.as_str()).collect();
         let missing: Vec<CaseSpec> = plan
             .cases
@@ -225,7 +238,7 @@ impl Resumable {
                 "warning: the kept outputs of {} parity reference(s) are missing from {} (was the file copied without its cache/references?): the remaining cases of {} run without a parity check",
                 lost.len(),
                 store.dir.display(),
-                lost.join(", ")
+                units::terminal_text(&lost.join(", "))
             );
         }
         results.resumed_at.push(chrono::Local::now().to_rfc3339());
@@ -237,6 +250,36 @@ impl Resumable {
             file,
         })
     }
+}
+
+/// Where `plan` (the file's recorded command line, planned again) is not
+/// the run the file records: other settings (a shard, a seed, timing), or
+/// a recorded case it would not run (an edited preset list).
+fn disagreement(results: &RunResults, plan: &Plan) -> Result<Option<String>> {
+    let recorded = serde_json::to_value(&results.settings)?;
+    let planned = serde_json::to_value(&plan.settings)?;
+    if let (Some(recorded), Some(planned)) = (recorded.as_object(), planned.as_object()) {
+        let keys = recorded.keys().chain(planned.keys());
+        if let Some(key) = keys
+            .into_iter()
+            .find(|k| recorded.get(*k) != planned.get(*k))
+        {
+            return Ok(Some(format!(
+                "its settings.{key} is not what the command line it records plans"
+            )));
+        }
+    }
+    let planned: HashSet<String> = plan.cases.iter().map(CaseSpec::label).collect();
+    Ok(results
+        .cases
+        .iter()
+        .find(|c| !planned.contains(&c.id))
+        .map(|c| {
+            format!(
+                "it records case '{}', which the command line it records does not plan",
+                units::terminal_text(&c.id)
+            )
+        }))
 }
 
 /// Why a results file cannot be continued by this binary on this machine:
@@ -292,7 +335,8 @@ impl Execution {
     pub fn execute(mut self, progress: &mut dyn Progress) -> Result<Summary> {
         for case in &self.cases {
             progress.started(case);
-            let result = self.runner.run_case(case);
+            let mut result = self.runner.run_case(case);
+            result.bound_texts();
             progress.finished(&result);
             self.results.cases.push(result);
             extrapolate::attach(&mut self.results.cases, &self.results.settings.scale);

@@ -451,9 +451,12 @@ impl Runner {
         if let Some((backend, reference)) = self.references.get(key) {
             return Ok(parity::compare(backend, reference, &out, case.dtype));
         }
-        self.references
-            .insert(key.to_string(), (case.backend.clone(), out));
-        Ok(parity::reference_record(&case.backend, case.dtype))
+        let record = parity::reference_record(&case.backend, case.dtype, &out);
+        if record.status == ParityStatus::Reference {
+            self.references
+                .insert(key.to_string(), (case.backend.clone(), out));
+        }
+        Ok(record)
     }
 
     /// Keep the outputs file of group `key`'s reference in the store, for `run --resume`.

@@ -1,6 +1,7 @@
 //! The report as CSV: one line per measured case.
 
 use super::Report;
+use ditbench_core::util::units::terminal_text;
 
 /// Every measured case as CSV (RFC 4180 quoting).
 pub fn render_csv(report: &Report) -> String {
@@ -41,7 +42,10 @@ pub fn render_csv(report: &Report) -> String {
     csv
 }
 
-pub(super) fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(text: &str) -> String {
+    // Control characters (an OSC 52 clipboard write, a line break) as
+    // visible escapes: one record per line, nothing a terminal obeys.
+    let s = &terminal_text(text);
     // A leading = + - @ TAB or CR would be a formula in a spreadsheet
     // (OWASP's list): quote and prefix.
     let risky = s.starts_with(['=', '+', '@', '\t', '\r'])
@@ -71,7 +75,12 @@ mod tests {
         assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
         assert_eq!(csv_field("-0.5"), "-0.5");
         assert_eq!(csv_field("-cmd"), "\"'-cmd\"");
-        assert_eq!(csv_field("\t=Q+1"), "\"'\t=Q+1\"");
-        assert_eq!(csv_field("\r=Q+1"), "\"'\r=Q+1\"");
+        // Control characters are shown, never written raw.
+        assert_eq!(csv_field("\t=Q+1"), "\\x09=Q+1");
+        assert_eq!(csv_field("a\nb"), "a\\x0ab");
+        assert_eq!(
+            csv_field("\x1b]52;c;ZXZpbA==\x07"),
+            "\\x1b]52;c;ZXZpbA==\\x07"
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! nightly results), with change points where the regression gate
 //! ([`crate::read::compare`]) finds a significant step between consecutive runs.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use super::{LoadedRun, charts};
 use crate::read::compare::{Thresholds, Verdict, case_key, time_change};
-use crate::record::results::Status;
+use crate::record::results::{CaseResult, Status};
 
 /// One run's measurement of a case.
 #[derive(Debug, Clone, Serialize)]
@@ -44,16 +46,30 @@ struct Measured<'a> {
     point: HistoryPoint,
 }
 
+/// A run's cases with each case once: its last record, as `compare` takes
+/// it (a file that repeats a case is one point of the history, not many).
+fn latest_of_each_case(cases: &[CaseResult]) -> Vec<&CaseResult> {
+    let mut seen = HashSet::new();
+    let mut latest: Vec<&CaseResult> = cases
+        .iter()
+        .rev()
+        .filter(|c| seen.insert(case_key(c)))
+        .collect();
+    latest.reverse();
+    latest
+}
+
 /// Every case measured in two or more runs, oldest run first. Runs are
 /// ordered by their start time; cases of different machines stay apart.
 pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Vec<CaseHistory>> {
     let mut ordered: Vec<&LoadedRun> = runs.iter().collect();
     ordered.sort_by(|a, b| a.results.started_at.cmp(&b.results.started_at));
-    // Per (host, case): its measurement in each run.
+    // Per (host, case): its measurement in each run, in first-seen order.
     let mut series: Vec<((String, String), Vec<Measured>)> = Vec::new();
+    let mut position: HashMap<(String, String), usize> = HashMap::new();
     for run in &ordered {
         let host = &run.results.environment.host;
-        for c in &run.results.cases {
+        for c in latest_of_each_case(&run.results.cases) {
             let (Status::Ok, Some(stats)) = (c.status, &c.stats) else {
                 continue;
             };
@@ -70,9 +86,12 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
                     ci_high_s: stats.ci95_median_s[1],
                 },
             };
-            match series.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, points)) => points.push(entry),
-                None => series.push((key, vec![entry])),
+            match position.get(&key) {
+                Some(&i) => series[i].1.push(entry),
+                None => {
+                    position.insert(key.clone(), series.len());
+                    series.push((key, vec![entry]));
+                }
             }
         }
     }

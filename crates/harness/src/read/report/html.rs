@@ -112,7 +112,10 @@ pub fn render_html(report: &Report) -> Result<String> {
     );
     context.insert("sort_script", SORT_SCRIPT);
     context.insert("sort_script_hash", &script_hash_source(SORT_SCRIPT));
+    // Escaped for HTML, text from files may still hold control characters,
+    // which `cat report.html` would send to a terminal: shown as escapes.
     tera.render("report.html", &context)
+        .map(|html| ditbench_core::util::units::visible_controls(&html))
         .map_err(|e| anyhow::anyhow!("rendering the report: {e:?}"))
 }
 

@@ -27,7 +27,8 @@ pub fn render_markdown(report: &Report) -> String {
     cases(report, &mut md);
     fastest(report, &mut md);
     not_measured(report, &mut md);
-    md
+    // Every cell is escaped; this catches any text a section forgot.
+    ditbench_core::util::units::visible_controls(&md)
 }
 
 /// One line per machine: its hardware and its counts.
