@@ -12,7 +12,7 @@ use ditbench_harness::measure::env::{self, default_threads};
 use ditbench_harness::run::driver::UsageError;
 use ditbench_harness::run::worker::{WorkerRequest, serve};
 
-use crate::plan::{expand, scale_settings, sweeps};
+use crate::plan::{check_request, expand, scale_settings, sweeps};
 use crate::{backends, build_info, cli, format, out, reference_order};
 
 /// `ditbench env`: the machine and software as a results file records them.
@@ -99,12 +99,29 @@ pub fn list(args: &cli::ListArgs) -> Result<()> {
 
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).
 pub fn report(args: &cli::ReportArgs) -> Result<()> {
+    use ditbench_core::model::workload::{ModelConfig, find_preset};
     use ditbench_harness::read::report::{
-        Report, ReportOptions, UnknownBaseline, load_runs, render_csv, render_html, render_markdown,
+        Report, ReportOptions, UnknownBaseline, load_runs, render_csv, render_html,
+        render_markdown, requested_llms,
     };
     let generation = scale_settings(&args.generation)?;
     refuse_existing(args.output.as_deref())?;
     let runs = load_runs(&args.files).map_err(|e| UsageError(format!("{e:#}")))?;
+    // The same limit as `run`: the request fits every LLM the report
+    // prices it on, those the claims name and those the runs measured.
+    let claimed: Vec<(String, ModelConfig)> = requested_llms()
+        .into_iter()
+        .filter_map(|name| find_preset(name).ok().map(|p| (name.to_string(), p.config)))
+        .collect();
+    let measured = runs.iter().flat_map(|r| &r.results.cases);
+    check_request(
+        &generation,
+        claimed
+            .iter()
+            .map(|(n, c)| (n.clone(), c))
+            .chain(measured.map(|c| (c.workload.label.clone(), &c.workload.config))),
+    )
+    .map_err(|e| UsageError(format!("report: {}", e.0)))?;
     let options = ReportOptions {
         generation,
         baseline: args.baseline.clone(),

@@ -227,6 +227,14 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
+/// `table` at its natural width: no cell wrapped. (A dynamic table on a
+/// terminal wraps its cells to the terminal's width by itself, mid-word,
+/// so its width says nothing about whether the table fits.)
+fn natural(mut table: Table) -> String {
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    table.to_string()
+}
+
 /// `table` rendered at its natural width when that fits `width`, else
 /// with its cells wrapped to fit.
 fn fit(mut table: Table, width: usize) -> String {
@@ -250,7 +258,7 @@ fn rendered_width(text: &str) -> usize {
 /// it fits `width` (or there is no limit), else one compact table per
 /// workload, device and dtype with the deciding columns.
 pub fn summary_text(cases: &[CaseResult], width: Option<usize>) -> String {
-    let wide = summary_table(cases).to_string();
+    let wide = natural(summary_table(cases));
     match width {
         Some(w) if rendered_width(&wide) > w => compact_summary(cases, w),
         _ => wide,
@@ -478,7 +486,7 @@ fn parity_cell(c: &CaseResult) -> Cell {
 /// `ditbench list`: the wide table when it fits `width`, else a borderless
 /// table of the deciding columns and each preset's description under it.
 pub fn presets_text(rows: &[PresetRow], width: Option<usize>) -> String {
-    let wide = presets_table(rows, true).to_string();
+    let wide = natural(presets_table(rows, true));
     let Some(w) = width.filter(|&w| rendered_width(&wide) > w) else {
         return wide;
     };

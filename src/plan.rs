@@ -376,10 +376,14 @@ fn check_decode(passes: &[Pass], named: bool, workloads: &[Workload]) -> Result<
 }
 
 /// An LLM request must fit its model's context window: the prompt given
-/// (or at least one token) and the generated tokens.
-fn check_request(scale: &ScaleSettings, workloads: &[Workload]) -> Result<(), UsageError> {
-    for w in workloads {
-        let ModelConfig::Llama(c) = &w.config else {
+/// (or at least one token) and the generated tokens. `models` are
+/// (label, configuration): a run's workloads, or a report's LLMs.
+pub fn check_request<'a>(
+    scale: &ScaleSettings,
+    models: impl IntoIterator<Item = (String, &'a ModelConfig)>,
+) -> Result<(), UsageError> {
+    for (label, config) in models {
+        let ModelConfig::Llama(c) = config else {
             continue;
         };
         let prompt = scale.llm_prompt_tokens.unwrap_or(1);
@@ -391,7 +395,7 @@ fn check_request(scale: &ScaleSettings, workloads: &[Workload]) -> Result<(), Us
                     .llm_prompt_tokens
                     .map_or("at least 1".to_string(), |p| p.to_string()),
                 scale.llm_generated_tokens,
-                w.label(),
+                label,
                 c.max_position_embeddings
             )));
         }
@@ -427,7 +431,7 @@ pub fn plan(args: &RunArgs) -> Result<Plan> {
     let devices = devices(&args.devices, &available_devices(&backends))?;
     let passes = passes(args);
     check_decode(&passes, !args.passes.is_empty(), &workloads)?;
-    check_request(&scale, &workloads)?;
+    check_request(&scale, workloads.iter().map(|w| (w.label(), &w.config)))?;
     writable_dir("--out", &args.out)?;
     let data = data_files(args, &workloads, &passes)?;
     let environment = env::capture(&build_info(), frameworks(&compiled), threads.clone());

@@ -439,6 +439,63 @@ fn the_terminal_output_fits_80_columns() {
     }
 }
 
+/// What `ditbench args` writes to a real 80-column terminal (a pseudo-
+/// terminal from util-linux's `script`), line endings as `\n`; `None` where
+/// `script` is missing.
+fn on_an_80_column_terminal(args: &str) -> Option<String> {
+    let binary = assert_cmd::cargo::cargo_bin("ditbench");
+    let command = format!("stty cols 80 rows 50; {} {args}", binary.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("COLUMNS")
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "{out:?}");
+    Some(String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n"))
+}
+
+/// `text` without its colour sequences (`ESC [ ... m`), which take no column.
+fn without_colours(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        rest = after.find('m').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn a_real_80_column_terminal_gets_the_compact_layout_and_whole_words() {
+    let Some(list) = on_an_80_column_terminal("list") else {
+        eprintln!("SKIPPED: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    };
+    // The compact table: one line per preset, descriptions under it.
+    assert!(widest(&list) <= 80, "{list}");
+    assert!(!list.contains("description"), "{list}");
+    assert!(
+        list.lines().count() < 100,
+        "{} lines:\n{list}",
+        list.lines().count()
+    );
+    for word in ["wan-tiny ", "llama-2-70b ", "params"] {
+        assert!(list.contains(word), "'{word}' broken:\n{list}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = on_an_80_column_terminal(&format!(
+        "run -p wan-tiny -b candle --passes forward --budget 0.3 --min-time 0.05 -o {}",
+        dir.path().display()
+    ))
+    .unwrap();
+    // The summary (the progress bar's redraws around it are not checked).
+    assert!(run.contains("wan-tiny · cpu · f32\n"), "{run}");
+    let summary = without_colours(&run[run.find("wan-tiny · cpu · f32\n").unwrap()..]);
+    assert!(widest(&summary) <= 80, "{summary}");
+}
+
 #[test]
 fn list_takes_the_overrides_of_run() {
     let out = ditbench()

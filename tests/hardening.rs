@@ -343,7 +343,7 @@ fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
         "unfinished.json",
         "candle",
         "forward,train",
-        &["--no-parity", "--shard", "1/1"],
+        &["--no-parity"],
     );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
     let command: Vec<String> = serde_json::from_value(json["command"].clone()).unwrap();
@@ -363,7 +363,8 @@ fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
         (
             "shard",
             Box::new(|j| {
-                let edited: Vec<String> = command.iter().map(|a| a.replace("1/1", "1/2")).collect();
+                let mut edited = command.clone();
+                edited.extend(["--shard".to_string(), "1/1".to_string()]);
                 j["command"] = serde_json::json!(edited);
             }),
             "its settings.shard is not what the command line it records plans",
@@ -739,20 +740,61 @@ fn a_sweep_past_the_workload_cap_is_refused_naming_the_product() {
         assert_eq!(code, Some(2), "{stderr}");
         assert!(stderr.contains(message), "{stderr}");
     }
-    // One long sweep: 65,536 points.
-    let long = (1..=65_536)
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let (code, _, stderr) = within(
-        Duration::from_secs(20),
-        &["list", "-p", "llama-tiny", "--seq-len", &long],
-    );
+    // One long sweep: 65,536 points (in 8 arguments: one may hold 128 KiB).
+    let chunks: Vec<String> = (0..8)
+        .map(|c| {
+            let values = (1..=8192).map(|i| (c * 8192 + i).to_string());
+            values.collect::<Vec<_>>().join(",")
+        })
+        .collect();
+    let mut args = vec!["list", "-p", "llama-tiny"];
+    for chunk in &chunks {
+        args.extend(["--seq-len", chunk]);
+    }
+    let (code, _, stderr) = within(Duration::from_secs(20), &args);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("65536 --seq-len values = 65536 workloads"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_repeated_case_is_one_point_of_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two runs whose file repeats one case 2,000 times (46 s to report
+    // before: every repeat was a point and a comparison).
+    let mut files = Vec::new();
+    for (i, started) in ["2026-12-01T00:00:00+00:00", "2026-12-02T00:00:00+00:00"]
+        .iter()
+        .enumerate()
+    {
+        let mut json = fixture();
+        let case = json["cases"][2].clone();
+        json["cases"] = Value::Array(vec![case; 2000]);
+        json["started_at"] = (*started).into();
+        files.push(write(dir.path(), &format!("run{i}.json"), &json));
+    }
+    let html = dir.path().join("trend.html");
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &[
+            "report",
+            files[0].to_str().unwrap(),
+            files[1].to_str().unwrap(),
+            "--history",
+            "-o",
+            html.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    // One trend (drawn wide and narrow) of two points for the one case.
+    let title = "wan-tiny candle cpu f32 forward (vm)";
+    assert_eq!(page.matches(title).count(), 2, "{page}");
+    let chart = &page[page.find(title).unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("<circle").count(), 2, "{chart}");
 }
 
 #[test]
@@ -1276,4 +1318,50 @@ fn an_llm_request_too_long_for_any_context_is_refused_by_run_and_report() {
             "{stderr}"
         );
     }
+    // Within 2^20 but beyond a context window: the claims' Llama-2-70B
+    // (4,096 tokens) in `report`, the workload's in `run`.
+    for (args, message) in [
+        (
+            vec![
+                "report",
+                results,
+                "--llm-prompt",
+                "4096",
+                "--llm-tokens",
+                "1",
+            ],
+            "report: an LLM request of 4096 prompt and 1 generated tokens needs a context of 4097, longer than llama-2-70b's 4096",
+        ),
+        (
+            vec![
+                "run",
+                "-p",
+                "llama-2-7b",
+                "--plan",
+                "--llm-prompt",
+                "4000",
+                "--llm-tokens",
+                "97",
+            ],
+            "longer than llama-2-7b's 4096",
+        ),
+    ] {
+        let (code, _, stderr) = within(Duration::from_secs(60), &args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    let (code, _, stderr) = within(
+        Duration::from_secs(60),
+        &[
+            "report",
+            results,
+            "--llm-prompt",
+            "4000",
+            "--llm-tokens",
+            "96",
+            "--format",
+            "md",
+        ],
+    );
+    assert_eq!(code, Some(0), "a request that fits: {stderr}");
 }

@@ -14,8 +14,8 @@ fn run_partial_and_all_blocks() -> Value {
     ditbench()
         .args(["run", "-p", "wan-small,llama-small", "--layers", "2,6"])
         .args(["--extrapolate", "--passes", "forward", "-b", "candle"])
-        .args(["--no-parity", "--budget", "3", "--min-time", "1"])
-        .args(["--min-iters", "7", "--warmup-time", "0.2"])
+        .args(["--no-parity", "--budget", "0.5", "--min-time", "0.1"])
+        .args(["--min-iters", "3", "--warmup-time", "0.05"])
         .arg("--out")
         .arg(dir.path())
         .assert()
@@ -24,8 +24,10 @@ fn run_partial_and_all_blocks() -> Value {
     serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
 }
 
-/// (extrapolated from `k` blocks, measured) full-model medians of `preset`.
-fn extrapolated_and_measured(results: &Value, preset: &str, k: usize) -> (f64, f64) {
+/// Checks `preset`'s full-model record extrapolated from `k` of 6 blocks
+/// over the rest (no blocks): its labels, and its median from the two
+/// recorded medians by T(k) + (6 - k)(T(k) - T(0)) / k.
+fn check_extrapolation(results: &Value, preset: &str, k: usize) {
     let case = |label: String| {
         results["cases"]
             .as_array()
@@ -50,35 +52,28 @@ fn extrapolated_and_measured(results: &Value, preset: &str, k: usize) -> (f64, f
     assert_eq!(full["base_blocks"], 0);
     assert_eq!(all["full_model"]["basis"], "measured");
     assert_eq!(rest["full_model"], Value::Null);
-    let measured = all["stats"]["median_s"].as_f64().unwrap();
-    assert_eq!(all["full_model"]["forward"]["median_s"], measured);
-    (full["forward"]["median_s"].as_f64().unwrap(), measured)
+    let median = |c: &Value| c["stats"]["median_s"].as_f64().unwrap();
+    assert_eq!(all["full_model"]["forward"]["median_s"], median(&all));
+    let (tk, t0) = (median(&one), median(&rest));
+    let expected = tk + (6 - k) as f64 * (tk - t0) / k as f64;
+    let got = full["forward"]["median_s"].as_f64().unwrap();
+    assert!(
+        (got / expected - 1.0).abs() < 1e-9,
+        "{preset}: {got} s, not T(k) + (L - k)(T(k) - T(0)) / k = {expected} s"
+    );
 }
 
 #[test]
-fn the_full_model_extrapolated_from_blocks_agrees_with_the_measured_one() {
-    // Cases run one after another, so a neighbour on a shared 2-core VM can
-    // slow one of them by a third; another run must agree then. 30% is far
-    // looser than the agreement of interleaved rounds (docs/findings.md), but catches
-    // a wrong model (the rest counted once per block is 2x off for
-    // llama-small, whose LM head is most of its time; two blocks over the
-    // rest amplify noise less than one, or than two over one).
-    let mut worst = Vec::new();
-    for _attempt in 0..3 {
-        let results = run_partial_and_all_blocks();
-        let errors: Vec<(String, f64)> = [("wan-small", 2), ("llama-small", 2)]
-            .iter()
-            .map(|&(p, k)| {
-                let (x, m) = extrapolated_and_measured(&results, p, k);
-                (p.to_string(), (x / m - 1.0).abs())
-            })
-            .collect();
-        if errors.iter().all(|(_, e)| *e < 0.3) {
-            return;
-        }
-        worst = errors;
+fn the_full_model_is_extrapolated_from_the_recorded_blocks_and_labelled_so() {
+    // The model's arithmetic and labels, from whatever this run measured: a
+    // busy machine changes the medians, not this. How close the result comes
+    // to the measured full model is a timing question, answered on
+    // interleaved rounds by scripts/validate-extrapolation.py
+    // (docs/findings.md), not by a test.
+    let results = run_partial_and_all_blocks();
+    for preset in ["wan-small", "llama-small"] {
+        check_extrapolation(&results, preset, 2);
     }
-    panic!("extrapolated and measured full models differ: {worst:?}");
 }
 
 #[test]

@@ -238,10 +238,14 @@ impl SafetensorsFile {
         // candle); ditbench never writes a file it has open.
         let bytes = unsafe { Mmap::map(&file) }
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let invalid = || format!("{} is not a valid safetensors file", path.display());
+        // The error's own text only: safetensors' errors also name their
+        // source, which says the same again.
+        let invalid = |e: safetensors::SafeTensorError| {
+            anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display())
+        };
         // Validates the header against the buffer (offsets, sizes) once.
-        SafeTensors::deserialize(&bytes).with_context(invalid)?;
-        let (header_len, metadata) = SafeTensors::read_metadata(&bytes).with_context(invalid)?;
+        SafeTensors::deserialize(&bytes).map_err(invalid)?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
         let index = metadata
             .tensors()
             .into_iter()
@@ -685,6 +689,17 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("not a valid safetensors file"));
+        // A header that is not JSON: its parser's message once, not twice.
+        let header = b"{not json";
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        fs::write(dir.path().join("bad2"), bytes).unwrap();
+        let err = SafetensorsFile::open(&dir.path().join("bad2"))
+            .err()
+            .unwrap();
+        let text = format!("{err:#}");
+        assert!(text.contains("invalid JSON in header"), "{text}");
+        assert_eq!(text.matches("key must be a string").count(), 1, "{text}");
     }
 
     #[test]

@@ -508,8 +508,10 @@ pub enum ResultsFileError {
     HardLinked(PathBuf, u64),
     #[error("{0} is not a regular file")]
     NotAFile(PathBuf),
-    #[error("cannot open {0}: {1}")]
+    #[error("cannot read {0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error("cannot lock {0}: {1}")]
+    Lock(PathBuf, std::io::Error),
 }
 
 impl ResultsFile {
@@ -590,13 +592,13 @@ fn lock_beside(path: &Path) -> Result<fs::File, ResultsFileError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| ResultsFileError::Io(lock_path.clone(), e))?;
+        .map_err(|e| ResultsFileError::Lock(lock_path.clone(), e))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
         Err(fs::TryLockError::WouldBlock) => {
             Err(ResultsFileError::InUse(path.to_path_buf(), lock_path))
         }
-        Err(fs::TryLockError::Error(e)) => Err(ResultsFileError::Io(lock_path, e)),
+        Err(fs::TryLockError::Error(e)) => Err(ResultsFileError::Lock(lock_path, e)),
     }
 }
 
@@ -614,12 +616,36 @@ mod tests {
         a.update("{\"a\":3}").unwrap();
         assert_eq!(fs::read_to_string(a.path()).unwrap(), "{\"a\":3}");
         assert_eq!(fs::read_to_string(b.path()).unwrap(), "{\"b\":2}");
-        // No temporary files are left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
+        // No temporary files are left behind; each file has its lock.
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".run-2.json.lock",
+                ".run.json.lock",
+                "run-2.json",
+                "run.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_in_use_is_neither_reopened_nor_taken_by_a_new_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ResultsFile::create(dir.path(), "run", "{}").unwrap();
+        let e = ResultsFile::open(first.path()).err().unwrap().to_string();
+        assert!(e.contains("another ditbench is writing"), "{e}");
+        // A name whose lock is held (a run about to create it) is skipped.
+        let held = lock_beside(&dir.path().join("next.json")).unwrap();
+        let next = ResultsFile::create(dir.path(), "next", "{}").unwrap();
+        assert!(next.path().ends_with("next-2.json"), "{:?}", next.path());
+        drop((first, held));
+        let path = dir.path().join("run.json");
+        ResultsFile::open(&path).unwrap();
     }
 
     #[test]

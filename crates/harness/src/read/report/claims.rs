@@ -696,26 +696,32 @@ pub(super) fn claims(
         }
     };
     let mut out = vec![
-        pairs_claim(
-            "C1",
-            &texts.c1,
-            &[
-                ("sora-3b-guess-720p", "llama-2-70b"),
-                ("wan2.1-1.3b-480p", "llama-2-70b"),
-                ("wan2.1-14b-720p", "llama-2-70b"),
-            ],
-        ),
-        pairs_claim(
-            "C2",
-            &texts.c2,
-            &[
-                ("wan2.1-1.3b-image-1024", "llama-2-70b"),
-                ("wan2.1-1.3b-image-512", "llama-2-70b"),
-            ],
-        ),
+        pairs_claim("C1", &texts.c1, &C1_PAIRS),
+        pairs_claim("C2", &texts.c2, &C2_PAIRS),
     ];
     out.extend(frames_claim(&texts.c3, rows));
     out
+}
+
+/// C1's (DiT, LLM) preset pairs: a video against an LLM request.
+const C1_PAIRS: [(&str, &str); 3] = [
+    ("sora-3b-guess-720p", "llama-2-70b"),
+    ("wan2.1-1.3b-480p", "llama-2-70b"),
+    ("wan2.1-14b-720p", "llama-2-70b"),
+];
+
+/// C2's pairs: an image against an LLM request.
+const C2_PAIRS: [(&str, &str); 2] = [
+    ("wan2.1-1.3b-image-1024", "llama-2-70b"),
+    ("wan2.1-1.3b-image-512", "llama-2-70b"),
+];
+
+/// The LLM presets whose requests (`--llm-prompt`, `--llm-tokens`) the
+/// claims price: each request must fit their context windows.
+pub fn requested_llms() -> Vec<&'static str> {
+    let mut llms: Vec<&str> = C1_PAIRS.iter().chain(&C2_PAIRS).map(|p| p.1).collect();
+    llms.dedup();
+    llms
 }
 
 /// C3: a Wan2.1-1.3B token's cost from 1 to 81 frames against a text

@@ -30,7 +30,7 @@ use ditbench_core::machine::threads::ThreadUse;
 use ditbench_core::model::workload::Family;
 
 pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
-pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Evidence, Relation};
+pub use claims::{AS_MUCH_AS, Claim, ClaimPair, Evidence, Relation, requested_llms};
 pub use comparisons::Comparison;
 pub use csv::render_csv;
 pub use dit_vs_llm::{DitVsLlm, ScaleEquivalent};
