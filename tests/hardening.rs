@@ -14,6 +14,9 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A named edit of a results document, and what its refusal says.
+type Edit<'a> = (&'a str, Box<dyn Fn(&mut Value) + 'a>, &'a str);
+
 fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, json.to_string()).unwrap();
@@ -348,7 +351,7 @@ fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
     let command: Vec<String> = serde_json::from_value(json["command"].clone()).unwrap();
     let hostile = "evil\u{1b}]52;c;aGVsbG8=\u{7}\u{1b}c\u{9d}";
-    let edits: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let edits: Vec<Edit> = vec![
         (
             "preset",
             Box::new(|j| {
@@ -517,7 +520,7 @@ fn a_second_resume_of_the_same_file_is_refused_while_the_first_runs() {
 /// `ditbench args` started in the background with `fault` injected into
 /// its workers, once it has created its results file in `out`: the file.
 fn started_in_background(args: &[&str], fault: &str, out: &Path) -> (std::process::Child, PathBuf) {
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ditbench"))
         .args(args)
         .env("DITBENCH_TEST_FAULT", fault)
         .stdout(std::process::Stdio::null())
@@ -531,6 +534,8 @@ fn started_in_background(args: &[&str], fault: &str, out: &Path) -> (std::proces
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    child.kill().ok();
+    child.wait().ok();
     panic!("{args:?} wrote no results file in 120 s");
 }
 
@@ -809,7 +814,7 @@ fn files_ditbench_could_not_have_written_are_refused_by_every_reader() {
         appended,
         "the key \"cases\" appears twice",
     )];
-    let mut edits: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let mut edits: Vec<Edit> = vec![
         (
             "date",
             Box::new(|j| j["started_at"] = "not a date".into()),
