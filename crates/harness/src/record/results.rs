@@ -493,8 +493,8 @@ pub struct ResultsFile {
     /// The file's real path (symbolic links resolved): what is locked,
     /// replaced and has references kept beside it.
     path: PathBuf,
-    // Held from creation (or resume) until the run ends; see [`lock_beside`].
-    _lock: fs::File,
+    /// Held from creation (or resume) until the run ends; see [`lock_beside`].
+    lock: (fs::File, PathBuf),
 }
 
 /// Why a results file could not be opened for writing.
@@ -534,7 +534,7 @@ impl ResultsFile {
                 Err(e) => return Err(e.into()),
             };
             match write::write_new(&path, contents.as_bytes()) {
-                Ok(()) => return Ok(ResultsFile { path, _lock: lock }),
+                Ok(()) => return Ok(ResultsFile { path, lock }),
                 // Taken between the check and the write: the next name.
                 Err(_) if fs::symlink_metadata(&path).is_ok() => continue,
                 Err(e) => return Err(e),
@@ -561,10 +561,7 @@ impl ResultsFile {
             ));
         }
         let lock = lock_beside(&real)?;
-        Ok(ResultsFile {
-            path: real,
-            _lock: lock,
-        })
+        Ok(ResultsFile { path: real, lock })
     }
 
     /// Replace the file's contents atomically.
@@ -575,13 +572,23 @@ impl ResultsFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The run is over and recorded as finished: remove the lock file, then
+    /// release the lock. Whoever takes a lock after this reads a finished
+    /// run, which nothing may continue.
+    pub fn finish(self) {
+        let (lock, lock_path) = self.lock;
+        fs::remove_file(&lock_path).ok();
+        drop(lock);
+    }
 }
 
 /// An exclusive lock on `.NAME.lock` beside `path` (not on the file itself,
-/// which every case replaces by a rename), released when the returned file
-/// closes, also when the process dies. Not removed afterwards: a lock file
-/// unlinked while another process waits on it would let two writers in.
-fn lock_beside(path: &Path) -> Result<fs::File, ResultsFileError> {
+/// which every case replaces by a rename) and that file's path; released
+/// when the returned file closes, also when the process dies. Removed only
+/// by [`ResultsFile::finish`]: a lock file unlinked under an unfinished
+/// run would let a second writer lock a new one.
+fn lock_beside(path: &Path) -> Result<(fs::File, PathBuf), ResultsFileError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -594,7 +601,7 @@ fn lock_beside(path: &Path) -> Result<fs::File, ResultsFileError> {
         .open(&lock_path)
         .map_err(|e| ResultsFileError::Lock(lock_path.clone(), e))?;
     match lock.try_lock() {
-        Ok(()) => Ok(lock),
+        Ok(()) => Ok((lock, lock_path)),
         Err(fs::TryLockError::WouldBlock) => {
             Err(ResultsFileError::InUse(path.to_path_buf(), lock_path))
         }
@@ -616,14 +623,18 @@ mod tests {
         a.update("{\"a\":3}").unwrap();
         assert_eq!(fs::read_to_string(a.path()).unwrap(), "{\"a\":3}");
         assert_eq!(fs::read_to_string(b.path()).unwrap(), "{\"b\":2}");
-        // No temporary files are left behind; each file has its lock.
-        let mut names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
+        // No temporary files are left behind; each file has its lock
+        // until its run finishes.
+        let names = || {
+            let mut names: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
         assert_eq!(
-            names,
+            names(),
             [
                 ".run-2.json.lock",
                 ".run.json.lock",
@@ -631,6 +642,9 @@ mod tests {
                 "run.json"
             ]
         );
+        a.finish();
+        b.finish();
+        assert_eq!(names(), ["run-2.json", "run.json"]);
     }
 
     #[test]

@@ -349,8 +349,10 @@ impl Execution {
         if references.exists() {
             std::fs::remove_dir_all(&references).ok();
         }
+        let path = self.file.path().to_path_buf();
+        self.file.finish();
         Ok(Summary::of(LoadedRun {
-            path: self.file.path().to_path_buf(),
+            path,
             results: self.results,
         }))
     }
