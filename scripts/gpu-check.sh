@@ -5,12 +5,13 @@
 # the output directory. Built here, run there: the GPU machine needs no Rust
 # and no internet.
 #
-#   scripts/build-gpu.sh                 # here: dist/gpu/ditbench, stripped
+#   scripts/build-gpu.sh                 # here: dist/gpu/ditbench.xz, stripped
 #   scripts/gpu-check.sh                 # there: results and report in $OUT
 #   scripts/gpu-check.sh --dry-run       # anywhere: every step checked on the
 #                                        # CPU with `run --plan`, nothing run
 #
-# Options: --bin FILE (default dist/gpu/ditbench, else target/release/ditbench),
+# Options: --bin FILE (default dist/gpu/ditbench, unpacked from dist/gpu/ditbench.xz
+# when only that is there, else target/release/ditbench),
 # --out DIR (default $OUT, else results/gpu-check), --device cuda:N (cuda:0),
 # --torch-python FILE (the Python whose torch/lib is the libtorch to use;
 # default /opt/torch/.venv/bin/python3, else .venv/bin/python).
@@ -42,6 +43,12 @@ case "$device" in
     cuda:[0-9]*) ;;
     *) echo "gpu-check: --device must be cuda:N, got '$device'" >&2; exit 2 ;;
 esac
+if [ -z "$bin" ] && [ ! -x "$root/dist/gpu/ditbench" ] && [ -f "$root/dist/gpu/ditbench.xz" ]; then
+    # Carried compressed (scripts/build-gpu.sh): unpacked once, beside it.
+    xz -dc "$root/dist/gpu/ditbench.xz" >"$root/dist/gpu/ditbench.tmp"
+    chmod +x "$root/dist/gpu/ditbench.tmp"
+    mv "$root/dist/gpu/ditbench.tmp" "$root/dist/gpu/ditbench"
+fi
 if [ -z "$bin" ]; then
     for candidate in "$root/dist/gpu/ditbench" "$root/target/release/ditbench"; do
         if [ -x "$candidate" ]; then bin="$candidate"; break; fi
@@ -97,6 +104,13 @@ print(":".join(d for d in dict.fromkeys(dirs) if os.path.isdir(d)))
 PY
 )"
 export LD_LIBRARY_PATH="$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Every library the binary needs (libtorch, cuBLAS, NVRTC, cuRAND from the
+# wheels; libcuda.so.1 from the driver) must resolve before anything runs.
+missing="$(ldd "$bin" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')"
+if [ -n "$missing" ]; then
+    echo "gpu-check: $bin needs libraries found neither in $torch_python's wheels nor on the system: $missing" >&2
+    exit 2
+fi
 # CUDA's numbering then matches NVML's (the GPU sampler reads NVML).
 export CUDA_DEVICE_ORDER=PCI_BUS_ID
 # One pool for libtorch's allocator: the NVML per-process figure sees it.

@@ -14,3 +14,20 @@ cargo_target_dir() {
     cargo metadata --format-version 1 --no-deps \
         | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
 }
+
+# The GPU features to build (scripts/gpu-features.sh: empty without an NVIDIA
+# GPU, or with DITBENCH_NO_GPU=1); with Candle's CUDA among them, CUDA 13.0's
+# compiler from PyPI and its environment (scripts/setup-cuda.sh).
+gpu_features=""
+if [ "${DITBENCH_NO_GPU:-0}" != 1 ]; then
+    gpu_features="$("$root/scripts/gpu-features.sh")"
+fi
+case ",$gpu_features," in
+    *,cuda,*)
+        # shellcheck disable=SC1090
+        source <("$root/scripts/setup-cuda.sh" --env)
+        ;;
+esac
+# The cargo features of the build: libtorch, and the GPU ones.
+# shellcheck disable=SC2034
+build_features="tch${gpu_features:+,$gpu_features}"

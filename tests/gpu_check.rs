@@ -64,3 +64,81 @@ fn the_gpu_check_refuses_bad_options() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("unknown option '--frobnicate'"), "{stderr}");
 }
+
+/// A directory of stand-ins on PATH: `nvidia-smi` listing one H100, `cargo`
+/// recording its arguments (and naming `target` as its target directory), and
+/// `target/release/ditbench` recording its own.
+fn fake_gpu_machine(dir: &std::path::Path) -> String {
+    let bin = dir.join("bin");
+    let target = dir.join("target");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    let script = |path: std::path::PathBuf, body: String| {
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(
+        bin.join("nvidia-smi"),
+        "echo 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)'".into(),
+    );
+    let log = dir.join("calls.log");
+    script(
+        bin.join("cargo"),
+        format!(
+            "case \"$1\" in metadata) echo '{{\"target_directory\":\"{}\"}}';; *) echo \"cargo $*\" >>{};; esac",
+            target.display(),
+            log.display()
+        ),
+    );
+    script(
+        target.join("release/ditbench"),
+        format!("echo \"ditbench $*\" >>{}", log.display()),
+    );
+    let icd = dir.join("icd");
+    std::fs::create_dir_all(&icd).unwrap();
+    std::fs::write(icd.join("nvidia_icd.json"), "{}").unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn the_quick_start_builds_the_gpu_backends_on_a_machine_with_an_nvidia_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake_gpu_machine(dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-suite.sh");
+    let out = Command::new("bash")
+        .args([script, "-p", "wan-tiny"])
+        .env("PATH", &path)
+        .env("DITBENCH_VULKAN_ICD_DIRS", dir.path().join("icd"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // One line says what was chosen and what was left out, and why.
+    assert!(
+        stderr.contains(
+            "GPU: 1 NVIDIA GPU(s) (NVIDIA H100 80GB HBM3): building tch-cuda,cuda,burn-wgpu; left out: burn-cuda"
+        ),
+        "{stderr}"
+    );
+    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert_eq!(
+        calls,
+        "cargo build --release --locked --features tch,tch-cuda,cuda,burn-wgpu\nditbench run --report -p wan-tiny\n"
+    );
+    // Without a GPU (or with DITBENCH_NO_GPU=1): libtorch on the CPU only.
+    std::fs::remove_file(dir.path().join("calls.log")).unwrap();
+    let out = Command::new("bash")
+        .arg(script)
+        .env("PATH", &path)
+        .env("DITBENCH_NO_GPU", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert!(
+        calls.starts_with("cargo build --release --locked --features tch\n"),
+        "{calls}"
+    );
+}
