@@ -92,15 +92,18 @@ pub fn share_seeded_data(
             continue;
         }
         let files =
-            cached_seeded_data(cache, &w.config, &w.label(), seed).map_err(|e| match e
-                .downcast_ref::<CachePathError>(
-            ) {
-                Some(refused) => UsageError(refused.to_string()).into(),
-                None => e,
-            })?;
+            cached_seeded_data(cache, &w.config, &w.label(), seed).map_err(cache_refusal)?;
         plan.run.data.shared.insert(w.label(), files);
     }
     Ok(())
+}
+
+/// Something at a cache path the user must remove is a usage error (exit 2).
+fn cache_refusal(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<CachePathError>() {
+        Some(refused) => UsageError(refused.to_string()).into(),
+        None => e,
+    }
 }
 
 /// A run ready to execute: its runner, the cases still to run, the document
