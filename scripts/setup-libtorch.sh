@@ -38,5 +38,10 @@ if [ ! -f "$site/torch/lib/libtorch_cpu.so" ] || [ ! -d "$site/torch/include/tor
     echo "setup-libtorch: $site/torch has no libtorch_cpu.so or C++ headers; remove $venv and rerun" >&2
     exit 1
 fi
-ln -sfn "$site/torch" "$venv/libtorch"
+# Relinked only when it points elsewhere: `ln -sfn` removes the link before it
+# makes the new one, and a ditbench starting in that instant (a test beside
+# this script) would not find libtorch.
+if [ "$(readlink "$venv/libtorch" 2>/dev/null)" != "$site/torch" ]; then
+    ln -sfn "$site/torch" "$venv/libtorch"
+fi
 echo "setup-libtorch: libtorch $TORCH_VERSION ready at $venv/libtorch"
