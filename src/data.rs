@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use ditbench_core::compute::tensors::seeded_data_bytes;
 use ditbench_core::io::files::{FloatType, seeded_inputs_file, seeded_weight_shards};
-use ditbench_core::util::write::{file_stem, write_new, write_numbered};
+use ditbench_core::util::write::{file_stem, numbered_names, write_new, write_numbered};
 
 use crate::cli::{DataArgs, WeightsDtype};
 use crate::plan::{expand, sweeps};
@@ -76,12 +76,7 @@ pub fn export(args: &DataArgs) -> Result<()> {
 /// mixes its shards with another's.
 fn new_dir(dir: &std::path::Path, stem: &str) -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for n in 1..10_000 {
-        let name = if n == 1 {
-            stem.to_string()
-        } else {
-            format!("{stem}-{n}")
-        };
+    for name in numbered_names(stem, "") {
         let path = dir.join(name);
         match std::fs::create_dir(&path) {
             Ok(()) => return Ok(path),

@@ -230,7 +230,7 @@ pub fn table(header: &[&str]) -> Table {
 /// `table` at its natural width: no cell wrapped. (A dynamic table on a
 /// terminal wraps its cells to the terminal's width by itself, mid-word,
 /// so its width says nothing about whether the table fits.)
-fn natural(mut table: Table) -> String {
+fn natural(table: &mut Table) -> String {
     table.set_content_arrangement(ContentArrangement::Disabled);
     table.to_string()
 }
@@ -238,8 +238,7 @@ fn natural(mut table: Table) -> String {
 /// `table` rendered at its natural width when that fits `width`, else
 /// with its cells wrapped to fit.
 fn fit(mut table: Table, width: usize) -> String {
-    table.set_content_arrangement(ContentArrangement::Disabled);
-    let natural = table.to_string();
+    let natural = natural(&mut table);
     if rendered_width(&natural) <= width {
         return natural;
     }
@@ -258,7 +257,7 @@ fn rendered_width(text: &str) -> usize {
 /// it fits `width` (or there is no limit), else one compact table per
 /// workload, device and dtype with the deciding columns.
 pub fn summary_text(cases: &[CaseResult], width: Option<usize>) -> String {
-    let wide = natural(summary_table(cases));
+    let wide = natural(&mut summary_table(cases));
     match width {
         Some(w) if rendered_width(&wide) > w => compact_summary(cases, w),
         _ => wide,
@@ -486,7 +485,7 @@ fn parity_cell(c: &CaseResult) -> Cell {
 /// `ditbench list`: the wide table when it fits `width`, else a borderless
 /// table of the deciding columns and each preset's description under it.
 pub fn presets_text(rows: &[PresetRow], width: Option<usize>) -> String {
-    let wide = natural(presets_table(rows, true));
+    let wide = natural(&mut presets_table(rows, true));
     let Some(w) = width.filter(|&w| rendered_width(&wide) > w) else {
         return wide;
     };

@@ -17,19 +17,22 @@ const QUICK: [&str; 6] = ["--budget", "0.3", "--min-time", "0.05", "--min-iters"
 fn run_dumping(root: &Path, name: &str, extra: &[&str]) -> (Value, Vec<PathBuf>) {
     let out = root.join(format!("{name}-results"));
     let dump = root.join(format!("{name}-outputs"));
+    run_dumping_into(&out, &dump, extra)
+}
+
+/// [`run_dumping`] with its results written into `out` and outputs into `dump`.
+fn run_dumping_into(out: &Path, dump: &Path, extra: &[&str]) -> (Value, Vec<PathBuf>) {
     ditbench()
         .args(["run", "--presets", "wan-tiny", "--backends", "candle"])
         .args(QUICK)
         .args(extra)
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .arg("--dump-outputs")
-        .arg(&dump)
+        .arg(dump)
         .assert()
         .success();
-    let results = result_files(&out);
-    let json = serde_json::from_str(&std::fs::read_to_string(&results[0]).unwrap()).unwrap();
-    (json, files_in(&dump))
+    (results(out), files_in(dump))
 }
 
 fn tensor(path: &Path, name: &str) -> Vec<f32> {
@@ -284,23 +287,16 @@ fn exports_never_overwrite() {
 fn dumped_outputs_are_named_as_documented_and_never_replaced() {
     let root = tempfile::tempdir().unwrap();
     let dump = root.path().join("outputs");
-    let mut recorded = Vec::new();
-    for run in 0..2 {
-        let out = root.path().join(format!("results{run}"));
-        ditbench()
-            .args([
-                "run", "-p", "wan-tiny", "-b", "candle", "--passes", "forward",
-            ])
-            .args(QUICK)
-            .arg("--out")
-            .arg(&out)
-            .arg("--dump-outputs")
-            .arg(&dump)
-            .assert()
-            .success();
-        let case = &results(&out)["cases"][0];
-        recorded.push(case["outputs"]["file"].as_str().unwrap().to_string());
-    }
+    let recorded: Vec<String> = (0..2)
+        .map(|run| {
+            let out = root.path().join(format!("results{run}"));
+            let (json, _) = run_dumping_into(&out, &dump, &["--passes", "forward"]);
+            json["cases"][0]["outputs"]["file"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     let names: Vec<String> = files_in(&dump)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

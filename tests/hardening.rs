@@ -351,6 +351,11 @@ fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
     let command: Vec<String> = serde_json::from_value(json["command"].clone()).unwrap();
     let hostile = "evil\u{1b}]52;c;aGVsbG8=\u{7}\u{1b}c\u{9d}";
+    // The recorded command line with `extra` options after it.
+    let extended = |extra: [&str; 2]| {
+        let edited: Vec<&str> = command.iter().map(String::as_str).chain(extra).collect();
+        serde_json::json!(edited)
+    };
     let edits: Vec<Edit> = vec![
         (
             "preset",
@@ -365,20 +370,12 @@ fn a_resume_runs_the_files_own_plan_and_refuses_an_edited_command_line() {
         ),
         (
             "shard",
-            Box::new(|j| {
-                let mut edited = command.clone();
-                edited.extend(["--shard".to_string(), "1/1".to_string()]);
-                j["command"] = serde_json::json!(edited);
-            }),
+            Box::new(|j| j["command"] = extended(["--shard", "1/1"])),
             "its settings.shard is not what the command line it records plans",
         ),
         (
             "seed",
-            Box::new(|j| {
-                let mut edited = command.clone();
-                edited.extend(["--seed".to_string(), "7".to_string()]);
-                j["command"] = serde_json::json!(edited);
-            }),
+            Box::new(|j| j["command"] = extended(["--seed", "7"])),
             "its settings.seed is not",
         ),
         (

@@ -65,18 +65,22 @@ pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
     })
 }
 
+/// The names a numbered file or directory may take, in order: `stem` then
+/// `suffix` (`.json`, or nothing), `stem-2` then `suffix`, ... `stem-9999`.
+pub fn numbered_names(stem: &str, suffix: &str) -> impl Iterator<Item = String> {
+    (1..10_000).map(move |n| match n {
+        1 => format!("{stem}{suffix}"),
+        _ => format!("{stem}-{n}{suffix}"),
+    })
+}
+
 /// Write `dir/stem.ext`, or `stem-2.ext`, ... when taken; creates `dir`.
 /// The contents are written once, then linked under the first free name.
 pub fn write_numbered(dir: &Path, stem: &str, ext: &str, contents: &[u8]) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = write_temp(&dir.join(format!("{stem}.{ext}")), contents)?;
-    let chosen = (1..10_000)
-        .map(|n| {
-            let name = if n == 1 {
-                format!("{stem}.{ext}")
-            } else {
-                format!("{stem}-{n}.{ext}")
-            };
+    let chosen = numbered_names(stem, &format!(".{ext}"))
+        .map(|name| {
             let path = dir.join(name);
             (link_if_absent(&tmp, &path, contents), path)
         })

@@ -519,11 +519,7 @@ impl ResultsFile {
     /// holding `contents`, locked before it exists.
     pub fn create(dir: &Path, stem: &str, contents: &str) -> Result<Self> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for n in 1..10_000 {
-            let name = match n {
-                1 => format!("{stem}.json"),
-                _ => format!("{stem}-{n}.json"),
-            };
+        for name in write::numbered_names(stem, ".json") {
             let path = dir.join(name);
             if fs::symlink_metadata(&path).is_ok() {
                 continue;
