@@ -214,7 +214,8 @@ pub struct RunArgs {
     /// Backends, comma-separated (default: every compiled backend).
     #[arg(long, short = 'b', value_delimiter = ',')]
     pub backends: Vec<String>,
-    /// Devices, comma-separated: cpu, cuda:0, ... (default: every device found).
+    /// Devices, comma-separated: cpu, cuda:0, ..., software (default: every CPU
+    /// and GPU found; a software Vulkan device such as lavapipe only when named).
     #[arg(long, short = 'd', value_delimiter = ',')]
     pub devices: Vec<String>,
     /// Element types, comma-separated: f32, bf16, f16.

@@ -180,11 +180,16 @@ fn data_files(
     })
 }
 
-/// The devices named by `--devices` (or all available), each one that some
-/// selected backend can use here.
+/// The devices named by `--devices` (or every CPU and GPU available), each
+/// one that some selected backend can use here. A software device runs only
+/// when named: its times measure the CPU under a GPU API, not any GPU.
 fn devices(requested: &[String], available: &[DeviceName]) -> Result<Vec<DeviceName>, UsageError> {
     if requested.is_empty() {
-        return Ok(available.to_vec());
+        return Ok(available
+            .iter()
+            .copied()
+            .filter(|d| *d != DeviceName::Software)
+            .collect());
     }
     dedup(requested)
         .iter()

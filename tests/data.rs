@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{ditbench, fails_with, files_in, result_files};
+use common::{cpu_frameworks, ditbench, fails_with, files_in, result_files};
 use ditbench_core::HostTensor;
 use ditbench_core::io::files::{SafetensorsFile, encode};
 use serde_json::Value;
@@ -318,7 +318,7 @@ fn results(out: &Path) -> Value {
 /// Every case ran, and every backend agrees with the reference.
 fn every_case_ok_with_parity(json: &Value) {
     let cases = json["cases"].as_array().unwrap();
-    let frameworks = json["environment"]["frameworks"].as_array().unwrap().len();
+    let frameworks = cpu_frameworks(json).len();
     assert!(cases.len() >= 2 * frameworks.min(2), "{cases:?}");
     for c in cases {
         // A backend without the dtype (burn-ndarray has no bf16) is skipped.

@@ -65,7 +65,8 @@ fn the_gpu_check_refuses_bad_options() {
     assert!(stderr.contains("unknown option '--frobnicate'"), "{stderr}");
 }
 
-/// A directory of stand-ins on PATH: `nvidia-smi` listing one H100, `cargo`
+/// A directory of stand-ins on PATH: `nvidia-smi` listing one H100 (none
+/// with FAKE_NO_GPU=1), `cargo`
 /// recording its arguments (and naming `target` as its target directory), and
 /// `target/release/ditbench` recording its own.
 fn fake_gpu_machine(dir: &std::path::Path) -> String {
@@ -80,7 +81,7 @@ fn fake_gpu_machine(dir: &std::path::Path) -> String {
     };
     script(
         bin.join("nvidia-smi"),
-        "echo 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)'".into(),
+        "[ \"$FAKE_NO_GPU\" = 1 ] || echo 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)'".into(),
     );
     let log = dir.join("calls.log");
     script(
@@ -139,6 +140,47 @@ fn the_quick_start_builds_the_gpu_backends_on_a_machine_with_an_nvidia_gpu() {
     let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
     assert!(
         calls.starts_with("cargo build --release --locked --features tch\n"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn without_a_gpu_a_software_vulkan_driver_gets_burn_wgpu_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake_gpu_machine(dir.path());
+    let icd = dir.path().join("icd");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-suite.sh");
+    let run = || {
+        let out = Command::new("bash")
+            .args([script, "-p", "wan-tiny"])
+            .env("PATH", &path)
+            .env("FAKE_NO_GPU", "1")
+            .env("DITBENCH_VULKAN_ICD_DIRS", &icd)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let log = dir.path().join("calls.log");
+        let calls = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        (String::from_utf8_lossy(&out.stderr).into_owned(), calls)
+    };
+    // An NVIDIA Vulkan driver without an NVIDIA GPU: nothing to build for.
+    let (stderr, calls) = run();
+    assert!(stderr.contains("CPU backends only"), "{stderr}");
+    assert!(
+        calls.starts_with("cargo build --release --locked --features tch\n"),
+        "{calls}"
+    );
+    // Mesa's lavapipe: Burn's GPU code path on the CPU, only when named.
+    std::fs::write(icd.join("lvp_icd.x86_64.json"), "{}").unwrap();
+    let (stderr, calls) = run();
+    assert!(
+        stderr.contains("burn-wgpu for the software Vulkan device")
+            && stderr.contains("--devices software"),
+        "{stderr}"
+    );
+    assert!(
+        calls.starts_with("cargo build --release --locked --features tch,burn-wgpu\n"),
         "{calls}"
     );
 }

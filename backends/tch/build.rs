@@ -34,6 +34,42 @@ fn main() {
             );
         }
         println!("cargo:rustc-env=DITBENCH_LIBTORCH_VERSION={version}");
-        emit_libtorch_link_args(std::env::var_os("CARGO_FEATURE_TCH_CUDA").is_some());
+        let cuda = std::env::var_os("CARGO_FEATURE_TCH_CUDA").is_some();
+        emit_libtorch_link_args(cuda);
+        if cuda {
+            compile_cuda_memory_shim();
+        }
     }
+}
+
+/// Compile cpp/cuda_memory.cpp (libtorch's caching-allocator statistics)
+/// against libtorch's headers and the CUDA headers beside them (the torch
+/// wheel's `nvidia/cu13/include`, or `$CUDA_ROOT/include`), linked to c10_cuda.
+fn compile_cuda_memory_shim() {
+    use std::path::PathBuf;
+    println!("cargo:rerun-if-changed=cpp/cuda_memory.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_ROOT");
+    let lib = PathBuf::from(std::env::var("DEP_TCH_LIBTORCH_LIB").expect("checked above"));
+    let torch_include = lib.join("../include");
+    let wheel_cuda = lib.join("../../nvidia/cu13/include");
+    let cuda_include = std::env::var_os("CUDA_ROOT")
+        .map(|root| PathBuf::from(root).join("include"))
+        .filter(|dir| dir.join("cuda_runtime_api.h").exists())
+        .unwrap_or(wheel_cuda);
+    if !cuda_include.join("cuda_runtime_api.h").exists() {
+        panic!(
+            "tch-cuda needs the CUDA headers: none in {} (set CUDA_ROOT, or run scripts/setup-cuda.sh)",
+            cuda_include.display()
+        );
+    }
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file("cpp/cuda_memory.cpp")
+        .include(&torch_include)
+        .include(&cuda_include)
+        .warnings(false)
+        .compile("ditbench_torch_cuda_memory");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=c10_cuda");
 }

@@ -30,6 +30,19 @@ pub const TINY_FORWARD: [&str; 7] = [
     "--no-parity",
 ];
 
+/// The backends of a results file's frameworks that run on the CPU: every
+/// compiled one but Burn's GPU backends (burn-wgpu has only GPUs and, when
+/// named, a software device; burn-cuda only GPUs).
+pub fn cpu_frameworks(json: &serde_json::Value) -> Vec<String> {
+    json["environment"]["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["backend"].as_str().unwrap().to_string())
+        .filter(|b| b != "burn-wgpu" && b != "burn-cuda")
+        .collect()
+}
+
 pub fn ditbench() -> Command {
     Command::cargo_bin("ditbench").expect("binary built")
 }

@@ -1,6 +1,8 @@
 //! ditbench backends for Burn: `burn-flex` (Burn's recommended CPU backend)
 //! and `burn-ndarray`, training through Burn's autodiff.
 
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod gpu;
 pub mod llama;
 pub mod ops;
 pub mod wan;
@@ -20,8 +22,8 @@ use ditbench_core::model::params::parameters;
 use ditbench_core::model::workload::LlamaConfig;
 use ditbench_core::{AttentionPath, AttentionPlan};
 use ditbench_core::{
-    Backend, CaseSpec, DeviceName, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes,
-    PreparedCase, WeightSource,
+    Backend, CaseSpec, DeviceName, Dtype, FrameworkMemory, HostTensor, Inputs, Pass, PassOutput,
+    PhaseTimes, PreparedCase, WeightSource,
 };
 
 use crate::llama::{DecodeInputs, LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
@@ -31,7 +33,7 @@ use crate::weights::{Param, Weights};
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
 
-/// Which Burn CPU backend.
+/// Which Burn backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Flex,
@@ -55,16 +57,6 @@ pub const CUDA: BurnBackend = BurnBackend { kind: Kind::Cuda };
 #[cfg(feature = "wgpu")]
 pub const WGPU: BurnBackend = BurnBackend { kind: Kind::Wgpu };
 
-/// The GPU ordinal of a `cuda:N` device name (`cpu` is never a GPU device
-/// of a Burn GPU backend: `device` checks the name first).
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-fn gpu_ordinal(name: DeviceName) -> usize {
-    match name {
-        DeviceName::Cuda(ordinal) => ordinal,
-        DeviceName::Cpu => 0,
-    }
-}
-
 fn burn_dtype(dtype: Dtype) -> DType {
     match dtype {
         Dtype::F32 => DType::F32,
@@ -83,11 +75,8 @@ impl BurnBackend {
             // Deprecated upstream in favour of Flex; kept so users can compare the two.
             #[allow(deprecated)]
             Kind::NdArray => Device::ndarray(),
-            #[cfg(feature = "cuda")]
-            Kind::Cuda => Device::cuda(gpu_ordinal(name)),
-            // wgpu numbers adapters itself; cuda:N maps to its N-th discrete GPU.
-            #[cfg(feature = "wgpu")]
-            Kind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(gpu_ordinal(name))),
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => gpu::device(self.kind, name),
         };
         Ok(match pass {
             Pass::Forward | Pass::Decode => device,
@@ -117,8 +106,16 @@ impl Backend for BurnBackend {
         let threads = match self.kind {
             Kind::Flex => "rayon threads (ops and gemm)",
             Kind::NdArray => "multi-threads (rayon ops, matrixmultiply matmul threads)",
-            #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            _ => return Vec::new(),
+            #[cfg(feature = "cuda")]
+            Kind::Cuda => {
+                return vec!["CubeCL CUDA runtime: kernels compiled at run time (NVRTC)".into()];
+            }
+            #[cfg(feature = "wgpu")]
+            Kind::Wgpu => {
+                return vec![
+                    "CubeCL wgpu runtime: the graphics API wgpu picks (Vulkan on Linux), kernels compiled at run time (SPIR-V on Vulkan)".into(),
+                ];
+            }
         };
         let matmul = match self.kind {
             Kind::Flex if cfg!(feature = "x86-v4") => {
@@ -151,12 +148,8 @@ impl Backend for BurnBackend {
     fn devices(&self) -> Vec<DeviceName> {
         match self.kind {
             Kind::Flex | Kind::NdArray => vec![DeviceName::Cpu],
-            // GPUs the NVIDIA driver lists: none on a CPU-only machine.
             #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            _ => ditbench_core::machine::gpus::nvidia_gpus()
-                .iter()
-                .map(|g| DeviceName::Cuda(g.index))
-                .collect(),
+            _ => gpu::devices(self.kind),
         }
     }
 
@@ -253,6 +246,7 @@ impl Backend for BurnBackend {
             weights,
             pass: case.pass,
             device,
+            device_name: case.device,
             dtype,
         }))
     }
@@ -297,6 +291,7 @@ impl Backend for BurnBackend {
             weights,
             pass: spec.pass,
             device,
+            device_name: spec.device,
             dtype,
         }))
     }
@@ -387,6 +382,8 @@ struct BurnCase {
     weights: Weights,
     pass: Pass,
     device: Device,
+    /// ditbench's name of `device`.
+    device_name: DeviceName,
     dtype: DType,
 }
 
@@ -520,12 +517,20 @@ impl PreparedCase for BurnCase {
         }
     }
 
+    fn framework_memory(&self) -> Option<FrameworkMemory> {
+        match self.kind {
+            Kind::Flex | Kind::NdArray => None,
+            #[cfg(any(feature = "cuda", feature = "wgpu"))]
+            _ => gpu::framework_memory(&self.device),
+        }
+    }
+
     fn device_name(&self) -> String {
         match self.kind {
             Kind::Flex => "cpu (burn Flex)".into(),
             Kind::NdArray => "cpu (burn NdArray)".into(),
             #[cfg(any(feature = "cuda", feature = "wgpu"))]
-            _ => format!("{:?}", self.device),
+            _ => gpu::device_name(&self.device, self.device_name),
         }
     }
 
@@ -554,6 +559,12 @@ impl PreparedCase for BurnCase {
 
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if self.device_name == DeviceName::Software {
+            notes.push(
+                "software device: a Vulkan implementation on the CPU ran Burn's GPU code path; its times and memory describe this CPU, not any GPU"
+                    .to_string(),
+            );
+        }
         if let Model::Wan(_) = self.model {
             notes.push(
                 "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul"

@@ -5,7 +5,7 @@ pub mod ops;
 pub mod wan;
 pub mod weights;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use ditbench_core::compute::backend::time_train_step;
 use ditbench_core::compute::kernels::{BLOCK_PREFIX, Kernel, KernelSpec};
@@ -46,6 +46,7 @@ fn candle_device(name: DeviceName) -> Result<Device> {
         DeviceName::Cuda(ordinal) => {
             Device::new_cuda(ordinal).with_context(|| format!("cannot open {name} in candle"))
         }
+        DeviceName::Software => bail!("candle has no device '{name}'"),
     }
 }
 

@@ -4,6 +4,8 @@
 //! turns it on), so builds without libtorch installed never need it.
 #![cfg(feature = "tch")]
 
+#[cfg(feature = "tch-cuda")]
+mod cuda_memory;
 pub mod llama;
 pub mod ops;
 pub mod wan;
@@ -21,7 +23,7 @@ use ditbench_core::machine::threads::worker_threads;
 use ditbench_core::model::attention::TILE_SCORE_BYTES;
 use ditbench_core::model::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::model::params::parameters;
-use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
+use ditbench_core::{AttentionPath, AttentionPlan, DeviceName, FrameworkMemory};
 use ditbench_core::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,
     WeightSource,
@@ -51,7 +53,9 @@ fn tch_device(name: DeviceName) -> Result<Device> {
     match name {
         DeviceName::Cpu => Ok(Device::Cpu),
         DeviceName::Cuda(ordinal) if ordinal < cuda_devices() => Ok(Device::Cuda(ordinal)),
-        DeviceName::Cuda(_) => bail!("libtorch has no device '{name}' on this machine"),
+        DeviceName::Cuda(_) | DeviceName::Software => {
+            bail!("libtorch has no device '{name}' on this machine")
+        }
     }
 }
 
@@ -206,12 +210,7 @@ impl Backend for TchBackend {
                 )
             }
         };
-        Ok(Box::new(TchCase {
-            model,
-            weights,
-            pass: case.pass,
-            device,
-        }))
+        Ok(Box::new(TchCase::built(model, weights, case.pass, device)))
     }
 
     fn prepare_kernel(
@@ -240,12 +239,7 @@ impl Backend for TchBackend {
             Kernel::Matmul { .. } => Model::Matmul([operand("x")?, operand("weight")?]),
             Kernel::Sum { .. } => Model::Sum(operand("x")?),
         };
-        Ok(Box::new(TchCase {
-            model,
-            weights,
-            pass: spec.pass,
-            device,
-        }))
+        Ok(Box::new(TchCase::built(model, weights, spec.pass, device)))
     }
 }
 
@@ -281,6 +275,21 @@ struct TchCase {
 }
 
 impl TchCase {
+    /// A case whose model was just built: on a GPU, the caching allocator's
+    /// peak restarts here, so it describes the passes (weights included).
+    fn built(model: Model, weights: Weights, pass: Pass, device: Device) -> Self {
+        #[cfg(feature = "tch-cuda")]
+        if let Device::Cuda(ordinal) = device {
+            cuda_memory::reset_peak(ordinal);
+        }
+        TchCase {
+            model,
+            weights,
+            pass,
+            device,
+        }
+    }
+
     fn forward(&self) -> Result<Tensor> {
         match &self.model {
             Model::Wan(m, w, inputs) => m.forward(w, inputs),
@@ -454,6 +463,14 @@ impl PreparedCase for TchCase {
 
     fn heap_measured(&self) -> bool {
         false
+    }
+
+    fn framework_memory(&self) -> Option<FrameworkMemory> {
+        match self.device {
+            #[cfg(feature = "tch-cuda")]
+            Device::Cuda(ordinal) => cuda_memory::framework_memory(ordinal),
+            _ => None,
+        }
     }
 }
 

@@ -51,6 +51,25 @@ pub struct PassOutput {
     pub grad_norms: Vec<(String, f64)>,
 }
 
+/// Device memory as the framework's own allocator reports it, after the
+/// timed passes (each figure `None` where the framework does not say it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FrameworkMemory {
+    /// The most bytes the framework's tensors held at once since the model
+    /// was built (libtorch's `max_memory_allocated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_allocated_bytes: Option<u64>,
+    /// Bytes the framework's tensors hold now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes: Option<u64>,
+    /// Bytes the framework's allocator holds from the device now, reuse
+    /// pools included (a caching allocator keeps its high-water mark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_bytes: Option<u64>,
+    /// Which call gave the figures, e.g. `burn Device::memory_pool_usage`.
+    pub source: String,
+}
+
 /// A built model with its inputs on a device, ready to run one pass repeatedly.
 pub trait PreparedCase {
     /// Run one iteration of the pass. The runner synchronizes the device
@@ -78,6 +97,11 @@ pub trait PreparedCase {
     /// allocator, so `peak_heap_bytes` covers it. False for C++ runtimes.
     fn heap_measured(&self) -> bool {
         true
+    }
+    /// Device memory as the framework's allocator reports it (asked after
+    /// the timed passes); `None` where it reports none (CPU backends).
+    fn framework_memory(&self) -> Option<FrameworkMemory> {
+        None
     }
 }
 

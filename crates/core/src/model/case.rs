@@ -133,11 +133,27 @@ pub enum DeviceName {
     Cpu,
     /// The N-th CUDA GPU.
     Cuda(usize),
+    /// A software graphics device: a GPU API (Vulkan) implemented on the
+    /// CPU, such as Mesa's lavapipe. It runs a GPU backend's code path on
+    /// the host, so its times say nothing about any GPU.
+    Software,
 }
 
 impl DeviceName {
     pub fn is_cpu(self) -> bool {
         self == DeviceName::Cpu
+    }
+
+    /// Whether the case's memory is the host's (the CPU, or a software
+    /// device emulating a GPU on it).
+    pub fn uses_host_memory(self) -> bool {
+        matches!(self, DeviceName::Cpu | DeviceName::Software)
+    }
+
+    /// Whether a device name as results files record it is a software
+    /// device (never counted as a GPU, left out of the buyer's view).
+    pub fn is_software_name(name: &str) -> bool {
+        name == "software"
     }
 }
 
@@ -146,6 +162,7 @@ impl fmt::Display for DeviceName {
         match self {
             DeviceName::Cpu => f.write_str("cpu"),
             DeviceName::Cuda(ordinal) => write!(f, "cuda:{ordinal}"),
+            DeviceName::Software => f.write_str("software"),
         }
     }
 }
@@ -153,13 +170,15 @@ impl fmt::Display for DeviceName {
 impl FromStr for DeviceName {
     type Err = String;
     fn from_str(name: &str) -> Result<Self, String> {
-        if name == "cpu" {
-            return Ok(DeviceName::Cpu);
+        match name {
+            "cpu" => return Ok(DeviceName::Cpu),
+            "software" => return Ok(DeviceName::Software),
+            _ => {}
         }
         match name.strip_prefix("cuda:").map(str::parse) {
             Some(Ok(ordinal)) => Ok(DeviceName::Cuda(ordinal)),
             _ => Err(format!(
-                "unknown device '{name}'; devices are named cpu or cuda:N"
+                "unknown device '{name}'; devices are named cpu, cuda:N or software"
             )),
         }
     }
@@ -224,12 +243,15 @@ pub struct CaseKey {
 
 impl CaseKey {
     /// The group whose cases are checked against one parity reference:
-    /// every backend on the same workload, device, dtype and pass.
+    /// every backend on the same workload, device, dtype and pass. A
+    /// software device computes on the CPU, so the CPU's reference is its.
     pub fn parity_group(&self) -> String {
-        format!(
-            "{} {} {} {}",
-            self.workload, self.device, self.dtype, self.pass
-        )
+        let device = if DeviceName::is_software_name(&self.device) {
+            "cpu"
+        } else {
+            &self.device
+        };
+        format!("{} {device} {} {}", self.workload, self.dtype, self.pass)
     }
 
     /// The case across machines and devices, as the hardware comparison
@@ -261,7 +283,15 @@ mod tests {
         assert_eq!("cpu".parse::<DeviceName>().unwrap(), DeviceName::Cpu);
         assert_eq!("cuda:3".parse::<DeviceName>().unwrap(), DeviceName::Cuda(3));
         assert_eq!(DeviceName::Cuda(3).to_string(), "cuda:3");
-        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"] {
+        assert_eq!(
+            "software".parse::<DeviceName>().unwrap(),
+            DeviceName::Software
+        );
+        assert!(DeviceName::is_software_name(
+            &DeviceName::Software.to_string()
+        ));
+        assert!(DeviceName::Software.uses_host_memory() && !DeviceName::Cuda(0).uses_host_memory());
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "software:0"] {
             let e = bad.parse::<DeviceName>().unwrap_err();
             assert!(e.contains(bad) && e.contains("cuda:N"), "{e}");
         }
@@ -300,5 +330,16 @@ mod tests {
         assert_eq!(key.to_string(), "wan-tiny candle cpu f32 train");
         assert_eq!(key.parity_group(), "wan-tiny cpu f32 train");
         assert_eq!(key.across_places(), "wan-tiny · candle · f32 · train");
+        let software = CaseKey {
+            backend: "burn-wgpu".into(),
+            device: "software".into(),
+            ..key.clone()
+        };
+        assert_eq!(software.parity_group(), key.parity_group());
+        let gpu = CaseKey {
+            device: "cuda:0".into(),
+            ..key
+        };
+        assert_eq!(gpu.parity_group(), "wan-tiny cuda:0 f32 train");
     }
 }

@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use ditbench_core::FrameworkMemory;
 use serde::{Deserialize, Serialize};
 
 pub const DEFINITIONS: &[(&str, &str)] = &[
@@ -26,6 +27,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "memory.peak_heap_bytes",
         "peak bytes live in the Rust global allocator during warm-up and timed passes (high-water mark restarted after the model was built); null when the framework allocates outside it",
+    ),
+    (
+        "memory.framework",
+        "device memory as the framework's own allocator reports it after the timed passes, where it reports any (GPU and software devices): peak_allocated_bytes = the most bytes its tensors held at once since the model was built (libtorch's CUDA caching allocator), allocated_bytes = bytes its tensors hold now, reserved_bytes = bytes its allocator holds from the device, reuse pools included (Burn's memory pools; Candle allocates through CUDA directly and reports the device's used memory, every process's); source names the call. NVML's per-process figure (gpu.peak_process_memory_bytes) is the common one beside it",
     ),
 ];
 
@@ -147,6 +152,8 @@ pub struct MemoryFigures {
     pub build_peak_rss_bytes: Option<u64>,
     pub rss_growth_bytes: Option<u64>,
     pub peak_heap_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<FrameworkMemory>,
 }
 
 #[cfg(test)]

@@ -247,7 +247,7 @@ impl RunPlan {
         if let Some(reason) = attention::unoffered(&case.backend, case.attention.path, &offered) {
             return Some(reason);
         }
-        if let Some(limit) = self.memory_limit.filter(|_| case.device.is_cpu())
+        if let Some(limit) = self.memory_limit.filter(|_| case.device.uses_host_memory())
             && estimate.total_bytes > limit
         {
             return Some(format!(

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{FullModelRow, GenerationSettings};
 use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
-use ditbench_core::model::case::{Dtype, Pass};
+use ditbench_core::model::case::{DeviceName, Dtype, Pass};
 use ditbench_core::model::cost::estimate_memory;
 use ditbench_core::model::workload::{SizeClass, presets};
 
@@ -17,7 +17,8 @@ pub struct PlaceMemory {
     pub device: String,
     /// The CPU model or the GPU's name.
     pub device_name: String,
-    /// RAM for `cpu`, the GPU's memory for `cuda:N` (`None`: not recorded).
+    /// RAM for `cpu` and `software`, the GPU's memory for `cuda:N` (`None`: not
+    /// recorded).
     pub bytes: Option<u64>,
     /// The worker's runtime before any model (the run's measured figure).
     pub runtime_bytes: u64,
@@ -168,8 +169,10 @@ pub(super) fn buyer_view(
         ditbench_core::model::workload::find_preset(&r.preset)
             .is_ok_and(|p| p.class == SizeClass::Real)
     };
+    // A software device is the CPU under a GPU API: nothing to buy.
     let mut out: Vec<BuyerPlace> = places
         .iter()
+        .filter(|place| !DeviceName::is_software_name(&place.device))
         .map(|place| {
             let here: Vec<&FullModelRow> = full_models
                 .iter()
@@ -314,5 +317,26 @@ mod tests {
                 .fits_forward
                 .contains(&"wan2.1-1.3b-480p".to_string())
         );
+    }
+
+    #[test]
+    fn a_software_device_is_left_out_of_the_buyers_view() {
+        let mut rows = vec![row("h", "wan2.1-1.3b-480p", "video", 900.0, "a")];
+        rows.push(FullModelRow {
+            device: "software".into(),
+            ..row("h", "wan2.1-1.3b-480p", "video", 50.0, "burn-wgpu")
+        });
+        let software = PlaceMemory {
+            device: "software".into(),
+            ..place("h", Some(24))
+        };
+        let view = buyer_view(
+            &rows,
+            &[software, place("h", Some(24))],
+            &GenerationSettings::default(),
+        );
+        assert_eq!(view.len(), 1);
+        assert_eq!(view[0].device, "cpu");
+        assert_eq!(view[0].clips[0].backend, "a");
     }
 }

@@ -27,6 +27,7 @@ use crate::record::extrapolate::{model_label, worth_showing};
 use crate::record::results::{CaseResult, RunResults, Status};
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::machine::threads::ThreadUse;
+use ditbench_core::model::case::DeviceName;
 use ditbench_core::model::workload::Family;
 
 pub use buyer::{BuyerPlace, BuyerUnit, Fit, PlaceMemory};
@@ -762,7 +763,7 @@ fn places_of(r: &RunResults, places: &mut Vec<PlaceMemory>) {
                         (None, Some(name)) => name.clone(),
                         (None, None) => c.device.clone(),
                     },
-                    bytes: if c.device == "cpu" {
+                    bytes: if c.device == "cpu" || DeviceName::is_software_name(&c.device) {
                         Some(env.ram_bytes)
                     } else {
                         gpu.and_then(|g| g.memory_bytes)

@@ -170,11 +170,10 @@ fn serve_into(
     );
     out.notes.extend(threads.mismatches());
     out.threads = Some(threads);
-    out.memory = Some(memory_figures(
-        rss_before,
-        build_peak_rss,
-        prepared.heap_measured(),
-    ));
+    out.memory = Some(MemoryFigures {
+        framework: prepared.framework_memory(),
+        ..memory_figures(rss_before, build_peak_rss, prepared.heap_measured())
+    });
     if let Some(path) = &request.outputs_file {
         out.outputs = Some(write_outputs(prepared.as_mut(), case, path)?);
     }
@@ -275,7 +274,8 @@ fn prepare(
 /// device; a GPU's NVML device is both its energy counter and its sampler.
 fn instruments(case: &CaseSpec) -> Instruments {
     let (energy, gpu) = match case.device {
-        DeviceName::Cpu => (energy::cpu_counters(), None),
+        // A software device is the CPU under a GPU API: the CPU's counters.
+        DeviceName::Cpu | DeviceName::Software => (energy::cpu_counters(), None),
         DeviceName::Cuda(index) => match gpu::nvml_device(index) {
             Ok(device) => (
                 Ok(vec![device.clone() as Arc<dyn EnergyCounter>]),
@@ -307,6 +307,7 @@ fn memory_figures(
             _ => None,
         },
         peak_heap_bytes: (heap::installed() && heap_measured).then(|| heap::peak_bytes() as u64),
+        framework: None,
     }
 }
 
