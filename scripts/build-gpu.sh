@@ -38,6 +38,23 @@ mkdir -p dist/gpu
 rm -f dist/gpu/ditbench dist/gpu/ditbench.xz
 strip --strip-all -o dist/gpu/ditbench.tmp "$target/release/ditbench"
 echo "build-gpu: needs $(readelf -d dist/gpu/ditbench.tmp | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
+# Burn on Vulkan loads the Vulkan loader (libvulkan.so.1) at run time; a GPU
+# machine's driver brings the NVIDIA ICD but not always the loader, and it
+# has no internet: this machine's loader (Debian's libvulkan1, 450 KB)
+# travels beside the binary, used there only when the system has none.
+rm -rf dist/gpu/lib
+case ",$features," in
+    *,burn-wgpu,*)
+        loader="$(ldconfig -p | sed -n 's/^[[:space:]]*libvulkan\.so\.1 (libc6,x86-64) => //p' | head -1)"
+        if [ -z "$loader" ]; then
+            echo "build-gpu: no Vulkan loader here (apt-get install libvulkan1) to carry for burn-wgpu" >&2
+            exit 1
+        fi
+        mkdir -p dist/gpu/lib
+        cp -L "$loader" dist/gpu/lib/libvulkan.so.1
+        echo "build-gpu: carries the Vulkan loader $loader as dist/gpu/lib/libvulkan.so.1"
+        ;;
+esac
 xz -T0 -6 -c dist/gpu/ditbench.tmp >dist/gpu/ditbench.xz.tmp
 mv dist/gpu/ditbench.xz.tmp dist/gpu/ditbench.xz
 echo "build-gpu: dist/gpu/ditbench.xz ($(du -m dist/gpu/ditbench.tmp | cut -f1) MiB stripped, $(du -m dist/gpu/ditbench.xz | cut -f1) MiB compressed; features $features)"

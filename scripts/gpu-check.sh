@@ -104,6 +104,12 @@ print(":".join(d for d in dict.fromkeys(dirs) if os.path.isdir(d)))
 PY
 )"
 export LD_LIBRARY_PATH="$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Burn on Vulkan: the system's Vulkan loader, else the one carried beside the
+# binary (scripts/build-gpu.sh); the NVIDIA driver's ICD file names the GPU.
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -f "$root/dist/gpu/lib/libvulkan.so.1" ]; then
+    export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$root/dist/gpu/lib"
+    echo "gpu-check: no Vulkan loader on this system: using the carried dist/gpu/lib/libvulkan.so.1"
+fi
 # Every library the binary needs (libtorch, cuBLAS, NVRTC, cuRAND from the
 # wheels; libcuda.so.1 from the driver) must resolve before anything runs.
 missing="$(ldd "$bin" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')"

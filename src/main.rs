@@ -11,6 +11,8 @@ mod format;
 mod out;
 mod plan;
 mod run;
+#[cfg(feature = "burn-wgpu")]
+mod vulkan;
 
 use std::process::ExitCode;
 
@@ -74,6 +76,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "burn-wgpu")]
+    vulkan::give_wayland_a_runtime_dir();
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = match cli::check_resume(&matches)

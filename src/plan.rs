@@ -209,6 +209,45 @@ fn devices(requested: &[String], available: &[DeviceName]) -> Result<Vec<DeviceN
         .collect()
 }
 
+/// The backends with at least one of the run's `devices` (each runs on those
+/// of its own devices). A backend named with `--backends` that has none is
+/// refused; one chosen by default is left out, with a note.
+fn backends_on(
+    backends: Vec<PlannedBackend>,
+    devices: &[DeviceName],
+    named: bool,
+) -> Result<Vec<PlannedBackend>, UsageError> {
+    let mut kept = Vec::new();
+    for b in backends {
+        if b.devices.iter().any(|d| devices.contains(d)) {
+            kept.push(b);
+            continue;
+        }
+        let own: Vec<String> = b.devices.iter().map(ToString::to_string).collect();
+        let own = if own.is_empty() {
+            "none on this machine".to_string()
+        } else {
+            own.join(", ")
+        };
+        let chosen: Vec<String> = devices.iter().map(ToString::to_string).collect();
+        let why = format!(
+            "{} runs on none of the run's devices ({}); its devices: {own}",
+            b.backend.name(),
+            chosen.join(", ")
+        );
+        if named {
+            return Err(UsageError(format!("{why} (name one with --devices)")));
+        }
+        let hint = if b.devices.contains(&DeviceName::Software) {
+            "; a software device runs only when named (--devices software)"
+        } else {
+            ""
+        };
+        eprintln!("note: {why}{hint}");
+    }
+    Ok(kept)
+}
+
 /// The presets of `--suite real-scale`: a real clip, a real image and two
 /// real LLM prefills, at their real token counts.
 pub const REAL_SCALE_PRESETS: [&str; 4] = [
@@ -434,6 +473,7 @@ pub fn plan(args: &RunArgs) -> Result<Plan> {
     };
     let backends: Vec<PlannedBackend> = backends.into_iter().map(PlannedBackend::new).collect();
     let devices = devices(&args.devices, &available_devices(&backends))?;
+    let backends = backends_on(backends, &devices, !args.backends.is_empty())?;
     let passes = passes(args);
     check_decode(&passes, !args.passes.is_empty(), &workloads)?;
     check_request(&scale, workloads.iter().map(|w| (w.label(), &w.config)))?;

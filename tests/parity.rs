@@ -7,7 +7,7 @@ mod common;
 use common::{cpu_frameworks, ditbench, result_files};
 use ditbench_core::check::conformance::{self, workload};
 use ditbench_core::check::parity::{ParityStatus, compare};
-use ditbench_core::{Backend, Dtype, Pass, PassOutput};
+use ditbench_core::{Backend, DeviceName, Dtype, Pass, PassOutput};
 use serde_json::Value;
 
 fn run(backend: &dyn Backend, preset: &str, pass: Pass) -> PassOutput {
@@ -81,12 +81,29 @@ fn candle_and_burn_agree_with_libtorch_within_1e_4_in_f32() {
 fn kernels_agree_across_backends_within_1e_4_in_f32() {
     let backends = ditbench::compiled_backends();
     let (reference, others) = backends.split_first().expect("a compiled backend");
+    // Each on the CPU, or a software device (burn-wgpu on lavapipe); a
+    // backend with only GPUs is checked on a GPU machine.
+    let others: Vec<_> = others
+        .iter()
+        .filter_map(|b| match conformance::host_device(*b) {
+            Some(device) => Some((*b, device)),
+            None => {
+                eprintln!("{}: no CPU or software device here; not checked", b.name());
+                None
+            }
+        })
+        .collect();
     for kernel in conformance::tiny_kernels() {
         for pass in [Pass::Forward, Pass::Train] {
-            let expected = conformance::run_kernel(*reference, &kernel, Dtype::F32, pass);
-            for backend in others {
-                let out = conformance::run_kernel(*backend, &kernel, Dtype::F32, pass);
-                let label = format!("{kernel} {pass} {} vs {}", backend.name(), reference.name());
+            let expected =
+                conformance::run_kernel(*reference, &kernel, DeviceName::Cpu, Dtype::F32, pass);
+            for &(backend, device) in &others {
+                let out = conformance::run_kernel(backend, &kernel, device, Dtype::F32, pass);
+                let label = format!(
+                    "{kernel} {pass} {} on {device} vs {}",
+                    backend.name(),
+                    reference.name()
+                );
                 let p = compare(reference.name(), &expected, &out, Dtype::F32);
                 assert_eq!(p.status, ParityStatus::Pass, "{label}: {p:?}");
                 for ((name, a), (_, b)) in out.grad_norms.iter().zip(&expected.grad_norms) {

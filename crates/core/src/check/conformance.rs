@@ -67,12 +67,28 @@ pub fn tiny_kernels() -> Vec<Kernel> {
     }
 }
 
-/// Build `kernel` on the backend's CPU with seed-0 operands, run one step of
-/// `pass` (as the benches do), then return its results.
-pub fn run_kernel(backend: &dyn Backend, kernel: &Kernel, dtype: Dtype, pass: Pass) -> PassOutput {
+/// The device a conformance check runs `backend` on: the CPU, else a
+/// software device (the CPU under a GPU API); `None` for a backend with
+/// only GPUs.
+pub fn host_device(backend: &dyn Backend) -> Option<DeviceName> {
+    let devices = backend.devices();
+    [DeviceName::Cpu, DeviceName::Software]
+        .into_iter()
+        .find(|d| devices.contains(d))
+}
+
+/// Build `kernel` on `device` with seed-0 operands, run one step of `pass`
+/// (as the benches do), then return its results.
+pub fn run_kernel(
+    backend: &dyn Backend,
+    kernel: &Kernel,
+    device: DeviceName,
+    dtype: Dtype,
+    pass: Pass,
+) -> PassOutput {
     let spec = KernelSpec {
         kernel: kernel.clone(),
-        device: DeviceName::Cpu,
+        device,
         dtype,
         pass,
     };
@@ -95,7 +111,7 @@ pub fn kernels_compute_their_definitions(backend: &dyn Backend) {
     let sum = Kernel::Sum { elements: 1000 };
     for kernel in tiny_kernels().into_iter().chain([sum]) {
         let label = format!("{} {kernel}", backend.name());
-        let fwd = run_kernel(backend, &kernel, Dtype::F32, Pass::Forward);
+        let fwd = run_kernel(backend, &kernel, DeviceName::Cpu, Dtype::F32, Pass::Forward);
         assert_eq!(fwd.output.shape, kernel.output_shape(), "{label}");
         let seeded = SeededWeights { seed: 0 };
         if let Some(expected) = host_reference(&kernel, &seeded).unwrap() {
@@ -107,7 +123,7 @@ pub fn kernels_compute_their_definitions(backend: &dyn Backend) {
             let e = output_rel_error(&fwd, &host);
             assert!(e < 1e-5, "{label}: {e} from the definition");
         }
-        let train = run_kernel(backend, &kernel, Dtype::F32, Pass::Train);
+        let train = run_kernel(backend, &kernel, DeviceName::Cpu, Dtype::F32, Pass::Train);
         let e = output_rel_error(&train, &fwd);
         assert!(e < 1e-5, "{label}: train output differs by {e}");
         let values = fwd.output.as_f32().unwrap();

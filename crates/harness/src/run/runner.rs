@@ -740,7 +740,8 @@ pub fn plan_cases(
     let mut cases = Vec::new();
     for w in workloads {
         for b in backends {
-            for &device in devices {
+            // Each backend on the run's devices it has.
+            for &device in devices.iter().filter(|d| b.devices.contains(d)) {
                 for &dtype in dtypes {
                     for &pass in passes.iter().filter(|p| p.applies_to(&w.config)) {
                         let offered = b.backend.attention_paths(device, pass);
