@@ -70,14 +70,22 @@ steps=(
 )
 
 if [ "$dry_run" -eq 1 ]; then
-    # The same arguments, planned on the CPU: presets, overrides, passes and
-    # dtypes are checked as on the GPU; nothing runs and nothing is written.
-    echo "gpu-check: dry run with $bin (the GPU run uses --devices $device)"
+    # The same arguments, planned for $device on this machine (`run --plan`
+    # gives a GPU it lacks to the backends built for NVIDIA GPUs): presets,
+    # overrides, passes, dtypes and each backend's cases are checked as on
+    # the GPU; nothing runs and nothing is written. A binary without any
+    # GPU backend (the CPU build) plans on the CPU instead.
+    plan_device="$device"
+    if ! "$bin" run -p wan-tiny --passes forward --devices "$device" --plan --out "$out" >/dev/null 2>&1; then
+        plan_device="cpu"
+        echo "gpu-check: $bin has no backend built for NVIDIA GPUs: planning on the CPU"
+    fi
+    echo "gpu-check: dry run with $bin, planned for --devices $plan_device (the GPU run uses --devices $device)"
     for step in "${steps[@]}"; do
         IFS='|' read -r label limit args <<<"$step"
         echo "== $label (up to ${limit}s on the GPU)"
         # shellcheck disable=SC2086
-        "$bin" $args --devices cpu --plan --out "$out" --case-timeout "$limit"
+        "$bin" $args --devices "$plan_device" --plan --out "$out" --case-timeout "$limit"
     done
     "$bin" report --help >/dev/null
     echo "gpu-check: dry run passed (${#steps[@]} steps planned)"
@@ -126,15 +134,28 @@ mkdir -p "$out"
 echo "gpu-check: $("$bin" --version) on $device; libraries from $torch_python"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 status=0
+# One line per step in $out/steps.txt: what passed, what did not and how it ended.
+: >"$out/steps.txt"
 for step in "${steps[@]}"; do
     IFS='|' read -r label limit args <<<"$step"
     echo "== $label"
+    code=0
     # shellcheck disable=SC2086
-    if ! timeout "$limit" "$bin" $args --devices "$device" --out "$out" --case-timeout "$limit"; then
-        echo "gpu-check: step $label did not pass (see above); continuing" >&2
+    timeout "$limit" "$bin" $args --devices "$device" --out "$out" --case-timeout "$limit" || code=$?
+    case "$code" in
+        0) outcome="passed" ;;
+        1) outcome="did not pass: a case failed or failed its parity check (exit 1; see its results file)" ;;
+        2) outcome="did not pass: refused its arguments (exit 2)" ;;
+        124) outcome="did not pass: stopped after ${limit}s (timeout)" ;;
+        *) outcome="did not pass: exit $code" ;;
+    esac
+    echo "$label: $outcome" >>"$out/steps.txt"
+    if [ "$code" -ne 0 ]; then
+        echo "gpu-check: step $label $outcome; continuing" >&2
         status=1
     fi
 done
 "$bin" report "$out" -o "$out/report.html" || status=1
+cat "$out/steps.txt"
 echo "gpu-check: results and report in $out"
 exit "$status"

@@ -209,6 +209,34 @@ fn devices(requested: &[String], available: &[DeviceName]) -> Result<Vec<DeviceN
         .collect()
 }
 
+/// `run --plan` prepares a GPU run on a machine without that GPU: each
+/// named `cuda:N` this machine lacks goes to the backends built for NVIDIA
+/// GPUs, with a note (nothing runs in a plan).
+fn plan_absent_gpus(requested: &[String], backends: &mut [PlannedBackend]) {
+    for name in dedup(requested) {
+        let Ok(gpu @ DeviceName::Cuda(_)) = name.parse::<DeviceName>() else {
+            continue;
+        };
+        if backends.iter().any(|b| b.devices.contains(&gpu)) {
+            continue;
+        }
+        let mut planned = Vec::new();
+        for b in backends
+            .iter_mut()
+            .filter(|b| b.backend.runs_on_nvidia_gpus())
+        {
+            b.devices.push(gpu);
+            planned.push(b.backend.name());
+        }
+        if !planned.is_empty() {
+            eprintln!(
+                "note: {gpu} is not on this machine: planned for the backends built for NVIDIA GPUs ({})",
+                planned.join(", ")
+            );
+        }
+    }
+}
+
 /// The backends with at least one of the run's `devices` (each runs on those
 /// of its own devices). A backend named with `--backends` that has none is
 /// refused; one chosen by default is left out, with a note.
@@ -471,7 +499,10 @@ pub fn plan(args: &RunArgs) -> Result<Plan> {
         program: std::env::current_exe().context("cannot locate the ditbench executable")?,
         args: vec!["worker".into()],
     };
-    let backends: Vec<PlannedBackend> = backends.into_iter().map(PlannedBackend::new).collect();
+    let mut backends: Vec<PlannedBackend> = backends.into_iter().map(PlannedBackend::new).collect();
+    if args.plan {
+        plan_absent_gpus(&args.devices, &mut backends);
+    }
     let devices = devices(&args.devices, &available_devices(&backends))?;
     let backends = backends_on(backends, &devices, !args.backends.is_empty())?;
     let passes = passes(args);

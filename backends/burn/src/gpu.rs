@@ -1,7 +1,9 @@
 //! Burn's GPU backends: which devices they list and how a ditbench device
 //! name maps to a Burn device.
 
-use burn::tensor::{Device, DeviceKind};
+use burn::tensor::Device;
+#[cfg(feature = "wgpu")]
+use burn::tensor::DeviceKind;
 use ditbench_core::{DeviceName, FrameworkMemory};
 
 use crate::Kind;
@@ -9,16 +11,16 @@ use crate::Kind;
 /// The devices a GPU backend offers: the GPUs the NVIDIA driver lists, and
 /// for wgpu a software Vulkan device (lavapipe) where the machine has one.
 pub fn devices(kind: Kind) -> Vec<DeviceName> {
-    let mut devices: Vec<DeviceName> = ditbench_core::machine::gpus::nvidia_gpus()
+    let gpus: Vec<DeviceName> = ditbench_core::machine::gpus::nvidia_gpus()
         .iter()
         .map(|g| DeviceName::Cuda(g.index))
         .collect();
-    #[cfg(feature = "wgpu")]
-    if kind == Kind::Wgpu && software_adapter().is_some() {
-        devices.push(DeviceName::Software);
-    }
-    let _ = kind;
-    devices
+    let software = match kind {
+        #[cfg(feature = "wgpu")]
+        Kind::Wgpu => software_adapter().map(|_| DeviceName::Software),
+        _ => None,
+    };
+    gpus.into_iter().chain(software).collect()
 }
 
 /// The Burn device of `name` (already checked to be one `devices` lists).

@@ -145,6 +145,10 @@ impl Backend for BurnBackend {
         &["outofmemory", "out_of_memory", "failed to allocate"]
     }
 
+    fn runs_on_nvidia_gpus(&self) -> bool {
+        !matches!(self.kind, Kind::Flex | Kind::NdArray)
+    }
+
     fn devices(&self) -> Vec<DeviceName> {
         match self.kind {
             Kind::Flex | Kind::NdArray => vec![DeviceName::Cpu],

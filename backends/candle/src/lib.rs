@@ -94,6 +94,10 @@ impl Backend for CandleBackend {
         &["out_of_memory", "failed to allocate"]
     }
 
+    fn runs_on_nvidia_gpus(&self) -> bool {
+        cfg!(feature = "cuda")
+    }
+
     fn devices(&self) -> Vec<DeviceName> {
         let mut devices = vec![DeviceName::Cpu];
         if candle_core::utils::cuda_is_available() {

@@ -125,6 +125,10 @@ impl Backend for TchBackend {
         &["can't allocate memory", "outofmemoryerror"]
     }
 
+    fn runs_on_nvidia_gpus(&self) -> bool {
+        cfg!(feature = "tch-cuda")
+    }
+
     fn devices(&self) -> Vec<DeviceName> {
         let mut devices = vec![DeviceName::Cpu];
         devices.extend((0..cuda_devices()).map(DeviceName::Cuda));

@@ -169,3 +169,33 @@ fn every_attention_path_computes_the_same_model() {
 fn a_decode_step_equals_the_forward_at_its_position() {
     conformance::a_decode_step_equals_the_forward_at_its_position(&TchBackend);
 }
+
+#[test]
+fn the_cpu_reports_no_framework_device_memory() {
+    let w = workload("wan-tiny");
+    assert_eq!(
+        prepare(&w, Dtype::F32, Pass::Forward).framework_memory(),
+        None
+    );
+}
+
+/// The caching allocator's figures: an error without a GPU, and on one a
+/// peak that covers a tensor allocated after the reset.
+#[cfg(feature = "tch-cuda")]
+#[test]
+fn the_caching_allocator_reports_a_peak_on_a_gpu_and_nothing_without_one() {
+    if !Cuda::is_available() {
+        assert_eq!(crate::cuda_memory::framework_memory(0), None);
+        return;
+    }
+    assert!(crate::cuda_memory::reset_peak(0));
+    let bytes = 64 << 20;
+    let t = Tensor::zeros([bytes / 4], (Kind::Float, Device::Cuda(0)));
+    let memory = crate::cuda_memory::framework_memory(0).expect("figures on a GPU");
+    assert!(
+        memory.peak_allocated_bytes.unwrap() >= bytes as u64,
+        "{memory:?}"
+    );
+    assert!(memory.reserved_bytes.unwrap() >= memory.allocated_bytes.unwrap());
+    drop(t);
+}

@@ -129,6 +129,12 @@ pub trait Backend: Sync {
     }
     /// Devices this build can use on this machine (`cpu`, `cuda:0`, ...).
     fn devices(&self) -> Vec<DeviceName>;
+    /// Whether this build can run on NVIDIA GPUs (`cuda:N`) at all, present
+    /// or not: `run --plan` plans such a backend for a GPU this machine
+    /// lacks (a GPU run prepared on a CPU machine).
+    fn runs_on_nvidia_gpus(&self) -> bool {
+        false
+    }
     /// The attention paths this framework offers on `device` for `pass`,
     /// its best first (what `--attention auto` takes when it fits).
     fn attention_paths(&self, device: DeviceName, pass: Pass) -> Vec<AttentionPath>;
