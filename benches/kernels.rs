@@ -29,7 +29,7 @@ use ditbench_core::compute::kernels::{KernelSpec, wan_kernels};
 use ditbench_core::compute::tensors::SeededWeights;
 use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
 use ditbench_core::model::workload::{ModelConfig, WanConfig, find_preset, presets};
-use ditbench_core::{Dtype, Pass};
+use ditbench_core::{DeviceName, Dtype, Pass};
 
 /// The Wan configuration and dtype the environment asks for.
 fn settings() -> Result<(String, WanConfig, Dtype)> {
@@ -77,6 +77,9 @@ fn apply_threads() -> Result<()> {
 }
 
 fn kernels(c: &mut Criterion) {
+    // First thing in the bench, before any framework starts a thread.
+    #[cfg(feature = "burn-wgpu")]
+    ditbench::vulkan::give_wayland_a_runtime_dir();
     let (preset, config, dtype) = apply_threads()
         .and_then(|()| settings())
         .unwrap_or_else(|e| {
@@ -85,6 +88,14 @@ fn kernels(c: &mut Criterion) {
         });
     eprintln!("kernels of {preset} in {dtype} (DITBENCH_BENCH_PRESET, DITBENCH_BENCH_DTYPE)");
     let backends = compiled_backends();
+    // A software device times the CPU under a GPU API: `ditbench run
+    // --devices software` measures it when asked; the benches leave it out.
+    if backends
+        .iter()
+        .any(|b| b.devices().contains(&DeviceName::Software))
+    {
+        eprintln!("the software device is left out (ditbench run --devices software measures it)");
+    }
     let operands = SeededWeights { seed: 0 };
     for kernel in wan_kernels(&config) {
         for pass in Pass::ALL {
@@ -92,6 +103,9 @@ fn kernels(c: &mut Criterion) {
             group.throughput(Throughput::Elements(kernel.flops(pass) as u64));
             for backend in &backends {
                 for device in backend.devices() {
+                    if device == DeviceName::Software {
+                        continue;
+                    }
                     if let Some(reason) = backend.unsupported(device, dtype, pass) {
                         eprintln!("skipped {} on {device}: {reason}", backend.name());
                         continue;

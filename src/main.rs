@@ -11,8 +11,6 @@ mod format;
 mod out;
 mod plan;
 mod run;
-#[cfg(feature = "burn-wgpu")]
-mod vulkan;
 
 use std::process::ExitCode;
 
@@ -77,7 +75,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     #[cfg(feature = "burn-wgpu")]
-    vulkan::give_wayland_a_runtime_dir();
+    ditbench::vulkan::give_wayland_a_runtime_dir();
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = match cli::check_resume(&matches)

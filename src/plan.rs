@@ -258,10 +258,14 @@ fn backends_on(
             own.join(", ")
         };
         let chosen: Vec<String> = devices.iter().map(ToString::to_string).collect();
-        let why = format!(
-            "{} runs on none of the run's devices ({}); its devices: {own}",
-            b.backend.name(),
+        let chosen = if chosen.is_empty() {
+            "none: the selected backends have no CPU or GPU here".to_string()
+        } else {
             chosen.join(", ")
+        };
+        let why = format!(
+            "{} runs on none of the run's devices ({chosen}); its devices: {own}",
+            b.backend.name()
         );
         if named {
             return Err(UsageError(format!("{why} (name one with --devices)")));

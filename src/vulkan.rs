@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 /// inherit it. Nothing connects there: Wayland finds no display and says
 /// nothing.
 ///
-/// Call it first in `main`, before any thread starts: it sets an
-/// environment variable.
+/// Call it first in `main` (or a bench), before any thread starts: it sets
+/// an environment variable.
 pub fn give_wayland_a_runtime_dir() {
     let current = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
     if current.is_some_and(|dir| dir.is_absolute() && dir.is_dir()) {
@@ -23,7 +23,7 @@ pub fn give_wayland_a_runtime_dir() {
     let uid = unsafe { libc::geteuid() };
     let dir = std::env::temp_dir().join(format!("ditbench-runtime-{uid}"));
     if private_dir(&dir, uid) {
-        // SAFETY: called first in `main`, while this is the only thread.
+        // SAFETY: called first (see above), while this is the only thread.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }

@@ -297,11 +297,19 @@ fn bad_arguments_exit_2_with_a_clear_message_and_write_nothing() {
         &["run", "--backends", "pytorch"],
         "unknown backend 'pytorch'; known backends: tch, candle",
     );
-    // Never compiled into the test builds: the message names its feature.
+    // Never compiled into the test builds (burn-wgpu is, where lavapipe is
+    // installed): the message names its feature.
     fails_with(
-        &["run", "--backends", "burn-wgpu"],
-        "build with the cargo feature `burn-wgpu`",
+        &["run", "--backends", "burn-cuda"],
+        "build with the cargo feature `burn-cuda`",
     );
+    if cfg!(feature = "burn-wgpu") {
+        // Named, a backend without any of the run's devices is refused.
+        fails_with(
+            &["run", "--backends", "candle,burn-wgpu", "--devices", "cpu"],
+            "burn-wgpu runs on none of the run's devices (cpu); its devices: ",
+        );
+    }
     fails_with(&["run", "--case-timeout=-1"], "--case-timeout must be");
     fails_with(
         &["run", "--mem-limit", "lots"],

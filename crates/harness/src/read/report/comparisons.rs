@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::{Row, charts};
 use ditbench_core::check::parity::preferred_reference;
+use ditbench_core::model::case::DeviceName;
 
 /// The rows of one workload × pass × dtype, with its chart.
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +129,13 @@ pub(super) fn comparisons(rows: &mut [Row], order: &[String]) -> Result<Vec<Comp
     let mut out = Vec::new();
     for (key, members) in groups {
         let (workload, pass, dtype) = (&rows[members[0]].workload, &key.pass, &key.dtype);
-        let decision = decide(rows, &members);
+        // A software device (the CPU under a GPU API) is shown, never a contender.
+        let contenders: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| !DeviceName::is_software_name(&rows[i].device))
+            .collect();
+        let decision = decide(rows, &contenders);
         // The reference backend's median on each machine and device.
         let mut by_place: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
         for &i in &members {
@@ -205,5 +212,33 @@ mod tests {
         // ...but the fastest figure itself must be of good confidence.
         let wide_best = [row("a", 1.0, 0.1, "wide"), row("b", 3.0, 0.01, "good")];
         assert_eq!(decide(&wide_best, &[0, 1]), Decision::NotSure(vec![0]));
+    }
+
+    #[test]
+    fn a_software_device_is_shown_but_never_decides_the_fastest() {
+        let mut rows = vec![
+            Row {
+                device: "cpu".into(),
+                ..row("tch", 1.0, 0.01, "good")
+            },
+            Row {
+                device: "cpu".into(),
+                ..row("candle", 2.0, 0.01, "good")
+            },
+            // One sample on lavapipe: low confidence, and the CPU under a GPU API.
+            Row {
+                device: "software".into(),
+                ..row("burn-wgpu", 50.0, 0.0, "low")
+            },
+        ];
+        let out = comparisons(&mut rows, &["tch".to_string()]).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rows.len(), 3, "the software case is still shown");
+        assert!(
+            out[0].verdict.starts_with("tch is fastest"),
+            "{}",
+            out[0].verdict
+        );
+        assert!(rows[0].fastest && !rows[2].fastest);
     }
 }
