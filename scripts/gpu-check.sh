@@ -11,7 +11,9 @@
 #                                        # CPU with `run --plan`, nothing run
 #
 # Options: --bin FILE (default dist/gpu/ditbench, unpacked from dist/gpu/ditbench.xz
-# when only that is there, else target/release/ditbench),
+# when only that is there, else target/release/ditbench; without --bin,
+# dist/gpu/ditbench-burn-cuda(.xz) also runs Burn's CUDA backend, against
+# libtorch on the same GPU),
 # --out DIR (default $OUT, else results/gpu-check), --device cuda:N (cuda:0),
 # --torch-python FILE (the Python whose torch/lib is the libtorch to use;
 # default /opt/torch/.venv/bin/python3, else .venv/bin/python).
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift ;;
         --device) device="$2"; shift ;;
         --torch-python) torch_python="$2"; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "gpu-check: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -43,11 +45,21 @@ case "$device" in
     cuda:[0-9]*) ;;
     *) echo "gpu-check: --device must be cuda:N, got '$device'" >&2; exit 2 ;;
 esac
-if [ -z "$bin" ] && [ ! -x "$root/dist/gpu/ditbench" ] && [ -f "$root/dist/gpu/ditbench.xz" ]; then
-    # Carried compressed (scripts/build-gpu.sh): unpacked once, beside it.
-    xz -dc "$root/dist/gpu/ditbench.xz" >"$root/dist/gpu/ditbench.tmp"
-    chmod +x "$root/dist/gpu/ditbench.tmp"
-    mv "$root/dist/gpu/ditbench.tmp" "$root/dist/gpu/ditbench"
+# Carried compressed (scripts/build-gpu.sh): each unpacked once, beside it.
+for packed in "$root"/dist/gpu/*.xz; do
+    [ -f "$packed" ] || continue
+    unpacked="${packed%.xz}"
+    if [ ! -x "$unpacked" ]; then
+        xz -dc "$packed" >"$unpacked.tmp"
+        chmod +x "$unpacked.tmp"
+        mv "$unpacked.tmp" "$unpacked"
+    fi
+done
+# Burn's CUDA backend comes in its own binary (it cannot share one with
+# Candle's CUDA); with the default binary only.
+burn_cuda_bin=""
+if [ -z "$bin" ] && [ -x "$root/dist/gpu/ditbench-burn-cuda" ]; then
+    burn_cuda_bin="$root/dist/gpu/ditbench-burn-cuda"
 fi
 if [ -z "$bin" ]; then
     for candidate in "$root/dist/gpu/ditbench" "$root/target/release/ditbench"; do
@@ -68,6 +80,11 @@ steps=(
     "image-1024|90|run -p wan2.1-1.3b-image-1024 --layers 2 --passes forward --dtypes bf16 --budget 3 --extrapolate"
     "llama-2-7b-2-layers|120|run -p llama-2-7b --layers 2 --dtypes bf16 --budget 3 --extrapolate"
 )
+# The same for burn-cuda's binary, against libtorch on the same GPU.
+burn_cuda_steps=(
+    "burn-cuda-small-presets-with-parity|150|run -b tch,burn-cuda $small"
+    "burn-cuda-wan2.1-1.3b-480p-2-blocks|90|run -b burn-cuda -p wan2.1-1.3b-480p --layers 2 --passes forward --dtypes bf16 --budget 3 --extrapolate"
+)
 
 if [ "$dry_run" -eq 1 ]; then
     # The same arguments, planned for $device on this machine (`run --plan`
@@ -87,8 +104,18 @@ if [ "$dry_run" -eq 1 ]; then
         # shellcheck disable=SC2086
         "$bin" $args --devices "$plan_device" --plan --out "$out" --case-timeout "$limit"
     done
+    planned=${#steps[@]}
+    if [ -n "$burn_cuda_bin" ]; then
+        for step in "${burn_cuda_steps[@]}"; do
+            IFS='|' read -r label limit args <<<"$step"
+            echo "== $label (up to ${limit}s on the GPU; $burn_cuda_bin)"
+            # shellcheck disable=SC2086
+            "$burn_cuda_bin" $args --devices "$device" --plan --out "$out" --case-timeout "$limit"
+        done
+        planned=$((planned + ${#burn_cuda_steps[@]}))
+    fi
     "$bin" report --help >/dev/null
-    echo "gpu-check: dry run passed (${#steps[@]} steps planned)"
+    echo "gpu-check: dry run passed ($planned steps planned)"
     exit 0
 fi
 
@@ -120,11 +147,13 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -f "$root/dist/g
 fi
 # Every library the binary needs (libtorch, cuBLAS, NVRTC, cuRAND from the
 # wheels; libcuda.so.1 from the driver) must resolve before anything runs.
-missing="$(ldd "$bin" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')"
-if [ -n "$missing" ]; then
-    echo "gpu-check: $bin needs libraries found neither in $torch_python's wheels nor on the system: $missing" >&2
-    exit 2
-fi
+for each_bin in "$bin" $burn_cuda_bin; do
+    missing="$(ldd "$each_bin" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')"
+    if [ -n "$missing" ]; then
+        echo "gpu-check: $each_bin needs libraries found neither in $torch_python's wheels nor on the system: $missing" >&2
+        exit 2
+    fi
+done
 # CUDA's numbering then matches NVML's (the GPU sampler reads NVML).
 export CUDA_DEVICE_ORDER=PCI_BUS_ID
 # One pool for libtorch's allocator: the NVML per-process figure sees it.
@@ -136,12 +165,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 status=0
 # One line per step in $out/steps.txt: what passed, what did not and how it ended.
 : >"$out/steps.txt"
-for step in "${steps[@]}"; do
-    IFS='|' read -r label limit args <<<"$step"
+all_steps=()
+for step in "${steps[@]}"; do all_steps+=("$bin|$step"); done
+if [ -n "$burn_cuda_bin" ]; then
+    for step in "${burn_cuda_steps[@]}"; do all_steps+=("$burn_cuda_bin|$step"); done
+fi
+for step in "${all_steps[@]}"; do
+    IFS='|' read -r step_bin label limit args <<<"$step"
     echo "== $label"
     code=0
     # shellcheck disable=SC2086
-    timeout "$limit" "$bin" $args --devices "$device" --out "$out" --case-timeout "$limit" || code=$?
+    timeout "$limit" "$step_bin" $args --devices "$device" --out "$out" --case-timeout "$limit" || code=$?
     case "$code" in
         0) outcome="passed" ;;
         1) outcome="did not pass: a case failed or failed its parity check (exit 1; see its results file)" ;;

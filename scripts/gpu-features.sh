@@ -15,7 +15,9 @@
 # - burn-wgpu: Burn on Vulkan, where a Vulkan driver for the GPU is installed
 #   (an NVIDIA ICD file in $DITBENCH_VULKAN_ICD_DIRS, default the loader's
 #   /etc/vulkan/icd.d and /usr/share/vulkan/icd.d);
-# never burn-cuda (cubecl-llvm needs LLVM 23.1, a download from GitHub).
+# never burn-cuda: it cannot share a binary with Candle's CUDA (both use
+# cudarc, and candle-core's `dynamic-linking` removes what cubecl-cuda calls);
+# scripts/build-gpu.sh builds it as a second binary.
 set -euo pipefail
 icd_dirs="${DITBENCH_VULKAN_ICD_DIRS:-/etc/vulkan/icd.d /usr/share/vulkan/icd.d}"
 
@@ -46,7 +48,7 @@ if [ "$gpus" -eq 0 ]; then
 fi
 
 features="tch-cuda,cuda"
-left="burn-cuda (its cubecl-llvm needs LLVM 23.1, downloaded from GitHub)"
+left="burn-cuda (it cannot share a binary with Candle's CUDA; scripts/build-gpu.sh builds it as a second binary)"
 if [ -n "$(vulkan_icd 'nvidia*.json')" ]; then
     features="$features,burn-wgpu"
 else
