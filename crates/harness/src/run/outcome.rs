@@ -69,7 +69,8 @@ pub fn signal_name(signal: i32) -> String {
 }
 
 /// What a dead worker last said: its panic message when it panicked (not the
-/// backtrace after it), otherwise its last `n` non-empty lines.
+/// backtrace after it), otherwise its last `n` non-empty lines before any
+/// backtrace (an allocation failure prints one under `RUST_BACKTRACE`).
 pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if let Some(start) = lines.iter().rposition(|l| l.contains("panicked at")) {
@@ -81,7 +82,11 @@ pub fn last_lines(text: &str, n: usize) -> String {
             .collect();
         return message.join("\n");
     }
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let end = lines
+        .iter()
+        .position(|l| l.starts_with("stack backtrace:"))
+        .unwrap_or(lines.len());
+    lines[end.saturating_sub(n)..end].join("\n")
 }
 
 /// How a worker that wrote no response ended.
@@ -189,5 +194,12 @@ mod tests {
             last_lines(stderr, 8),
             "thread 'main' panicked at src/x.rs:1:1:\nboom"
         );
+        let abort =
+            "TEST FAULT\nmemory allocation of 64 bytes failed\nstack backtrace:\n 0: x\n 1: y\n";
+        assert_eq!(
+            last_lines(abort, 8),
+            "TEST FAULT\nmemory allocation of 64 bytes failed"
+        );
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
     }
 }
