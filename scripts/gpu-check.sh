@@ -49,7 +49,7 @@ esac
 for packed in "$root"/dist/gpu/*.xz; do
     [ -f "$packed" ] || continue
     unpacked="${packed%.xz}"
-    if [ ! -x "$unpacked" ]; then
+    if [ ! -x "$unpacked" ] || [ "$packed" -nt "$unpacked" ]; then
         xz -dc "$packed" >"$unpacked.tmp"
         chmod +x "$unpacked.tmp"
         mv "$unpacked.tmp" "$unpacked"
