@@ -4,15 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{QUICK, TINY_FORWARD, ditbench, fails_with, result_files};
+use common::{QUICK, TINY_FORWARD, ditbench, fails_with, result_files, schema};
 use serde_json::Value;
-
-fn schema() -> jsonschema::Validator {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/schema.json"))
-            .expect("results/schema.json");
-    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
-}
 
 fn run_ok(out: &Path, args: &[&str]) -> (Value, String) {
     let assert = ditbench()

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{QUICK, ditbench, result_files};
+use common::{QUICK, ditbench, result_files, schema};
 use serde_json::Value;
 
 /// Whether a missing software device fails the test (CI) or skips it.
@@ -65,6 +65,9 @@ fn burn_wgpu_runs_on_the_software_device_with_parity_against_the_cpu_reference()
 
     let file = result_files(dir.path()).remove(0);
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // The framework's memory and the software device are in the schema.
+    let errors: Vec<String> = schema().iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let cases = json["cases"].as_array().unwrap();
     let software: Vec<&Value> = cases.iter().filter(|c| c["device"] == "software").collect();
     // wan-tiny and llama-tiny, forward and train, on burn-wgpu only.

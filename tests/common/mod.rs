@@ -43,6 +43,14 @@ pub fn cpu_frameworks(json: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The results files' JSON schema (results/schema.json).
+pub fn schema() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/schema.json"))
+            .expect("results/schema.json");
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("valid schema")
+}
+
 pub fn ditbench() -> Command {
     Command::cargo_bin("ditbench").expect("binary built")
 }
