@@ -68,18 +68,24 @@ pub fn framework_memory(device: &Device) -> Option<FrameworkMemory> {
 
 /// The name of the machine's software Vulkan adapter (Mesa's lavapipe
 /// reports itself as a CPU-type adapter), asked of the Vulkan loader
-/// without opening a device.
+/// without opening a device, once per process: `devices` is asked for every
+/// planned case, and each ask would start a Vulkan instance.
 #[cfg(feature = "wgpu")]
 pub fn software_adapter() -> Option<String> {
     use burn::cubecl::future::block_on;
     use burn::cubecl::wgpu::wgpu;
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::VULKAN,
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
-    block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN))
-        .iter()
-        .map(wgpu::Adapter::get_info)
-        .find(|info| info.device_type == wgpu::DeviceType::Cpu)
-        .map(|info| info.name)
+    static ADAPTER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ADAPTER
+        .get_or_init(|| {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends: wgpu::Backends::VULKAN,
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN))
+                .iter()
+                .map(wgpu::Adapter::get_info)
+                .find(|info| info.device_type == wgpu::DeviceType::Cpu)
+                .map(|info| info.name)
+        })
+        .clone()
 }
