@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use ditbench_core::util::units::parse_size;
 use ditbench_core::{AttentionChoice, Dtype, Pass};
+use ditbench_harness::read::compare::Thresholds;
 use ditbench_harness::record::scale::DEFAULT_GENERATED_TOKENS;
 use ditbench_harness::record::shard::Shard;
 use ditbench_harness::run::driver::UsageError;
@@ -60,9 +61,19 @@ pub enum Command {
 Examples:
   ditbench compare baseline.json tonight.json
   ditbench compare baseline-dir/ tonight-dir/ --format md
-  ditbench compare a.json b.json --time-threshold 3 --time-floor-ms 0.5 --format json"
+  ditbench compare a.json b.json --time-threshold 3 --format json
+  ditbench compare baseline/ tonight/ --history nightly-history/"
     )]
     Compare(Box<CompareArgs>),
+    /// Measure the regression gate on this machine: false alarms and detected slowdowns over repeated runs.
+    #[command(after_help = "Every ordered pair of runs is an A/A pair; each factor scales the candidate's samples.
+With history, each pair's history is every run but the candidate.
+
+Examples:
+  scripts/measure-gate.sh --runs 7                       # runs the suite 7 times, then this
+  ditbench gate-study results/gate-runs/ > gate-study.md
+  ditbench gate-study results/gate-runs/ --history-z 3 --format json")]
+    GateStudy(Box<GateStudyArgs>),
     /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
     #[command(after_help = "Examples:
   ditbench export results/ --format bmf -o bencher.json
@@ -159,11 +170,24 @@ pub struct CompareArgs {
     /// table: for the terminal; md: for CI job summaries; json: for tools.
     #[arg(long, value_enum, default_value = "table")]
     pub format: CompareFormat,
-    /// Time regression threshold, percent of the baseline median.
-    #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// Earlier runs of this machine (files or directories, e.g. the nightly
+    /// history): each case's band widens to its own run-to-run spread.
+    #[arg(long, value_name = "PATH")]
+    pub history: Vec<PathBuf>,
+}
+
+/// What the gate counts as a change (`compare`, `gate-study`).
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// Time regression threshold, percent of the baseline median: the band's
+    /// half-width without history, and its least with it.
+    #[arg(long, default_value_t = Thresholds::default().time_relative * 100.0, value_name = "PERCENT")]
     pub time_threshold: f64,
-    /// Time changes smaller than this many milliseconds never count.
-    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    /// Medians closer than this many milliseconds never differ: a guard at
+    /// timer resolution (1 us), not a size threshold.
+    #[arg(long, default_value_t = 0.001, value_name = "MS")]
     pub time_floor_ms: f64,
     /// Memory (peak RSS) regression threshold, percent of the baseline.
     #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
@@ -174,6 +198,38 @@ pub struct CompareArgs {
     /// Significance level of the Mann-Whitney U test on the raw samples.
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
+    /// With history, a case's band is this many run-to-run standard
+    /// deviations of the ratio of two runs (at least --time-threshold).
+    #[arg(long, default_value_t = Thresholds::default().history_z, value_name = "Z")]
+    pub history_z: f64,
+    /// Earlier runs of a case needed before its band comes from the history.
+    #[arg(long, default_value_t = Thresholds::default().history_min_runs, value_name = "RUNS")]
+    pub history_min_runs: usize,
+    /// The latest runs of each case the history band looks back on.
+    #[arg(long, default_value_t = Thresholds::default().history_lookback, value_name = "RUNS")]
+    pub history_lookback: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GateStudyArgs {
+    /// Repeated runs of one suite on this machine: results files or
+    /// directories of them (`scripts/measure-gate.sh` makes them).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Slowdowns injected into the candidate of every pair (1 is the A/A pair itself).
+    #[arg(long, value_delimiter = ',', default_value = "1,1.03,1.05,1.1,1.2,2")]
+    pub factors: Vec<f64>,
+    /// md: the tables for the docs; json: every figure.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: StudyFormat,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StudyFormat {
+    Md,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,12 @@ use anyhow::Result;
 use comfy_table::{Cell, Color};
 use ditbench_core::util::units::terminal_text;
 use ditbench_harness::read::compare::{
-    Comparison, Outcome, Thresholds, Verdict, compare as compare_runs, render_markdown,
+    Comparison, History, Outcome, Thresholds, Verdict, band_text, compare as compare_runs,
+    history_line, render_markdown,
 };
 use ditbench_harness::read::report::load_runs;
 
-use crate::cli::{CompareArgs, CompareFormat};
+use crate::cli::{CompareArgs, CompareFormat, ThresholdArgs};
 use crate::format::{bytes, right, seconds, table};
 use crate::{UsageError, out};
 
@@ -16,8 +17,8 @@ use crate::{UsageError, out};
 /// not be judged: a nightly job reruns rather than passes or fails.
 pub const INCONCLUSIVE_EXIT: u8 = 3;
 
-/// Run the comparison and print it; what the gate concludes.
-pub fn compare(args: &CompareArgs) -> Result<Outcome> {
+/// The gate's thresholds from the command line, each checked once.
+pub fn thresholds(args: &ThresholdArgs) -> Result<Thresholds> {
     let positive = |v: f64, name: &str| -> Result<f64> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
@@ -32,14 +33,29 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
         ))
         .into());
     }
-    let thresholds = Thresholds {
+    if args.history_min_runs < 2 || args.history_lookback < args.history_min_runs {
+        return Err(UsageError(format!(
+            "--history-min-runs must be at least 2 (a spread needs two runs) and --history-lookback at least as many, not {} and {}",
+            args.history_min_runs, args.history_lookback
+        ))
+        .into());
+    }
+    Ok(Thresholds {
         time_relative: positive(args.time_threshold, "time-threshold")? / 100.0,
         time_floor_s: positive(args.time_floor_ms, "time-floor-ms")? / 1e3,
         memory_relative: positive(args.memory_threshold, "memory-threshold")? / 100.0,
         memory_floor_bytes: (positive(args.memory_floor_mib, "memory-floor-mib")?
             * (1u64 << 20) as f64) as u64,
         alpha: args.alpha,
-    };
+        history_z: positive(args.history_z, "history-z")?,
+        history_min_runs: args.history_min_runs,
+        history_lookback: args.history_lookback,
+    })
+}
+
+/// Run the comparison and print it; what the gate concludes.
+pub fn compare(args: &CompareArgs) -> Result<Outcome> {
+    let thresholds = thresholds(&args.thresholds)?;
     let load = |path: &std::path::PathBuf, side: &str| {
         load_runs(std::slice::from_ref(path))
             .map(|runs| runs.into_iter().map(|r| r.results).collect::<Vec<_>>())
@@ -47,7 +63,20 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
     };
     let baseline = load(&args.baseline, "baseline")?;
     let candidate = load(&args.candidate, "candidate")?;
-    let comparison = compare_runs(&baseline, &candidate, &thresholds);
+    let history = if args.history.is_empty() {
+        None
+    } else {
+        let runs = load_runs(&args.history)
+            .map_err(|e| UsageError(format!("history: {e:#}")))?
+            .into_iter()
+            .map(|r| r.results)
+            .collect::<Vec<_>>();
+        // The nights up to the baseline: a regression that failed later
+        // nights must not widen the band that judges it again.
+        let until = baseline.iter().map(|r| r.started_at.as_str()).max();
+        Some(History::new(&runs, &candidate, until))
+    };
+    let comparison = compare_runs(&baseline, &candidate, history.as_ref(), &thresholds);
     if comparison.cases.is_empty() {
         return Err(UsageError(format!(
             "the baseline and the candidate have no measured case in common ({} unmatched); compare runs of the same cases",
@@ -92,7 +121,9 @@ fn case_table(c: &Comparison) -> comfy_table::Table {
         "ratio",
         "95% CI",
         "p",
+        "band",
         "time",
+        "rule",
         "peak RSS",
         "memory",
     ]);
@@ -116,7 +147,9 @@ fn case_table(c: &Comparison) -> comfy_table::Table {
             right(format!("{:.3}x", t.ratio)),
             right(format!("{:.3}–{:.3}", t.ratio_ci95[0], t.ratio_ci95[1])),
             right(format!("{:.3}", t.p_value)),
+            right(band_text(t.band)),
             verdict_cell(t.verdict),
+            Cell::new(t.rule.name()),
             rss,
             memory,
         ]);
@@ -166,22 +199,22 @@ fn notes(c: &Comparison) -> String {
 fn verdict_line(c: &Comparison) -> String {
     let t = &c.thresholds;
     format!(
-        "{} regression(s), {} improvement(s), {} unchanged, {} inconclusive, {} not compared. A time regression is significant (Mann-Whitney p < {}, ratio CI above 1), above {}% and above {}; memory above {}% and {}. Inconclusive: too few samples to reach p < {} whatever the data, or a side contended or of low confidence{}.\n",
+        "{} regression(s), {} improvement(s), {} unchanged, {} inconclusive, {} not compared.\n{}\nA time regression: the ratio's 95% interval wholly above the band and the rank test significant (Mann-Whitney p < {}); unchanged: the interval within the band, or no significant difference; inconclusive: the interval across the band's edge with a significant difference, too few samples for p < {}, or a change beside a contended side{}; an unsteady side (its level moved by more than 10% while timed) widens the band by its drift. Medians within {} never differ (timer floor). Memory: above {}% and {}.\n",
         c.regressions,
         c.improvements,
         c.unchanged(),
         c.inconclusive,
         c.unmatched.len(),
+        history_line(c),
         t.alpha,
-        t.time_relative * 100.0,
-        seconds(t.time_floor_s),
-        t.memory_relative * 100.0,
-        bytes(t.memory_floor_bytes),
         t.alpha,
         if c.outcome() == Outcome::Inconclusive {
             format!(" (exit {INCONCLUSIVE_EXIT}: rerun)")
         } else {
             String::new()
         },
+        seconds(t.time_floor_s),
+        t.memory_relative * 100.0,
+        bytes(t.memory_floor_bytes),
     )
 }

@@ -8,6 +8,7 @@ mod commands;
 mod compare;
 mod data;
 mod format;
+mod gate_study;
 mod out;
 mod plan;
 mod run;
@@ -63,6 +64,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Data(args) => data::export(&args)?,
         Command::Report(args) => commands::report(&args)?,
         Command::Export(args) => commands::export(&args)?,
+        Command::GateStudy(args) => gate_study::gate_study(&args)?,
         Command::Compare(args) => match compare::compare(&args)? {
             Outcome::Pass => {}
             Outcome::Regression => return Ok(ExitCode::from(1)),

@@ -79,6 +79,20 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
+/// The median of `values`, as [`percentile_sorted`] gives it, by selection
+/// instead of a sort (the bootstraps take thousands of medians); reorders
+/// `values`.
+pub fn median_in_place(values: &mut [f64]) -> f64 {
+    assert!(!values.is_empty(), "median of no samples");
+    let n = values.len();
+    let (left, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        return upper;
+    }
+    let lower = left.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+    lower + (upper - lower) * 0.5
+}
+
 pub fn percentile(samples: &[f64], p: f64) -> f64 {
     percentile_sorted(&sorted(samples), p)
 }
@@ -112,6 +126,49 @@ pub fn tukey_outliers(samples: &[f64]) -> usize {
     s.iter().filter(|&&x| x < lo || x > hi).count()
 }
 
+/// How far a case's level moved while it was timed: the samples in
+/// [`DRIFT_BLOCKS`] consecutive blocks, in recorded order, and the medians
+/// of the fastest and slowest block. libtorch's llama-tiny train step on a
+/// 2-core VM stepped from 2.0 to 3.0 ms mid-run with no other process
+/// taking CPU (docs/ci-and-clusters.md): the machine changed speed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub fastest_block_s: f64,
+    pub slowest_block_s: f64,
+    /// slowest / fastest block median.
+    pub ratio: f64,
+    /// Two-sided Mann-Whitney p-value between those two blocks.
+    pub p_value: f64,
+}
+
+/// Consecutive blocks the timed samples are split into for [`drift`].
+pub const DRIFT_BLOCKS: usize = 4;
+/// Samples per block below which [`drift`] says nothing.
+pub const DRIFT_MIN_BLOCK: usize = 10;
+
+/// The drift of `samples` in recorded order; `None` with fewer than
+/// [`DRIFT_BLOCKS`] x [`DRIFT_MIN_BLOCK`] samples.
+pub fn drift(samples: &[f64]) -> Option<Drift> {
+    let size = samples.len() / DRIFT_BLOCKS;
+    if size < DRIFT_MIN_BLOCK {
+        return None;
+    }
+    let blocks: Vec<&[f64]> = samples.chunks(size).take(DRIFT_BLOCKS).collect();
+    let medians: Vec<f64> = blocks.iter().map(|b| median(b)).collect();
+    let by = |pick: fn(f64, f64) -> bool| {
+        (0..medians.len())
+            .reduce(|a, b| if pick(medians[b], medians[a]) { b } else { a })
+            .unwrap_or(0)
+    };
+    let (fast, slow) = (by(|x, y| x < y), by(|x, y| x > y));
+    Some(Drift {
+        fastest_block_s: medians[fast],
+        slowest_block_s: medians[slow],
+        ratio: medians[slow] / medians[fast],
+        p_value: mann_whitney_p(blocks[fast], blocks[slow]),
+    })
+}
+
 /// 95% percentile-bootstrap confidence interval of the median, deterministic
 /// for a given `seed`.
 pub fn bootstrap_median_ci(samples: &[f64], resamples: usize, seed: u64) -> [f64; 2] {
@@ -129,8 +186,7 @@ pub fn bootstrap_median_ci(samples: &[f64], resamples: usize, seed: u64) -> [f64
             let i = ((u64::from(rng.next_u32()) * n as u64) >> 32) as usize;
             *slot = samples[i];
         }
-        buf.sort_by(f64::total_cmp);
-        medians.push(percentile_sorted(&buf, 50.0));
+        medians.push(median_in_place(&mut buf));
     }
     medians.sort_by(f64::total_cmp);
     [
@@ -292,8 +348,7 @@ pub fn bootstrap_two_medians_ci(
             let i = ((u64::from(rng.next_u32()) * s.len() as u64) >> 32) as usize;
             buf.push(s[i]);
         }
-        buf.sort_by(f64::total_cmp);
-        percentile_sorted(buf, 50.0)
+        median_in_place(buf)
     };
     let (mut ba, mut bb) = (Vec::new(), Vec::new());
     let mut values: Vec<f64> = (0..resamples)
@@ -312,6 +367,36 @@ pub fn bootstrap_two_medians_ci(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_in_the_level_during_timing_is_drift_and_noise_is_not() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let mut noisy = |level: f64, n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|_| level * (1.0 + 0.04 * f64::from(rng.next_u32()) / f64::from(u32::MAX)))
+                .collect()
+        };
+        let steady = noisy(2e-3, 400);
+        let d = drift(&steady).unwrap();
+        assert!(d.ratio < 1.02, "{d:?}");
+        // 2.0 ms for the first 180 samples, then 3.0 ms.
+        let mut stepped = noisy(2e-3, 180);
+        stepped.extend(noisy(3e-3, 220));
+        let d = drift(&stepped).unwrap();
+        assert!(d.ratio > 1.45 && d.p_value < 1e-6, "{d:?}");
+        assert!((d.fastest_block_s - 2.04e-3).abs() < 5e-5, "{d:?}");
+        assert!(drift(&steady[..39]).is_none());
+    }
+
+    #[test]
+    fn selection_gives_the_sorted_median_to_the_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in 1..40 {
+            let values: Vec<f64> = (0..n).map(|_| f64::from(rng.next_u32() % 7) * 0.1).collect();
+            let mut copy = values.clone();
+            assert_eq!(median_in_place(&mut copy).to_bits(), median(&values).to_bits(), "{values:?}");
+        }
+    }
 
     #[test]
     fn geometric_mean_treats_ratios_symmetrically() {

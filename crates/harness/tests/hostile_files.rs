@@ -213,7 +213,7 @@ fn use_file(path: &Path) -> bool {
         }
     }
     let results: Vec<_> = runs.into_iter().map(|r| r.results).collect();
-    let comparison = compare(&results, &results, &Thresholds::default());
+    let comparison = compare(&results, &results, None, &Thresholds::default());
     let _ = compare_markdown(&comparison);
     let _ = serde_json::to_string(&comparison);
     let _ = bencher_metric_format(&results);

@@ -5,7 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::interference::Interference;
 use crate::measure::timing::{StopReason, TimingConfig};
-use crate::stats::Stats;
+use crate::stats::{Drift, Stats};
+
+/// A case whose slowest block of samples has a median this much above its
+/// fastest block's (and the rank test tells them apart at
+/// [`UNSTEADY_P`]) was timed on a machine that changed speed.
+pub const UNSTEADY_RATIO: f64 = 1.10;
+pub const UNSTEADY_P: f64 = 1e-3;
+
+/// Whether `drift` says the machine changed speed during timing.
+pub fn unsteady(drift: &Drift) -> bool {
+    drift.ratio > UNSTEADY_RATIO && drift.p_value < UNSTEADY_P
+}
 
 /// A CI half-width over this multiple of `--target-ci` makes a figure low
 /// confidence (5% at the default 1%).
@@ -13,7 +24,7 @@ pub const WIDE_CI_MULTIPLE: f64 = 5.0;
 
 pub const DEFINITIONS: &[(&str, &str)] = &[(
     "confidence",
-    "good, or low with the reasons: fewer samples than --min-iters (the budget ran out first; with one sample there is no confidence interval), the 95% CI of the median wider than ±5x --target-ci of it, or the case contended (interference). Only good cases decide a fastest backend or a compare verdict",
+    "good, or low with the reasons: fewer samples than --min-iters (the budget ran out first; with one sample there is no confidence interval), the 95% CI of the median wider than ±5x --target-ci of it, the case contended (interference), or unsteady: the median of its slowest quarter of samples, in recorded order, more than 1.10x its fastest quarter's (Mann-Whitney p < 0.001; 40 samples or more). Only good cases decide a fastest backend; compare calls a change beside a contended or unsteady side inconclusive",
 )];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +76,7 @@ pub fn assess(
     stop: Option<StopReason>,
     timing: &TimingConfig,
     interference: Option<&Interference>,
+    drift: Option<&Drift>,
 ) -> Confidence {
     let mut reasons = Vec::new();
     let n = stats.n;
@@ -103,6 +115,9 @@ pub fn assess(
     if let Some(i) = interference.filter(|i| i.contended) {
         reasons.push(format!("contended: {}", i.reasons.join("; ")));
     }
+    if let Some(d) = drift.filter(|d| unsteady(d)) {
+        reasons.push(unsteady_reason(d));
+    }
     Confidence {
         level: if reasons.is_empty() {
             Level::Good
@@ -111,6 +126,16 @@ pub fn assess(
         },
         reasons,
     }
+}
+
+/// What an unsteady case's reason says.
+pub fn unsteady_reason(d: &Drift) -> String {
+    format!(
+        "unsteady: the median moved from {} to {} ({:.2}x) between quarters of the timed samples; the machine changed speed",
+        ditbench_core::util::units::format_seconds(d.fastest_block_s),
+        ditbench_core::util::units::format_seconds(d.slowest_block_s),
+        d.ratio
+    )
 }
 
 #[cfg(test)]
@@ -126,7 +151,7 @@ mod tests {
     #[test]
     fn enough_tight_samples_are_good() {
         let s = summarize(&[1.0, 1.001, 0.999, 1.0, 1.0, 1.002, 0.998]);
-        let c = assess(&s, Some(StopReason::Converged), &timing(), None);
+        let c = assess(&s, Some(StopReason::Converged), &timing(), None, None);
         assert!(c.is_good(), "{c:?}");
         assert_eq!(c.summary(), "good");
     }
@@ -135,7 +160,7 @@ mod tests {
     fn one_sample_from_a_spent_budget_is_low_and_says_there_is_no_ci() {
         let s = summarize(&[3.3]);
         assert_eq!(s.relative_ci_half_width(), None);
-        let c = assess(&s, Some(StopReason::Budget), &timing(), None);
+        let c = assess(&s, Some(StopReason::Budget), &timing(), None, None);
         assert_eq!(c.level, Level::Low);
         assert_eq!(
             c.reasons,
@@ -148,14 +173,14 @@ mod tests {
             min_iters: 1,
             ..timing()
         };
-        let c = assess(&s, Some(StopReason::Converged), &one, None);
+        let c = assess(&s, Some(StopReason::Converged), &one, None, None);
         assert_eq!(c.reasons, ["one sample: no confidence interval"]);
     }
 
     #[test]
     fn a_wide_ci_is_low() {
         let s = summarize(&[1.0, 1.5, 0.7, 1.2, 0.9, 1.4, 0.8]);
-        let c = assess(&s, Some(StopReason::Budget), &timing(), None);
+        let c = assess(&s, Some(StopReason::Budget), &timing(), None, None);
         assert_eq!(c.level, Level::Low);
         assert!(
             c.reasons[0].contains("wider than 5x --target-ci 1%"),
@@ -180,12 +205,32 @@ mod tests {
             mhz: None,
         };
         let i = Interference::from_readings(vec![Ok(Reading::Cpu(cpu))], CONTENDED_SHARE);
-        let c = assess(&s, Some(StopReason::Converged), &timing(), Some(&i));
+        let c = assess(&s, Some(StopReason::Converged), &timing(), Some(&i), None);
         assert!(!median_usable(&s, &timing(), Some(&i)));
         assert_eq!(c.level, Level::Low);
         assert!(
             c.reasons[0].starts_with("contended: others took 1.90"),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn a_case_whose_level_moved_while_timed_is_unsteady() {
+        // 2.0 ms for the first half of the samples, then 3.0 ms.
+        let samples: Vec<f64> = (0..200)
+            .map(|i| if i < 100 { 2e-3 } else { 3e-3 } * (1.0 + (i % 7) as f64 * 1e-3))
+            .collect();
+        let s = summarize(&samples);
+        let d = crate::stats::drift(&samples).unwrap();
+        assert!(unsteady(&d));
+        let c = assess(&s, Some(StopReason::Converged), &timing(), None, Some(&d));
+        assert_eq!(c.level, Level::Low);
+        assert!(
+            c.reasons.last().unwrap().starts_with("unsteady: the median moved from 2.00"),
+            "{c:?}"
+        );
+        // A steady one is not.
+        let steady: Vec<f64> = (0..200).map(|i| 2e-3 * (1.0 + (i % 7) as f64 * 1e-3)).collect();
+        assert!(!unsteady(&crate::stats::drift(&steady).unwrap()));
     }
 }

@@ -350,7 +350,13 @@ impl CaseResult {
     pub fn confidence_under(&self, timing: &TimingConfig) -> Option<Confidence> {
         self.confidence.clone().or_else(|| {
             self.stats.as_ref().map(|s| {
-                confidence::assess(s, self.stop_reason, timing, self.interference.as_ref())
+                confidence::assess(
+                    s,
+                    self.stop_reason,
+                    timing,
+                    self.interference.as_ref(),
+                    crate::stats::drift(&self.samples_s).as_ref(),
+                )
             })
         })
     }

@@ -710,6 +710,7 @@ fn fill_from_response(
         m.stop_reason,
         timing,
         result.interference.as_ref(),
+        crate::stats::drift(&m.samples_s).as_ref(),
     ));
     result.stats = Some(s);
     if !m.forward_s.is_empty() && m.forward_s.len() == m.samples_s.len() {

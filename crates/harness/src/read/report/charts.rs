@@ -450,17 +450,24 @@ fn draw_series_legend(
     Ok(())
 }
 
-/// A case's median per run (oldest left) with its 95% CI as whiskers; change
-/// points as a vertical line, red for a regression, green for an improvement.
-pub fn trend(title: &str, points: &[HistoryPoint], changes: &[ChangePoint]) -> Result<Chart> {
+/// A case's median per run (oldest left) with its 95% CI as whiskers; the
+/// gate's run-to-run band (low, high seconds) shaded; change points as a
+/// vertical line, red for a regression, green for an improvement.
+pub fn trend(
+    title: &str,
+    points: &[HistoryPoint],
+    changes: &[ChangePoint],
+    band: Option<(f64, f64)>,
+) -> Result<Chart> {
     if let Some(c) = Chart::out_of_range(
         points
             .iter()
-            .flat_map(|p| [p.median_s, p.ci_low_s, p.ci_high_s]),
+            .flat_map(|p| [p.median_s, p.ci_low_s, p.ci_high_s])
+            .chain(band.into_iter().flat_map(|(lo, hi)| [lo, hi])),
     ) {
         return Ok(c);
     }
-    Chart::draw(|size| trend_drawing(size, title, points, changes))
+    Chart::draw(|size| trend_drawing(size, title, points, changes, band))
 }
 
 fn trend_drawing(
@@ -468,10 +475,12 @@ fn trend_drawing(
     title: &str,
     points: &[HistoryPoint],
     changes: &[ChangePoint],
+    band: Option<(f64, f64)>,
 ) -> Result<String> {
     let longest = points
         .iter()
         .map(|p| p.ci_high_s.max(p.median_s))
+        .chain(band.map(|(_, hi)| hi))
         .fold(0f64, f64::max);
     let (scale, unit) = seconds_unit(longest);
     let n = points.len();
@@ -506,6 +515,14 @@ fn trend_drawing(
             .y_desc(format!("median ({unit})"))
             .draw()
             .map_err(|e| anyhow!("chart: {e}"))?;
+        if let Some((lo, hi)) = band {
+            chart
+                .draw_series([Rectangle::new(
+                    [(-0.5, lo * scale), (n as f64 - 0.5, hi * scale)],
+                    BAR.mix(0.12).filled(),
+                )])
+                .map_err(|e| anyhow!("chart: {e}"))?;
+        }
         draw_change_points(&mut chart, changes, longest * scale * 1.15)?;
         let line: Vec<(f64, f64)> = points
             .iter()

@@ -1,13 +1,17 @@
 //! History: each case's median over a series of runs (a directory of
-//! nightly results), with change points where the regression gate
-//! ([`crate::read::compare`]) finds a significant step between consecutive runs.
+//! nightly results), the gate's run-to-run band around them, and change
+//! points where the regression gate ([`crate::read::compare`]) tells
+//! consecutive runs apart, judged against that band.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::{LoadedRun, charts};
-use crate::read::compare::{Thresholds, Verdict, case_key, time_change};
+use crate::read::compare::{
+    RunNoise, Thresholds, Verdict, case_key, run_noise, time_change, unsteady_drift,
+};
+use crate::stats::median;
 use crate::record::results::{CaseResult, Status};
 
 /// One run's measurement of a case.
@@ -31,11 +35,24 @@ pub struct ChangePoint {
     pub p_value: f64,
 }
 
+/// The medians the latest run of the case counts as unchanged within: the
+/// gate's band from the runs before it, around their median.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryBand {
+    pub center_s: f64,
+    pub low_s: f64,
+    pub high_s: f64,
+    /// The run-to-run spread it comes from.
+    pub noise: RunNoise,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseHistory {
     pub case: String,
     pub host: String,
     pub points: Vec<HistoryPoint>,
+    /// `None` with fewer runs than the gate needs for a band.
+    pub band: Option<HistoryBand>,
     pub change_points: Vec<ChangePoint>,
     pub chart_svg: super::charts::Chart,
 }
@@ -100,11 +117,25 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
         if runs.len() < 2 {
             continue;
         }
+        let medians: Vec<f64> = runs.iter().map(|m| m.point.median_s).collect();
+        // As `compare --history` judges a night: the runs up to the
+        // baseline (the earlier of the pair), within the lookback.
+        let noise_until = |i: usize| {
+            let from = (i + 1).saturating_sub(thresholds.history_lookback);
+            run_noise(&medians[from..=i]).filter(|n| n.runs >= thresholds.history_min_runs)
+        };
         let change_points: Vec<ChangePoint> = runs
             .windows(2)
             .enumerate()
             .filter_map(|(i, pair)| {
-                let change = time_change(pair[0].samples, pair[1].samples, thresholds);
+                let noise = noise_until(i);
+                let change = time_change(
+                    pair[0].samples,
+                    pair[1].samples,
+                    thresholds,
+                    noise.as_ref(),
+                    unsteady_drift([pair[0].samples, pair[1].samples]),
+                );
                 (change.verdict != Verdict::Unchanged).then(|| ChangePoint {
                     at: i + 1,
                     started_at: pair[1].point.started_at.clone(),
@@ -114,9 +145,28 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
                 })
             })
             .collect();
+        // The band the latest run was judged against, centred on the median
+        // of the runs before it.
+        let earlier = &medians[..medians.len() - 1];
+        let band = noise_until(earlier.len() - 1).map(|noise| {
+            let center_s = median(earlier);
+            let [down, up] = thresholds.band(Some(&noise), center_s);
+            HistoryBand {
+                center_s,
+                low_s: center_s * down,
+                high_s: center_s * up,
+                noise,
+            }
+        });
         let points: Vec<HistoryPoint> = runs.into_iter().map(|m| m.point).collect();
         out.push(CaseHistory {
-            chart_svg: charts::trend(&format!("{case} ({host})"), &points, &change_points)?,
+            chart_svg: charts::trend(
+                &format!("{case} ({host})"),
+                &points,
+                &change_points,
+                band.as_ref().map(|b| (b.low_s, b.high_s)),
+            )?,
+            band,
             case,
             host,
             points,
