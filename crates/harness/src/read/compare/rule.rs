@@ -515,7 +515,7 @@ mod tests {
         let t = Thresholds::default();
         let edge = 1.0 + t.time_relative;
         // A quiet case keeps the threshold's band.
-        let quiet = runs(0.002, 0.0499, 0.0501);
+        let quiet = runs(0.002, 0.050, 0.050);
         assert_eq!(t.band(Some(&quiet), 0.050), [1.0 / edge, edge]);
         // A noisy one gets z standard deviations of a two-run ratio.
         let noisy_runs = runs(0.05, 0.048, 0.052);
@@ -544,7 +544,9 @@ mod tests {
         let bimodal = runs(0.01, 0.0020, 0.0030);
         let [down, up] = t.band(Some(&bimodal), 0.0020);
         assert!((up - 1.5 * 1.05).abs() < 1e-12, "{up}");
-        assert!((down - 1.0 / 1.05).abs() < 1e-12, "{down}");
+        // Below: the spread's 4 standard deviations (1.058x), not the envelope.
+        let z = (t.history_z * 2f64.sqrt() * 0.01).exp();
+        assert!((down - 1.0 / z).abs() < 1e-12, "{down}");
         let base = noisy(0.0020, 0.01, 200, 14);
         // A/A into the slow mode: not a regression.
         let slow_mode = noisy(0.0030, 0.01, 200, 15);
