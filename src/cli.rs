@@ -66,13 +66,15 @@ Examples:
     )]
     Compare(Box<CompareArgs>),
     /// Measure the regression gate on this machine: false alarms and detected slowdowns over repeated runs.
-    #[command(after_help = "Every ordered pair of runs is an A/A pair; each factor scales the candidate's samples.
+    #[command(
+        after_help = "Every ordered pair of runs is an A/A pair; each factor scales the candidate's samples.
 With history, each pair's history is every run but the candidate.
 
 Examples:
   scripts/measure-gate.sh --runs 7                       # runs the suite 7 times, then this
   ditbench gate-study results/gate-runs/ > gate-study.md
-  ditbench gate-study results/gate-runs/ --history-z 3 --format json")]
+  ditbench gate-study results/gate-runs/ --history-z 3 --format json"
+    )]
     GateStudy(Box<GateStudyArgs>),
     /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
     #[command(after_help = "Examples:

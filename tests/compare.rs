@@ -116,7 +116,11 @@ fn ten_percent_slower_is_flagged_and_two_percent_is_not() {
     let (code, json) = json_compare(&base, &faster, &no_floor);
     assert!(matches!(code, Some(0 | 3)), "{json}");
     assert_eq!(json["regressions"], 0);
-    assert!(json["improvements"].as_u64().unwrap() >= 15, "{}", json["improvements"]);
+    assert!(
+        json["improvements"].as_u64().unwrap() >= 15,
+        "{}",
+        json["improvements"]
+    );
     // The terminal table and Markdown say the same.
     let (code, table, _) = compare(&[base.to_str().unwrap(), slower.to_str().unwrap()]);
     assert_eq!(code, Some(1));
@@ -132,7 +136,10 @@ fn ten_percent_slower_is_flagged_and_two_percent_is_not() {
         md.contains("regression(s)**") && md.contains("| band | time | rule |"),
         "{md}"
     );
-    assert!(md.contains("| 0.952–1.050 | **regression** | interval |"), "{md}");
+    assert!(
+        md.contains("| 0.952–1.050 | **regression** | interval |"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -299,8 +306,8 @@ fn one_sample_or_a_contended_side_is_inconclusive_not_unchanged() {
 
 #[test]
 fn a_real_run_compared_with_itself_passes() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("results/examples/cpu-2core-vm-default.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("results/examples/cpu-2core-vm-default.json");
     let (code, json) = json_compare(&path, &path, &[]);
     assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["cases"].as_array().unwrap().len(), 40);
@@ -343,7 +350,11 @@ fn history_widens_a_noisy_case_s_band_and_leaves_out_the_candidate() {
         &["--history", history.to_str().unwrap()],
     );
     assert_eq!((without_code, code), (Some(1), Some(1)));
-    assert_eq!(with["history"]["runs"], 6, "tonight left out: {}", with["history"]);
+    assert_eq!(
+        with["history"]["runs"], 6,
+        "tonight left out: {}",
+        with["history"]
+    );
     assert_eq!(with["history"]["cases_with_band"], 28);
     let moved = sweep()["cases"][0]["id"].clone();
     let find = |json: &Value| {
@@ -362,7 +373,10 @@ fn history_widens_a_noisy_case_s_band_and_leaves_out_the_candidate() {
     assert_eq!(first["verdict"], "unchanged", "{first}");
     assert_eq!(find(&without)["verdict"], "regression");
     // The steady cases keep the 5% band and still regress at +10%.
-    assert_eq!(with["regressions"], without["regressions"].as_u64().unwrap() - 1);
+    assert_eq!(
+        with["regressions"],
+        without["regressions"].as_u64().unwrap() - 1
+    );
     let (_, md, _) = compare(&[
         base.to_str().unwrap(),
         tonight_path.to_str().unwrap(),
@@ -382,17 +396,37 @@ fn the_gate_study_counts_false_alarms_and_found_slowdowns() {
         write(dir.path(), &format!("run-{i}.json"), &nightly(i, level));
     }
     let out = ditbench()
-        .args(["gate-study", dir.path().to_str().unwrap(), "--format", "json", "--factors", "1.1,2"])
+        .args([
+            "gate-study",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "json",
+            "--factors",
+            "1.1,2",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let with = &json["with_history"];
     assert_eq!((&with["runs"], &with["pairs"]), (&6.into(), &30.into()));
     // The A/A pairs (factor 1, added) of a steady copy fail no night.
     assert_eq!(with["factors"][0]["factor"], 1.0);
-    assert_eq!(with["factors"][0]["pairs_failed"], 0, "{}", with["factors"][0]);
-    assert!(json["without_history"]["factors"][0]["pairs_failed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        with["factors"][0]["pairs_failed"], 0,
+        "{}",
+        with["factors"][0]
+    );
+    assert!(
+        json["without_history"]["factors"][0]["pairs_failed"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // 2x is found in every pair in each of the 27 steady cases; the first
     // case moves by up to 1.39x between nights, and its band says so.
     assert!(with["factors"][2]["regressions"].as_u64().unwrap() >= 30 * 27);
@@ -402,17 +436,26 @@ fn the_gate_study_counts_false_alarms_and_found_slowdowns() {
         .iter()
         .find(|c| c["case"] == sweep()["cases"][0]["id"])
         .unwrap();
-    assert!(wobbly["widest_a_a_ratio"].as_f64().unwrap() > 1.38, "{wobbly}");
+    assert!(
+        wobbly["widest_a_a_ratio"].as_f64().unwrap() > 1.38,
+        "{wobbly}"
+    );
     assert!(wobbly["band_up"].as_f64().unwrap() > 1.38, "{wobbly}");
     let md = ditbench()
         .args(["gate-study", dir.path().to_str().unwrap()])
         .output()
         .unwrap();
     let md = String::from_utf8(md.stdout).unwrap();
-    assert!(md.contains("## With history: cases") && md.contains("smallest found"), "{md}");
+    assert!(
+        md.contains("## With history: cases") && md.contains("smallest found"),
+        "{md}"
+    );
     // One run is no study.
     let one = ditbench()
-        .args(["gate-study", dir.path().join("run-0.json").to_str().unwrap()])
+        .args([
+            "gate-study",
+            dir.path().join("run-0.json").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(one.status.code(), Some(2));
@@ -452,7 +495,10 @@ fn unusable_input_exits_2() {
         (vec![b, b, "--time-threshold=-1"], "--time-threshold"),
         (vec![b, b, "--alpha", "1.5"], "--alpha"),
         (vec![b, b, "--history-min-runs", "1"], "--history-min-runs"),
-        (vec![b, b, "--history", "/nonexistent"], "history: cannot read"),
+        (
+            vec![b, b, "--history", "/nonexistent"],
+            "history: cannot read",
+        ),
     ] {
         let (code, _, stderr) = compare(&args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");

@@ -392,9 +392,15 @@ mod tests {
     fn selection_gives_the_sorted_median_to_the_bit() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for n in 1..40 {
-            let values: Vec<f64> = (0..n).map(|_| f64::from(rng.next_u32() % 7) * 0.1).collect();
+            let values: Vec<f64> = (0..n)
+                .map(|_| f64::from(rng.next_u32() % 7) * 0.1)
+                .collect();
             let mut copy = values.clone();
-            assert_eq!(median_in_place(&mut copy).to_bits(), median(&values).to_bits(), "{values:?}");
+            assert_eq!(
+                median_in_place(&mut copy).to_bits(),
+                median(&values).to_bits(),
+                "{values:?}"
+            );
         }
     }
 

@@ -133,12 +133,19 @@ pub fn study(
     let mut cases: BTreeMap<String, CaseAccumulator> = BTreeMap::new();
     let mut pairs = 0;
     for (j, candidate) in runs.iter().enumerate() {
-        let history = with_history
-            .then(|| History::new(runs, std::slice::from_ref(candidate), None));
-        for baseline in runs.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, r)| r) {
+        let history =
+            with_history.then(|| History::new(runs, std::slice::from_ref(candidate), None));
+        for baseline in runs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != j)
+            .map(|(_, r)| r)
+        {
             pairs += 1;
-            let (matched, _) =
-                match_cases(std::slice::from_ref(baseline), std::slice::from_ref(candidate));
+            let (matched, _) = match_cases(
+                std::slice::from_ref(baseline),
+                std::slice::from_ref(candidate),
+            );
             let judged: Vec<(Evidence, Option<RunNoise>, Option<f64>)> = matched
                 .iter()
                 .map(|m| {
@@ -281,10 +288,9 @@ mod tests {
 
     /// A run of two cases: a steady one and one that moves 20% between runs.
     fn run(index: usize) -> RunResults {
-        let mut run: RunResults = serde_json::from_str(include_str!(
-            "../../../../tests/fixtures/cpu-vm-sweep.json"
-        ))
-        .unwrap();
+        let mut run: RunResults =
+            serde_json::from_str(include_str!("../../../../tests/fixtures/cpu-vm-sweep.json"))
+                .unwrap();
         run.started_at = format!("2026-12-0{}T00:00:00Z", index + 1);
         run.cases.truncate(2);
         let wobble = [1.0, 1.2, 0.9, 1.15, 0.95, 1.1][index];
@@ -314,9 +320,8 @@ mod tests {
         let t = Thresholds::default();
         let without = study(&runs, &factors, &t, false);
         assert_eq!((without.runs, without.pairs), (6, 30));
-        let [s, w] = [&steady, &wobbly].map(|k| {
-            without.cases.iter().position(|c| &c.case == k).unwrap()
-        });
+        let [s, w] =
+            [&steady, &wobbly].map(|k| without.cases.iter().position(|c| &c.case == k).unwrap());
         // Without history the wobbly case raises false alarms in A/A pairs.
         assert!(case(&without, w).factors[0].regressions > 0);
         assert!(without.factors[0].pairs_failed > 0);
@@ -344,7 +349,10 @@ mod tests {
         let r = run(0);
         let s = slowed(&r, 2.0);
         assert_eq!(s.cases[0].samples_s[3], r.cases[0].samples_s[3] * 2.0);
-        let (a, b) = (r.cases[0].stats.as_ref().unwrap(), s.cases[0].stats.as_ref().unwrap());
+        let (a, b) = (
+            r.cases[0].stats.as_ref().unwrap(),
+            s.cases[0].stats.as_ref().unwrap(),
+        );
         assert_eq!(b.median_s, a.median_s * 2.0);
         assert_eq!(b.n, a.n);
         assert_eq!(s.started_at, r.started_at);

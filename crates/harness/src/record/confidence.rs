@@ -226,11 +226,16 @@ mod tests {
         let c = assess(&s, Some(StopReason::Converged), &timing(), None, Some(&d));
         assert_eq!(c.level, Level::Low);
         assert!(
-            c.reasons.last().unwrap().starts_with("unsteady: the median moved from 2.00"),
+            c.reasons
+                .last()
+                .unwrap()
+                .starts_with("unsteady: the median moved from 2.00"),
             "{c:?}"
         );
         // A steady one is not.
-        let steady: Vec<f64> = (0..200).map(|i| 2e-3 * (1.0 + (i % 7) as f64 * 1e-3)).collect();
+        let steady: Vec<f64> = (0..200)
+            .map(|i| 2e-3 * (1.0 + (i % 7) as f64 * 1e-3))
+            .collect();
         assert!(!unsteady(&crate::stats::drift(&steady).unwrap()));
     }
 }

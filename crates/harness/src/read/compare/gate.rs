@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::history::{History, RunNoise};
-use super::rule::{MemoryChange, Rule, Thresholds, TimeChange, Verdict, memory_change, time_change};
+use super::rule::{
+    MemoryChange, Rule, Thresholds, TimeChange, Verdict, memory_change, time_change,
+};
 use crate::record::confidence;
 use crate::record::results::{CaseResult, RunResults, Status, shard_sets};
 use crate::stats;
@@ -317,7 +319,12 @@ impl Matched<'_> {
     /// The case judged: its time verdict `time` (from [`time_change`] or
     /// [`super::rule::judge`]) checked against contention, and its peak
     /// memory change against the range `history` has seen.
-    pub fn judged(&self, mut time: TimeChange, history: Option<&History>, t: &Thresholds) -> CaseChange {
+    pub fn judged(
+        &self,
+        mut time: TimeChange,
+        history: Option<&History>,
+        t: &Thresholds,
+    ) -> CaseChange {
         let (b, c) = (self.baseline, self.candidate);
         // A change beside a contended side may be the machine's (a busy run
         // measured 0.66x to 113x a quiet one): a rerun decides. "Unchanged"
@@ -488,7 +495,6 @@ fn environment_changes(baseline: &[RunResults], candidate: &[RunResults]) -> Vec
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {

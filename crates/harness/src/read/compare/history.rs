@@ -102,7 +102,10 @@ impl History {
             let mut latest = BTreeMap::new();
             for c in &run.cases {
                 if c.status == Status::Ok && !c.samples_s.is_empty() && !c.contended() {
-                    let m = c.stats.as_ref().map_or_else(|| median(&c.samples_s), |s| s.median_s);
+                    let m = c
+                        .stats
+                        .as_ref()
+                        .map_or_else(|| median(&c.samples_s), |s| s.median_s);
                     let peak = c.memory.as_ref().and_then(|m| m.peak_rss_bytes);
                     latest.insert(c.key().to_string(), (m, peak));
                 }
@@ -140,7 +143,13 @@ impl History {
 
     /// The range of the case's peak memory on `host` over its latest
     /// `lookback` runs, when at least `min_runs` of them have one.
-    pub fn peaks(&self, host: &str, key: &str, lookback: usize, min_runs: usize) -> Option<PeakRange> {
+    pub fn peaks(
+        &self,
+        host: &str,
+        key: &str,
+        lookback: usize,
+        min_runs: usize,
+    ) -> Option<PeakRange> {
         let peaks: Vec<u64> = self
             .points(host, key, lookback)
             .iter()
@@ -160,7 +169,13 @@ impl History {
 
     /// The case's run-to-run noise on `host`, when its latest `lookback`
     /// runs hold at least `min_runs` of it.
-    pub fn noise(&self, host: &str, key: &str, lookback: usize, min_runs: usize) -> Option<RunNoise> {
+    pub fn noise(
+        &self,
+        host: &str,
+        key: &str,
+        lookback: usize,
+        min_runs: usize,
+    ) -> Option<RunNoise> {
         let medians = self.medians(host, key, lookback);
         (medians.len() >= min_runs.max(2))
             .then(|| run_noise(&medians))

@@ -153,4 +153,3 @@ fn markdown_notes(c: &Comparison, md: &mut String) {
         }
     }
 }
-

@@ -321,7 +321,12 @@ pub struct MemoryChange {
 /// (the baseline's peak `--memory-threshold` up, or with history the
 /// highest earlier peak that far up) and more than `--memory-floor-mib`
 /// above the baseline; an improvement mirrors it.
-pub fn memory_change(base: u64, cand: u64, t: &Thresholds, peaks: Option<&PeakRange>) -> MemoryChange {
+pub fn memory_change(
+    base: u64,
+    cand: u64,
+    t: &Thresholds,
+    peaks: Option<&PeakRange>,
+) -> MemoryChange {
     let m = 1.0 + t.memory_relative;
     let (mut down, mut up) = (base as f64 / m, base as f64 * m);
     if let Some(p) = peaks {
@@ -394,12 +399,18 @@ mod tests {
         let t = Thresholds::default();
         // Its level moved 1.45x while timed: 1.45x is within its reach...
         let change = time_change(&base, &slow_mode, &t, None, Some(1.45));
-        assert_eq!((change.verdict, change.rule), (Verdict::Unchanged, Rule::Unsteady));
+        assert_eq!(
+            (change.verdict, change.rule),
+            (Verdict::Unchanged, Rule::Unsteady)
+        );
         assert!((change.band[1] - 1.05 * 1.45).abs() < 1e-12);
         // ...2x is not.
         let doubled = scaled(&noisy(0.002, 0.01, 200, 19), 2.0);
         let change = time_change(&base, &doubled, &t, None, Some(1.45));
-        assert_eq!((change.verdict, change.rule), (Verdict::Regression, Rule::Unsteady));
+        assert_eq!(
+            (change.verdict, change.rule),
+            (Verdict::Regression, Rule::Unsteady)
+        );
     }
 
     #[test]
@@ -521,7 +532,10 @@ mod tests {
         let noisy_runs = runs(0.05, 0.048, 0.052);
         let z = (t.history_z * 2f64.sqrt() * 0.05).exp();
         let band = t.band(Some(&noisy_runs), 0.050);
-        assert!((band[1] - z).abs() < 1e-12 && (band[0] - 1.0 / z).abs() < 1e-12, "{band:?}");
+        assert!(
+            (band[1] - z).abs() < 1e-12 && (band[0] - 1.0 / z).abs() < 1e-12,
+            "{band:?}"
+        );
         // 10% slower: a regression within a run, noise between runs.
         let base = noisy(0.050, 0.01, 60, 12);
         let slower = scaled(&noisy(0.050, 0.01, 60, 13), 1.10);

@@ -11,8 +11,8 @@ use super::{LoadedRun, charts};
 use crate::read::compare::{
     RunNoise, Thresholds, Verdict, case_key, run_noise, time_change, unsteady_drift,
 };
-use crate::stats::median;
 use crate::record::results::{CaseResult, Status};
+use crate::stats::median;
 
 /// One run's measurement of a case.
 #[derive(Debug, Clone, Serialize)]
