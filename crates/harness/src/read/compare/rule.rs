@@ -57,16 +57,22 @@ impl Thresholds {
     /// within, for a baseline median of `baseline_s`. Without history:
     /// 1 / (1 + t) to 1 + t. With it, the widest of that; z run-to-run
     /// standard deviations of the ratio of two runs (each run's median
-    /// varies by `spread`, so their log ratio by sqrt(2) x `spread`); and
-    /// the slowest and fastest earlier run relative to the baseline, t
-    /// beyond them, since a machine with two speeds (a bimodal case)
-    /// puts its runs in two clusters that a spread alone understates.
+    /// varies by `spread`, so their log ratio by sqrt(2) x `spread`), but
+    /// never more than the slowest over the fastest earlier run; and the
+    /// slowest and fastest earlier run relative to the baseline, t beyond
+    /// them. A machine with two speeds (a bimodal case) puts its runs in
+    /// two clusters: the envelope covers both, and a spread measured
+    /// across them (libtorch's wan-tiny train step at 3.4 and 6.6 ms: 45%)
+    /// would otherwise make a band of 12x.
     pub fn band(&self, noise: Option<&RunNoise>, baseline_s: f64) -> [f64; 2] {
         let t = 1.0 + self.time_relative;
         let Some(n) = noise else {
             return [1.0 / t, t];
         };
-        let z = (self.history_z * std::f64::consts::SQRT_2 * n.spread).exp();
+        let range = (n.slowest_s / n.fastest_s).max(1.0);
+        let z = (self.history_z * std::f64::consts::SQRT_2 * n.spread)
+            .exp()
+            .min(range);
         [
             (1.0 / t).min(1.0 / z).min(n.fastest_s / baseline_s / t),
             t.max(z).max(n.slowest_s / baseline_s * t),
@@ -529,7 +535,7 @@ mod tests {
         let quiet = runs(0.002, 0.050, 0.050);
         assert_eq!(t.band(Some(&quiet), 0.050), [1.0 / edge, edge]);
         // A noisy one gets z standard deviations of a two-run ratio.
-        let noisy_runs = runs(0.05, 0.048, 0.052);
+        let noisy_runs = runs(0.05, 0.040, 0.055);
         let z = (t.history_z * 2f64.sqrt() * 0.05).exp();
         let band = t.band(Some(&noisy_runs), 0.050);
         assert!(
@@ -548,6 +554,17 @@ mod tests {
         assert_eq!(change.run_noise.as_ref().map(|n| n.runs), Some(10));
         let change = time_change(&base, &slower, &t, Some(&quiet), None);
         assert_eq!(change.verdict, Verdict::Regression);
+    }
+
+    #[test]
+    fn a_spread_measured_across_two_speeds_never_widens_the_band_past_their_range() {
+        let t = Thresholds::default();
+        // libtorch's wan-tiny train step: runs at 3.4 and 6.6 ms, a robust
+        // spread of 45% (z-band 12.6x), a range of 2.03x.
+        let split = runs(0.448, 0.00339, 0.00689);
+        let [down, up] = t.band(Some(&split), 0.00339);
+        assert!((up - 0.00689 / 0.00339 * 1.05).abs() < 1e-12, "{up}");
+        assert!((down - 0.00339 / 0.00689).abs() < 1e-12, "{down}");
     }
 
     #[test]
