@@ -307,7 +307,7 @@ mod tests {
         run
     }
 
-    fn case<'a>(s: &'a GateStudy, n: usize) -> &'a CaseStudy {
+    fn case(s: &GateStudy, n: usize) -> &CaseStudy {
         &s.cases[n]
     }
 

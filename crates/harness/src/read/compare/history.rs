@@ -51,7 +51,6 @@ pub fn run_noise(medians: &[f64]) -> Option<RunNoise> {
 /// One run's median of a case, and its peak memory.
 #[derive(Debug, Clone)]
 struct Point {
-    started_at: String,
     median_s: f64,
     peak_rss_bytes: Option<u64>,
 }
@@ -116,7 +115,6 @@ impl History {
                     .entry((run.environment.host.clone(), key))
                     .or_default()
                     .push(Point {
-                        started_at: run.started_at.clone(),
                         median_s,
                         peak_rss_bytes,
                     });
@@ -162,11 +160,6 @@ impl History {
         })
     }
 
-    /// Earlier runs of the case on `host` within `lookback`.
-    pub fn runs_of(&self, host: &str, key: &str, lookback: usize) -> usize {
-        self.medians(host, key, lookback).len()
-    }
-
     /// The case's run-to-run noise on `host`, when its latest `lookback`
     /// runs hold at least `min_runs` of it.
     pub fn noise(
@@ -180,15 +173,6 @@ impl History {
         (medians.len() >= min_runs.max(2))
             .then(|| run_noise(&medians))
             .flatten()
-    }
-
-    /// When the latest run of the history started, if any.
-    pub fn latest(&self) -> Option<&str> {
-        self.series
-            .values()
-            .filter_map(|points| points.last())
-            .map(|p| p.started_at.as_str())
-            .max()
     }
 }
 
