@@ -91,28 +91,6 @@ pub struct GateStudy {
 /// detected: 19 of 20.
 pub const DETECTED_SHARE: f64 = 0.95;
 
-/// `run` with every case's samples and their statistics (what the gate
-/// reads) times `factor`.
-pub fn slowed(run: &RunResults, factor: f64) -> RunResults {
-    let mut run = run.clone();
-    for c in &mut run.cases {
-        for s in c.samples_s.iter_mut().chain(&mut c.warmup_samples_s) {
-            *s *= factor;
-        }
-        if let Some(stats) = c.stats.as_mut() {
-            stats.median_s *= factor;
-            stats.mean_s *= factor;
-            stats.stddev_s *= factor;
-            stats.min_s *= factor;
-            stats.max_s *= factor;
-            stats.p10_s *= factor;
-            stats.p90_s *= factor;
-            stats.ci95_median_s = stats.ci95_median_s.map(|x| x * factor);
-        }
-    }
-    run
-}
-
 /// Study the gate on `runs` (repeats of one suite on one machine, at least
 /// two), injecting each of `factors` into the candidate of every pair. Each
 /// pair's evidence is measured once; a factor scales it
@@ -342,19 +320,5 @@ mod tests {
         assert_eq!(wobbly.smallest_detected, None);
         assert!(case(&with, w).spread.unwrap() > 0.05);
         assert!(case(&with, w).widest_a_a_ratio > 1.25);
-    }
-
-    #[test]
-    fn slowing_a_run_scales_every_timing_and_nothing_else() {
-        let r = run(0);
-        let s = slowed(&r, 2.0);
-        assert_eq!(s.cases[0].samples_s[3], r.cases[0].samples_s[3] * 2.0);
-        let (a, b) = (
-            r.cases[0].stats.as_ref().unwrap(),
-            s.cases[0].stats.as_ref().unwrap(),
-        );
-        assert_eq!(b.median_s, a.median_s * 2.0);
-        assert_eq!(b.n, a.n);
-        assert_eq!(s.started_at, r.started_at);
     }
 }
