@@ -137,7 +137,8 @@ fn cases_beside_busy_loops_are_flagged_and_compare_will_not_judge_them() {
         assert!(
             why.iter()
                 .map(|w| w.as_str().unwrap())
-                .any(|w| w.contains("but the candidate was contended: others took")),
+                // "both sides were" when the quiet run was busy too.
+                .any(|w| w.contains("contended: others took")),
             "{why:?}"
         );
         assert_eq!(c["time"]["rule"], "contended");

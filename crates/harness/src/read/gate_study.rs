@@ -310,14 +310,14 @@ mod tests {
         let with = study(&runs, &factors, &t, true);
         assert_eq!(with.factors[0].pairs_failed, 0, "{:?}", with.factors[0]);
         assert_eq!(case(&with, s).smallest_detected, Some(1.10));
-        // The wobbly case's band is wide (a 14% spread over five runs gives
-        // 2.2x): 1.10x is noise for it, and 2x is found only where the
-        // baseline ran fast.
+        // The wobbly case's band covers the range of its runs (1.33x: its
+        // 14% spread alone would give 2.2x): 1.10x is mostly noise for it,
+        // and 2x is found in every pair.
         let wobbly = case(&with, w);
-        assert!(wobbly.band_up > 2.0, "{wobbly:?}");
-        assert_eq!(wobbly.factors[1].regressions, 0);
-        assert!(wobbly.factors[2].regressions > 0, "{wobbly:?}");
-        assert_eq!(wobbly.smallest_detected, None);
+        assert!(wobbly.band_up > 1.25 && wobbly.band_up < 1.5, "{wobbly:?}");
+        assert!(wobbly.factors[1].regressions < 10, "{wobbly:?}");
+        assert_eq!(wobbly.factors[2].regressions, 30);
+        assert_eq!(wobbly.smallest_detected, Some(2.0));
         assert!(case(&with, w).spread.unwrap() > 0.05);
         assert!(case(&with, w).widest_a_a_ratio > 1.25);
     }
