@@ -1,6 +1,6 @@
 //! A busy machine is detected: cases timed beside real busy-loop processes
-//! are flagged contended, of low confidence, and `compare` will not judge
-//! them. Alone in its test binary, so the only hogs are the ones it starts.
+//! are flagged contended, of low confidence, and `compare` claims no change
+//! from them. Alone in its test binary, so the only hogs are the ones it starts.
 
 mod common;
 
@@ -80,7 +80,7 @@ fn run(out: &Path, extra: &[&str]) -> Value {
 }
 
 #[test]
-fn cases_beside_busy_loops_are_flagged_and_compare_will_not_judge_them() {
+fn cases_beside_busy_loops_are_flagged_and_compare_claims_no_change_from_them() {
     let dir = tempfile::tempdir().unwrap();
     let hogged = {
         let _hogs = Hogs::start(cpus());
@@ -116,8 +116,10 @@ fn cases_beside_busy_loops_are_flagged_and_compare_will_not_judge_them() {
         "{stderr}"
     );
 
-    // The same cases on the machine as it is now: compare does not call the
-    // hogged side's slowdown a regression; exit 3 asks for a rerun.
+    // The same cases on the machine as it is now: compare claims no change
+    // from the hogged side. A case the busy loops slowed past its band is
+    // inconclusive (exit 3: rerun); one they did not move (a 0.3 ms step of
+    // one thread can fit between the loops' time slices) stays unchanged.
     let quiet = dir.path().join("quiet");
     run(&quiet, &[]);
     let out = ditbench()
@@ -127,21 +129,25 @@ fn cases_beside_busy_loops_are_flagged_and_compare_will_not_judge_them() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["inconclusive"], 2, "{json}");
+    assert_eq!(
+        (&json["regressions"], &json["improvements"]),
+        (&0.into(), &0.into()),
+        "{json}"
+    );
     for c in json["cases"].as_array().unwrap() {
-        assert_eq!(c["time"]["verdict"], "inconclusive");
         assert_eq!(c["candidate_contended"], true);
-        let why = c["time"]["inconclusive"].as_array().unwrap();
+        let time = &c["time"];
         assert!(
-            why.iter()
-                .map(|w| w.as_str().unwrap())
-                // "both sides were" when the quiet run was busy too.
-                .any(|w| w.contains("contended: others took")),
-            "{why:?}"
+            matches!(time["verdict"].as_str(), Some("unchanged" | "inconclusive")),
+            "{c}"
         );
-        assert_eq!(c["time"]["rule"], "contended");
+        if time["rule"] == "contended" {
+            // "both sides were" when the quiet run was busy too.
+            let why = time["inconclusive"][0].as_str().unwrap();
+            assert!(why.contains("contended: others took"), "{why}");
+        }
     }
     // The report names no fastest backend from them, and says why.
     let md = ditbench()
