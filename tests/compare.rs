@@ -26,6 +26,17 @@ fn scaled(mut json: Value, factor: f64) -> Value {
     json
 }
 
+/// The sweep's first case in a comparison's or a study's `cases`, by its id.
+fn first_case(json: &Value) -> &Value {
+    let id = sweep()["cases"][0]["id"].clone();
+    json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case"] == id)
+        .unwrap()
+}
+
 fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, json.to_string()).unwrap();
@@ -229,13 +240,7 @@ fn one_sample_or_a_contended_side_is_inconclusive_not_unchanged() {
     let (code, json) = json_compare(&base, &slow, &[]);
     assert_eq!(code, Some(3), "{json}");
     let first = sweep()["cases"][0]["id"].as_str().unwrap().to_string();
-    let case = json["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["case"] == first.as_str())
-        .unwrap()
-        .clone();
+    let case = first_case(&json);
     assert_eq!(case["time"]["verdict"], "inconclusive");
     let why: Vec<&str> = case["time"]["inconclusive"]
         .as_array()
@@ -356,22 +361,12 @@ fn history_widens_a_noisy_case_s_band_and_leaves_out_the_candidate() {
         with["history"]
     );
     assert_eq!(with["history"]["cases_with_band"], 28);
-    let moved = sweep()["cases"][0]["id"].clone();
-    let find = |json: &Value| {
-        json["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["case"] == moved)
-            .unwrap()["time"]
-            .clone()
-    };
-    let first = find(&with);
+    let first = &first_case(&with)["time"];
     assert_eq!(first["rule"], "history_band", "{first}");
     assert_eq!(first["run_noise"]["runs"], 6);
     assert!(first["band"][1].as_f64().unwrap() > 1.3, "{first}");
     assert_eq!(first["verdict"], "unchanged", "{first}");
-    assert_eq!(find(&without)["verdict"], "regression");
+    assert_eq!(first_case(&without)["time"]["verdict"], "regression");
     // The steady cases keep the 5% band and still regress at +10%.
     assert_eq!(
         with["regressions"],
@@ -430,12 +425,7 @@ fn the_gate_study_counts_false_alarms_and_found_slowdowns() {
     // 2x is found in every pair in each of the 27 steady cases; the first
     // case moves by up to 1.39x between nights, and its band says so.
     assert!(with["factors"][2]["regressions"].as_u64().unwrap() >= 30 * 27);
-    let wobbly = &with["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["case"] == sweep()["cases"][0]["id"])
-        .unwrap();
+    let wobbly = first_case(with);
     assert!(
         wobbly["widest_a_a_ratio"].as_f64().unwrap() > 1.38,
         "{wobbly}"

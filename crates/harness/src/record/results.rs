@@ -392,6 +392,21 @@ pub fn shard_sets<'a>(runs: impl IntoIterator<Item = &'a RunResults>) -> Vec<Sha
 }
 
 impl RunResults {
+    /// This run's cases with each case once: its last record, as `compare`
+    /// takes it (a file that repeats a case is one point of a history, not
+    /// many). In recorded order.
+    pub fn latest_cases(&self) -> Vec<&CaseResult> {
+        let mut seen = std::collections::HashSet::new();
+        let mut latest: Vec<&CaseResult> = self
+            .cases
+            .iter()
+            .rev()
+            .filter(|c| seen.insert(c.key().to_string()))
+            .collect();
+        latest.reverse();
+        latest
+    }
+
     pub fn to_json(&self) -> Result<String> {
         Ok(serde_json::to_string_pretty(self)?)
     }

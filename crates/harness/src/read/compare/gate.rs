@@ -352,7 +352,7 @@ impl Matched<'_> {
         };
         // A busy machine moves peaks too (Candle's llama-small train step
         // peaked 11% higher beside two busy loops): not judged either.
-        if let Some(m) = memory.as_mut().filter(|_| b.contended() || c.contended())
+        if let Some(m) = memory.as_mut().filter(|_| contended(b, c).is_some())
             && m.verdict != Verdict::Unchanged
         {
             m.verdict = Verdict::Inconclusive;

@@ -98,25 +98,21 @@ impl History {
         };
         for run in ordered {
             // A file that repeats a case is one point: its last record.
-            let mut latest = BTreeMap::new();
-            for c in &run.cases {
-                if c.status == Status::Ok && !c.samples_s.is_empty() && !c.contended() {
-                    let m = c
-                        .stats
-                        .as_ref()
-                        .map_or_else(|| median(&c.samples_s), |s| s.median_s);
-                    let peak = c.memory.as_ref().and_then(|m| m.peak_rss_bytes);
-                    latest.insert(c.key().to_string(), (m, peak));
+            for c in run.latest_cases() {
+                if c.status != Status::Ok || c.samples_s.is_empty() || c.contended() {
+                    continue;
                 }
-            }
-            for (key, (median_s, peak_rss_bytes)) in latest {
+                let median_s = c
+                    .stats
+                    .as_ref()
+                    .map_or_else(|| median(&c.samples_s), |s| s.median_s);
                 history
                     .series
-                    .entry((run.environment.host.clone(), key))
+                    .entry((run.environment.host.clone(), c.key().to_string()))
                     .or_default()
                     .push(Point {
                         median_s,
-                        peak_rss_bytes,
+                        peak_rss_bytes: c.memory.as_ref().and_then(|m| m.peak_rss_bytes),
                     });
             }
         }

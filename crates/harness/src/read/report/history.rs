@@ -3,7 +3,7 @@
 //! points where the regression gate ([`crate::read::compare`]) tells
 //! consecutive runs apart, judged against that band.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use super::{LoadedRun, charts};
 use crate::read::compare::{
     RunNoise, Thresholds, Verdict, case_key, run_noise, time_change, unsteady_drift,
 };
-use crate::record::results::{CaseResult, Status};
+use crate::record::results::Status;
 use crate::stats::median;
 
 /// One run's measurement of a case.
@@ -63,19 +63,6 @@ struct Measured<'a> {
     point: HistoryPoint,
 }
 
-/// A run's cases with each case once: its last record, as `compare` takes
-/// it (a file that repeats a case is one point of the history, not many).
-fn latest_of_each_case(cases: &[CaseResult]) -> Vec<&CaseResult> {
-    let mut seen = HashSet::new();
-    let mut latest: Vec<&CaseResult> = cases
-        .iter()
-        .rev()
-        .filter(|c| seen.insert(case_key(c)))
-        .collect();
-    latest.reverse();
-    latest
-}
-
 /// Every case measured in two or more runs, oldest run first. Runs are
 /// ordered by their start time; cases of different machines stay apart.
 pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Vec<CaseHistory>> {
@@ -86,7 +73,7 @@ pub fn history(runs: &[LoadedRun], thresholds: &Thresholds) -> anyhow::Result<Ve
     let mut position: HashMap<(String, String), usize> = HashMap::new();
     for run in &ordered {
         let host = &run.results.environment.host;
-        for c in latest_of_each_case(&run.results.cases) {
+        for c in run.results.latest_cases() {
             let (Status::Ok, Some(stats)) = (c.status, &c.stats) else {
                 continue;
             };
