@@ -1,6 +1,7 @@
 //! `ditbench compare`: the regression gate's command line and terminal table.
 
 use anyhow::Result;
+use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Color};
 use ditbench_core::util::units::terminal_text;
 use ditbench_harness::read::compare::{
@@ -10,7 +11,7 @@ use ditbench_harness::read::compare::{
 use ditbench_harness::read::report::load_runs;
 
 use crate::cli::{CompareArgs, CompareFormat, ThresholdArgs};
-use crate::format::{bytes, right, seconds, table};
+use crate::format::{bytes, fit, natural, rendered_width, right, seconds, table};
 use crate::{UsageError, out};
 
 /// The exit code of a comparison with no regression but cases that could
@@ -86,7 +87,9 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
     }
     match args.format {
         // Its cells are shown with terminal_text; its colours stay.
-        CompareFormat::Table => out::styled(&terminal(&comparison))?,
+        CompareFormat::Table => {
+            out::styled(&terminal(&comparison, crate::format::terminal_width()))?
+        }
         CompareFormat::Md => out::text(&render_markdown(&comparison))?,
         CompareFormat::Json => out::json(&comparison)?,
     }
@@ -105,28 +108,45 @@ fn verdict_cell(v: Verdict) -> Cell {
 
 /// The terminal report: one row per matched case, then what could not be
 /// compared, what changed in the environment, and the verdict.
-fn terminal(c: &Comparison) -> String {
-    let mut out = format!("{}\n", case_table(c));
+fn terminal(c: &Comparison, width: Option<usize>) -> String {
+    let wide = natural(&mut case_table(c, true));
+    let cases = match width {
+        // Too wide for the terminal: the deciding columns, borderless.
+        Some(w) if rendered_width(&wide) > w => {
+            let mut compact = case_table(c, false);
+            compact.load_style(NOTHING);
+            fit(compact, w)
+        }
+        _ => wide,
+    };
+    let mut out = format!("{cases}\n");
     out.push_str(&notes(c));
     out.push_str(&verdict_line(c));
     out
 }
 
-/// One row per matched case: times, ratio, CI, p, verdicts.
-fn case_table(c: &Comparison) -> comfy_table::Table {
-    let mut rows = table(&[
-        "case",
-        "baseline",
-        "candidate",
-        "ratio",
-        "95% CI",
-        "p",
-        "band",
-        "time",
-        "rule",
-        "peak RSS",
-        "memory",
-    ]);
+/// One row per matched case: times, ratio, CI, p, band, verdicts and
+/// rule, peak RSS; `wide: false` keeps the deciding columns (case, ratio,
+/// band, time, rule, memory) for a narrow terminal.
+fn case_table(c: &Comparison, wide: bool) -> comfy_table::Table {
+    let header: &[&str] = if wide {
+        &[
+            "case",
+            "baseline",
+            "candidate",
+            "ratio",
+            "95% CI",
+            "p",
+            "band",
+            "time",
+            "rule",
+            "peak RSS",
+            "memory",
+        ]
+    } else {
+        &["case", "ratio", "band", "time", "rule", "memory"]
+    };
+    let mut rows = table(header);
     for case in &c.cases {
         let t = &case.time;
         let (rss, memory) = match &case.memory {
@@ -140,19 +160,26 @@ fn case_table(c: &Comparison) -> comfy_table::Table {
             ),
             None => (right("-"), Cell::new("-")),
         };
-        rows.add_row([
-            Cell::new(terminal_text(&case.case)),
-            right(seconds(t.baseline_median_s)),
-            right(seconds(t.candidate_median_s)),
-            right(format!("{:.3}x", t.ratio)),
-            right(format!("{:.3}–{:.3}", t.ratio_ci95[0], t.ratio_ci95[1])),
-            right(format!("{:.3}", t.p_value)),
-            right(band_text(t.band)),
-            verdict_cell(t.verdict),
-            Cell::new(t.rule.name()),
-            rss,
-            memory,
-        ]);
+        let name = Cell::new(terminal_text(&case.case));
+        let (ratio, band) = (right(format!("{:.3}x", t.ratio)), right(band_text(t.band)));
+        let (time, rule) = (verdict_cell(t.verdict), Cell::new(t.rule.name()));
+        if wide {
+            rows.add_row([
+                name,
+                right(seconds(t.baseline_median_s)),
+                right(seconds(t.candidate_median_s)),
+                ratio,
+                right(format!("{:.3}–{:.3}", t.ratio_ci95[0], t.ratio_ci95[1])),
+                right(format!("{:.3}", t.p_value)),
+                band,
+                time,
+                rule,
+                rss,
+                memory,
+            ]);
+        } else {
+            rows.add_row([name, ratio, band, time, rule, memory]);
+        }
     }
     rows
 }

@@ -230,14 +230,14 @@ pub fn table(header: &[&str]) -> Table {
 /// `table` at its natural width: no cell wrapped. (A dynamic table on a
 /// terminal wraps its cells to the terminal's width by itself, mid-word,
 /// so its width says nothing about whether the table fits.)
-fn natural(table: &mut Table) -> String {
+pub fn natural(table: &mut Table) -> String {
     table.set_content_arrangement(ContentArrangement::Disabled);
     table.to_string()
 }
 
 /// `table` rendered at its natural width when that fits `width`, else
 /// with its cells wrapped to fit.
-fn fit(mut table: Table, width: usize) -> String {
+pub fn fit(mut table: Table, width: usize) -> String {
     let natural = natural(&mut table);
     if rendered_width(&natural) <= width {
         return natural;
@@ -249,7 +249,7 @@ fn fit(mut table: Table, width: usize) -> String {
 }
 
 /// The widest line of a rendered table, in characters.
-fn rendered_width(text: &str) -> usize {
+pub fn rendered_width(text: &str) -> usize {
     text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
 }
 

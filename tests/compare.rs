@@ -133,8 +133,25 @@ fn ten_percent_slower_is_flagged_and_two_percent_is_not() {
         json["improvements"]
     );
     // The terminal table and Markdown say the same.
+    // On an 80-column terminal: the deciding columns, every line within 80.
+    let narrow = ditbench()
+        .env("COLUMNS", "80")
+        .args(["compare", base.to_str().unwrap(), slower.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let narrow = String::from_utf8(narrow.stdout).unwrap();
+    // The borderless table's lines start with a space; the notes under it
+    // are sentences.
+    let rows: Vec<&str> = narrow.lines().filter(|l| l.starts_with(' ')).collect();
+    assert!(rows.len() > 28, "{narrow}");
+    assert!(rows.iter().all(|l| l.chars().count() <= 80), "{narrow}");
+    assert!(
+        rows[0].contains("rule") && !rows[0].contains("95% CI"),
+        "{narrow}"
+    );
     let (code, table, _) = compare(&[base.to_str().unwrap(), slower.to_str().unwrap()]);
     assert_eq!(code, Some(1));
+    assert!(table.contains("95% CI"), "{table}");
     assert!(table.contains("regression(s)") && table.contains("every backend regressed"));
     assert!(table.contains("no history was given"), "{table}");
     let (_, md, _) = compare(&[
