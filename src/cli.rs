@@ -76,6 +76,18 @@ Examples:
   ditbench gate-study results/gate-runs/ --history-z 3 --format json"
     )]
     GateStudy(Box<GateStudyArgs>),
+    /// Time each backend's model in turns with its framework's own model code, with parity.
+    #[command(
+        after_help = "Their code: candle-transformers' Llama (candle), burn::nn modules composed as a Burn user
+would (burn-flex, burn-ndarray), Hugging Face transformers' LlamaForCausalLM (eager and SDPA)
+and diffusers' WanTransformer3DModel in a Python process (tch; scripts/reference-check.sh --install).
+
+Examples:
+  ditbench reference-check                               # wan-small and llama-small, every pair
+  ditbench reference-check -p llama-2-7b --layers 1 --passes forward,decode
+  ditbench reference-check -b candle,burn-flex -p wan-tiny,llama-tiny --budget 1"
+    )]
+    ReferenceCheck(Box<ReferenceCheckArgs>),
     /// Export measured cases for benchmark trackers (Bencher, github-action-benchmark) or as CSV.
     #[command(after_help = "Examples:
   ditbench export results/ --format bmf -o bencher.json
@@ -469,6 +481,46 @@ pub struct OverrideArgs {
     /// Samples per pass.
     #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReferenceCheckArgs {
+    /// Presets, comma-separated (default: wan-small,llama-small).
+    #[arg(long, short = 'p', value_delimiter = ',')]
+    pub presets: Vec<String>,
+    /// Backends, comma-separated (default: every compiled CPU backend).
+    #[arg(long, short = 'b', value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// Passes, comma-separated: forward, train, decode (default: all three).
+    #[arg(long, value_delimiter = ',')]
+    pub passes: Vec<Pass>,
+    /// Element type of both sides.
+    #[arg(long, default_value = "f32")]
+    pub dtype: Dtype,
+    /// Threads for both sides, Python's included (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seconds of timed rounds per pair, at most (unless --min-rounds needs more).
+    #[arg(long, default_value_t = 10.0)]
+    pub budget: f64,
+    /// Timed rounds per pair at least (each round runs both sides once).
+    #[arg(long, default_value_t = 10)]
+    pub min_rounds: usize,
+    /// Untimed rounds before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup_rounds: usize,
+    /// Python with torch, transformers and diffusers for libtorch's references
+    /// (default: $VIRTUAL_ENV's, else ./.venv's, else python3).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Directory for the results (JSON and Markdown; never overwritten).
+    #[arg(long, short = 'o', default_value = "results/reference-check")]
+    pub out: PathBuf,
+    /// Seed of the generated weights and inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
 }
 
 #[derive(Debug, Args)]

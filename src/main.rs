@@ -11,6 +11,7 @@ mod format;
 mod gate_study;
 mod out;
 mod plan;
+mod reference_check;
 mod run;
 
 use std::process::ExitCode;
@@ -65,6 +66,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => commands::report(&args)?,
         Command::Export(args) => commands::export(&args)?,
         Command::GateStudy(args) => gate_study::gate_study(&args)?,
+        Command::ReferenceCheck(args) => {
+            if !reference_check::reference_check(&args)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Compare(args) => match compare::compare(&args)? {
             Outcome::Pass => {}
             Outcome::Regression => return Ok(ExitCode::from(1)),

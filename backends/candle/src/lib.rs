@@ -126,59 +126,29 @@ impl Backend for CandleBackend {
     ) -> Result<Box<dyn PreparedCase>> {
         let device = candle_device(case.device)?;
         let dtype = candle_dtype(case.dtype);
-        let config = &case.workload.config;
-        let specs = parameters(config);
+        let specs = parameters(&case.workload.config);
         let weights = Weights::load(&specs, weights, dtype, &device, case.pass == Pass::Train)?;
-        let upload = |t: &HostTensor, dt: DType| -> Result<Tensor> {
-            Ok(Tensor::from_slice(t.as_f32()?, t.shape.as_slice(), &device)?.to_dtype(dt)?)
-        };
-        let model = match pass_inputs(case, inputs)? {
-            PassInputs::Wan {
-                config: c,
-                latents,
-                timesteps,
-                context,
-                target,
-            } => Model::Wan(
-                WanModel::new(c, dtype, &device, case.attention)?,
-                WanParams::resolve(c, |name| weights.handle(name))?,
-                WanInputs {
-                    latents: upload(latents, dtype)?,
-                    time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device)?,
-                    context: upload(context, dtype)?,
-                    target: upload(target, DType::F32)?,
-                },
-            ),
-            PassInputs::Decode {
-                config: c, tokens, ..
-            } => {
-                let model = LlamaModel::new(c, dtype, &device, case.attention)?;
-                let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
-                let tokens = LlamaModel::device_tokens(tokens, (c.batch, c.seq_len), &device)?;
-                // The prompt's cache is filled here, outside the timed
-                // steps; each step decodes the context's last token.
-                let cache = model.prefill(&params, &tokens)?;
-                model.attention.forget();
-                let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
-                Model::LlamaDecode(model, params, token, cache)
-            }
-            PassInputs::Llama {
-                config: c,
-                tokens,
-                targets,
-            } => Model::Llama(
-                LlamaModel::new(c, dtype, &device, case.attention)?,
-                LlamaParams::resolve(c, |name| weights.handle(name))?,
-                llama_inputs(c, tokens, &targets, &device)?,
-            ),
-        };
-        Ok(Box::new(CandleCase {
-            model,
-            weights,
-            pass: case.pass,
-            device,
-            dtype,
-        }))
+        Ok(Box::new(build_case(case, weights, inputs)?))
+    }
+
+    fn reference_code(&self, case: &CaseSpec) -> std::result::Result<String, String> {
+        #[cfg(feature = "reference")]
+        return reference::code(case);
+        #[cfg(not(feature = "reference"))]
+        {
+            let _ = case;
+            Err("built without the `reference` feature (candle-transformers)".into())
+        }
+    }
+
+    #[cfg(feature = "reference")]
+    fn prepare_reference(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<ditbench_core::ReferencePair> {
+        reference::prepare(case, weights, inputs)
     }
 
     fn prepare_kernel(
@@ -214,6 +184,62 @@ impl Backend for CandleBackend {
             dtype,
         }))
     }
+}
+
+/// The case's model built on parameters already on the device.
+fn build_case(case: &CaseSpec, weights: Weights, inputs: &Inputs) -> Result<CandleCase> {
+    let device = candle_device(case.device)?;
+    let dtype = candle_dtype(case.dtype);
+    let upload = |t: &HostTensor, dt: DType| -> Result<Tensor> {
+        Ok(Tensor::from_slice(t.as_f32()?, t.shape.as_slice(), &device)?.to_dtype(dt)?)
+    };
+    let model = match pass_inputs(case, inputs)? {
+        PassInputs::Wan {
+            config: c,
+            latents,
+            timesteps,
+            context,
+            target,
+        } => Model::Wan(
+            WanModel::new(c, dtype, &device, case.attention)?,
+            WanParams::resolve(c, |name| weights.handle(name))?,
+            WanInputs {
+                latents: upload(latents, dtype)?,
+                time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device)?,
+                context: upload(context, dtype)?,
+                target: upload(target, DType::F32)?,
+            },
+        ),
+        PassInputs::Decode {
+            config: c, tokens, ..
+        } => {
+            let model = LlamaModel::new(c, dtype, &device, case.attention)?;
+            let params = LlamaParams::resolve(c, |name| weights.handle(name))?;
+            let tokens = LlamaModel::device_tokens(tokens, (c.batch, c.seq_len), &device)?;
+            // The prompt's cache is filled here, outside the timed
+            // steps; each step decodes the context's last token.
+            let cache = model.prefill(&params, &tokens)?;
+            model.attention.forget();
+            let token = tokens.narrow(1, c.seq_len - 1, 1)?.contiguous()?;
+            Model::LlamaDecode(model, params, token, cache)
+        }
+        PassInputs::Llama {
+            config: c,
+            tokens,
+            targets,
+        } => Model::Llama(
+            LlamaModel::new(c, dtype, &device, case.attention)?,
+            LlamaParams::resolve(c, |name| weights.handle(name))?,
+            llama_inputs(c, tokens, &targets, &device)?,
+        ),
+    };
+    Ok(CandleCase {
+        model,
+        weights,
+        pass: case.pass,
+        device,
+        dtype,
+    })
 }
 
 /// Kernels (benches) run the composite path, Candle's only one on the CPU
@@ -252,6 +278,9 @@ fn llama_inputs(
 enum Model {
     Wan(WanModel, WanWeights, WanInputs),
     Llama(LlamaModel, LlamaWeights, LlamaInputs),
+    /// A generation prefill: the last position's logits only (beside a
+    /// framework's own model code that computes only those).
+    LlamaLast(LlamaModel, LlamaWeights, Tensor),
     /// One decode step: the context's last token [B, 1] over the cache of
     /// the tokens before it.
     LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
@@ -285,6 +314,7 @@ impl CandleCase {
         match &self.model {
             Model::Wan(m, w, inputs) => m.forward(w, inputs, mode),
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens, mode),
+            Model::LlamaLast(m, w, tokens) => m.forward_last(w, tokens, mode),
             Model::LlamaDecode(m, w, token, cache) => m.decode(w, token, cache),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context, mode),
             Model::Attention(paths, [q, k, v]) => paths.attention(q, k, v, None, mode),
@@ -299,7 +329,9 @@ impl CandleCase {
             Model::Llama(_, _, inputs) => {
                 LlamaModel::loss(output, &inputs.targets, inputs.weights.as_ref())
             }
-            Model::LlamaDecode(..) => candle_core::bail!("a decode step has no training loss"),
+            Model::LlamaDecode(..) | Model::LlamaLast(..) => {
+                candle_core::bail!("a decode step or generation prefill has no training loss")
+            }
             // ditbench_core::compute::kernels::TRAIN_LOSS
             Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
                 output.to_dtype(DType::F32)?.sqr()?.mean_all()
@@ -406,7 +438,9 @@ impl PreparedCase for CandleCase {
             Model::Matmul(_) => "none (a matmul)".into(),
             Model::Sum(_) => "none (a sum)".into(),
             Model::Wan(m, ..) | Model::Block(m, ..) => m.attention.describe(self.mode()),
-            Model::Llama(m, ..) | Model::LlamaDecode(m, ..) => m.attention.describe(self.mode()),
+            Model::Llama(m, ..) | Model::LlamaDecode(m, ..) | Model::LlamaLast(m, ..) => {
+                m.attention.describe(self.mode())
+            }
             Model::Attention(paths, _) => paths.describe(self.mode()),
         }
     }
@@ -437,5 +471,7 @@ impl PreparedCase for CandleCase {
     }
 }
 
+#[cfg(feature = "reference")]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -142,13 +142,26 @@ impl LlamaModel {
         linear(&h, w.lm_head.as_ref().unwrap_or(&w.embed_tokens), None)
     }
 
-    /// Prefill: token ids [B, S] -> logits [B, S, vocab].
-    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// Every layer over token ids [B, S] -> hidden states [B, S, hidden].
+    fn layers(&self, w: &LlamaWeights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut h = self.embed(w, tokens)?;
         for layer in &w.layers {
             h = self.layer(layer, &h, Keys::Causal, mode)?;
         }
-        self.head(w, &h, mode)
+        Ok(h)
+    }
+
+    /// Prefill: token ids [B, S] -> logits [B, S, vocab].
+    pub fn forward(&self, w: &LlamaWeights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.head(w, &self.layers(w, tokens, mode)?, mode)
+    }
+
+    /// A generation prefill: token ids [B, S] -> the last position's logits
+    /// [B, 1, vocab] (Hugging Face's `logits_to_keep=1`).
+    pub fn forward_last(&self, w: &LlamaWeights, tokens: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.layers(w, tokens, mode)?;
+        let s = h.dim(1)?;
+        self.head(w, &h.narrow(1, s - 1, 1)?, mode)
     }
 
     /// The cache of a decode context: the first S-1 tokens of `tokens`

@@ -9,6 +9,7 @@ use ditbench_core::WeightSource;
 use ditbench_core::compute::tensors::{HostData, load_checked_for};
 use ditbench_core::model::params::ParamSpec;
 
+#[derive(Clone)]
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
     /// Trainable handles in inventory order; empty for inference.
@@ -66,6 +67,11 @@ impl Weights {
     /// trainable, its `Var`), for resolving a model's layout once.
     pub fn handle(&self, name: &str) -> candle_core::Result<Tensor> {
         self.get(name).cloned()
+    }
+
+    /// Every parameter by reference name (a framework's own loader reads them).
+    pub fn tensors(&self) -> &HashMap<String, Tensor> {
+        &self.tensors
     }
 
     pub fn vars(&self) -> &[(String, Var)] {

@@ -22,7 +22,9 @@ pub mod machine;
 pub mod model;
 pub mod util;
 
-pub use compute::backend::{Backend, FrameworkMemory, PassOutput, PhaseTimes, PreparedCase};
+pub use compute::backend::{
+    Backend, FrameworkMemory, PassOutput, PhaseTimes, PreparedCase, ReferencePair,
+};
 pub use compute::tensors::{HostData, HostTensor, Inputs, WeightSource};
 pub use model::case::{
     AttentionChoice, AttentionPath, AttentionPlan, CaseKey, CaseSpec, DeviceName, Dtype, Pass,

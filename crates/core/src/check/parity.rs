@@ -99,7 +99,16 @@ pub fn compare(
     out: &PassOutput,
     dtype: Dtype,
 ) -> Parity {
-    let tol = tolerance(dtype);
+    compare_within(reference_backend, reference, out, tolerance(dtype))
+}
+
+/// [`compare`] with tolerance `tol` instead of the dtype's.
+pub fn compare_within(
+    reference_backend: &str,
+    reference: &PassOutput,
+    out: &PassOutput,
+    tol: f64,
+) -> Parity {
     let mut failures = Vec::new();
     let (a, b) = match (out.output.as_f32(), reference.output.as_f32()) {
         (Ok(a), Ok(b)) if out.output.shape == reference.output.shape => (a, b),

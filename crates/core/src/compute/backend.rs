@@ -105,6 +105,22 @@ pub trait PreparedCase {
     }
 }
 
+/// Our model and the framework's own model code for one case, both built
+/// from the same weights and inputs, for `ditbench reference-check`.
+pub struct ReferencePair {
+    /// Our model, doing the reference's work (where the reference computes
+    /// less than the suite's case, e.g. only the last position's logits,
+    /// ours does the same; `notes` says so).
+    pub ours: Box<dyn PreparedCase>,
+    /// The framework's own model code.
+    pub theirs: Box<dyn PreparedCase>,
+    /// What theirs is: crate, version and item
+    /// (`candle-transformers 0.11.1 models::llama::Llama`).
+    pub reference: String,
+    /// How the two compute differently, in words.
+    pub notes: Vec<String>,
+}
+
 /// A framework. Implementations live in `backends/*`, one crate each.
 pub trait Backend: Sync {
     /// Backend name used on the command line and in results (`candle`).
@@ -153,6 +169,30 @@ pub trait Backend: Sync {
         weights: &dyn WeightSource,
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>>;
+    /// The framework's own model code for `case` (what
+    /// [`prepare_reference`](Backend::prepare_reference) builds), or why
+    /// there is none.
+    fn reference_code(&self, case: &CaseSpec) -> Result<String, String> {
+        let _ = case;
+        Err(format!(
+            "ditbench has no reference model code for {}",
+            self.name()
+        ))
+    }
+    /// Build our model and the framework's own model code for `case` from
+    /// the same weights and inputs.
+    fn prepare_reference(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<ReferencePair> {
+        let _ = (weights, inputs);
+        match self.reference_code(case) {
+            Ok(code) => anyhow::bail!("{code} is named but not built by {}", self.name()),
+            Err(why) => anyhow::bail!(why),
+        }
+    }
     /// Build one building block on its own (criterion benches, kernel parity
     /// tests), its operands read from `operands` by the names
     /// [`Kernel::operands`](crate::compute::kernels::Kernel::operands) lists. `output`

@@ -5,4 +5,5 @@
 pub mod compare;
 pub mod export;
 pub mod gate_study;
+pub mod reference_check;
 pub mod report;

@@ -6,6 +6,7 @@
 pub mod confidence;
 pub mod document;
 pub mod extrapolate;
+pub mod reference_check;
 pub mod results;
 pub mod scale;
 pub mod shard;

@@ -4,5 +4,6 @@
 
 pub mod driver;
 pub mod outcome;
+pub mod pair;
 pub mod runner;
 pub mod worker;
