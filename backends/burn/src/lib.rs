@@ -5,6 +5,7 @@
 pub mod gpu;
 pub mod llama;
 pub mod ops;
+mod reference;
 pub mod wan;
 pub mod weights;
 
@@ -82,6 +83,82 @@ impl BurnBackend {
             Pass::Forward | Pass::Decode => device,
             Pass::Train => device.autodiff(),
         })
+    }
+}
+
+impl BurnBackend {
+    /// The case's model on `device` (an autodiff device for training).
+    fn prepare_on(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+        device: Device,
+        dtype: DType,
+    ) -> Result<Box<dyn PreparedCase>> {
+        let config = &case.workload.config;
+
+        let weights = Weights::load(
+            &parameters(config),
+            weights,
+            dtype,
+            &device,
+            case.pass == Pass::Train,
+        )?;
+        let model = match pass_inputs(case, inputs)? {
+            PassInputs::Wan {
+                config: c,
+                latents,
+                timesteps,
+                context,
+                target,
+            } => {
+                let upload = |t: &HostTensor, dt: DType| -> Result<Tensor<5>> {
+                    let shape: [usize; 5] = t.shape.as_slice().try_into()?;
+                    Ok(float_tensor(t.as_f32()?.to_vec(), shape, dt, &device))
+                };
+                let text: [usize; 3] = context.shape.as_slice().try_into()?;
+                Model::Wan(Box::new((
+                    WanModel::new(c, dtype, &device, case.attention),
+                    WanParams::resolve(c, |name| weights.param(name))?,
+                    WanInputs {
+                        latents: upload(latents, dtype)?,
+                        time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device),
+                        context: float_tensor(context.as_f32()?.to_vec(), text, dtype, &device),
+                        target: upload(target, DType::F32)?,
+                    },
+                )))
+            }
+            PassInputs::Decode { config: c, tokens } => {
+                let (prompt, last) = split_last(tokens, c.seq_len);
+                let model = LlamaModel::new(c, dtype, &device, case.attention);
+                let params = LlamaParams::resolve(c, |name| weights.param(name))?;
+                // The prompt's cache is filled here, outside the timed
+                // steps; each step decodes the context's last token.
+                let cache = model.prefill(&params, int_tensor(&prompt, [prompt.len()], &device));
+                let token = int_tensor(&last, [c.batch], &device);
+                model.attention.record.forget();
+                Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
+            }
+            PassInputs::Llama {
+                config: c,
+                tokens,
+                targets,
+            } => Model::Llama(Box::new((
+                LlamaModel::new(c, dtype, &device, case.attention),
+                LlamaParams::resolve(c, |name| weights.param(name))?,
+                llama_inputs(c, tokens, targets, &device),
+            ))),
+        };
+        Ok(Box::new(BurnCase {
+            kind: self.kind,
+            model,
+            weights,
+            pass: case.pass,
+            device,
+            device_name: case.device,
+            dtype,
+        }))
     }
 }
 
@@ -190,69 +267,21 @@ impl Backend for BurnBackend {
         inputs: &Inputs,
     ) -> Result<Box<dyn PreparedCase>> {
         let device = self.device(case.device, case.pass)?;
-        let dtype = burn_dtype(case.dtype);
-        let config = &case.workload.config;
-        let weights = Weights::load(
-            &parameters(config),
-            weights,
-            dtype,
-            &device,
-            case.pass == Pass::Train,
-        )?;
-        let model = match pass_inputs(case, inputs)? {
-            PassInputs::Wan {
-                config: c,
-                latents,
-                timesteps,
-                context,
-                target,
-            } => {
-                let upload = |t: &HostTensor, dt: DType| -> Result<Tensor<5>> {
-                    let shape: [usize; 5] = t.shape.as_slice().try_into()?;
-                    Ok(float_tensor(t.as_f32()?.to_vec(), shape, dt, &device))
-                };
-                let text: [usize; 3] = context.shape.as_slice().try_into()?;
-                Model::Wan(Box::new((
-                    WanModel::new(c, dtype, &device, case.attention),
-                    WanParams::resolve(c, |name| weights.param(name))?,
-                    WanInputs {
-                        latents: upload(latents, dtype)?,
-                        time_freqs: WanModel::time_freqs(c, timesteps, dtype, &device),
-                        context: float_tensor(context.as_f32()?.to_vec(), text, dtype, &device),
-                        target: upload(target, DType::F32)?,
-                    },
-                )))
-            }
-            PassInputs::Decode { config: c, tokens } => {
-                let (prompt, last) = split_last(tokens, c.seq_len);
-                let model = LlamaModel::new(c, dtype, &device, case.attention);
-                let params = LlamaParams::resolve(c, |name| weights.param(name))?;
-                // The prompt's cache is filled here, outside the timed
-                // steps; each step decodes the context's last token.
-                let cache = model.prefill(&params, int_tensor(&prompt, [prompt.len()], &device));
-                let token = int_tensor(&last, [c.batch], &device);
-                model.attention.record.forget();
-                Model::LlamaDecode(Box::new((model, params, DecodeInputs { token, cache })))
-            }
-            PassInputs::Llama {
-                config: c,
-                tokens,
-                targets,
-            } => Model::Llama(Box::new((
-                LlamaModel::new(c, dtype, &device, case.attention),
-                LlamaParams::resolve(c, |name| weights.param(name))?,
-                llama_inputs(c, tokens, targets, &device),
-            ))),
-        };
-        Ok(Box::new(BurnCase {
-            kind: self.kind,
-            model,
-            weights,
-            pass: case.pass,
-            device,
-            device_name: case.device,
-            dtype,
-        }))
+        self.prepare_on(case, weights, inputs, device, burn_dtype(case.dtype))
+    }
+
+    fn reference_code(&self, case: &CaseSpec) -> std::result::Result<String, String> {
+        reference::code(case)
+    }
+
+    fn prepare_reference(
+        &self,
+        case: &CaseSpec,
+        weights: &dyn WeightSource,
+        inputs: &Inputs,
+    ) -> Result<ditbench_core::ReferencePair> {
+        let device = self.device(case.device, case.pass)?;
+        reference::prepare(self, case, weights, inputs, device, burn_dtype(case.dtype))
     }
 
     fn prepare_kernel(

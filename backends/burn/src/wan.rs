@@ -40,6 +40,22 @@ fn lin(l: &Linear<Param>, x: Tensor<3>) -> Tensor<3> {
     linear(x, l.weight.get(), Some(l.bias.get()))
 }
 
+/// [B, L, pt*ph*pw*C] -> [B, C, F, H, W] (the reference's `unpatchify`).
+pub(crate) fn unpatchify(c: &WanConfig, x: Tensor<3>) -> Tensor<5> {
+    let b = x.dims()[0];
+    let [gf, gh, gw] = c.grid();
+    let [pt, ph, pw] = c.patch_size;
+    let co = c.out_dim;
+    x
+        // [B, F', H'W', pt, ph*pw, C] -> [B, C, F', pt, H'W', ph*pw]
+        .reshape([b, gf, gh * gw, pt, ph * pw, co])
+        .permute([0, 5, 1, 3, 2, 4])
+        // [B*C*F'*pt, H', W', ph, pw] -> [.., H', ph, W', pw]
+        .reshape([b * co * gf * pt, gh, gw, ph, pw])
+        .permute([0, 1, 3, 2, 4])
+        .reshape([b, co, gf * pt, gh * ph, gw * pw])
+}
+
 impl WanModel {
     pub fn new(cfg: &WanConfig, dtype: DType, device: &Device, attention: AttentionPlan) -> Self {
         WanModel {
@@ -83,19 +99,7 @@ impl WanModel {
     /// [B, L, pt*ph*pw*C] -> [B, C, F, H, W], the reference's
     /// `einsum('fhwpqrc->cfphqwr')`, as two permutes of rank <= 6.
     fn unpatchify(&self, x: Tensor<3>) -> Tensor<5> {
-        let c = &self.cfg;
-        let b = x.dims()[0];
-        let [gf, gh, gw] = c.grid();
-        let [pt, ph, pw] = c.patch_size;
-        let co = c.out_dim;
-        x
-            // [B, F', H'W', pt, ph*pw, C] -> [B, C, F', pt, H'W', ph*pw]
-            .reshape([b, gf, gh * gw, pt, ph * pw, co])
-            .permute([0, 5, 1, 3, 2, 4])
-            // [B*C*F'*pt, H', W', ph, pw] -> [.., H', ph, W', pw]
-            .reshape([b * co * gf * pt, gh, gw, ph, pw])
-            .permute([0, 1, 3, 2, 4])
-            .reshape([b, co, gf * pt, gh * ph, gw * pw])
+        unpatchify(&self.cfg, x)
     }
 
     fn self_attention(&self, a: &WanAttention<Param>, x: Tensor<3>) -> Tensor<3> {
