@@ -28,6 +28,7 @@ case ",$gpu_features," in
         source <("$root/scripts/setup-cuda.sh" --env)
         ;;
 esac
-# The cargo features of the build: libtorch, and the GPU ones.
+# The cargo features of the build: libtorch, candle-transformers (the
+# frameworks' own model code for reference-check), and the GPU ones.
 # shellcheck disable=SC2034
-build_features="tch${gpu_features:+,$gpu_features}"
+build_features="tch,reference${gpu_features:+,$gpu_features}"

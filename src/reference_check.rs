@@ -22,7 +22,7 @@ use ditbench_harness::record::reference_check::{
     DEFINITIONS, Measured, PARITY_TOLERANCE_F32, PairOutcome, PairRecord, ReferenceCheck,
     SCHEMA_VERSION,
 };
-use ditbench_harness::run::pair::{InProcess, PairTiming, Python, Side, interleave};
+use ditbench_harness::run::pair::{InProcess, PairTiming, Python, SETTLE, Side, interleave};
 use ditbench_harness::run::runner::{PlannedBackend, plan_cases};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
@@ -100,6 +100,7 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
         budget: Duration::from_secs_f64(args.budget),
         min_rounds: args.min_rounds,
         max_rounds: 100_000,
+        settle: SETTLE,
     };
     let script = tempfile::Builder::new().suffix(".py").tempfile()?;
     std::fs::write(script.path(), TORCH_REFERENCE)?;

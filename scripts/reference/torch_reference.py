@@ -20,8 +20,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
 
@@ -147,6 +145,9 @@ def build_wan(cfg, dtype, device):
 
 class Reference:
     def __init__(self, args):
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
         weights = safe_open(args.weights, "pt")
         config = json.loads(weights.metadata()["config"])
         self.family = config["family"]
@@ -234,6 +235,8 @@ class Reference:
         return seconds
 
     def output(self, path):
+        from safetensors.torch import save_file
+
         out, loss = self.run()
         tensors = {"output": out.detach().float().contiguous().cpu()}
         if loss is not None:

@@ -108,14 +108,17 @@ impl LlamaModel {
 
         let x = rms_norm(h.clone(), l.input_layernorm.get(), eps);
         let q = split_heads(
-            linear(x.clone(), l.q_proj.get(), None),
+            linear(x.clone(), l.q_proj.matmul_weight(), None),
             c.num_attention_heads,
         );
         let k = split_heads(
-            linear(x.clone(), l.k_proj.get(), None),
+            linear(x.clone(), l.k_proj.matmul_weight(), None),
             c.num_key_value_heads,
         );
-        let v = split_heads(linear(x, l.v_proj.get(), None), c.num_key_value_heads);
+        let v = split_heads(
+            linear(x, l.v_proj.matmul_weight(), None),
+            c.num_key_value_heads,
+        );
         let [b, heads, s, d] = q.dims();
         let start = match keys {
             Keys::Step(_) => c.seq_len - 1,
@@ -151,12 +154,12 @@ impl LlamaModel {
                     .run(q, Self::repeat_kv(k, rep), Self::repeat_kv(v, rep), true)
             }
         };
-        let h = h + linear(merge_heads(y), l.o_proj.get(), None);
+        let h = h + linear(merge_heads(y), l.o_proj.matmul_weight(), None);
 
         let x = rms_norm(h.clone(), l.post_attention_layernorm.get(), eps);
-        let gate = silu(linear(x.clone(), l.gate_proj.get(), None));
-        let up = linear(x, l.up_proj.get(), None);
-        h + linear(gate * up, l.down_proj.get(), None)
+        let gate = silu(linear(x.clone(), l.gate_proj.matmul_weight(), None));
+        let up = linear(x, l.up_proj.matmul_weight(), None);
+        h + linear(gate * up, l.down_proj.matmul_weight(), None)
     }
 
     /// Token ids [B*s] -> hidden states [B, s, hidden].
@@ -171,8 +174,9 @@ impl LlamaModel {
     fn head(&self, w: &LlamaWeights, h: Tensor<3>) -> Tensor<3> {
         let h = rms_norm(h, w.norm.get(), self.cfg.rms_norm_eps);
         let head = match &w.lm_head {
-            Some(head) => head.get::<2>(),
-            None => w.embed_tokens.get::<2>(),
+            Some(head) => head.matmul_weight(),
+            // Tied: the embedding's [vocab, hidden] rows, transposed as a view.
+            None => w.embed_tokens.get::<2>().transpose(),
         };
         linear(h, head, None)
     }

@@ -12,11 +12,12 @@ use ditbench_core::model::attention::AttentionRecord;
 use ditbench_core::model::tables::RopeTable;
 use ditbench_core::{AttentionPath, AttentionPlan};
 
-/// `x @ w^T + b` for x [B, S, in], w [out, in] (PyTorch layout).
+/// `x @ w + b` for x [B, S, in] and w [in, out] (Burn's `Linear` layout,
+/// the transpose of PyTorch's).
 pub fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {
     let [batch, seq, inp] = x.dims();
-    let out = w.dims()[0];
-    let y = x.reshape([batch * seq, inp]).matmul(w.transpose());
+    let out = w.dims()[1];
+    let y = x.reshape([batch * seq, inp]).matmul(w);
     let y = match b {
         Some(b) => y + b.unsqueeze_dim::<2>(0),
         None => y,

@@ -7,6 +7,21 @@ use ditbench_core::{Backend, DeviceName, Dtype, Pass};
 
 use super::*;
 
+/// Burn's own modules on every pass of both families, Flex and NdArray.
+#[test]
+fn burns_own_modules_compute_what_ours_does() {
+    let every = [
+        ("wan-tiny", Pass::Forward),
+        ("wan-tiny", Pass::Train),
+        ("llama-tiny", Pass::Forward),
+        ("llama-tiny", Pass::Train),
+        ("llama-tiny", Pass::Decode),
+    ];
+    for backend in [&FLEX, &NDARRAY] {
+        conformance::references_match_ours(backend, &every, 1e-5);
+    }
+}
+
 #[test]
 fn every_parameter_receives_a_nonzero_gradient() {
     for backend in [&FLEX, &NDARRAY] {

@@ -37,7 +37,7 @@ pub type WanWeights = WanParams<Param>;
 pub type BlockWeights = WanBlock<Param>;
 
 fn lin(l: &Linear<Param>, x: Tensor<3>) -> Tensor<3> {
-    linear(x, l.weight.get(), Some(l.bias.get()))
+    linear(x, l.weight.matmul_weight(), Some(l.bias.get()))
 }
 
 /// [B, L, pt*ph*pw*C] -> [B, C, F, H, W] (the reference's `unpatchify`).
@@ -92,7 +92,7 @@ impl WanModel {
             .reshape([b, ch, gf, pt, gh * gw, ph * pw])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b, gf * gh * gw, ch * pt * ph * pw]);
-        let weight = w.patch_embedding.weight.get_as([c.dim, ch * pt * ph * pw]);
+        let weight = w.patch_embedding.weight.matmul_weight();
         linear(patches, weight, Some(w.patch_embedding.bias.get()))
     }
 

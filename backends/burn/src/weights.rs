@@ -1,6 +1,12 @@
 //! Parameters on the device, by reference name. Each is one flat leaf tensor
 //! (a gradient leaf when training), resolved once into a [`Param`] handle
 //! and reshaped where it is used.
+//!
+//! A matmul's weight is stored as Burn's `Linear` stores it, [in, out], the
+//! transpose of PyTorch's [out, in], transposed once here: NdArray copies a
+//! transposed view into a new array in every matmul (the whole model, each
+//! decode step), and Flex's kernels run faster on it too
+//! (`ditbench reference-check`, docs/methodology.md).
 
 use std::collections::HashMap;
 
@@ -12,7 +18,7 @@ use ditbench_core::compute::tensors::{HostData, load_checked_for};
 use ditbench_core::model::params::ParamSpec;
 
 pub struct Weights {
-    tensors: HashMap<String, (Tensor<1>, Vec<usize>)>,
+    tensors: HashMap<String, Param>,
     /// Names in inventory order.
     order: Vec<String>,
 }
@@ -37,15 +43,25 @@ impl Weights {
         for spec in specs {
             let host = load_checked_for(source, spec, stored)?;
             let n = spec.numel();
+            let in_out = matmul_weight(spec);
+            let rows = if in_out { spec.shape[0] } else { 1 };
             let data = match host.data {
-                HostData::Bf16(v) => TensorData::new(v, [n]),
-                HostData::F16(v) => TensorData::new(v, [n]),
-                HostData::F32(v) => TensorData::new(v, [n]),
+                HostData::Bf16(v) => TensorData::new(transposed(v, rows, in_out), [n]),
+                HostData::F16(v) => TensorData::new(transposed(v, rows, in_out), [n]),
+                HostData::F32(v) => TensorData::new(transposed(v, rows, in_out), [n]),
                 HostData::U32(_) => anyhow::bail!("{}: token ids are not weights", spec.name),
             };
             let t = Tensor::<1>::from_data(data, options.clone());
-            let t = if trainable { t.require_grad() } else { t };
-            tensors.insert(spec.name.clone(), (t, spec.shape.clone()));
+            let leaf = if trainable { t.require_grad() } else { t };
+            let shape = spec.shape.clone();
+            tensors.insert(
+                spec.name.clone(),
+                Param {
+                    leaf,
+                    shape,
+                    in_out,
+                },
+            );
             order.push(spec.name.clone());
         }
         Ok(Weights { tensors, order })
@@ -53,7 +69,7 @@ impl Weights {
 
     /// The flat leaf of a parameter (for gradients).
     pub fn leaf(&self, name: &str) -> &Tensor<1> {
-        &self.tensors[name].0
+        &self.tensors[name].leaf
     }
 
     pub fn names(&self) -> &[String] {
@@ -63,7 +79,7 @@ impl Weights {
     pub fn numel(&self) -> usize {
         self.tensors
             .values()
-            .map(|(_, s)| s.iter().product::<usize>())
+            .map(|p| p.shape.iter().product::<usize>())
             .sum()
     }
 }
@@ -71,15 +87,32 @@ impl Weights {
 impl Weights {
     /// A handle on parameter `name`, resolved once (see [`Param`]).
     pub fn param(&self, name: &str) -> Result<Param> {
-        let (leaf, shape) = self
-            .tensors
+        self.tensors
             .get(name)
-            .ok_or_else(|| anyhow::anyhow!("missing parameter {name}"))?;
-        Ok(Param {
-            leaf: leaf.clone(),
-            shape: shape.clone(),
-        })
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("missing parameter {name}"))
     }
+}
+
+/// Whether `spec` is a matmul's weight, stored [in, out]: a linear layer's
+/// (rank 2, `.weight`, not the token embedding, whose rows are looked up)
+/// and the patch embedding's Conv3d weight, a [dim, C*pt*ph*pw] matrix.
+fn matmul_weight(spec: &ParamSpec) -> bool {
+    let linear = spec.shape.len() == 2
+        && spec.name.ends_with(".weight")
+        && !spec.name.ends_with("embed_tokens.weight");
+    linear || spec.name == "patch_embedding.weight"
+}
+
+/// `values`, a row-major [rows, len/rows] matrix, transposed when `transpose`.
+fn transposed<T: Copy>(values: Vec<T>, rows: usize, transpose: bool) -> Vec<T> {
+    if !transpose {
+        return values;
+    }
+    let cols = values.len() / rows;
+    (0..values.len())
+        .map(|i| values[(i % rows) * cols + i / rows])
+        .collect()
 }
 
 /// One parameter, resolved at prepare time: its flat leaf and its shape.
@@ -89,20 +122,26 @@ impl Weights {
 pub struct Param {
     leaf: Tensor<1>,
     shape: Vec<usize>,
+    /// A matmul's weight stored [in, out] (see the module documentation).
+    in_out: bool,
 }
 
 impl Param {
     /// The parameter in its own shape, of rank `D`.
     pub fn get<const D: usize>(&self) -> Tensor<D> {
+        assert!(!self.in_out, "a matmul weight is read with `matmul_weight`");
         let dims: [usize; D] = self.shape.as_slice().try_into().unwrap_or_else(|_| {
             panic!("a parameter of rank {} used as rank {D}", self.shape.len())
         });
         self.leaf.clone().reshape(dims)
     }
 
-    /// The parameter viewed with another shape of the same size (the
-    /// Conv3d patch weight as a [dim, C*pt*ph*pw] matrix).
-    pub fn get_as<const D: usize>(&self, dims: [usize; D]) -> Tensor<D> {
-        self.leaf.clone().reshape(dims)
+    /// A matmul's weight as the [in, out] matrix it is stored as: a linear
+    /// layer's [out, in], the patch embedding's [dim, C*pt*ph*pw], transposed.
+    pub fn matmul_weight(&self) -> Tensor<2> {
+        assert!(self.in_out, "not a matmul weight");
+        let out = self.shape[0];
+        let inp = self.shape.iter().product::<usize>() / out;
+        self.leaf.clone().reshape([inp, out])
     }
 }

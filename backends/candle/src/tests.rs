@@ -32,6 +32,17 @@ pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
+/// candle-transformers' Llama, prefill and decode; it has no Wan and no training step.
+#[cfg(feature = "reference")]
+#[test]
+fn candle_transformers_computes_what_ours_does() {
+    conformance::references_match_ours(
+        &CandleBackend,
+        &[("llama-tiny", Pass::Forward), ("llama-tiny", Pass::Decode)],
+        1e-5,
+    );
+}
+
 #[test]
 fn every_parameter_receives_a_nonzero_gradient() {
     conformance::every_parameter_receives_a_nonzero_gradient(&CandleBackend);

@@ -146,7 +146,7 @@ pub fn prepare(
         case.pass == Pass::Train,
     );
     let mut notes = vec![
-        "linear weights transposed once at load to burn::nn::Linear's [in, out] (burn-store's PyTorch adapter does the same); ours multiplies by the [out, in] weight's transposed view".to_string(),
+        "both store linear weights as burn::nn::Linear does, [in, out], transposed once at load (burn-store's PyTorch adapter does the same)".to_string(),
     ];
     let model: Box<dyn NnModel> = match pass_inputs(case, inputs)? {
         PassInputs::Llama {

@@ -358,3 +358,65 @@ fn index_tuples(
         (idx[0], idx[1], idx[2], idx[3], idx[4], idx[5], idx[6])
     })
 }
+
+/// The framework's own model code (`Backend::prepare_reference`) computes
+/// what ours does on the tiny presets, in f32 within `tolerance` relative
+/// (outputs, loss, global gradient norm), for exactly the `expected`
+/// (preset, pass) pairs; every other pair says why it has no reference.
+pub fn references_match_ours(backend: &dyn Backend, expected: &[(&str, Pass)], tolerance: f64) {
+    for preset in ["wan-tiny", "llama-tiny"] {
+        let w = workload(preset);
+        for pass in [Pass::Forward, Pass::Train, Pass::Decode] {
+            if !pass.applies_to(&w.config) {
+                continue;
+            }
+            let offered = backend.attention_paths(DeviceName::Cpu, pass);
+            let spec = CaseSpec {
+                workload: w.clone(),
+                backend: backend.name().into(),
+                device: DeviceName::Cpu,
+                dtype: Dtype::F32,
+                pass,
+                seed: 0,
+                attention: attention::plan(
+                    AttentionChoice::Auto,
+                    &offered,
+                    &w.config,
+                    TILE_SCORE_BYTES,
+                ),
+            };
+            let label = spec.label();
+            let wanted = expected.contains(&(preset, pass));
+            match backend.reference_code(&spec) {
+                Err(why) => {
+                    assert!(!wanted, "{label}: no reference: {why}");
+                    assert!(!why.is_empty(), "{label}: no reason given");
+                    continue;
+                }
+                Ok(_) => assert!(wanted, "{label}: has a reference the test does not expect"),
+            }
+            let inputs = seeded_inputs(&w.config, 0);
+            let mut pair = backend
+                .prepare_reference(&spec, &SeededWeights { seed: 0 }, &inputs)
+                .unwrap_or_else(|e| panic!("{label}: prepare_reference failed: {e:#}"));
+            // A timed step of each first, as reference-check runs them.
+            pair.ours.step().unwrap();
+            pair.theirs.step().unwrap();
+            let ours = pair.ours.output().unwrap();
+            let theirs = pair.theirs.output().unwrap();
+            let parity = crate::check::parity::compare_within("ours", &ours, &theirs, tolerance);
+            assert_eq!(
+                parity.status,
+                crate::check::parity::ParityStatus::Pass,
+                "{label} against {}: {:?}",
+                pair.reference,
+                parity.detail
+            );
+            assert_eq!(
+                ours.loss.is_some(),
+                pass == Pass::Train,
+                "{label}: a loss only when training"
+            );
+        }
+    }
+}

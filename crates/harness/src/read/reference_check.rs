@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use ditbench_core::check::parity::ParityStatus;
-use ditbench_core::util::units;
+use ditbench_core::util::units::{self, md_escape};
 
 use crate::record::reference_check::{
     DEFINITIONS, MATCH_RATIO, PairOutcome, ReferenceCheck, Verdict,
@@ -38,10 +38,15 @@ pub fn markdown(check: &ReferenceCheck) -> String {
         "| model | pass | shape | backend | their code | ours | theirs | ours/theirs [95% CI] | verdict | parity (rel. error) |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---:|---:|---:|---|---|");
+    let mut not_run: Vec<(String, Vec<String>)> = Vec::new();
     for p in &check.pairs {
         let lead = format!(
             "| {} | {} | {} | {} | {} |",
-            p.workload, p.pass, p.shape, p.backend, p.reference
+            md_escape(&p.workload),
+            p.pass,
+            md_escape(&p.shape),
+            p.backend,
+            md_escape(&p.reference)
         );
         let _ = match &p.outcome {
             PairOutcome::Measured(m) => writeln!(
@@ -61,10 +66,25 @@ pub fn markdown(check: &ReferenceCheck) -> String {
                 m.parity.output_rel_error
             ),
             PairOutcome::Skipped { reason } => {
-                writeln!(md, "{lead} | | | not run: {reason} | |")
+                let pair = format!("{} {} {}", p.workload, p.pass, p.backend);
+                match not_run.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, pairs)) => pairs.push(pair),
+                    None => not_run.push((reason.clone(), vec![pair])),
+                }
+                Ok(())
             }
-            PairOutcome::Failed { error } => writeln!(md, "{lead} | | | failed: {error} | |"),
+            PairOutcome::Failed { error } => writeln!(
+                md,
+                "{lead} | | | failed: {} | |",
+                md_escape(&error.replace('\n', " "))
+            ),
         };
+    }
+    if !not_run.is_empty() {
+        let _ = writeln!(md, "\nNot run:\n");
+        for (reason, pairs) in &not_run {
+            let _ = writeln!(md, "- {}: {}", md_escape(reason), pairs.join(", "));
+        }
     }
     let _ = writeln!(
         md,

@@ -22,7 +22,7 @@ pub const PARITY_TOLERANCE_F32: f64 = 1e-5;
 pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "samples_s",
-        "seconds of each timed iteration, device synchronized before and after (a Python reference measures its own, so the pipe's round trip is not counted); ours and theirs run in turns, ours first in even rounds and theirs first in odd ones; warm-up rounds excluded",
+        "seconds of each timed iteration, device synchronized before and after (a Python reference measures its own, so the pipe's round trip is not counted); ours and theirs run in turns, ours first in even rounds and theirs first in odd ones, each step 10 ms after the other's (so the other's idle threads are asleep); warm-up rounds excluded",
     ),
     ("median_s", "median of samples_s"),
     ("ratio", "our median / their median: below 1 ours is faster"),

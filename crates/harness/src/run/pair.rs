@@ -152,7 +152,14 @@ pub struct PairTiming {
     pub budget: Duration,
     pub min_rounds: usize,
     pub max_rounds: usize,
+    /// A pause before each timed step, so that the other side's idle
+    /// threads are asleep: OpenMP's (libtorch's, PyTorch's) spin for
+    /// milliseconds after a parallel region, on the same cores.
+    pub settle: Duration,
 }
+
+/// [`PairTiming::settle`] as `reference-check` sets it.
+pub const SETTLE: Duration = Duration::from_millis(10);
 
 /// Seconds of each timed iteration of each side, in the order they ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,16 +187,20 @@ pub fn interleave(
         theirs: Vec::new(),
     };
     let start = Instant::now();
+    let timed = |side: &mut dyn Side| -> Result<f64> {
+        std::thread::sleep(t.settle);
+        side.timed_step()
+    };
     for round in 0..t.max_rounds {
         if round >= t.min_rounds && start.elapsed() >= t.budget {
             break;
         }
         if round % 2 == 0 {
-            samples.ours.push(ours.timed_step()?);
-            samples.theirs.push(theirs.timed_step()?);
+            samples.ours.push(timed(ours)?);
+            samples.theirs.push(timed(theirs)?);
         } else {
-            samples.theirs.push(theirs.timed_step()?);
-            samples.ours.push(ours.timed_step()?);
+            samples.theirs.push(timed(theirs)?);
+            samples.ours.push(timed(ours)?);
         }
     }
     Ok(samples)
@@ -237,6 +248,7 @@ mod tests {
             budget: Duration::ZERO,
             min_rounds: 3,
             max_rounds: 10,
+            settle: Duration::ZERO,
         };
         let samples = interleave(&mut a, &mut b, &timing).unwrap();
         assert_eq!(samples.ours, vec![1.0; 3]);
