@@ -59,11 +59,21 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
     if threads == 0 {
         return Err(UsageError("--threads must be at least 1".into()).into());
     }
-    if !(args.budget.is_finite() && args.budget >= 0.0) || args.min_rounds == 0 {
-        return Err(UsageError(
-            "--budget must be a non-negative number of seconds and --min-rounds at least 1".into(),
-        )
+    let budget = Duration::try_from_secs_f64(args.budget).map_err(|_| {
+        UsageError(format!(
+            "--budget must be a finite number of seconds, 0 or more, not {:?}",
+            args.budget
+        ))
+    })?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > cpus {
+        return Err(UsageError(format!(
+            "--threads {threads} is more than the {cpus} CPU(s) this process may use"
+        ))
         .into());
+    }
+    if args.min_rounds == 0 {
+        return Err(UsageError("--min-rounds must be at least 1".into()).into());
     }
     let compiled = compiled_backends();
     let backends: Vec<&'static dyn Backend> = resolve_backends(&compiled, &args.backends)?
@@ -97,7 +107,7 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
     let pairs = plan_pairs(&workloads, &backends, &passes, args, &python);
     let timing = PairTiming {
         warmup_rounds: args.warmup_rounds,
-        budget: Duration::from_secs_f64(args.budget),
+        budget,
         min_rounds: args.min_rounds,
         max_rounds: 100_000,
         settle: SETTLE,

@@ -30,7 +30,7 @@ use ditbench_core::{
 use crate::llama::{DecodeInputs, LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
 use crate::ops::{Attention, float_tensor};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
-use crate::weights::{Param, Weights};
+use crate::weights::{MatmulLayout, Param, Weights};
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
 
@@ -87,6 +87,18 @@ impl BurnBackend {
 }
 
 impl BurnBackend {
+    /// How this backend's matmul weights are stored for `pass`, whichever
+    /// it multiplies faster (`weights` module documentation): NdArray
+    /// copies a transposed view in every product; Flex runs a decode
+    /// step's one-row products faster on [out, in] rows.
+    fn matmul_layout(&self, pass: Pass) -> MatmulLayout {
+        match (self.kind, pass) {
+            (Kind::NdArray, _) => MatmulLayout::InOut,
+            (_, Pass::Decode) => MatmulLayout::OutIn,
+            (_, Pass::Forward | Pass::Train) => MatmulLayout::InOut,
+        }
+    }
+
     /// The case's model on `device` (an autodiff device for training).
     fn prepare_on(
         &self,
@@ -104,6 +116,7 @@ impl BurnBackend {
             dtype,
             &device,
             case.pass == Pass::Train,
+            self.matmul_layout(case.pass),
         )?;
         let model = match pass_inputs(case, inputs)? {
             PassInputs::Wan {
@@ -292,7 +305,15 @@ impl Backend for BurnBackend {
         let device = self.device(spec.device, spec.pass)?;
         let dtype = burn_dtype(spec.dtype);
         let trainable = spec.pass == Pass::Train;
-        let weights = Weights::load(&spec.kernel.operands(), operands, dtype, &device, trainable)?;
+        let layout = self.matmul_layout(spec.pass);
+        let weights = Weights::load(
+            &spec.kernel.operands(),
+            operands,
+            dtype,
+            &device,
+            trainable,
+            layout,
+        )?;
         let model = match &spec.kernel {
             Kernel::WanBlock(c) => Model::Block(Box::new((
                 WanModel::new(c, dtype, &device, kernel_attention()),

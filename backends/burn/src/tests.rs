@@ -55,6 +55,7 @@ fn outputs_have_reference_shapes_and_parameter_counts_match_the_cost_model() {
             DType::F32,
             &Device::flex(),
             false,
+            crate::weights::MatmulLayout::InOut,
         )
         .unwrap();
         assert_eq!(loaded.numel() as u64, cost(&w.config).parameters);
@@ -112,4 +113,12 @@ fn a_decode_step_equals_the_forward_at_its_position() {
     for backend in [&FLEX, &NDARRAY] {
         conformance::a_decode_step_equals_the_forward_at_its_position(backend);
     }
+}
+
+#[test]
+fn a_matmul_weight_is_stored_transposed_and_read_back_as_in_out_either_way() {
+    // [2, 3] row-major -> [3, 2].
+    let t = crate::weights::transposed(vec![1, 2, 3, 4, 5, 6], 2, true);
+    assert_eq!(t, vec![1, 4, 2, 5, 3, 6]);
+    assert_eq!(crate::weights::transposed(vec![1, 2], 1, false), vec![1, 2]);
 }

@@ -3,10 +3,12 @@
 //! and reshaped where it is used.
 //!
 //! A matmul's weight is stored as Burn's `Linear` stores it, [in, out], the
-//! transpose of PyTorch's [out, in], transposed once here: NdArray copies a
-//! transposed view into a new array in every matmul (the whole model, each
-//! decode step), and Flex's kernels run faster on it too
-//! (`ditbench reference-check`, docs/methodology.md).
+//! transpose of PyTorch's [out, in], transposed once here
+//! ([`MatmulLayout::InOut`]): NdArray copies a transposed view into a new
+//! array in every matmul (the whole model, each decode step), and Flex's
+//! matrix products run faster on it. Flex's one-row products (a decode
+//! step) run faster on the [out, in] rows instead ([`MatmulLayout::OutIn`]).
+//! Measured by `ditbench reference-check` (docs/methodology.md).
 
 use std::collections::HashMap;
 
@@ -16,6 +18,15 @@ use ditbench_core::Dtype;
 use ditbench_core::WeightSource;
 use ditbench_core::compute::tensors::{HostData, load_checked_for};
 use ditbench_core::model::params::ParamSpec;
+
+/// How a matmul's weight is stored (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulLayout {
+    /// [in, out], transposed once at load (`burn::nn::Linear`'s layout).
+    InOut,
+    /// [out, in] as PyTorch stores it, multiplied as a transposed view.
+    OutIn,
+}
 
 pub struct Weights {
     tensors: HashMap<String, Param>,
@@ -30,6 +41,7 @@ impl Weights {
         dtype: DType,
         device: &Device,
         trainable: bool,
+        layout: MatmulLayout,
     ) -> Result<Self> {
         let mut tensors = HashMap::with_capacity(specs.len());
         let mut order = Vec::with_capacity(specs.len());
@@ -43,8 +55,9 @@ impl Weights {
         for spec in specs {
             let host = load_checked_for(source, spec, stored)?;
             let n = spec.numel();
-            let in_out = matmul_weight(spec);
-            let rows = if in_out { spec.shape[0] } else { 1 };
+            let matmul = matmul_weight(spec).then_some(layout);
+            let in_out = matmul == Some(MatmulLayout::InOut);
+            let rows = spec.shape.first().copied().unwrap_or(1);
             let data = match host.data {
                 HostData::Bf16(v) => TensorData::new(transposed(v, rows, in_out), [n]),
                 HostData::F16(v) => TensorData::new(transposed(v, rows, in_out), [n]),
@@ -59,7 +72,7 @@ impl Weights {
                 Param {
                     leaf,
                     shape,
-                    in_out,
+                    matmul,
                 },
             );
             order.push(spec.name.clone());
@@ -105,7 +118,7 @@ fn matmul_weight(spec: &ParamSpec) -> bool {
 }
 
 /// `values`, a row-major [rows, len/rows] matrix, transposed when `transpose`.
-fn transposed<T: Copy>(values: Vec<T>, rows: usize, transpose: bool) -> Vec<T> {
+pub(crate) fn transposed<T: Copy>(values: Vec<T>, rows: usize, transpose: bool) -> Vec<T> {
     if !transpose {
         return values;
     }
@@ -122,26 +135,32 @@ fn transposed<T: Copy>(values: Vec<T>, rows: usize, transpose: bool) -> Vec<T> {
 pub struct Param {
     leaf: Tensor<1>,
     shape: Vec<usize>,
-    /// A matmul's weight stored [in, out] (see the module documentation).
-    in_out: bool,
+    /// How a matmul's weight is stored; `None` for other parameters.
+    matmul: Option<MatmulLayout>,
 }
 
 impl Param {
     /// The parameter in its own shape, of rank `D`.
     pub fn get<const D: usize>(&self) -> Tensor<D> {
-        assert!(!self.in_out, "a matmul weight is read with `matmul_weight`");
+        assert!(
+            self.matmul.is_none(),
+            "a matmul weight is read with `matmul_weight`"
+        );
         let dims: [usize; D] = self.shape.as_slice().try_into().unwrap_or_else(|_| {
             panic!("a parameter of rank {} used as rank {D}", self.shape.len())
         });
         self.leaf.clone().reshape(dims)
     }
 
-    /// A matmul's weight as the [in, out] matrix it is stored as: a linear
-    /// layer's [out, in], the patch embedding's [dim, C*pt*ph*pw], transposed.
+    /// A matmul's weight as the [in, out] matrix a product takes: a linear
+    /// layer's [out, in], the patch embedding's [dim, C*pt*ph*pw],
+    /// transposed (stored so, or as a view).
     pub fn matmul_weight(&self) -> Tensor<2> {
-        assert!(self.in_out, "not a matmul weight");
         let out = self.shape[0];
         let inp = self.shape.iter().product::<usize>() / out;
-        self.leaf.clone().reshape([inp, out])
+        match self.matmul.expect("a matmul weight") {
+            MatmulLayout::InOut => self.leaf.clone().reshape([inp, out]),
+            MatmulLayout::OutIn => self.leaf.clone().reshape([out, inp]).transpose(),
+        }
     }
 }

@@ -31,17 +31,15 @@ struct Layer {
 
 /// What one step computes.
 enum Work {
-    /// Every position's logits over `tokens` [B, S]; `targets` [B*S] for a training step.
-    Prefill {
-        tokens: Tensor<2, Int>,
-        targets: Option<Tensor<1, Int>>,
-    },
+    /// Every position's logits over the tokens [B, S], with the targets
+    /// [B*S] for a training step (boxed: Burn tensors are large handles).
+    Prefill(Box<(Tensor<2, Int>, Tensor<1, Int>)>),
     /// The context's last token [B, 1] over each layer's prompt keys and values.
-    Decode {
-        token: Tensor<2, Int>,
-        prompt: Vec<(Tensor<4>, Tensor<4>)>,
-    },
+    Decode(Box<(Tensor<2, Int>, Vec<KeysValues>)>),
 }
+
+/// One layer's keys and values [B, KV, S, D] each.
+type KeysValues = (Tensor<4>, Tensor<4>);
 
 pub(crate) struct NnLlama {
     cfg: LlamaConfig,
@@ -133,10 +131,7 @@ impl NnLlama {
             ),
             &loader.device,
         );
-        let work = Work::Prefill {
-            tokens: ids(tokens, shape, loader),
-            targets: Some(targets),
-        };
+        let work = Work::Prefill(Box::new((ids(tokens, shape, loader), targets)));
         Self::build(loader, c, work)
     }
 
@@ -149,10 +144,7 @@ impl NnLlama {
         let mut model = Self::build(
             loader,
             c,
-            Work::Decode {
-                token: ids(&last, [c.batch, 1], loader),
-                prompt: Vec::new(),
-            },
+            Work::Decode(Box::new((ids(&last, [c.batch, 1], loader), Vec::new()))),
         )?;
         let mut prompt = Vec::with_capacity(c.num_hidden_layers);
         let mut x = model
@@ -163,10 +155,7 @@ impl NnLlama {
             prompt.push(kv);
             x = y;
         }
-        model.work = Work::Decode {
-            token: ids(&last, [c.batch, 1], loader),
-            prompt,
-        };
+        model.work = Work::Decode(Box::new((ids(&last, [c.batch, 1], loader), prompt)));
         Ok(model)
     }
 
@@ -243,14 +232,15 @@ impl NnModel for NnLlama {
     fn forward(&self) -> NnOutput {
         let c = &self.cfg;
         NnOutput::Logits(match &self.work {
-            Work::Prefill { tokens, .. } => {
-                let mut x = self.embed.forward(tokens.clone());
+            Work::Prefill(inputs) => {
+                let mut x = self.embed.forward(inputs.0.clone());
                 for layer in &self.layers {
                     x = self.layer(layer, x, 0, None).0;
                 }
                 self.logits(x)
             }
-            Work::Decode { token, prompt } => {
+            Work::Decode(inputs) => {
+                let (token, prompt) = &**inputs;
                 let mut x = self.embed.forward(token.clone());
                 for (layer, kv) in self.layers.iter().zip(prompt) {
                     x = self.layer(layer, x, c.seq_len - 1, Some(kv)).0;
@@ -261,16 +251,10 @@ impl NnModel for NnLlama {
     }
 
     fn loss(&self, out: &NnOutput) -> Tensor<1> {
-        let (
-            NnOutput::Logits(logits),
-            Work::Prefill {
-                targets: Some(targets),
-                ..
-            },
-        ) = (out, &self.work)
-        else {
+        let (NnOutput::Logits(logits), Work::Prefill(inputs)) = (out, &self.work) else {
             panic!("a training step has logits and targets");
         };
+        let targets = &inputs.1;
         let [b, s, v] = logits.dims();
         let logits = logits.clone().cast(DType::F32).reshape([b * s, v]);
         CrossEntropyLossConfig::new()

@@ -64,39 +64,58 @@ pub fn wan_rope(c: &WanConfig) -> RopeTable {
     RopeTable::from_angles(f * h * w, pairs, angles)
 }
 
-/// Llama-3 frequency scaling, as HF's `_compute_llama3_parameters`.
-fn llama3_scale(freqs: Vec<f64>, s: &crate::model::workload::Llama3RopeScaling) -> Vec<f64> {
+/// Llama's inverse frequencies as Hugging Face computes them, in f32:
+/// `1 / theta^(2j/dim)` with the exponent, the power and the quotient each
+/// rounded to f32.
+fn llama_inv_freqs(dim: usize, theta: f64) -> Vec<f32> {
+    (0..dim / 2)
+        .map(|j| {
+            let exponent = (2 * j) as f32 / dim as f32;
+            1.0 / (f64::from(theta as f32).powf(f64::from(exponent)) as f32)
+        })
+        .collect()
+}
+
+/// Llama-3 frequency scaling, as HF's `_compute_llama3_parameters` computes
+/// it on f32 tensors (its Python scalars rounded to f32 where they meet them).
+fn llama3_scale(freqs: Vec<f32>, s: &crate::model::workload::Llama3RopeScaling) -> Vec<f32> {
     let old = s.original_max_position_embeddings as f64;
-    let low_wavelen = old / s.low_freq_factor;
-    let high_wavelen = old / s.high_freq_factor;
+    let low_wavelen = (old / s.low_freq_factor) as f32;
+    let high_wavelen = (old / s.high_freq_factor) as f32;
+    let factor = s.factor as f32;
+    let (low, span) = (
+        s.low_freq_factor as f32,
+        (s.high_freq_factor - s.low_freq_factor) as f32,
+    );
     freqs
         .into_iter()
         .map(|f| {
-            let wavelen = 2.0 * std::f64::consts::PI / f;
-            if wavelen < high_wavelen {
-                f
-            } else if wavelen > low_wavelen {
-                f / s.factor
+            let wavelen = (2.0 * std::f64::consts::PI) as f32 / f;
+            let scaled = if wavelen > low_wavelen { f / factor } else { f };
+            if wavelen < high_wavelen || wavelen > low_wavelen {
+                scaled
             } else {
-                let smooth =
-                    (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-                (1.0 - smooth) * f / s.factor + smooth * f
+                let smooth = (old as f32 / wavelen - low) / span;
+                (1.0 - smooth) * scaled / factor + smooth * scaled
             }
         })
         .collect()
 }
 
 /// Llama RoPE for positions 0..seq_len. Pairs are (j, j + head_dim/2), HF's
-/// `rotate_half` convention.
+/// `rotate_half` convention. Computed as Hugging Face does, in f32: each
+/// angle `position * inv_freq` is rounded to f32 before its cosine and sine
+/// (an f64 table differs from Hugging Face's by up to 2.3e-4 at position
+/// 4,095, which moves Llama-2-7B's logits by 3.6e-5 relative).
 pub fn llama_rope(c: &LlamaConfig) -> RopeTable {
-    let mut freqs = inv_freqs(c.head_dim(), c.rope_theta);
+    let mut freqs = llama_inv_freqs(c.head_dim(), c.rope_theta);
     if let Some(s) = &c.rope_scaling {
         freqs = llama3_scale(freqs, s);
     }
     let pairs = freqs.len();
     let angles = (0..c.seq_len).flat_map(move |p| {
         let freqs = freqs.clone();
-        freqs.into_iter().map(move |f| p as f64 * f)
+        freqs.into_iter().map(move |f| f64::from(p as f32 * f))
     });
     RopeTable::from_angles(c.seq_len, pairs, angles)
 }
@@ -159,11 +178,48 @@ mod tests {
             panic!()
         };
         let s = c.rope_scaling.clone().unwrap();
-        let raw = inv_freqs(c.head_dim(), c.rope_theta);
+        let raw = llama_inv_freqs(c.head_dim(), c.rope_theta);
         let scaled = llama3_scale(raw.clone(), &s);
         assert_eq!(scaled[0], raw[0]);
         let last = raw.len() - 1;
-        assert!((scaled[last] - raw[last] / 32.0).abs() < 1e-15);
+        assert_eq!(scaled[last], raw[last] / 32.0);
+    }
+
+    /// Hugging Face's `LlamaRotaryEmbedding.inv_freq` (transformers 5.25,
+    /// float32, bit for bit): Llama-2-7B's (head_dim 128, theta 10000) and
+    /// Llama-3.2-1B's with llama3 scaling.
+    #[test]
+    fn llama_inverse_frequencies_are_hugging_faces_f32_values() {
+        let f = llama_inv_freqs(128, 10_000.0);
+        let bits = |v: &[f32], js: &[usize]| js.iter().map(|&j| v[j].to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&f, &[0, 1, 10, 63]),
+            [0x3f80_0000, 0x3f5d_afd7, 0x3e72_d423, 0x38f2_2ce2]
+        );
+        let ModelConfig::Llama(l3) = find_preset("llama-3.2-1b").unwrap().config else {
+            panic!()
+        };
+        let scaled = llama3_scale(
+            llama_inv_freqs(l3.head_dim(), l3.rope_theta),
+            l3.rope_scaling.as_ref().unwrap(),
+        );
+        assert_eq!(
+            bits(&scaled, &[0, 20, 24, 31]),
+            [0x3f80_0000, 0x370f_c8f8, 0x35df_10c4, 0x33ca_41b0]
+        );
+        // The angle at position 4,095 is the f32 product, so its cosine is
+        // that of an f32 number (Hugging Face's `inv_freq @ position_ids`).
+        let c = LlamaConfig {
+            seq_len: 4096,
+            ..match find_preset("llama-2-7b").unwrap().config {
+                ModelConfig::Llama(c) => c,
+                ModelConfig::Wan(_) => unreachable!(),
+            }
+        };
+        let t = llama_rope(&c);
+        let j = 40;
+        let angle = 4095f32 * f[j];
+        assert_eq!(t.cos[4095 * 64 + j], f64::from(angle).cos() as f32);
     }
 
     #[test]
