@@ -85,7 +85,7 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
 /// before anything runs: the directory, or where it would be made (its
 /// nearest existing ancestor), is probed with a file created and removed.
 /// Nothing is made here, so a run refused later leaves nothing behind.
-fn writable_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
+pub fn writable_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
     if dir.exists() && !dir.is_dir() {
         return Err(UsageError(format!(
             "{flag} {} exists and is not a directory",

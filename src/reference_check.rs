@@ -14,7 +14,7 @@ use ditbench_core::compute::tensors::{SeededWeights, seeded_inputs};
 use ditbench_core::io::files::cached_seeded_data;
 use ditbench_core::machine::threads::{THREADS_ENV, ThreadSettings};
 use ditbench_core::model::workload::ModelConfig;
-use ditbench_core::util::write::write_numbered;
+use ditbench_core::util::write::{replace, write_new, write_numbered};
 use ditbench_core::{AttentionChoice, Backend, CaseSpec, DeviceName, Dtype, Pass, Workload};
 use ditbench_harness::measure::env::{self, default_threads};
 use ditbench_harness::read::reference_check::markdown;
@@ -27,7 +27,7 @@ use ditbench_harness::run::runner::{PlannedBackend, plan_cases};
 
 use crate::backends::{compiled_backends, frameworks, resolve_backends};
 use crate::cli::ReferenceCheckArgs;
-use crate::plan::{expand, sweeps};
+use crate::plan::{expand, sweeps, writable_dir};
 use crate::{UsageError, build_info, out};
 
 /// The PyTorch references, run by this script (kept in the binary).
@@ -53,11 +53,96 @@ enum Theirs {
     None(String),
 }
 
+/// The check's arguments, validated.
+struct Plan {
+    settings: ThreadSettings,
+    backends: Vec<&'static dyn Backend>,
+    pairs: Vec<PlannedPair>,
+    timing: PairTiming,
+    python: PathBuf,
+    out: PathBuf,
+}
+
 /// Runs the check; `Ok(false)` where a pair failed or missed parity.
 pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
+    let plan = plan(args)?;
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), TORCH_REFERENCE)?;
+    let build = build_info();
+    let mut check = ReferenceCheck {
+        schema_version: SCHEMA_VERSION,
+        tool_version: build.tool_version.clone(),
+        git_commit: build.git_commit.clone(),
+        started: chrono::Local::now().to_rfc3339(),
+        command: std::env::args().collect(),
+        environment: env::capture(&build, frameworks(&plan.backends), plan.settings.clone()),
+        definitions: DEFINITIONS
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        pairs: Vec::with_capacity(plan.pairs.len()),
+    };
+    // The file is written before the first pair and replaced after each,
+    // so an interrupted check keeps the pairs it measured.
+    let stem = format!(
+        "reference-check-{}",
+        chrono::Local::now().format("%Y%m%d-%H%M%S")
+    );
+    let json = write_numbered(&plan.out, &stem, "json", out::json_text(&check)?.as_bytes())?;
+    for (k, pair) in plan.pairs.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {} {} {}: {}",
+            k + 1,
+            plan.pairs.len(),
+            pair.case.workload.label(),
+            pair.case.pass,
+            pair.backend.name(),
+            pair.theirs.describe()
+        );
+        let outcome = match &pair.theirs {
+            Theirs::None(reason) => PairOutcome::Skipped {
+                reason: reason.clone(),
+            },
+            _ => match run_pair(&plan, pair, script.path()) {
+                Ok(m) => PairOutcome::Measured(Box::new(m)),
+                Err(e) => PairOutcome::Failed {
+                    error: format!("{e:#}"),
+                },
+            },
+        };
+        eprintln!("    {}", outcome_line(&outcome));
+        check.pairs.push(PairRecord {
+            workload: pair.case.workload.label(),
+            shape: shape(&pair.case.workload),
+            pass: pair.case.pass,
+            backend: pair.backend.name().to_string(),
+            dtype: pair.case.dtype.to_string(),
+            reference: pair.theirs.describe(),
+            outcome,
+        });
+        replace(&json, out::json_text(&check)?.as_bytes())?;
+    }
+    let md = markdown(&check);
+    let md_path = json.with_extension("md");
+    write_new(&md_path, md.as_bytes())?;
+    out::text(&md)?;
+    eprintln!("wrote {} and {}", json.display(), md_path.display());
+    Ok(check.pairs.iter().all(|p| match &p.outcome {
+        PairOutcome::Measured(m) => m.parity.status == ParityStatus::Pass,
+        PairOutcome::Skipped { .. } => true,
+        PairOutcome::Failed { .. } => false,
+    }))
+}
+
+/// Check every argument before anything runs, set the threads, plan the pairs.
+fn plan(args: &ReferenceCheckArgs) -> Result<Plan> {
     let threads = args.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        return Err(UsageError("--threads must be at least 1".into()).into());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 0 || threads > cpus {
+        return Err(UsageError(format!(
+            "--threads must be from 1 to the {cpus} CPU(s) this process may use, not {threads}"
+        ))
+        .into());
     }
     let budget = Duration::try_from_secs_f64(args.budget).map_err(|_| {
         UsageError(format!(
@@ -65,16 +150,10 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
             args.budget
         ))
     })?;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads > cpus {
-        return Err(UsageError(format!(
-            "--threads {threads} is more than the {cpus} CPU(s) this process may use"
-        ))
-        .into());
-    }
     if args.min_rounds == 0 {
         return Err(UsageError("--min-rounds must be at least 1".into()).into());
     }
+    writable_dir("--out", &args.out)?;
     let compiled = compiled_backends();
     let backends: Vec<&'static dyn Backend> = resolve_backends(&compiled, &args.backends)?
         .into_iter()
@@ -82,6 +161,12 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
             args.backends.iter().any(|n| n == b.name()) || b.devices().contains(&DeviceName::Cpu)
         })
         .collect();
+    let presets: Vec<String> = if args.presets.is_empty() {
+        DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.presets.clone()
+    };
+    let workloads = expand(&presets, &sweeps(&args.overrides))?;
     let settings = ThreadSettings::new(
         threads,
         if args.threads.is_some() {
@@ -92,99 +177,26 @@ pub fn reference_check(args: &ReferenceCheckArgs) -> Result<bool> {
         backends.iter().flat_map(|b| b.thread_variables()).copied(),
     );
     ensure_thread_environment(&settings)?;
-    let presets: Vec<String> = if args.presets.is_empty() {
-        DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.presets.clone()
-    };
-    let workloads = expand(&presets, &sweeps(&args.overrides))?;
     let passes = if args.passes.is_empty() {
         vec![Pass::Forward, Pass::Train, Pass::Decode]
     } else {
         args.passes.clone()
     };
     let python = python_program(args.python.as_deref());
-    let pairs = plan_pairs(&workloads, &backends, &passes, args, &python);
-    let timing = PairTiming {
-        warmup_rounds: args.warmup_rounds,
-        budget,
-        min_rounds: args.min_rounds,
-        max_rounds: 100_000,
-        settle: SETTLE,
-    };
-    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
-    std::fs::write(script.path(), TORCH_REFERENCE)?;
-    let cache = args.out.join("cache");
-    let started = chrono::Local::now().to_rfc3339();
-    let mut records = Vec::with_capacity(pairs.len());
-    for (k, pair) in pairs.iter().enumerate() {
-        eprintln!(
-            "[{}/{}] {} {} {}: {}",
-            k + 1,
-            pairs.len(),
-            pair.case.workload.label(),
-            pair.case.pass,
-            pair.backend.name(),
-            pair.theirs.describe()
-        );
-        let outcome = match &pair.theirs {
-            Theirs::None(reason) => PairOutcome::Skipped {
-                reason: reason.clone(),
-            },
-            theirs => match run_pair(
-                pair,
-                theirs,
-                &timing,
-                &python,
-                script.path(),
-                &cache,
-                threads,
-            ) {
-                Ok(m) => PairOutcome::Measured(Box::new(m)),
-                Err(e) => PairOutcome::Failed {
-                    error: format!("{e:#}"),
-                },
-            },
-        };
-        eprintln!("    {}", outcome_line(&outcome));
-        records.push(PairRecord {
-            workload: pair.case.workload.label(),
-            shape: shape(&pair.case.workload),
-            pass: pair.case.pass,
-            backend: pair.backend.name().to_string(),
-            dtype: pair.case.dtype.to_string(),
-            reference: pair.theirs.describe(),
-            outcome,
-        });
-    }
-    let build = build_info();
-    let check = ReferenceCheck {
-        schema_version: SCHEMA_VERSION,
-        tool_version: build.tool_version.clone(),
-        git_commit: build.git_commit.clone(),
-        started,
-        command: std::env::args().collect(),
-        environment: env::capture(&build, frameworks(&backends), settings),
-        definitions: DEFINITIONS
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-        pairs: records,
-    };
-    let stem = format!(
-        "reference-check-{}",
-        chrono::Local::now().format("%Y%m%d-%H%M%S")
-    );
-    let json = write_numbered(&args.out, &stem, "json", out::json_text(&check)?.as_bytes())?;
-    let md = markdown(&check);
-    let md_path = write_numbered(&args.out, &stem, "md", md.as_bytes())?;
-    out::text(&md)?;
-    eprintln!("wrote {} and {}", json.display(), md_path.display());
-    Ok(check.pairs.iter().all(|p| match &p.outcome {
-        PairOutcome::Measured(m) => m.parity.status == ParityStatus::Pass,
-        PairOutcome::Skipped { .. } => true,
-        PairOutcome::Failed { .. } => false,
-    }))
+    Ok(Plan {
+        pairs: plan_pairs(&workloads, &backends, &passes, args, &python),
+        settings,
+        backends,
+        timing: PairTiming {
+            warmup_rounds: args.warmup_rounds,
+            budget,
+            min_rounds: args.min_rounds,
+            max_rounds: 100_000,
+            settle: SETTLE,
+        },
+        python,
+        out: args.out.clone(),
+    })
 }
 
 /// Thread pools are sized from the environment when a framework starts:
@@ -326,21 +338,13 @@ fn torch_references(case: &CaseSpec) -> Vec<(&'static str, &'static str, String)
     }
 }
 
-fn run_pair(
-    pair: &PlannedPair,
-    theirs: &Theirs,
-    timing: &PairTiming,
-    python: &Path,
-    script: &Path,
-    cache: &Path,
-    threads: usize,
-) -> Result<Measured> {
+fn run_pair(plan: &Plan, pair: &PlannedPair, script: &Path) -> Result<Measured> {
     let case = &pair.case;
     let config = &case.workload.config;
     let weights = SeededWeights { seed: case.seed };
     let inputs = seeded_inputs(config, case.seed);
     let (mut ours, mut theirs_side, notes): (Box<dyn Side>, Box<dyn Side>, Vec<String>) =
-        match theirs {
+        match &pair.theirs {
             Theirs::Rust(_) => {
                 let built = pair.backend.prepare_reference(case, &weights, &inputs)?;
                 (
@@ -351,9 +355,13 @@ fn run_pair(
             }
             Theirs::Python { implementation, .. } => {
                 let ours = pair.backend.prepare(case, &weights, &inputs)?;
-                let (weights_file, inputs_file) =
-                    cached_seeded_data(cache, config, &case.workload.label(), case.seed)?;
-                let mut command = Command::new(python);
+                let (weights_file, inputs_file) = cached_seeded_data(
+                    &plan.out.join("cache"),
+                    config,
+                    &case.workload.label(),
+                    case.seed,
+                )?;
+                let mut command = Command::new(&plan.python);
                 command
                     .arg(script)
                     .args(["--impl", implementation, "--pass", &case.pass.to_string()])
@@ -363,7 +371,7 @@ fn run_pair(
                     .arg(&inputs_file)
                     .args([
                         "--threads",
-                        &threads.to_string(),
+                        &plan.settings.threads.to_string(),
                         "--dtype",
                         &case.dtype.to_string(),
                     ]);
@@ -372,7 +380,7 @@ fn run_pair(
             }
             Theirs::None(why) => anyhow::bail!("{why}"),
         };
-    let samples = interleave(ours.as_mut(), theirs_side.as_mut(), timing)?;
+    let samples = interleave(ours.as_mut(), theirs_side.as_mut(), &plan.timing)?;
     let our_output = ours.output()?;
     let their_output = theirs_side.output()?;
     let tolerance = match case.dtype {
