@@ -279,7 +279,9 @@ enum Model {
     Wan(WanModel, WanWeights, WanInputs),
     Llama(LlamaModel, LlamaWeights, LlamaInputs),
     /// A generation prefill: the last position's logits only (beside a
-    /// framework's own model code that computes only those).
+    /// framework's own model code that computes only those; built by the
+    /// `reference` feature's pairs alone).
+    #[cfg_attr(not(feature = "reference"), allow(dead_code))]
     LlamaLast(LlamaModel, LlamaWeights, Tensor),
     /// One decode step: the context's last token [B, 1] over the cache of
     /// the tokens before it.
