@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: runs the default suite with its HTML report on a
 # fresh machine. Installs libtorch into .venv when it is missing (with a
-# progress line), builds ditbench with every backend (--features tch, and on a
+# progress line), builds ditbench with every backend (--features tch,reference: libtorch and
+# candle-transformers for reference-check; and on a
 # machine with an NVIDIA GPU the GPU backends that build there: see
 # scripts/gpu-features.sh), then runs `ditbench run --report`, on every CPU and
 # GPU it finds, with any arguments given here, e.g.

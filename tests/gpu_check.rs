@@ -135,7 +135,7 @@ fn the_quick_start_builds_the_gpu_backends_on_a_machine_with_an_nvidia_gpu() {
     let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
     assert_eq!(
         calls,
-        "cargo build --release --locked --features tch,tch-cuda,cuda,burn-wgpu\nditbench run --report -p wan-tiny\n"
+        "cargo build --release --locked --features tch,reference,tch-cuda,cuda,burn-wgpu\nditbench run --report -p wan-tiny\n"
     );
     // Without a GPU (or with DITBENCH_NO_GPU=1): libtorch on the CPU only.
     std::fs::remove_file(dir.path().join("calls.log")).unwrap();
@@ -148,7 +148,7 @@ fn the_quick_start_builds_the_gpu_backends_on_a_machine_with_an_nvidia_gpu() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
     assert!(
-        calls.starts_with("cargo build --release --locked --features tch\n"),
+        calls.starts_with("cargo build --release --locked --features tch,reference\n"),
         "{calls}"
     );
 }
@@ -177,7 +177,7 @@ fn without_a_gpu_a_software_vulkan_driver_gets_burn_wgpu_and_nothing_else() {
     let (stderr, calls) = run();
     assert!(stderr.contains("CPU backends only"), "{stderr}");
     assert!(
-        calls.starts_with("cargo build --release --locked --features tch\n"),
+        calls.starts_with("cargo build --release --locked --features tch,reference\n"),
         "{calls}"
     );
     // Mesa's lavapipe: Burn's GPU code path on the CPU, only when named.
@@ -189,7 +189,7 @@ fn without_a_gpu_a_software_vulkan_driver_gets_burn_wgpu_and_nothing_else() {
         "{stderr}"
     );
     assert!(
-        calls.starts_with("cargo build --release --locked --features tch,burn-wgpu\n"),
+        calls.starts_with("cargo build --release --locked --features tch,reference,burn-wgpu\n"),
         "{calls}"
     );
 }
