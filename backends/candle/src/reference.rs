@@ -130,9 +130,7 @@ pub fn prepare(
     weights: &dyn WeightSource,
     inputs: &Inputs,
 ) -> Result<ReferencePair> {
-    if let Err(why) = code(case) {
-        bail!(why);
-    }
+    let reference = code(case).map_err(anyhow::Error::msg)?;
     let device = candle_device(case.device)?;
     let dtype = candle_dtype(case.dtype);
     let config = &case.workload.config;
@@ -184,7 +182,7 @@ pub fn prepare(
     Ok(ReferencePair {
         ours,
         theirs: Box::new(theirs),
-        reference: code(case).unwrap_or_default(),
+        reference,
         notes,
     })
 }

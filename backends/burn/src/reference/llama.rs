@@ -14,8 +14,9 @@ use ditbench_core::compute::pass_inputs::Targets;
 use ditbench_core::model::tables::llama_rope;
 use ditbench_core::model::workload::LlamaConfig;
 
+use super::NnModel;
 use super::load::{Leaf, Loader};
-use super::{NnModel, NnOutput};
+use crate::Output;
 
 struct Layer {
     input_norm: RmsNorm,
@@ -229,9 +230,9 @@ impl NnLlama {
 }
 
 impl NnModel for NnLlama {
-    fn forward(&self) -> NnOutput {
+    fn forward(&self) -> Output {
         let c = &self.cfg;
-        NnOutput::Logits(match &self.work {
+        Output::Rank3(match &self.work {
             Work::Prefill(inputs) => {
                 let mut x = self.embed.forward(inputs.0.clone());
                 for layer in &self.layers {
@@ -250,8 +251,8 @@ impl NnModel for NnLlama {
         })
     }
 
-    fn loss(&self, out: &NnOutput) -> Tensor<1> {
-        let (NnOutput::Logits(logits), Work::Prefill(inputs)) = (out, &self.work) else {
+    fn loss(&self, out: &Output) -> Tensor<1> {
+        let (Output::Rank3(logits), Work::Prefill(inputs)) = (out, &self.work) else {
             panic!("a training step has logits and targets");
         };
         let targets = &inputs.1;

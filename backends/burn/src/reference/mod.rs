@@ -16,11 +16,10 @@ use burn::tensor::{DType, Device, Tensor};
 use ditbench_core::compute::pass_inputs::{PassInputs, pass_inputs};
 use ditbench_core::model::workload::ModelConfig;
 use ditbench_core::{
-    CaseSpec, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase, ReferencePair,
-    WeightSource,
+    CaseSpec, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase, ReferencePair, WeightSource,
 };
 
-use crate::{BurnBackend, FRAMEWORK_VERSION, host, scalar};
+use crate::{BurnBackend, FRAMEWORK_VERSION, Output, scalar};
 use load::{Leaf, Loader};
 
 /// What Burn's own modules offer for `case`.
@@ -41,27 +40,14 @@ pub fn code(case: &CaseSpec) -> Result<String, String> {
 
 /// A model of Burn's own modules on one pass.
 pub(crate) trait NnModel {
-    /// The pass's output (logits [B, S, vocab], velocity [B, C, F, H, W] flattened
-    /// as needed) and, training, its loss.
-    fn forward(&self) -> NnOutput;
-    fn loss(&self, out: &NnOutput) -> Tensor<1>;
+    /// The pass's output: logits [B, S, vocab] (`Output::Rank3`) or the
+    /// velocity [B, C, F, H, W] (`Output::Video`), as our model's.
+    fn forward(&self) -> Output;
+    /// A training step's loss of `out`.
+    fn loss(&self, out: &Output) -> Tensor<1>;
     /// Trainable parameters by reference name, for gradient norms.
     fn params(&self) -> &[(String, Leaf)];
     fn attention(&self) -> String;
-}
-
-pub(crate) enum NnOutput {
-    Logits(Tensor<3>),
-    Video(Tensor<5>),
-}
-
-impl NnOutput {
-    fn to_host(&self) -> Result<HostTensor> {
-        match self {
-            NnOutput::Logits(t) => host(t.clone()),
-            NnOutput::Video(t) => host(t.clone()),
-        }
-    }
 }
 
 struct NnCase {

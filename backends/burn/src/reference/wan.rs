@@ -15,8 +15,9 @@ use ditbench_core::HostTensor;
 use ditbench_core::model::tables::wan_rope;
 use ditbench_core::model::workload::WanConfig;
 
+use super::NnModel;
 use super::load::{Leaf, Loader};
-use super::{NnModel, NnOutput};
+use crate::Output;
 use crate::ops::float_tensor;
 use crate::wan::{WanModel, unpatchify};
 
@@ -187,7 +188,7 @@ impl NnWan {
 }
 
 impl NnModel for NnWan {
-    fn forward(&self) -> NnOutput {
+    fn forward(&self) -> Output {
         let c = &self.cfg;
         let patches = self.patch.forward(self.latents.clone());
         let [b, dim, f, h, w] = patches.dims();
@@ -209,11 +210,11 @@ impl NnModel for NnWan {
         let hm = self.head_modulation.val() + e;
         let (shift, scale) = (hm.clone().narrow(1, 0, 1), hm.narrow(1, 1, 1));
         let x = self.head_norm.forward(x) * (scale + 1.0) + shift;
-        NnOutput::Video(unpatchify(c, self.head.forward(x)))
+        Output::Video(unpatchify(c, self.head.forward(x)))
     }
 
-    fn loss(&self, out: &NnOutput) -> Tensor<1> {
-        let NnOutput::Video(video) = out else {
+    fn loss(&self, out: &Output) -> Tensor<1> {
+        let Output::Video(video) = out else {
             panic!("Wan's output is a video");
         };
         MseLoss::new().forward(
