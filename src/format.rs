@@ -549,6 +549,8 @@ fn presets_table(rows: &[PresetRow], wide: bool) -> Table {
                 match family {
                     ditbench_core::model::workload::Family::Wan => "DiT".to_string(),
                     ditbench_core::model::workload::Family::Llama => "LLM".to_string(),
+                    ditbench_core::model::workload::Family::Umt5 => "text".to_string(),
+                    ditbench_core::model::workload::Family::WanVae => "VAE".to_string(),
                 }
             }),
             right(si(c.parameters as f64)),

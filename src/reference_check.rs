@@ -335,6 +335,8 @@ fn torch_references(case: &CaseSpec) -> Vec<(&'static str, &'static str, String)
             "torch, diffusers",
             "diffusers WanTransformer3DModel".into(),
         )],
+        // No Python reference is wired for these yet.
+        ModelConfig::Umt5(_) | ModelConfig::WanVae(_) => Vec::new(),
     }
 }
 
@@ -412,6 +414,14 @@ fn shape(w: &Workload) -> String {
         ModelConfig::Llama(c) => format!(
             "{} tokens, {} layers, hidden {}, vocab {}",
             c.seq_len, c.num_hidden_layers, c.hidden_size, c.vocab_size
+        ),
+        ModelConfig::Umt5(c) => format!(
+            "{} tokens, {} layers, dim {}",
+            c.text_len, c.num_layers, c.dim
+        ),
+        ModelConfig::WanVae(c) => format!(
+            "{} frames at {}x{}, base width {}",
+            c.frames, c.height, c.width, c.dim
         ),
     }
 }

@@ -162,6 +162,9 @@ impl BurnBackend {
                 LlamaParams::resolve(c, |name| weights.param(name))?,
                 llama_inputs(c, tokens, targets, &device),
             ))),
+            PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => {
+                bail!("TODO burn umt5/vae")
+            }
         };
         Ok(Box::new(BurnCase {
             kind: self.kind,

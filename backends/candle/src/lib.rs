@@ -232,6 +232,7 @@ fn build_case(case: &CaseSpec, weights: Weights, inputs: &Inputs) -> Result<Cand
             LlamaParams::resolve(c, |name| weights.handle(name))?,
             llama_inputs(c, tokens, &targets, &device)?,
         ),
+        PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => bail!("TODO candle umt5/vae"),
     };
     Ok(CandleCase {
         model,

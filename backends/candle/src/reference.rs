@@ -40,6 +40,9 @@ pub fn code(case: &CaseSpec) -> Result<String, String> {
         (ModelConfig::Llama(_), Pass::Decode) => {
             Ok(format!("{item}::forward over its KV cache (llama::Cache)"))
         }
+        (ModelConfig::Umt5(_) | ModelConfig::WanVae(_), _) => Err(
+            "ditbench pairs no reference code with the text encoder or the VAE decoder yet".into(),
+        ),
     }
 }
 
@@ -139,7 +142,9 @@ pub fn prepare(
         PassInputs::Llama { config, tokens, .. } | PassInputs::Decode { config, tokens, .. } => {
             (config, tokens)
         }
-        PassInputs::Wan { .. } => bail!("no candle-transformers Wan"),
+        PassInputs::Wan { .. } | PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => {
+            bail!("no candle-transformers counterpart of this model")
+        }
     };
     let tokens = LlamaModel::device_tokens(tokens, (c.batch, c.seq_len), &device)?;
     let vb = VarBuilder::from_tensors(weights.tensors().clone(), dtype, &device);

@@ -8,7 +8,9 @@
 mod cuda_memory;
 pub mod llama;
 pub mod ops;
+pub mod umt5;
 pub mod wan;
+pub mod wan_vae;
 pub mod weights;
 
 use std::sync::Once;
@@ -23,6 +25,8 @@ use ditbench_core::machine::threads::worker_threads;
 use ditbench_core::model::attention::TILE_SCORE_BYTES;
 use ditbench_core::model::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::model::params::parameters;
+use ditbench_core::model::umt5::Umt5Params;
+use ditbench_core::model::wan_vae::WanVaeParams;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName, FrameworkMemory};
 use ditbench_core::{
     Backend, CaseSpec, Dtype, HostTensor, Inputs, Pass, PassOutput, PhaseTimes, PreparedCase,
@@ -31,7 +35,9 @@ use ditbench_core::{
 use tch::{Cuda, Device, Kind, Tensor};
 
 use crate::llama::{KvCache, LlamaInputs, LlamaModel, LlamaWeights};
+use crate::umt5::{Umt5Model, Umt5Weights};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
+use crate::wan_vae::{WanVaeModel, WanVaeWeights};
 use crate::weights::{Weights, upload};
 
 /// The tch crate's version (from Cargo.lock).
@@ -213,6 +219,16 @@ impl Backend for TchBackend {
                     },
                 )
             }
+            PassInputs::Umt5 { config: c, tokens } => Model::Umt5(
+                Umt5Model::new(c, device, case.attention)?,
+                Umt5Params::resolve(c, |name| weights.handle(name))?,
+                Umt5Model::device_tokens(tokens, (c.batch, c.text_len), device)?,
+            ),
+            PassInputs::WanVae { config: c, latents } => Model::WanVae(
+                WanVaeModel::new(c, case.attention),
+                WanVaeParams::resolve(c, |name| weights.handle(name))?,
+                up(latents, kind)?,
+            ),
         };
         Ok(Box::new(TchCase::built(model, weights, case.pass, device)))
     }
@@ -262,6 +278,10 @@ enum Model {
     /// One decode step: the context's last token [B, 1] over the cache of
     /// the tokens before it.
     LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
+    /// The text encoder over token ids [B, L].
+    Umt5(Umt5Model, Umt5Weights, Tensor),
+    /// The VAE decoder over latents [B, z, T, h, w].
+    WanVae(WanVaeModel, WanVaeWeights, Tensor),
     /// Building blocks on their own (`ditbench_core::compute::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
@@ -299,6 +319,8 @@ impl TchCase {
             Model::Wan(m, w, inputs) => m.forward(w, inputs),
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens),
             Model::LlamaDecode(m, w, token, cache) => m.decode(w, token, cache),
+            Model::Umt5(m, w, tokens) => m.forward(w, tokens),
+            Model::WanVae(m, w, latents) => m.decode(w, latents),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context),
             Model::Attention(log, [q, k, v]) => Ok(ops::attention(q, k, v, false, log, "self")?),
             Model::Matmul([x, weight]) => Ok(ops::linear(x, weight, None)?),
@@ -311,6 +333,9 @@ impl TchCase {
             Model::Wan(_, _, inputs) => WanModel::loss(output, &inputs.target),
             Model::Llama(_, _, inputs) => LlamaModel::loss(output, &inputs.targets),
             Model::LlamaDecode(..) => anyhow::bail!("a decode step has no training loss"),
+            Model::Umt5(..) | Model::WanVae(..) => {
+                anyhow::bail!("the text encoder and the VAE decoder are measured in inference only")
+            }
             // ditbench_core::compute::kernels::TRAIN_LOSS
             Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
                 Ok(output
@@ -334,6 +359,8 @@ impl TchCase {
         match &self.model {
             Model::Wan(m, ..) | Model::Block(m, ..) => Some(&m.attention),
             Model::Llama(m, ..) | Model::LlamaDecode(m, ..) => Some(&m.attention),
+            Model::Umt5(m, ..) => Some(&m.attention),
+            Model::WanVae(m, ..) => Some(&m.attention),
             Model::Attention(log, _) => Some(log),
             Model::Matmul(_) | Model::Sum(_) => None,
         }
@@ -451,6 +478,11 @@ impl PreparedCase for TchCase {
                 0,
                 "Wan patch embedding: aten::conv3d (the reference's nn.Conv3d)".into(),
             );
+        }
+        match self.model {
+            Model::Umt5(..) => notes.push("UMT5: a position bias per layer gathered from its relative-position embedding (aten index_select), added to unscaled scores; gated-GELU (tanh) feed-forward; T5 RMS norm via aten rms_norm; no f16 clamp (f32 and bf16 cannot overflow there)".into()),
+            Model::WanVae(..) => notes.push("Wan VAE decode: one latent frame per chunk with the reference's two-frame caches (aten conv3d over cached frames, zero padding before the first), temporal upsample by conv3d + interleave, nearest 2x + aten conv2d, the middle attention on the plan's path; the output concatenated chunk by chunk as WanVAE_.decode does".into()),
+            _ => {}
         }
         if let Model::LlamaDecode(_, _, _, cache) = &self.model {
             notes.push(format!(

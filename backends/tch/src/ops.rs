@@ -194,6 +194,77 @@ fn composite(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, first: i64) -> Re
     scores.f_softmax(-1, scores.kind())?.f_matmul(&v)
 }
 
+/// T5's attention: softmax(q kᵀ · `scale` + `bias`) v, the scores' softmax
+/// in f32 (as the reference casts them), over q, k, v [B, H, S, D] and an
+/// additive bias [1, H, Sq, Sk], by the plan's path (SDPA takes the bias as
+/// its float mask and the scale as given).
+pub fn biased_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    scale: f64,
+    paths: &AttentionPaths,
+    site: &'static str,
+) -> Result<Tensor> {
+    let size = q.size();
+    let s_q = size[2];
+    let tiles = paths.record.call(
+        (size[0] * size[1]) as usize,
+        s_q as usize,
+        k.size()[2] as usize,
+    );
+    let composite = |q: &Tensor, bias: &Tensor| -> Result<Tensor> {
+        let scores = q
+            .f_matmul(&k.f_transpose(-2, -1)?)?
+            .f_mul_scalar(scale)?
+            .f_add(bias)?;
+        scores
+            .f_softmax(-1, Kind::Float)?
+            .f_to_kind(q.kind())?
+            .f_matmul(v)
+    };
+    match (paths.record.plan.path, tiles) {
+        (AttentionPath::Fused, _) => {
+            if !paths.sdpa.borrow().contains_key(site) {
+                let choice = Tensor::f_internal_fused_sdp_choice(
+                    q,
+                    k,
+                    v,
+                    Some(bias),
+                    0.0,
+                    false,
+                    Some(scale),
+                    false,
+                )?;
+                paths.sdpa.borrow_mut().insert(site, kernel_name(choice));
+            }
+            Tensor::f_scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                Some(bias),
+                0.0,
+                false,
+                Some(scale),
+                false,
+            )
+        }
+        (_, None) => composite(q, bias),
+        (_, Some(rows)) => {
+            let rows = rows as i64;
+            let tiles = (0..s_q)
+                .step_by(rows as usize)
+                .map(|start| {
+                    let n = rows.min(s_q - start);
+                    composite(&q.f_narrow(2, start, n)?, &bias.f_narrow(2, start, n)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::f_cat(&tiles, 2)
+        }
+    }
+}
+
 /// Names of ATen's `sdp::SDPBackend` values, in its order.
 fn kernel_name(choice: i64) -> &'static str {
     match choice {

@@ -27,6 +27,12 @@ pub fn code(case: &CaseSpec) -> Result<String, String> {
     let modules = match case.workload.config {
         ModelConfig::Llama(_) => "Embedding, RmsNorm, Linear, RotaryEncoding, SwiGlu",
         ModelConfig::Wan(_) => "Conv3d, Linear, Gelu, LayerNorm, RmsNorm, RotaryEncoding",
+        ModelConfig::Umt5(_) | ModelConfig::WanVae(_) => {
+            return Err(
+                "ditbench pairs no reference code with the text encoder or the VAE decoder yet"
+                    .into(),
+            );
+        }
     };
     let cache = if case.pass == Pass::Decode {
         ", a KV cache grown with Tensor::cat (burn::nn's TensorCache idiom)"
@@ -158,6 +164,9 @@ pub fn prepare(
             Box::new(wan::NnWan::new(
                 &loader, config, latents, timesteps, context, target,
             )?)
+        }
+        PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => {
+            anyhow::bail!("no burn::nn counterpart of this model is built")
         }
     };
     Ok(ReferencePair {

@@ -63,7 +63,7 @@ pub fn run_with(
 pub fn tiny_kernels() -> Vec<Kernel> {
     match workload("wan-tiny").config {
         ModelConfig::Wan(c) => wan_kernels(&c),
-        ModelConfig::Llama(_) => unreachable!("wan-tiny is a Wan preset"),
+        _ => unreachable!("wan-tiny is a Wan preset"),
     }
 }
 

@@ -267,6 +267,13 @@ pub fn calibration_matmul(config: &ModelConfig) -> Kernel {
                 ("mlp.gate_proj", rows, c.hidden_size, c.intermediate_size)
             }
         }
+        ModelConfig::Umt5(c) => ("ffn.fc1", c.batch * c.text_len, c.dim, c.dim_ffn),
+        // The widest residual conv of the last stage as a matmul over its
+        // im2col rows: one later chunk's pixels at full resolution.
+        ModelConfig::WanVae(c) => {
+            let rows = c.batch * c.temporal_stride() * c.height * c.width;
+            ("residual.2", rows, 27 * c.dim, c.dim)
+        }
     };
     let cap = (CALIBRATION_FLOPS / (2.0 * k as f64 * n as f64)) as usize;
     Kernel::Matmul {
@@ -363,7 +370,7 @@ mod tests {
     fn wan(preset: &str) -> WanConfig {
         match find_preset(preset).unwrap().config {
             ModelConfig::Wan(c) => c,
-            ModelConfig::Llama(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 
 use crate::compute::tensors::{HostTensor, Inputs, target_weights};
 use crate::model::case::{CaseSpec, Pass};
-use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
+use crate::model::workload::{LlamaConfig, ModelConfig, Umt5Config, WanConfig, WanVaeConfig};
 
 /// The inputs of one case, by the kind of pass the backend builds.
 pub enum PassInputs<'a> {
@@ -36,6 +36,18 @@ pub enum PassInputs<'a> {
         config: &'a LlamaConfig,
         /// Token ids [B, S], whole.
         tokens: &'a [u32],
+    },
+    /// A text-encoder forward.
+    Umt5 {
+        config: &'a Umt5Config,
+        /// Token ids [B, text_len].
+        tokens: &'a [u32],
+    },
+    /// A VAE decode.
+    WanVae {
+        config: &'a WanVaeConfig,
+        /// Latents [B, z_dim, F, H, W].
+        latents: &'a HostTensor,
     },
 }
 
@@ -84,6 +96,13 @@ pub fn pass_inputs<'a>(case: &'a CaseSpec, inputs: &'a Inputs) -> Result<PassInp
                     weighted: target_weights(ids),
                 },
             }
+        }
+        (ModelConfig::Umt5(config), Inputs::Umt5 { tokens }) => PassInputs::Umt5 {
+            config,
+            tokens: tokens.as_u32()?,
+        },
+        (ModelConfig::WanVae(config), Inputs::WanVae { latents }) => {
+            PassInputs::WanVae { config, latents }
         }
         _ => bail!("inputs do not match the workload's model family"),
     })

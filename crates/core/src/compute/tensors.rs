@@ -226,6 +226,17 @@ pub enum Inputs {
         /// Next-token targets [B, S] (the ids shifted by one).
         targets: HostTensor,
     },
+    /// A prompt for the text encoder.
+    Umt5 {
+        /// Token ids [B, text_len], every position a prompt token (the
+        /// encoder's cost is the padded length's whatever the prompt).
+        tokens: HostTensor,
+    },
+    /// A latent video for the VAE decoder.
+    WanVae {
+        /// Latents [B, z_dim, F, H, W].
+        latents: HostTensor,
+    },
 }
 
 fn wan_inputs(c: &WanConfig, seed: u64) -> Inputs {
@@ -275,6 +286,25 @@ pub fn seeded_inputs(config: &ModelConfig, seed: u64) -> Inputs {
     match config {
         ModelConfig::Wan(c) => wan_inputs(c, seed),
         ModelConfig::Llama(c) => llama_inputs(c, seed),
+        ModelConfig::Umt5(c) => {
+            let mut rng = stream(seed, "inputs.tokens");
+            let vocab = c.vocab_size as u64;
+            let n = c.batch * c.text_len;
+            let ids = (0..n)
+                .map(|_| ((u64::from(rng.next_u32()) * vocab) >> 32) as u32)
+                .collect();
+            Inputs::Umt5 {
+                tokens: HostTensor::u32(vec![c.batch, c.text_len], ids),
+            }
+        }
+        ModelConfig::WanVae(c) => {
+            let [f, h, w] = c.latent_shape();
+            let shape = vec![c.batch, c.z_dim, f, h, w];
+            let n = shape.iter().product();
+            Inputs::WanVae {
+                latents: HostTensor::f32(shape, uniform_values(seed, "inputs.latents", n, 1.0)),
+            }
+        }
     }
 }
 
@@ -302,6 +332,13 @@ pub fn seeded_data_bytes(config: &ModelConfig) -> u64 {
         ModelConfig::Llama(c) => (c.batch as u64)
             .saturating_mul(c.seq_len as u64)
             .saturating_mul(2 * 8),
+        ModelConfig::Umt5(c) => (c.batch as u64)
+            .saturating_mul(c.text_len as u64)
+            .saturating_mul(8),
+        ModelConfig::WanVae(c) => (config.tokens_per_sample() as u64)
+            .saturating_mul(c.batch as u64)
+            .saturating_mul(c.z_dim as u64)
+            .saturating_mul(4),
     };
     weights.saturating_add(inputs)
 }

@@ -406,6 +406,8 @@ pub fn input_tensors(inputs: &Inputs) -> Vec<(String, HostTensor)> {
                 ("targets".into(), targets.clone()),
             ]
         }
+        Inputs::Umt5 { tokens } => vec![("tokens".into(), tokens.clone())],
+        Inputs::WanVae { latents } => vec![("latents".into(), latents.clone())],
     }
 }
 

@@ -43,6 +43,9 @@ const LLAMA_TOKENS: Accepted = Accepted {
 const LLAMA_TARGETS: Accepted = Accepted {
     names: &["targets"],
 };
+const VAE_LATENTS: Accepted = Accepted {
+    names: &["latents", "z"],
+};
 const LLAMA_LABELS: Accepted = Accepted { names: &["labels"] };
 const LLAMA_MASK: Accepted = Accepted {
     names: &["attention_mask"],
@@ -52,6 +55,8 @@ fn accepted(config: &ModelConfig) -> Vec<&'static Accepted> {
     match config {
         ModelConfig::Wan(_) => vec![&WAN_LATENTS, &WAN_TIMESTEPS, &WAN_CONTEXT, &WAN_TARGET],
         ModelConfig::Llama(_) => vec![&LLAMA_TOKENS, &LLAMA_TARGETS, &LLAMA_LABELS, &LLAMA_MASK],
+        ModelConfig::Umt5(_) => vec![&LLAMA_TOKENS],
+        ModelConfig::WanVae(_) => vec![&VAE_LATENTS],
     }
 }
 
@@ -173,6 +178,8 @@ fn check_names(file: &SafetensorsFile, config: &ModelConfig) -> Result<()> {
             match config {
                 ModelConfig::Wan(_) => "Wan",
                 ModelConfig::Llama(_) => "Llama",
+                ModelConfig::Umt5(_) => "UMT5",
+                ModelConfig::WanVae(_) => "Wan VAE",
             },
             list.join(", ")
         );
@@ -445,11 +452,29 @@ fn token_ids(
         .collect()
 }
 
+/// The geometry token ids are checked against: Llama's sequences, or the
+/// text encoder's prompts.
+struct Sequences {
+    batch: usize,
+    seq_len: usize,
+    vocab_size: usize,
+}
+
+impl From<&LlamaConfig> for Sequences {
+    fn from(c: &LlamaConfig) -> Self {
+        Sequences {
+            batch: c.batch,
+            seq_len: c.seq_len,
+            vocab_size: c.vocab_size,
+        }
+    }
+}
+
 /// `[batch, seq_len]` ids of `name` (batched, unbatched or listed).
 fn id_rows(
     file: &SafetensorsFile,
     name: &str,
-    c: &LlamaConfig,
+    c: &Sequences,
     ignorable: bool,
 ) -> Result<Vec<Vec<u32>>> {
     samples(file, name, 1, c.batch, &integers(file))?
@@ -476,6 +501,18 @@ fn shifted(row: &[u32]) -> Vec<u32> {
     out
 }
 
+/// The name under which the file holds `input`, or an error naming it.
+fn need(file: &SafetensorsFile, input: &Accepted) -> Result<String> {
+    present(file, input)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no '{}' (accepted names: {})",
+            file.path().display(),
+            input.names[0],
+            input.names.join(", ")
+        )
+    })
+}
+
 fn llama_inputs(file: &SafetensorsFile, c: &LlamaConfig) -> Result<InputFile> {
     let path = file.path().display();
     let tokens_name = present(file, &LLAMA_TOKENS)?.ok_or_else(|| {
@@ -484,7 +521,8 @@ fn llama_inputs(file: &SafetensorsFile, c: &LlamaConfig) -> Result<InputFile> {
             LLAMA_TOKENS.names.join(", ")
         )
     })?;
-    let tokens = id_rows(file, &tokens_name, c, false)?;
+    let sequences = Sequences::from(c);
+    let tokens = id_rows(file, &tokens_name, &sequences, false)?;
     // Padding would need a mask in attention; only all-ones masks are taken.
     if let Some(mask) = present(file, &LLAMA_MASK)? {
         let rows = samples(file, &mask, 1, c.batch, &integers(file))?;
@@ -504,9 +542,12 @@ fn llama_inputs(file: &SafetensorsFile, c: &LlamaConfig) -> Result<InputFile> {
         (Some(_), Some(_)) => bail!(
             "{path} has both 'targets' (pre-shifted) and 'labels' (Hugging Face, unshifted): give one"
         ),
-        (Some(name), None) => (id_rows(file, &name, c, true)?, TargetSource::File(name)),
+        (Some(name), None) => (
+            id_rows(file, &name, &sequences, true)?,
+            TargetSource::File(name),
+        ),
         (None, Some(name)) => (
-            id_rows(file, &name, c, true)?
+            id_rows(file, &name, &sequences, true)?
                 .iter()
                 .map(|r| shifted(r))
                 .collect(),
@@ -546,11 +587,40 @@ pub fn load_inputs(
         ModelConfig::Wan(c) => {
             let seeded_target = || match seeded_inputs(config, seed) {
                 Inputs::Wan { target, .. } => target,
-                Inputs::Llama { .. } => unreachable!("seeded inputs follow the config's family"),
+                _ => unreachable!("seeded inputs follow the config's family"),
             };
             wan_inputs(&file, c, &seeded_target, missing)
         }
         ModelConfig::Llama(c) => llama_inputs(&file, c),
+        ModelConfig::Umt5(c) => {
+            let name = need(&file, &LLAMA_TOKENS)?;
+            let geometry = Sequences {
+                batch: c.batch,
+                seq_len: c.text_len,
+                vocab_size: c.vocab_size,
+            };
+            let ids = id_rows(&file, &name, &geometry, false)?;
+            Ok(InputFile {
+                inputs: Inputs::Umt5 {
+                    tokens: HostTensor::u32(
+                        vec![c.batch, c.text_len],
+                        ids.into_iter().flatten().collect(),
+                    ),
+                },
+                targets: TargetSource::Unused,
+            })
+        }
+        ModelConfig::WanVae(c) => {
+            let name = need(&file, &VAE_LATENTS)?;
+            let [f, h, w] = c.latent_shape();
+            let latents = samples(&file, &name, 4, c.batch, &floats(&file))?;
+            Ok(InputFile {
+                inputs: Inputs::WanVae {
+                    latents: stacked(&file, &name, latents, &[c.z_dim, f, h, w])?,
+                },
+                targets: TargetSource::Unused,
+            })
+        }
     }
 }
 

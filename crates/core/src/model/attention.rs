@@ -25,6 +25,10 @@ pub fn self_attention_score_bytes(config: &ModelConfig) -> u64 {
     let (heads, tokens) = match config {
         ModelConfig::Wan(c) => (c.num_heads, c.tokens_per_sample()),
         ModelConfig::Llama(c) => (c.num_attention_heads, c.seq_len),
+        ModelConfig::Umt5(c) => (c.num_heads, c.text_len),
+        // One head over one latent frame's positions at a time (a chunk
+        // holds one latent frame where the middle attention runs).
+        ModelConfig::WanVae(c) => (1, c.latent_shape()[1] * c.latent_shape()[2]),
     };
     config.batch() as u64 * heads as u64 * (tokens as u64).pow(2) * 4
 }

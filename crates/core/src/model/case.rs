@@ -79,9 +79,14 @@ pub enum Pass {
 named_enum!(Pass, "pass", "passes", [Forward => "forward", Train => "train", Decode => "decode"]);
 
 impl Pass {
-    /// Whether a model has this pass: decode is an LLM's.
+    /// Whether a model has this pass: decode is an LLM's; the text encoder
+    /// and the VAE decoder are inference stages (forward only).
     pub fn applies_to(self, config: &ModelConfig) -> bool {
-        self != Pass::Decode || matches!(config, ModelConfig::Llama(_))
+        match self {
+            Pass::Forward => true,
+            Pass::Train => matches!(config, ModelConfig::Wan(_) | ModelConfig::Llama(_)),
+            Pass::Decode => matches!(config, ModelConfig::Llama(_)),
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::attention::ScoreMemory;
 use crate::model::case::Pass;
 use crate::model::params::parameter_count;
+use crate::model::umt5::umt5_flops;
+use crate::model::wan_vae::{WanVaeConfig, decode_count};
 use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// Text definitions of the cost-model figures, written into every result file.
@@ -202,11 +204,27 @@ pub fn cost(config: &ModelConfig) -> CostFigures {
     let flops = match config {
         ModelConfig::Wan(c) => wan_flops(c),
         ModelConfig::Llama(c) => llama_flops(c),
+        ModelConfig::Umt5(c) => {
+            let (linear, self_attention) = umt5_flops(c);
+            FlopBreakdown {
+                linear,
+                self_attention,
+                cross_attention: 0.0,
+            }
+        }
+        ModelConfig::WanVae(c) => {
+            let count = decode_count(c);
+            FlopBreakdown {
+                linear: count.conv_flops,
+                self_attention: count.attention_flops,
+                cross_attention: 0.0,
+            }
+        }
     };
     let parameters = parameter_count(config);
     let (decode_flops, decode_read_elements, kv_cache_elements) = match config {
-        ModelConfig::Wan(_) => (0.0, 0.0, 0),
         ModelConfig::Llama(c) => llama_decode(c, parameters),
+        _ => (0.0, 0.0, 0),
     };
     let forward = flops.linear + flops.self_attention + flops.cross_attention;
     let per_sample = config.tokens_per_sample() as u64;
@@ -258,6 +276,18 @@ pub fn estimate_memory(
     }
 }
 
+/// A VAE decode's live elements besides the attention scores: a residual
+/// block's working set at the largest activation (input, normed, activated,
+/// conv output, shortcut, sum: six of it), the convolutions' frame caches,
+/// the latent, and the decoded video twice (the reference concatenates each
+/// chunk's frames onto the ones before).
+fn vae_activation_elements(c: &WanVaeConfig) -> u128 {
+    let count = decode_count(c);
+    let latent = (c.batch * c.z_dim) as u128 * c.latent_shape().iter().product::<usize>() as u128;
+    let video = (c.batch * 3 * c.frames) as u128 * (c.height * c.width) as u128;
+    6 * count.largest_activation + count.cache_elements + 2 * latent + 2 * video
+}
+
 fn saturate(n: u128) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
@@ -299,6 +329,18 @@ fn wide_memory(
             // Logits, their log-softmax and, in training, their gradient.
             c.seq_len as u128 * c.vocab_size as u128 * if train { 3 } else { 2 },
         ),
+        ModelConfig::Umt5(c) => (
+            c.num_heads,
+            c.text_len,
+            c.dim,
+            c.dim_ffn,
+            c.num_layers,
+            // A layer's position bias [heads, L, L].
+            c.num_heads as u128 * (c.text_len as u128).pow(2),
+        ),
+        // One head over a latent frame's positions; the chunk's working
+        // set is counted below.
+        ModelConfig::WanVae(c) => (1, c.latent_shape()[1] * c.latent_shape()[2], 0, 0, 0, 0),
     };
     let [heads, s, d, ffn, layers] = [heads, s, d, ffn, layers].map(|n| n as u128);
     let b = config.batch() as u128;
@@ -312,7 +354,9 @@ fn wide_memory(
     };
     // Constants fitted loosely to composite implementations, which keep many
     // intermediates (norm statistics, softmax exponentials) for backward.
-    let activations = if train {
+    let activations = if let ModelConfig::WanVae(c) = config {
+        live_scores + vae_activation_elements(c)
+    } else if train {
         let kept_scores = if attention == ScoreMemory::None {
             0
         } else {
@@ -346,7 +390,7 @@ pub fn check_counts(config: &ModelConfig) -> Result<(), String> {
     let tokens = config.tokens_per_sample() as u128 * config.batch() as u128;
     let kv_cache = match config {
         ModelConfig::Llama(c) => llama_kv_cache_elements(c),
-        ModelConfig::Wan(_) => 0,
+        _ => 0,
     };
     let passes = [Pass::Forward, Pass::Train, Pass::Decode];
     let largest = passes
@@ -389,6 +433,63 @@ mod tests {
         assert_eq!(params("llama-3-70b"), 70_553_706_496);
         let sora = params("sora-3b-guess-720p");
         assert!((2.9e9..3.1e9).contains(&(sora as f64)), "{sora}");
+        // Wan2.2's experts are Wan2.1-14B's architecture; TI2V-5B's 48
+        // latent channels widen its patch embedding and head.
+        assert_eq!(params("wan2.2-t2v-a14b-720p"), params("wan2.1-14b-720p"));
+        let ti2v = params("wan2.2-ti2v-5b-720p");
+        assert!((4.9e9..5.1e9).contains(&(ti2v as f64)), "{ti2v}");
+        // umt5-xxl's encoder: 5.68B, the 11.4 GB of Wan's
+        // models_t5_umt5-xxl-enc-bf16.pth at two bytes each.
+        assert_eq!(params("umt5-xxl"), 5_680_910_336);
+        // Wan2.1's VAE decoder and conv2 as diffusers 0.42.1's
+        // AutoencoderKLWan() counts them (decoder + post_quant_conv; its
+        // encoder half adds 53,596,928 for the 127M of the Wan paper).
+        assert_eq!(params("wan2.1-vae-480p"), 73_295_603);
+        assert_eq!(params("wan2.1-vae-720p"), 73_295_603);
+    }
+
+    #[test]
+    fn umt5_and_vae_flops_by_hand() {
+        // umt5-tiny: dim 64, ffn 128, 48 tokens, 2 layers.
+        let c = cost(&find_preset("umt5-tiny").unwrap().config);
+        let (l, d, f) = (48.0, 64.0, 128.0);
+        assert_eq!(c.linear_flops, 2.0 * l * 2.0 * (4.0 * d * d + 3.0 * d * f));
+        assert_eq!(c.self_attention_flops, 2.0 * 4.0 * l * l * d);
+        // wan-vae-tiny's first chunk alone (one latent frame of 4x4, base
+        // width 8: widths 32, 32, 32, 16, 8), every conv by hand.
+        let ModelConfig::WanVae(v) = find_preset("wan-vae-tiny").unwrap().config else {
+            panic!()
+        };
+        let one = cost(&ModelConfig::WanVae(v.with_chunks(1)));
+        let conv = |i: f64, o: f64, taps: f64, px: f64| 2.0 * i * o * taps * px;
+        let res = |i: f64, o: f64, px: f64| {
+            conv(i, o, 27.0, px)
+                + conv(o, o, 27.0, px)
+                + if i != o { conv(i, o, 1.0, px) } else { 0.0 }
+        };
+        let (p4, p8, p16, p32) = (16.0, 64.0, 256.0, 1024.0);
+        let expected = conv(4.0, 4.0, 1.0, p4)
+            + conv(4.0, 32.0, 27.0, p4)
+            + 2.0 * res(32.0, 32.0, p4)
+            + conv(32.0, 96.0, 1.0, p4)
+            + conv(32.0, 32.0, 1.0, p4)
+            + 3.0 * res(32.0, 32.0, p4)
+            + conv(32.0, 16.0, 9.0, p8)
+            + res(16.0, 32.0, p8)
+            + 2.0 * res(32.0, 32.0, p8)
+            + conv(32.0, 16.0, 9.0, p16)
+            + 3.0 * res(16.0, 16.0, p16)
+            + conv(16.0, 8.0, 9.0, p32)
+            + 3.0 * res(8.0, 8.0, p32)
+            + conv(8.0, 3.0, 27.0, p32);
+        assert_eq!(one.linear_flops, expected);
+        assert_eq!(one.self_attention_flops, 4.0 * p4 * p4 * 32.0);
+        // Later chunks double frames at each temporal upsample: 9 frames.
+        assert_eq!(v.frames, 9);
+        assert!(
+            cost(&find_preset("wan-vae-tiny").unwrap().config).forward_flops
+                > 5.0 * one.forward_flops
+        );
     }
 
     #[test]

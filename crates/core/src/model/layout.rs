@@ -15,7 +15,10 @@ pub struct Linear<T> {
 }
 
 impl<T> Linear<T> {
-    fn resolve<E>(name: &str, get: &mut impl FnMut(&str) -> Result<T, E>) -> Result<Self, E> {
+    pub(crate) fn resolve<E>(
+        name: &str,
+        get: &mut impl FnMut(&str) -> Result<T, E>,
+    ) -> Result<Self, E> {
         Ok(Linear {
             weight: get(&format!("{name}.weight"))?,
             bias: get(&format!("{name}.bias"))?,
@@ -205,6 +208,8 @@ mod tests {
 
     use super::*;
     use crate::model::params::parameters;
+    use crate::model::umt5::Umt5Params;
+    use crate::model::wan_vae::WanVaeParams;
     use crate::model::workload::{ModelConfig, find_preset};
 
     /// Resolve with each handle being its own name: every name the layout
@@ -218,6 +223,8 @@ mod tests {
         match config {
             ModelConfig::Wan(c) => drop(WanParams::resolve(c, &mut get).unwrap()),
             ModelConfig::Llama(c) => drop(LlamaParams::resolve(c, &mut get).unwrap()),
+            ModelConfig::Umt5(c) => drop(Umt5Params::resolve(c, &mut get).unwrap()),
+            ModelConfig::WanVae(c) => drop(WanVaeParams::resolve(c, &mut get).unwrap()),
         }
         asked
     }
@@ -230,6 +237,10 @@ mod tests {
             "llama-tiny",
             "llama-small",
             "llama-3-8b",
+            "umt5-tiny",
+            "umt5-xxl",
+            "wan-vae-tiny",
+            "wan2.1-vae-720p",
         ] {
             let config = find_preset(preset).unwrap().config;
             let asked = names_asked(&config);

@@ -1,8 +1,10 @@
-//! What is measured: the Wan2.1 DiT and Llama configurations with presets and
+//! What is measured: the Wan2.1 DiT, Llama, UMT5 text-encoder and Wan-VAE decoder configurations with presets and
 //! overrides ([`workload`]), a case's dtype, pass, device and attention ([`case`]),
 //! the parameter inventory ([`params`]) and analytic cost model ([`cost`]),
 //! constant tables ([`tables`]), each model's parameters as typed structs
 //! ([`layout`]), and which attention path a case runs with its memory ([`attention`]).
+//! The two families of a video's other stages keep their configuration,
+//! inventory, layout and counts in one module each ([`umt5`], [`wan_vae`]).
 
 pub mod attention;
 pub mod case;
@@ -10,4 +12,6 @@ pub mod cost;
 pub mod layout;
 pub mod params;
 pub mod tables;
+pub mod umt5;
+pub mod wan_vae;
 pub mod workload;

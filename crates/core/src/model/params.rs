@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::umt5::umt5_parameters;
+use crate::model::wan_vae::wan_vae_parameters;
 use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// How the seeded weight source fills a parameter. All draws are uniform
@@ -44,8 +46,8 @@ impl ParamSpec {
 
 // Small non-zero biases: the reference zero-initialises them, but then a
 // backend that dropped a bias would still agree with the others.
-const BIAS_STD: f64 = 0.02;
-const NORM_STD: f64 = 0.1;
+pub(crate) const BIAS_STD: f64 = 0.02;
+pub(crate) const NORM_STD: f64 = 0.1;
 
 fn linear(out: &mut Vec<ParamSpec>, prefix: &str, fan_in: usize, fan_out: usize, bias: bool) {
     out.push(ParamSpec::new(
@@ -209,6 +211,8 @@ pub fn parameters(config: &ModelConfig) -> Vec<ParamSpec> {
     match config {
         ModelConfig::Wan(c) => wan_parameters(c),
         ModelConfig::Llama(c) => llama_parameters(c),
+        ModelConfig::Umt5(c) => umt5_parameters(c),
+        ModelConfig::WanVae(c) => wan_vae_parameters(c),
     }
 }
 

@@ -213,7 +213,7 @@ mod tests {
             seq_len: 4096,
             ..match find_preset("llama-2-7b").unwrap().config {
                 ModelConfig::Llama(c) => c,
-                ModelConfig::Wan(_) => unreachable!(),
+                _ => unreachable!(),
             }
         };
         let t = llama_rope(&c);

@@ -10,6 +10,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::model::umt5::Umt5Config;
+pub use crate::model::wan_vae::WanVaeConfig;
+
 /// A configuration that cannot be built, with a message for the user.
 #[derive(Debug, Error, PartialEq)]
 #[error("{0}")]
@@ -17,6 +20,11 @@ pub struct ConfigError(pub String);
 
 fn bail<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
+}
+
+/// A [`ConfigError`] with `msg`, for the families' own validations.
+pub(crate) fn bail_config<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    bail(msg)
 }
 
 /// Wan2.1 `WanModel` (model_type `t2v`) plus the input geometry of one
@@ -84,6 +92,10 @@ pub struct LlamaConfig {
 pub enum ModelConfig {
     Wan(WanConfig),
     Llama(LlamaConfig),
+    /// A video's text encoder.
+    Umt5(Umt5Config),
+    /// A video's VAE decoder.
+    WanVae(WanVaeConfig),
 }
 
 impl WanConfig {
@@ -288,7 +300,7 @@ pub fn ceiling(name: &str) -> usize {
     }
 }
 
-fn within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
+pub(crate) fn within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
     for &(name, value) in dims {
         let max = ceiling(name);
         if value > max {
@@ -303,24 +315,43 @@ impl ModelConfig {
         match self {
             ModelConfig::Wan(c) => c.validate(),
             ModelConfig::Llama(c) => c.validate(),
+            ModelConfig::Umt5(c) => c.validate(),
+            ModelConfig::WanVae(c) => c.validate(),
         }
     }
 
-    /// The same model with `blocks` transformer blocks or decoder layers.
+    /// The same model with `blocks` blocks (see [`ModelConfig::blocks`]).
     pub fn with_blocks(&self, blocks: usize) -> ModelConfig {
         let mut config = self.clone();
         match &mut config {
             ModelConfig::Wan(c) => c.num_layers = blocks,
             ModelConfig::Llama(c) => c.num_hidden_layers = blocks,
+            ModelConfig::Umt5(c) => c.num_layers = blocks,
+            ModelConfig::WanVae(c) => *c = c.with_chunks(blocks),
         }
         config
     }
 
-    /// Transformer blocks (Wan) or decoder layers (Llama).
+    /// The repeated unit whose count `--layers` sets and an extrapolation
+    /// scales: transformer blocks (Wan, UMT5), decoder layers (Llama), or
+    /// the VAE decoder's chunks (latent frames, each decoded on its own).
     pub fn blocks(&self) -> usize {
         match self {
             ModelConfig::Wan(c) => c.num_layers,
             ModelConfig::Llama(c) => c.num_hidden_layers,
+            ModelConfig::Umt5(c) => c.num_layers,
+            ModelConfig::WanVae(c) => c.chunks(),
+        }
+    }
+
+    /// The fewest blocks the model runs with: its rest case. 0 for the
+    /// transformers (embeddings and head alone); 1 for the VAE, whose
+    /// first chunk (one frame, no temporal upsampling) is what differs from
+    /// every later chunk.
+    pub fn rest_blocks(&self) -> usize {
+        match self {
+            ModelConfig::WanVae(_) => 1,
+            _ => 0,
         }
     }
 
@@ -328,6 +359,8 @@ impl ModelConfig {
         match self {
             ModelConfig::Wan(_) => Family::Wan,
             ModelConfig::Llama(_) => Family::Llama,
+            ModelConfig::Umt5(_) => Family::Umt5,
+            ModelConfig::WanVae(_) => Family::WanVae,
         }
     }
 
@@ -335,14 +368,20 @@ impl ModelConfig {
         match self {
             ModelConfig::Wan(c) => c.batch,
             ModelConfig::Llama(c) => c.batch,
+            ModelConfig::Umt5(c) => c.batch,
+            ModelConfig::WanVae(c) => c.batch,
         }
     }
 
-    /// Tokens in one sample: space-time patches of a clip, or a sequence.
+    /// Tokens in one sample: space-time patches of a clip, a sequence, a
+    /// prompt's tokens, or the latent positions (frames x height x width)
+    /// a VAE decodes.
     pub fn tokens_per_sample(&self) -> usize {
         match self {
             ModelConfig::Wan(c) => c.tokens_per_sample(),
             ModelConfig::Llama(c) => c.seq_len,
+            ModelConfig::Umt5(c) => c.text_len,
+            ModelConfig::WanVae(c) => c.latent_shape().iter().product(),
         }
     }
 }
@@ -352,6 +391,8 @@ impl ModelConfig {
 pub enum Family {
     Wan,
     Llama,
+    Umt5,
+    WanVae,
 }
 
 impl fmt::Display for Family {
@@ -359,6 +400,8 @@ impl fmt::Display for Family {
         f.write_str(match self {
             Family::Wan => "video DiT (Wan2.1)",
             Family::Llama => "LLM (Llama)",
+            Family::Umt5 => "text encoder (UMT5)",
+            Family::WanVae => "video VAE decoder (Wan2.1)",
         })
     }
 }
@@ -448,6 +491,57 @@ fn llama(
     }
 }
 
+fn umt5_encoder(
+    vocab_size: usize,
+    dim: usize,
+    dim_ffn: usize,
+    num_heads: usize,
+    num_layers: usize,
+    text_len: usize,
+) -> ModelConfig {
+    ModelConfig::Umt5(Umt5Config {
+        vocab_size,
+        dim,
+        dim_attn: dim,
+        dim_ffn,
+        num_heads,
+        num_layers,
+        num_buckets: 32,
+        max_dist: 128,
+        eps: 1e-6,
+        text_len,
+        batch: 1,
+    })
+}
+
+/// Wan2.1's VAE decoder (`_video_vae`: dim_mult [1, 2, 4, 4], 2 residual
+/// blocks, temporal upsampling in the first two stages) at base width `dim`.
+fn wan_vae(dim: usize, z_dim: usize, video: (usize, usize, usize)) -> ModelConfig {
+    ModelConfig::WanVae(WanVaeConfig {
+        dim,
+        z_dim,
+        dim_mult: vec![1, 2, 4, 4],
+        num_res_blocks: 2,
+        temporal_upsample: vec![true, true, false],
+        frames: video.0,
+        height: video.1,
+        width: video.2,
+        batch: 1,
+    })
+}
+
+/// Wan2.2 TI2V-5B (`wan/configs/wan_ti2v_5B.py`): its own VAE compresses
+/// 4x in time and 16x16 in space into 48 latent channels.
+fn wan22_ti2v_5b(video: (usize, usize, usize)) -> ModelConfig {
+    let ModelConfig::Wan(c) = wan(3072, 14336, 24, 30, (4096, 512), 256, 48, video) else {
+        unreachable!("wan() builds a Wan config")
+    };
+    ModelConfig::Wan(WanConfig {
+        vae_stride: [4, 16, 16],
+        ..c
+    })
+}
+
 /// Every preset, in the order `ditbench list` shows them.
 pub fn presets() -> Vec<Preset> {
     // Wan2.1's umT5 text encoder: 512 tokens of width 4096.
@@ -513,6 +607,24 @@ pub fn presets() -> Vec<Preset> {
             description: "Wan2.1 T2V-14B as text-to-image: 1 frame at 512x512 (1,024 tokens)",
             class: SizeClass::Real,
             config: wan(5120, 13824, 40, 40, umt5, 256, 16, (1, 512, 512)),
+        },
+        Preset {
+            name: "wan2.2-t2v-a14b-720p",
+            description: "Wan2.2 T2V-A14B: two 14B experts of Wan2.1-14B's architecture, one per step (high noise from t >= 0.875 x 1000, then low noise); 81 frames at 720x1280 (75,600 tokens)",
+            class: SizeClass::Real,
+            config: wan(5120, 13824, 40, 40, umt5, 256, 16, (81, 720, 1280)),
+        },
+        Preset {
+            name: "wan2.2-t2v-a14b-480p",
+            description: "Wan2.2 T2V-A14B (one 14B expert per step), 81 frames at 480x832 (32,760 tokens)",
+            class: SizeClass::Real,
+            config: wan(5120, 13824, 40, 40, umt5, 256, 16, (81, 480, 832)),
+        },
+        Preset {
+            name: "wan2.2-ti2v-5b-720p",
+            description: "Wan2.2 TI2V-5B, 121 frames at 704x1280 through its 4x16x16 VAE (48 latent channels, latent 31x44x80, 27,280 tokens)",
+            class: SizeClass::Real,
+            config: wan22_ti2v_5b((121, 704, 1280)),
         },
         Preset {
             name: "sora-3b-guess-720p",
@@ -599,6 +711,48 @@ pub fn presets() -> Vec<Preset> {
                 4096,
             )),
         },
+        Preset {
+            name: "umt5-tiny",
+            description: "test size: UMT5 encoder, 2 layers, 48 tokens",
+            class: SizeClass::Test,
+            config: umt5_encoder(256, 64, 128, 4, 2, 48),
+        },
+        Preset {
+            name: "umt5-small",
+            description: "CPU size: UMT5 encoder, 6 layers of width 384, 128 tokens, 32k vocabulary",
+            class: SizeClass::Cpu,
+            config: umt5_encoder(32_000, 384, 1024, 6, 6, 128),
+        },
+        Preset {
+            name: "umt5-xxl",
+            description: "Wan's text encoder: umt5-xxl's encoder (24 layers, width 4096, 64 heads), one 512-token prompt",
+            class: SizeClass::Real,
+            config: umt5_encoder(256_384, 4096, 10240, 64, 24, 512),
+        },
+        Preset {
+            name: "wan-vae-tiny",
+            description: "test size: Wan VAE decoder at base width 8, 9 frames at 32x32 (latent 3x4x4)",
+            class: SizeClass::Test,
+            config: wan_vae(8, 4, (9, 32, 32)),
+        },
+        Preset {
+            name: "wan-vae-small",
+            description: "CPU size: Wan VAE decoder at base width 16, 9 frames at 64x64 (latent 3x8x8)",
+            class: SizeClass::Cpu,
+            config: wan_vae(16, 16, (9, 64, 64)),
+        },
+        Preset {
+            name: "wan2.1-vae-480p",
+            description: "Wan2.1's VAE decoder (also Wan2.2 A14B's), 81 frames at 480x832 from a 21x60x104 latent",
+            class: SizeClass::Real,
+            config: wan_vae(96, 16, (81, 480, 832)),
+        },
+        Preset {
+            name: "wan2.1-vae-720p",
+            description: "Wan2.1's VAE decoder (also Wan2.2 A14B's), 81 frames at 720x1280 from a 21x90x160 latent",
+            class: SizeClass::Real,
+            config: wan_vae(96, 16, (81, 720, 1280)),
+        },
     ]
 }
 
@@ -674,6 +828,9 @@ impl Dimension {
         match family {
             Family::Wan => !matches!(self, KvHeads | SeqLen | Vocab),
             Family::Llama => !matches!(self, Frames | Height | Width | TextLen),
+            Family::Umt5 => !matches!(self, KvHeads | Frames | Height | Width | SeqLen),
+            // Frames come from `layers` (latent frames decoded).
+            Family::WanVae => matches!(self, Layers | Dim | Height | Width | Batch),
         }
     }
 }
@@ -709,6 +866,28 @@ pub fn apply_overrides(config: &ModelConfig, overrides: &Overrides) -> ModelConf
                 Dimension::Batch => c.batch = value,
                 Dimension::Frames | Dimension::Height | Dimension::Width | Dimension::TextLen => {}
             },
+            ModelConfig::Umt5(c) => match dim {
+                Dimension::Layers => c.num_layers = value,
+                Dimension::Dim => (c.dim, c.dim_attn) = (value, value),
+                Dimension::Heads => c.num_heads = value,
+                Dimension::Ffn => c.dim_ffn = value,
+                Dimension::TextLen => c.text_len = value,
+                Dimension::Vocab => c.vocab_size = value,
+                Dimension::Batch => c.batch = value,
+                Dimension::KvHeads
+                | Dimension::Frames
+                | Dimension::Height
+                | Dimension::Width
+                | Dimension::SeqLen => {}
+            },
+            ModelConfig::WanVae(c) => match dim {
+                Dimension::Layers => *c = c.with_chunks(value),
+                Dimension::Dim => c.dim = value,
+                Dimension::Height => c.height = value,
+                Dimension::Width => c.width = value,
+                Dimension::Batch => c.batch = value,
+                _ => {}
+            },
         }
     }
     config
@@ -737,6 +916,14 @@ impl Workload {
                 preset.name
             ));
         }
+        let fewest = preset.config.rest_blocks();
+        if let Some(&layers) = overrides.get(&Dimension::Layers)
+            && layers < fewest
+        {
+            return bail(format!(
+                "--layers {layers}: a VAE preset's layers are the latent frames it decodes, at least {fewest}"
+            ));
+        }
         let family = preset.config.family();
         let applied: Overrides = overrides
             .iter()
@@ -760,8 +947,9 @@ impl Workload {
     }
 
     /// The same workload without blocks (patch, time and text embeddings and
-    /// head; token embedding, final norm and LM head), whose time is the
-    /// `rest` of an extrapolation.
+    /// head; token embedding, final norm and LM head), or a VAE's first
+    /// chunk alone ([`ModelConfig::rest_blocks`]), whose time is the `rest`
+    /// of an extrapolation.
     pub fn rest(&self) -> Result<Workload, ConfigError> {
         let preset = find_preset(&self.preset)?;
         let mut overrides: Overrides = self
@@ -774,7 +962,7 @@ impl Workload {
                     .map(|d| (d, v))
             })
             .collect();
-        overrides.insert(Dimension::Layers, 0);
+        overrides.insert(Dimension::Layers, preset.config.rest_blocks());
         Workload::new(&preset, &overrides)
     }
 
@@ -783,7 +971,7 @@ impl Workload {
     pub fn is_partial(&self) -> Result<bool, ConfigError> {
         let preset = find_preset(&self.preset)?;
         let blocks = self.config.blocks();
-        Ok(blocks > 0 && blocks < preset.config.blocks())
+        Ok(blocks > self.config.rest_blocks() && blocks < preset.config.blocks())
     }
 
     /// `preset` or `preset[frames=9,layers=2]`.

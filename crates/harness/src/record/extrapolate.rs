@@ -178,6 +178,37 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
                 time: forward.scaled(forwards),
             }
         }
+        // A video's other stages: what each adds to one video.
+        ModelConfig::Umt5(c) => {
+            let prompts = f64::from(settings.cfg_passes);
+            PerUnit {
+                unit: "video".into(),
+                forwards: prompts,
+                tokens: None,
+                basis: format!(
+                    "the text encoder's part of one video: {} prompt{} of {} tokens ({}), one forward each",
+                    settings.cfg_passes,
+                    if settings.cfg_passes == 1 { "" } else { "s" },
+                    c.text_len,
+                    if settings.cfg_passes == 1 {
+                        "no guidance: the prompt alone"
+                    } else {
+                        "the prompt and the negative prompt of classifier-free guidance"
+                    }
+                ),
+                time: forward.scaled(prompts),
+            }
+        }
+        ModelConfig::WanVae(c) => PerUnit {
+            unit: "video".into(),
+            forwards: 1.0,
+            tokens: None,
+            basis: format!(
+                "the VAE decoder's part of one video: one decode of its latent into {} frames at {}x{}",
+                c.frames, c.height, c.width
+            ),
+            time: forward,
+        },
     }
 }
 
@@ -242,7 +273,7 @@ fn request(case: &CaseResult, cases: &[CaseResult], settings: &ScaleSettings) ->
     let full = |c: &CaseResult| c.full_model.as_ref().map(|f| f.forward);
     let seq_len = |c: &CaseResult| match &c.workload.config {
         ModelConfig::Llama(l) => l.seq_len,
-        ModelConfig::Wan(_) => 0,
+        _ => 0,
     };
     let same = |c: &&CaseResult, pass| {
         c.pass == pass && llm_identity(c).as_ref() == Some(&id) && full(c).is_some()

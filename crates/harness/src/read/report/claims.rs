@@ -223,7 +223,7 @@ impl RequestTokens {
     pub fn for_preset(config: &ModelConfig, generation: &GenerationSettings) -> RequestTokens {
         let prompt = match config {
             ModelConfig::Llama(c) => crate::record::extrapolate::prompt_tokens(c, generation),
-            ModelConfig::Wan(_) => generation.llm_prompt_tokens.unwrap_or(1),
+            _ => generation.llm_prompt_tokens.unwrap_or(1),
         };
         RequestTokens {
             prompt,

@@ -476,6 +476,8 @@ fn row(host: &str, c: &CaseResult, timing: &TimingConfig) -> Option<Row> {
         family: match c.workload.family {
             Family::Wan => "wan".into(),
             Family::Llama => "llama".into(),
+            Family::Umt5 => "umt5".into(),
+            Family::WanVae => "wan_vae".into(),
         },
         backend: c.backend.clone(),
         framework: c.framework.clone().unwrap_or_default(),
