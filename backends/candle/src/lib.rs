@@ -2,7 +2,9 @@
 
 pub mod llama;
 pub mod ops;
+pub mod umt5;
 pub mod wan;
+pub mod wan_vae;
 pub mod weights;
 
 use anyhow::{Context, Result, bail};
@@ -16,6 +18,8 @@ use ditbench_core::machine::threads::worker_threads;
 use ditbench_core::model::attention::TILE_SCORE_BYTES;
 use ditbench_core::model::layout::{LlamaParams, WanBlock, WanParams};
 use ditbench_core::model::params::parameters;
+use ditbench_core::model::umt5::Umt5Params;
+use ditbench_core::model::wan_vae::WanVaeParams;
 use ditbench_core::model::workload::LlamaConfig;
 use ditbench_core::{AttentionPath, AttentionPlan, DeviceName};
 use ditbench_core::{
@@ -25,7 +29,9 @@ use ditbench_core::{
 
 use crate::llama::{KvCache, LlamaInputs, LlamaModel, LlamaWeights};
 use crate::ops::{AttentionPaths, Mode, linear};
+use crate::umt5::{Umt5Model, Umt5Weights};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
+use crate::wan_vae::{WanVaeModel, WanVaeWeights};
 use crate::weights::Weights;
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_CANDLE_VERSION");
@@ -232,7 +238,16 @@ fn build_case(case: &CaseSpec, weights: Weights, inputs: &Inputs) -> Result<Cand
             LlamaParams::resolve(c, |name| weights.handle(name))?,
             llama_inputs(c, tokens, &targets, &device)?,
         ),
-        PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => bail!("TODO candle umt5/vae"),
+        PassInputs::Umt5 { config: c, tokens } => Model::Umt5(
+            Umt5Model::new(c, &device, case.attention)?,
+            Umt5Params::resolve(c, |name| weights.handle(name))?,
+            LlamaModel::device_tokens(tokens, (c.batch, c.text_len), &device)?,
+        ),
+        PassInputs::WanVae { config: c, latents } => Model::WanVae(
+            WanVaeModel::new(c, case.attention)?,
+            WanVaeParams::resolve(c, |name| weights.handle(name))?,
+            upload(latents, dtype)?,
+        ),
     };
     Ok(CandleCase {
         model,
@@ -287,6 +302,10 @@ enum Model {
     /// One decode step: the context's last token [B, 1] over the cache of
     /// the tokens before it.
     LlamaDecode(LlamaModel, LlamaWeights, Tensor, KvCache),
+    /// The text encoder over token ids [B, L].
+    Umt5(Umt5Model, Umt5Weights, Tensor),
+    /// The VAE decoder over latents [B, z, T, h, w].
+    WanVae(WanVaeModel, WanVaeWeights, Tensor),
     /// Building blocks on their own (`ditbench_core::compute::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
@@ -319,6 +338,8 @@ impl CandleCase {
             Model::Llama(m, w, inputs) => m.forward(w, &inputs.tokens, mode),
             Model::LlamaLast(m, w, tokens) => m.forward_last(w, tokens, mode),
             Model::LlamaDecode(m, w, token, cache) => m.decode(w, token, cache),
+            Model::Umt5(m, w, tokens) => m.forward(w, tokens),
+            Model::WanVae(m, w, latents) => m.decode(w, latents),
             Model::Block(m, w, [x, e0, context]) => m.block(w, x, e0, context, mode),
             Model::Attention(paths, [q, k, v]) => paths.attention(q, k, v, None, mode),
             Model::Matmul([x, weight]) => linear(x, weight, None),
@@ -334,6 +355,11 @@ impl CandleCase {
             }
             Model::LlamaDecode(..) | Model::LlamaLast(..) => {
                 candle_core::bail!("a decode step or generation prefill has no training loss")
+            }
+            Model::Umt5(..) | Model::WanVae(..) => {
+                candle_core::bail!(
+                    "the text encoder and the VAE decoder are measured in inference only"
+                )
             }
             // ditbench_core::compute::kernels::TRAIN_LOSS
             Model::Block(..) | Model::Attention(..) | Model::Matmul(_) | Model::Sum(_) => {
@@ -444,14 +470,19 @@ impl PreparedCase for CandleCase {
             Model::Llama(m, ..) | Model::LlamaDecode(m, ..) | Model::LlamaLast(m, ..) => {
                 m.attention.describe(self.mode())
             }
+            Model::Umt5(m, ..) => m.attention.describe(self.mode()),
+            Model::WanVae(m, ..) => m.attention.describe(self.mode()),
             Model::Attention(paths, _) => paths.describe(self.mode()),
         }
     }
 
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if let Model::Wan(..) = self.model {
-            notes.push("Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string());
+        match self.model {
+            Model::Wan(..) => notes.push("Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul (candle-core has no conv3d)".to_string()),
+            Model::Umt5(..) => notes.push("UMT5: a position bias per layer gathered from its relative-position embedding (index_select), added to unscaled scores, softmax in f32; gated-GELU (tanh) feed-forward; T5 RMS norm via candle_nn::ops::rms_norm".into()),
+            Model::WanVae(..) => notes.push("Wan VAE decode: candle-core has no conv3d, so each causal 3-D convolution is the sum over its temporal taps of a conv2d (Tensor::conv2d) on the frames each tap reads; one latent frame per chunk with the reference's two-frame caches; nearest 2x by upsample_nearest2d; the output concatenated chunk by chunk as WanVAE_.decode does".into()),
+            _ => {}
         }
         if let Model::LlamaDecode(_, _, _, cache) = &self.model {
             notes.push(format!(

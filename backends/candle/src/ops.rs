@@ -238,6 +238,44 @@ impl AttentionPaths {
         }
     }
 
+    /// T5's attention: softmax(q kᵀ · `scale` + `bias`) v with the softmax
+    /// in f32 (the reference casts the scores), bias [1, H, Sq, Sk]; in
+    /// query tiles where the plan asks.
+    pub fn biased(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: &Tensor,
+        scale: f64,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, h, s_q, _) = q.dims4()?;
+        let one = |q: &Tensor, bias: &Tensor| -> Result<Tensor> {
+            let scores = (q.contiguous()?.matmul(&k.contiguous()?.t()?)? * scale)?
+                .broadcast_add(bias)?
+                .to_dtype(DType::F32)?;
+            let probs = match mode {
+                Mode::Inference => ops::softmax_last_dim(&scores)?,
+                Mode::Training => ops::softmax(&scores, D::Minus1)?,
+            };
+            probs.to_dtype(q.dtype())?.matmul(&v.contiguous()?)
+        };
+        match self.record.call(b * h, s_q, k.dim(2)?) {
+            None => one(q, bias),
+            Some(rows) => {
+                let tiles = (0..s_q)
+                    .step_by(rows.max(1))
+                    .map(|start| {
+                        let n = rows.min(s_q - start);
+                        one(&q.narrow(2, start, n)?, &bias.narrow(2, start, n)?)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Tensor::cat(&tiles, 2)
+            }
+        }
+    }
+
     /// Forget the calls so far (an untimed prefill), so the record
     /// describes the timed steps.
     pub fn forget(&self) {

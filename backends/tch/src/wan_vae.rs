@@ -7,7 +7,8 @@ use anyhow::Result;
 use ditbench_core::AttentionPlan;
 use ditbench_core::model::layout::Linear;
 use ditbench_core::model::wan_vae::{
-    CACHE_FRAMES, VaeAttention, VaeResBlock, VaeUpsample, WanVaeConfig, WanVaeParams,
+    CACHE_FRAMES, FrameCaches, Slot, VaeAttention, VaeResBlock, VaeUpsample, WanVaeConfig,
+    WanVaeParams,
 };
 use tch::{Kind, Tensor};
 
@@ -16,30 +17,7 @@ use crate::ops::{AttentionPaths, attention};
 /// Every parameter of the decoder, resolved once when the case is prepared.
 pub type WanVaeWeights = WanVaeParams<Tensor>;
 
-/// What a causal convolution keeps between chunks (`feat_cache[idx]`).
-enum Slot {
-    Empty,
-    /// A temporal upsample that has seen only the first chunk (`'Rep'`).
-    Repeat,
-    Frames(Tensor),
-}
-
-/// The frame caches of one decode, in the order the convolutions run.
-struct Caches {
-    slots: Vec<Slot>,
-    next: usize,
-}
-
-impl Caches {
-    fn take(&mut self) -> (usize, Slot) {
-        let i = self.next;
-        self.next += 1;
-        if self.slots.len() <= i {
-            self.slots.resize_with(i + 1, || Slot::Empty);
-        }
-        (i, std::mem::replace(&mut self.slots[i], Slot::Empty))
-    }
-}
+type Caches = FrameCaches<Tensor>;
 
 pub struct WanVaeModel {
     cfg: WanVaeConfig,
@@ -129,7 +107,7 @@ impl WanVaeModel {
         };
         let keep = frames_to_keep(x, previous)?;
         let y = causal_conv(conv, x, previous)?;
-        caches.slots[i] = Slot::Frames(keep);
+        caches.put(i, Slot::Frames(keep));
         Ok(y)
     }
 
@@ -206,7 +184,7 @@ impl WanVaeModel {
             let (i, slot) = caches.take();
             match slot {
                 // The first chunk's frame is not doubled.
-                Slot::Empty => caches.slots[i] = Slot::Repeat,
+                Slot::Empty => caches.put(i, Slot::Repeat),
                 Slot::Repeat | Slot::Frames(_) => {
                     let previous = match &slot {
                         Slot::Frames(t) => Some(t),
@@ -217,7 +195,7 @@ impl WanVaeModel {
                         keep = Tensor::f_cat(&[keep.f_zeros_like()?, keep.shallow_clone()], 2)?;
                     }
                     let y = causal_conv(time_conv, &x, previous)?;
-                    caches.slots[i] = Slot::Frames(keep);
+                    caches.put(i, Slot::Frames(keep));
                     // [B, 2C, T, H, W]: the two halves are each frame's two successors.
                     let s = y.size();
                     let (b, c, t, h, w) = (s[0], s[1] / 2, s[2], s[3], s[4]);
@@ -247,7 +225,7 @@ impl WanVaeModel {
 
     /// The decoder on one chunk of latent frames, its caches carried over.
     fn decode_chunk(&self, w: &WanVaeWeights, x: &Tensor, caches: &mut Caches) -> Result<Tensor> {
-        caches.next = 0;
+        caches.start_chunk();
         let mut x = self.cached_conv(&w.conv1, x, caches)?;
         x = self.res_block(&w.middle_in, &x, caches)?;
         x = self.attention_block(&w.middle_attention, &x)?;
@@ -274,10 +252,7 @@ impl WanVaeModel {
         chunks: &[i64],
     ) -> Result<Tensor> {
         let x = causal_conv(&w.conv2, z, None)?;
-        let mut caches = Caches {
-            slots: Vec::new(),
-            next: 0,
-        };
+        let mut caches = Caches::default();
         let mut out: Option<Tensor> = None;
         let mut start = 0;
         for &len in chunks {

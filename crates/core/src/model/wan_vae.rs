@@ -376,6 +376,53 @@ impl<T> WanVaeParams<T> {
     }
 }
 
+/// What a causal convolution keeps between chunks (the reference's
+/// `feat_cache[idx]`), generic over a backend's tensor.
+pub enum Slot<T> {
+    Empty,
+    /// A temporal upsample that has seen only the first chunk (`'Rep'`):
+    /// its next chunk runs the time conv over zeros before it.
+    Repeat,
+    Frames(T),
+}
+
+/// The frame caches of one decode, one slot per causal convolution in the
+/// order a chunk runs them (`feat_idx`): each chunk starts again at the first.
+pub struct FrameCaches<T> {
+    slots: Vec<Slot<T>>,
+    next: usize,
+}
+
+impl<T> Default for FrameCaches<T> {
+    fn default() -> Self {
+        FrameCaches {
+            slots: Vec::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<T> FrameCaches<T> {
+    /// A new chunk: its convolutions read the slots from the first again.
+    pub fn start_chunk(&mut self) {
+        self.next = 0;
+    }
+
+    /// The next convolution's slot, taken out (its index to put back into).
+    pub fn take(&mut self) -> (usize, Slot<T>) {
+        let i = self.next;
+        self.next += 1;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || Slot::Empty);
+        }
+        (i, std::mem::replace(&mut self.slots[i], Slot::Empty))
+    }
+
+    pub fn put(&mut self, index: usize, slot: Slot<T>) {
+        self.slots[index] = slot;
+    }
+}
+
 /// What one decode computes, counted chunk by chunk as the reference runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DecodeCount {
