@@ -6,7 +6,9 @@ pub mod gpu;
 pub mod llama;
 pub mod ops;
 mod reference;
+pub mod umt5;
 pub mod wan;
+pub mod wan_vae;
 pub mod weights;
 
 use anyhow::{Result, bail};
@@ -29,7 +31,9 @@ use ditbench_core::{
 
 use crate::llama::{DecodeInputs, LlamaInputs, LlamaModel, LlamaWeights, int_tensor};
 use crate::ops::{Attention, float_tensor};
+use crate::umt5::{Umt5Model, Umt5Weights};
 use crate::wan::{BlockWeights, WanInputs, WanModel, WanWeights};
+use crate::wan_vae::{WanVaeModel, WanVaeWeights};
 use crate::weights::{MatmulLayout, Param, Weights};
 
 pub const FRAMEWORK_VERSION: &str = env!("DITBENCH_BURN_VERSION");
@@ -162,8 +166,20 @@ impl BurnBackend {
                 LlamaParams::resolve(c, |name| weights.param(name))?,
                 llama_inputs(c, tokens, targets, &device),
             ))),
-            PassInputs::Umt5 { .. } | PassInputs::WanVae { .. } => {
-                bail!("TODO burn umt5/vae")
+            PassInputs::Umt5 { config: c, tokens } => Model::Umt5(Box::new((
+                Umt5Model::new(c, &device, case.attention),
+                ditbench_core::model::umt5::Umt5Params::resolve(c, |name| weights.param(name))?,
+                int_tensor(tokens, [tokens.len()], &device),
+            ))),
+            PassInputs::WanVae { config: c, latents } => {
+                let shape: [usize; 5] = latents.shape.as_slice().try_into()?;
+                Model::WanVae(Box::new((
+                    WanVaeModel::new(c, case.attention),
+                    ditbench_core::model::wan_vae::WanVaeParams::resolve(c, |name| {
+                        weights.param(name)
+                    })?,
+                    float_tensor(latents.as_f32()?.to_vec(), shape, dtype, &device),
+                )))
             }
         };
         Ok(Box::new(BurnCase {
@@ -388,6 +404,10 @@ enum Model {
     /// One decode step: the context's last token over the cache of the
     /// tokens before it.
     LlamaDecode(Box<(LlamaModel, LlamaWeights, DecodeInputs)>),
+    /// The text encoder over token ids [B*L].
+    Umt5(Box<(Umt5Model, Umt5Weights, Tensor<1, burn::tensor::Int>)>),
+    /// The VAE decoder over latents [B, z, T, h, w].
+    WanVae(Box<(WanVaeModel, WanVaeWeights, Tensor<5>)>),
     /// Building blocks on their own (`ditbench_core::compute::kernels`), their
     /// inputs among the weights: a block's x, e0 and context; q, k, v; x
     /// and the matmul's weight.
@@ -452,6 +472,14 @@ impl BurnCase {
             Model::LlamaDecode(decode) => {
                 let (m, w, inputs) = &**decode;
                 Output::Rank3(m.decode(w, inputs.token.clone(), &inputs.cache))
+            }
+            Model::Umt5(encoder) => {
+                let (m, w, tokens) = &**encoder;
+                Output::Rank3(m.forward(w, tokens.clone()))
+            }
+            Model::WanVae(vae) => {
+                let (m, w, latents) = &**vae;
+                Output::Video(m.decode(w, latents.clone()))
             }
             Model::Block(block) => {
                 let (m, w, [x, e0, context]) = &**block;
@@ -598,6 +626,8 @@ impl PreparedCase for BurnCase {
             Model::Wan(wan) => &wan.0.attention,
             Model::Llama(llama) => &llama.0.attention,
             Model::LlamaDecode(decode) => &decode.0.attention,
+            Model::Umt5(encoder) => &encoder.0.attention,
+            Model::WanVae(vae) => &vae.0.attention,
             Model::Block(block) => &block.0.attention,
             Model::Attention(qkv) => &qkv.0,
         };
@@ -627,6 +657,11 @@ impl PreparedCase for BurnCase {
                 "Wan patch embedding: Conv3d with kernel = stride computed as reshape + matmul"
                     .to_string(),
             );
+        }
+        match self.model {
+            Model::Umt5(_) => notes.push("UMT5: a position bias per layer gathered from its relative-position embedding (select), added to unscaled scores, softmax in f32; gated-GELU (tanh) feed-forward; T5 RMS norm written out".into()),
+            Model::WanVae(_) => notes.push("Wan VAE decode: burn::tensor::module::conv3d over the reference's two-frame caches (zeros before the first chunk), one latent frame per chunk; nearest 2x (interpolate) + conv2d; RMS norms written out; the output concatenated chunk by chunk as WanVAE_.decode does".into()),
+            _ => {}
         }
         if let Model::LlamaDecode(decode) = &self.model {
             notes.push(format!(

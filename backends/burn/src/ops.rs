@@ -140,6 +140,54 @@ impl Attention {
     }
 }
 
+impl Attention {
+    /// T5's attention: softmax(q kᵀ · `scale` + `bias`) v with the softmax
+    /// in f32 (the reference casts the scores), bias [1, H, Sq, Sk]; Burn's
+    /// attention op takes the bias where the plan asks for it.
+    pub fn biased(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        bias: Tensor<4>,
+        scale: f64,
+    ) -> Tensor<4> {
+        let [b, h, s_q, _] = q.dims();
+        let s_k = k.dims()[2];
+        let one = |q: Tensor<4>, bias: Tensor<4>| {
+            let dtype = q.dtype();
+            let scores = q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(scale) + bias;
+            let (scores, _) = upcast(scores);
+            restore(softmax(scores, 3), dtype).matmul(v.clone())
+        };
+        match (self.record.plan.path, self.record.call(b * h, s_q, s_k)) {
+            (AttentionPath::Fused, _) => {
+                let options = AttentionModuleOptions {
+                    scale: Some(scale),
+                    softcap: None,
+                    is_causal: false,
+                };
+                let bias = bias.expand([b, h, s_q, s_k]);
+                burn_attention(q, k, v, None, Some(bias), options)
+            }
+            (_, None) => one(q, bias),
+            (_, Some(rows)) => {
+                let tiles = (0..s_q)
+                    .step_by(rows)
+                    .map(|start| {
+                        let n = rows.min(s_q - start);
+                        one(
+                            q.clone().narrow(2, start, n),
+                            bias.clone().narrow(2, start, n),
+                        )
+                    })
+                    .collect();
+                Tensor::cat(tiles, 2)
+            }
+        }
+    }
+}
+
 /// matmul, softmax, matmul over queries whose first row is query `first`
 /// of the sequence (for the causal mask of a tile).
 fn composite(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, first: usize) -> Tensor<4> {

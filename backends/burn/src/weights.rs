@@ -113,7 +113,9 @@ impl Weights {
 fn matmul_weight(spec: &ParamSpec) -> bool {
     let linear = spec.shape.len() == 2
         && spec.name.ends_with(".weight")
-        && !spec.name.ends_with("embed_tokens.weight");
+        && !spec.name.ends_with("embed_tokens.weight")
+        // UMT5's token and relative-position embeddings: rows looked up.
+        && !spec.name.ends_with("embedding.weight");
     linear || spec.name == "patch_embedding.weight"
 }
 

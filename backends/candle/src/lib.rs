@@ -496,8 +496,15 @@ impl PreparedCase for CandleCase {
         });
         if self.device.is_cpu() {
             match self.dtype {
-                DType::BF16 => notes.push("CPU bf16: candle has no bf16 gemm kernel; each matmul widens to f32, multiplies and rounds back".into()),
-                DType::F16 => notes.push("CPU f16: matmuls use the gemm crate's f16 kernels".into()),
+                DType::BF16 => {
+                    notes.push("CPU bf16: candle has no bf16 gemm kernel; each matmul widens to f32, multiplies and rounds back".into());
+                    if let Model::WanVae(..) = self.model {
+                        notes.push("CPU bf16 convolutions: candle's CPU conv2d has no bf16 kernel; each conv2d widens its input and kernel to f32 and rounds the result back".into());
+                    }
+                }
+                DType::F16 => {
+                    notes.push("CPU f16: matmuls use the gemm crate's f16 kernels".into())
+                }
                 _ => {}
             }
         }

@@ -39,12 +39,24 @@ fn video(x: &Tensor, batch: usize) -> Result<Tensor> {
         .contiguous()
 }
 
+/// `x.conv2d(kernel)` with `pad`; on the CPU in bf16, widened to f32 and
+/// rounded back (candle's CPU conv2d has no bf16 kernel).
+fn conv2d_raw(x: &Tensor, kernel: &Tensor, pad: usize) -> Result<Tensor> {
+    let kernel = kernel.contiguous()?;
+    if x.dtype() == DType::BF16 && x.device().is_cpu() {
+        return x
+            .to_dtype(DType::F32)?
+            .conv2d(&kernel.to_dtype(DType::F32)?, pad, 1, 1, 1)?
+            .to_dtype(DType::BF16);
+    }
+    x.conv2d(&kernel, pad, 1, 1, 1)
+}
+
 /// A conv2d's weight [O, C, kh, kw] and bias over frames [N, C, H, W],
 /// zero padding that keeps the size.
 fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     let pad = weight.dim(2)? / 2;
-    x.conv2d(&weight.contiguous()?, pad, 1, 1, 1)?
-        .broadcast_add(&bias.reshape((1, (), 1, 1))?)
+    conv2d_raw(x, weight, pad)?.broadcast_add(&bias.reshape((1, (), 1, 1))?)
 }
 
 /// A conv3d of kernel [O, C, kt, kh, kw] over frames already padded in
@@ -63,7 +75,7 @@ fn conv3d(x: &Tensor, conv: &Linear<Tensor>) -> Result<Tensor> {
             .contiguous()?
             .reshape((b * t_out, c, h, w))?;
         let kernel = conv.weight.narrow(2, tap, 1)?.reshape((o, c, kh, kw))?;
-        let y = input.conv2d(&kernel.contiguous()?, pad, 1, 1, 1)?;
+        let y = conv2d_raw(&input, &kernel, pad)?;
         sum = Some(match sum {
             Some(s) => (s + y)?,
             None => y,
