@@ -122,3 +122,45 @@ fn a_matmul_weight_is_stored_transposed_and_read_back_as_in_out_either_way() {
     assert_eq!(t, vec![1, 4, 2, 5, 3, 6]);
     assert_eq!(crate::weights::transposed(vec![1, 2], 1, false), vec![1, 2]);
 }
+
+#[test]
+fn the_chunked_vae_decode_equals_a_one_shot_decode() {
+    let c = conformance::chunked_vae();
+    let config = ditbench_core::ModelConfig::WanVae(c.clone());
+    for (name, device) in [
+        ("burn-flex", Device::flex()),
+        ("burn-ndarray", Device::ndarray()),
+    ] {
+        let weights = Weights::load(
+            &parameters(&config),
+            &SeededWeights { seed: 0 },
+            DType::F32,
+            &device,
+            false,
+            crate::weights::MatmulLayout::InOut,
+        )
+        .unwrap();
+        let params =
+            ditbench_core::model::wan_vae::WanVaeParams::resolve(&c, |n| weights.param(n)).unwrap();
+        let ditbench_core::Inputs::WanVae { latents } =
+            ditbench_core::compute::tensors::seeded_inputs(&config, 0)
+        else {
+            panic!("VAE inputs")
+        };
+        let shape: [usize; 5] = latents.shape.as_slice().try_into().unwrap();
+        let z = float_tensor(
+            latents.as_f32().unwrap().to_vec(),
+            shape,
+            DType::F32,
+            &device,
+        );
+        let model = crate::wan_vae::WanVaeModel::new(&c, kernel_attention());
+        let chunked = model.decode(&params, z.clone());
+        let one_shot = model.decode_in_chunks(&params, z, &conformance::one_shot_chunks(&c));
+        conformance::assert_chunked_decode_is_one_shot(
+            name,
+            &host(chunked).unwrap(),
+            &host(one_shot).unwrap(),
+        );
+    }
+}

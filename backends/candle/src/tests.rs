@@ -263,3 +263,37 @@ fn every_attention_path_computes_the_same_model() {
 fn a_decode_step_equals_the_forward_at_its_position() {
     conformance::a_decode_step_equals_the_forward_at_its_position(&CandleBackend);
 }
+
+#[test]
+fn the_chunked_vae_decode_equals_a_one_shot_decode() {
+    let c = conformance::chunked_vae();
+    let config = ModelConfig::WanVae(c.clone());
+    let weights = Weights::load(
+        &parameters(&config),
+        &SeededWeights { seed: 0 },
+        DType::F32,
+        &Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let params = WanVaeParams::resolve(&c, |name| weights.handle(name)).unwrap();
+    let Inputs::WanVae { latents } = seeded_inputs(&config, 0) else {
+        panic!("VAE inputs")
+    };
+    let z = Tensor::from_slice(
+        latents.as_f32().unwrap(),
+        latents.shape.as_slice(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let model = WanVaeModel::new(&c, kernel_attention()).unwrap();
+    let chunked = model.decode(&params, &z).unwrap();
+    let one_shot = model
+        .decode_in_chunks(&params, &z, &conformance::one_shot_chunks(&c))
+        .unwrap();
+    conformance::assert_chunked_decode_is_one_shot(
+        "candle",
+        &to_host(&chunked).unwrap(),
+        &to_host(&one_shot).unwrap(),
+    );
+}

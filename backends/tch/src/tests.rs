@@ -199,3 +199,41 @@ fn the_caching_allocator_reports_a_peak_on_a_gpu_and_nothing_without_one() {
     assert!(memory.reserved_bytes.unwrap() >= memory.allocated_bytes.unwrap());
     drop(t);
 }
+
+#[test]
+fn the_chunked_vae_decode_equals_a_one_shot_decode() {
+    let c = conformance::chunked_vae();
+    let config = ModelConfig::WanVae(c.clone());
+    let weights = Weights::load(
+        &parameters(&config),
+        &SeededWeights { seed: 0 },
+        Kind::Float,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let params = WanVaeParams::resolve(&c, |name| weights.handle(name)).unwrap();
+    let Inputs::WanVae { latents } = seeded_inputs(&config, 0) else {
+        panic!("VAE inputs")
+    };
+    let z = upload(
+        latents.as_f32().unwrap(),
+        &latents.shape,
+        Kind::Float,
+        Device::Cpu,
+    )
+    .unwrap();
+    let model = WanVaeModel::new(&c, kernel_attention());
+    let _no_grad = tch::no_grad_guard();
+    let chunked = model.decode(&params, &z).unwrap();
+    let chunks: Vec<i64> = conformance::one_shot_chunks(&c)
+        .iter()
+        .map(|&n| n as i64)
+        .collect();
+    let one_shot = model.decode_in_chunks(&params, &z, &chunks).unwrap();
+    conformance::assert_chunked_decode_is_one_shot(
+        "tch",
+        &to_host(&chunked).unwrap(),
+        &to_host(&one_shot).unwrap(),
+    );
+}

@@ -11,7 +11,7 @@ use crate::compute::tensors::{HostTensor, SeededWeights, seeded_inputs};
 use crate::model::attention::{self, TILE_SCORE_BYTES};
 use crate::model::case::{AttentionChoice, AttentionPlan, CaseSpec, DeviceName, Dtype, Pass};
 use crate::model::params::parameters;
-use crate::model::workload::{ModelConfig, WanConfig, Workload, expand_workloads};
+use crate::model::workload::{ModelConfig, WanConfig, WanVaeConfig, Workload, expand_workloads};
 
 /// A preset as a workload, without overrides.
 pub fn workload(preset: &str) -> Workload {
@@ -269,12 +269,18 @@ pub fn every_parameter_receives_a_nonzero_gradient(backend: &dyn Backend) {
 }
 
 /// Outputs have the reference models' shapes: Wan [B, C_out, F, H, W],
-/// Llama logits [B, S, vocab].
+/// Llama logits [B, S, vocab], the text encoder's states [B, L, dim], the
+/// VAE's video [B, 3, frames, H, W].
 pub fn outputs_have_reference_shapes(backend: &dyn Backend) {
-    let out = run(backend, &workload("wan-tiny"), Dtype::F32, Pass::Forward);
-    assert_eq!(out.output.shape, vec![1, 4, 3, 8, 8], "{}", backend.name());
-    let out = run(backend, &workload("llama-tiny"), Dtype::F32, Pass::Forward);
-    assert_eq!(out.output.shape, vec![1, 48, 256], "{}", backend.name());
+    for (preset, shape) in [
+        ("wan-tiny", vec![1, 4, 3, 8, 8]),
+        ("llama-tiny", vec![1, 48, 256]),
+        ("umt5-tiny", vec![1, 48, 64]),
+        ("wan-vae-tiny", vec![1, 3, 9, 32, 32]),
+    ] {
+        let out = run(backend, &workload(preset), Dtype::F32, Pass::Forward);
+        assert_eq!(out.output.shape, shape, "{} {preset}", backend.name());
+    }
 }
 
 /// The forward pass and the train pass compute the same output, whatever
@@ -307,12 +313,14 @@ pub fn untrained_llama_loss_is_near_uniform_cross_entropy(backend: &dyn Backend)
 /// bf16 and f16 outputs of `passes` are within 5% of f32 (every dtype the
 /// backend does not declare unsupported).
 pub fn half_precision_runs_close_to_f32(backend: &dyn Backend, passes: &[Pass]) {
-    for name in ["wan-tiny", "llama-tiny"] {
+    for name in ["wan-tiny", "llama-tiny", "umt5-tiny", "wan-vae-tiny"] {
         let w = workload(name);
         let reference = run(backend, &w, Dtype::F32, Pass::Forward);
         for dtype in [Dtype::Bf16, Dtype::F16] {
             for &pass in passes {
-                if backend.unsupported(DeviceName::Cpu, dtype, pass).is_some() {
+                if backend.unsupported(DeviceName::Cpu, dtype, pass).is_some()
+                    || !pass.applies_to(&w.config)
+                {
                     continue;
                 }
                 let out = run(backend, &w, dtype, pass);
@@ -325,6 +333,52 @@ pub fn half_precision_runs_close_to_f32(backend: &dyn Backend, passes: &[Pass]) 
             }
         }
     }
+}
+
+/// The VAE the chunked-decode check decodes: wan-vae-tiny over 5 latent
+/// frames, so later chunks read caches filled by chunks of one frame and of
+/// several (17 video frames).
+pub fn chunked_vae() -> WanVaeConfig {
+    match workload("wan-vae-tiny").config {
+        ModelConfig::WanVae(c) => c.with_chunks(5),
+        _ => unreachable!("wan-vae-tiny is a VAE preset"),
+    }
+}
+
+/// The chunk sizes of a one-shot decode: the first latent frame (the one
+/// a temporal upsample leaves single), then every other frame at once.
+pub fn one_shot_chunks(c: &WanVaeConfig) -> Vec<usize> {
+    vec![1, c.chunks() - 1]
+}
+
+/// The reference's chunk-by-chunk decode (one latent frame per chunk, with
+/// the frame caches) computes what a one-shot decode of the whole latent
+/// computes, within f32 rounding.
+pub fn assert_chunked_decode_is_one_shot(
+    backend: &str,
+    chunked: &HostTensor,
+    one_shot: &HostTensor,
+) {
+    let c = chunked_vae();
+    assert_eq!(
+        chunked.shape,
+        vec![1, 3, c.frames, c.height, c.width],
+        "{backend}"
+    );
+    assert_eq!(chunked.shape, one_shot.shape, "{backend}");
+    let (a, b) = (chunked.as_f32().unwrap(), one_shot.as_f32().unwrap());
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm = crate::io::files::l2_norm(b);
+    assert!(
+        diff <= 1e-5 * norm,
+        "{backend}: chunked vs one-shot relative error {}",
+        diff / norm
+    );
 }
 
 /// The values `unpatchify` must produce from `0, 1, 2, ...` laid out as
