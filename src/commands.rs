@@ -53,11 +53,21 @@ pub fn worker(request: &Path, response: &Path) -> Result<()> {
 /// `ditbench list`: presets, or the workloads `run` would build from them
 /// with the same overrides, with their cost.
 pub fn list(args: &cli::ListArgs) -> Result<()> {
+    use ditbench_core::model::pipeline::{find_pipeline, pipelines};
     use ditbench_core::model::workload::find_preset;
-    let names: Vec<String> = if args.presets.is_empty() {
-        presets().iter().map(|p| p.name.to_string()).collect()
+    let (names, pipelines): (Vec<String>, Vec<_>) = if args.presets.is_empty() {
+        (
+            presets().iter().map(|p| p.name.to_string()).collect(),
+            pipelines(),
+        )
     } else {
-        args.presets.clone()
+        (
+            crate::plan::stage_presets(&args.presets),
+            args.presets
+                .iter()
+                .filter_map(|n| find_pipeline(n))
+                .collect(),
+        )
     };
     let workloads = expand(&names, &sweeps(&args.overrides))?;
     let rows: Vec<format::PresetRow> = workloads
@@ -91,10 +101,15 @@ pub fn list(args: &cli::ListArgs) -> Result<()> {
     let width = format::terminal_width();
     out::line(format::presets_text(&rows, width))?;
     out::line(format::wrap_words(
-        "FLOPs: matmuls as 2*m*n*k, attention as 4*S^2*d per layer (causal counted as full), elementwise ops excluded; train = 3 x forward; attention = its share of the forward FLOPs.",
+        "FLOPs: matmuls as 2*m*n*k, convolutions as 2*C_in*C_out*taps per output element, attention as 4*S^2*d per layer (causal counted as full), elementwise ops excluded; train = 3 x forward (the text encoder and the VAE decoder: inference only); attention = its share of the forward FLOPs. A VAE's tokens are its latent positions and its layers the latent frames after the first.",
         width,
         0,
-    ))
+    ))?;
+    if pipelines.is_empty() {
+        return Ok(());
+    }
+    out::line("\nVideo pipelines (run one with `run --presets NAME`: its three stages):")?;
+    out::line(format::pipelines_text(&pipelines, width))
 }
 
 /// `ditbench report`: unreadable or foreign input is a usage error (exit 2).

@@ -4,6 +4,7 @@ use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use ditbench_core::check::parity::ParityStatus;
 use ditbench_core::model::cost::cost;
+use ditbench_core::model::pipeline::{Stage, VideoPipeline};
 use ditbench_core::util::units::{terminal_text, visible_controls};
 use ditbench_harness::record::extrapolate::{model_label, worth_showing};
 use ditbench_harness::record::results::{CaseResult, Status};
@@ -508,6 +509,54 @@ pub fn presets_text(rows: &[PresetRow], width: Option<usize>) -> String {
     out
 }
 
+/// `ditbench list`'s pipelines: each named video configuration's stages,
+/// sampling, parameters and FLOPs per video, by stage.
+pub fn pipelines_text(pipelines: &[VideoPipeline], width: Option<usize>) -> String {
+    let mut t = table(&[
+        "pipeline",
+        "text encoder",
+        "DiT",
+        "VAE",
+        "steps",
+        "params",
+        "enc FLOPs",
+        "DiT FLOPs",
+        "VAE FLOPs",
+        "per video",
+    ]);
+    let mut notes = String::new();
+    for p in pipelines {
+        let Ok(flops_by_stage) = p.flops() else {
+            continue;
+        };
+        let runs = |s: Stage| format!("{} x{}", p.preset(s), p.runs(s));
+        let mut row = vec![Cell::new(p.name)];
+        row.extend(Stage::ALL.map(|s| Cell::new(runs(s))));
+        row.push(right(format!(
+            "{}{}",
+            p.steps,
+            if p.guidance { " x2" } else { "" }
+        )));
+        row.push(right(si(p.parameters().unwrap_or(0) as f64)));
+        row.extend(flops_by_stage.map(|f| right(flops(f))));
+        row.push(right(flops(flops_by_stage.iter().sum())));
+        t.add_row(row);
+        notes.push_str(&wrap_words(
+            &format!("{}: {} ({}).", p.name, p.description, p.source),
+            width,
+            4,
+        ));
+        notes.push('\n');
+    }
+    let table = match width {
+        Some(w) if rendered_width(&natural(&mut t.clone())) > w => fit(t, w),
+        _ => natural(&mut t),
+    };
+    format!(
+        "{table}\n{notes}x2: classifier-free guidance runs the DiT twice per step and encodes the prompt and the negative prompt; FLOPs per video = each stage's forward FLOPs x its runs."
+    )
+}
+
 /// One workload of `ditbench list`: a preset, or a preset with overrides.
 pub struct PresetRow {
     /// `preset` or `preset[dim=value,...]`.
@@ -558,7 +607,12 @@ fn presets_table(rows: &[PresetRow], wide: bool) -> Table {
             right(flops(c.forward_flops)),
         ];
         if wide {
-            row.push(right(flops(c.train_flops)));
+            // The text encoder and the VAE decoder have no training pass.
+            row.push(right(if ditbench_core::Pass::Train.applies_to(&p.config) {
+                flops(c.train_flops)
+            } else {
+                "-".into()
+            }));
         }
         row.push(right(format!("{:.0}%", attention * 100.0)));
         if wide {

@@ -15,6 +15,7 @@ use ditbench_core::io::input_file::{MissingTarget, load_inputs};
 use ditbench_core::machine::threads::{ThreadSettings, cpu_list_text, parse_cpu_list};
 use ditbench_core::model::cost::check_counts;
 use ditbench_core::model::params::parameters;
+use ditbench_core::model::pipeline::{Stage, find_pipeline};
 use ditbench_core::model::workload::{
     DEFAULT_PRESETS, Dimension, ModelConfig, Workload, expand_workloads, find_preset,
 };
@@ -69,6 +70,19 @@ fn timing(t: &TimingArgs) -> Result<TimingConfig, UsageError> {
     };
     cfg.validate().map_err(UsageError)?;
     Ok(cfg)
+}
+
+/// Preset names with every pipeline name (`wan2.1-1.3b-480p-video`)
+/// replaced by its stages' presets (text encoder, DiT, VAE), without repeats.
+pub fn stage_presets(names: &[String]) -> Vec<String> {
+    let expanded: Vec<String> = names
+        .iter()
+        .flat_map(|name| match find_pipeline(name) {
+            Some(p) => Stage::ALL.map(|s| p.preset(s).to_string()).to_vec(),
+            None => vec![name.clone()],
+        })
+        .collect();
+    dedup(&expanded)
 }
 
 fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
@@ -392,7 +406,7 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
             REAL_SCALE_PRESETS.iter().map(|s| s.to_string()).collect()
         }
         None if args.presets.is_empty() => DEFAULT_PRESETS.iter().map(|s| s.to_string()).collect(),
-        None => dedup(&args.presets),
+        None => stage_presets(&args.presets),
     };
     let measured = expand(&preset_names, &sweeps)?;
     if !extrapolate {
@@ -410,7 +424,7 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
             out.push(w);
         }
     }
-    if out.iter().all(|w| w.config.blocks() > 0) {
+    if !out.iter().any(|w| w.config.blocks() == 0) {
         return Err(UsageError(
             "--extrapolate needs a workload with --layers below its preset's block count (and above 0); every workload runs its whole model".into(),
         ));

@@ -327,31 +327,23 @@ impl ModelConfig {
             ModelConfig::Wan(c) => c.num_layers = blocks,
             ModelConfig::Llama(c) => c.num_hidden_layers = blocks,
             ModelConfig::Umt5(c) => c.num_layers = blocks,
-            ModelConfig::WanVae(c) => *c = c.with_chunks(blocks),
+            ModelConfig::WanVae(c) => *c = c.with_chunks(blocks + 1),
         }
         config
     }
 
     /// The repeated unit whose count `--layers` sets and an extrapolation
     /// scales: transformer blocks (Wan, UMT5), decoder layers (Llama), or
-    /// the VAE decoder's chunks (latent frames, each decoded on its own).
+    /// the VAE decoder's later chunks (latent frames after the first, each
+    /// decoded on its own into `t_stride` video frames). With 0 blocks a
+    /// model is its rest: embeddings and head, or the VAE's first chunk
+    /// (one frame, no temporal upsampling).
     pub fn blocks(&self) -> usize {
         match self {
             ModelConfig::Wan(c) => c.num_layers,
             ModelConfig::Llama(c) => c.num_hidden_layers,
             ModelConfig::Umt5(c) => c.num_layers,
-            ModelConfig::WanVae(c) => c.chunks(),
-        }
-    }
-
-    /// The fewest blocks the model runs with: its rest case. 0 for the
-    /// transformers (embeddings and head alone); 1 for the VAE, whose
-    /// first chunk (one frame, no temporal upsampling) is what differs from
-    /// every later chunk.
-    pub fn rest_blocks(&self) -> usize {
-        match self {
-            ModelConfig::WanVae(_) => 1,
-            _ => 0,
+            ModelConfig::WanVae(c) => c.chunks() - 1,
         }
     }
 
@@ -398,7 +390,7 @@ pub enum Family {
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Family::Wan => "video DiT (Wan2.1)",
+            Family::Wan => "video DiT (Wan2.1/2.2)",
             Family::Llama => "LLM (Llama)",
             Family::Umt5 => "text encoder (UMT5)",
             Family::WanVae => "video VAE decoder (Wan2.1)",
@@ -881,7 +873,7 @@ pub fn apply_overrides(config: &ModelConfig, overrides: &Overrides) -> ModelConf
                 | Dimension::SeqLen => {}
             },
             ModelConfig::WanVae(c) => match dim {
-                Dimension::Layers => *c = c.with_chunks(value),
+                Dimension::Layers => *c = c.with_chunks(value + 1),
                 Dimension::Dim => c.dim = value,
                 Dimension::Height => c.height = value,
                 Dimension::Width => c.width = value,
@@ -916,14 +908,6 @@ impl Workload {
                 preset.name
             ));
         }
-        let fewest = preset.config.rest_blocks();
-        if let Some(&layers) = overrides.get(&Dimension::Layers)
-            && layers < fewest
-        {
-            return bail(format!(
-                "--layers {layers}: a VAE preset's layers are the latent frames it decodes, at least {fewest}"
-            ));
-        }
         let family = preset.config.family();
         let applied: Overrides = overrides
             .iter()
@@ -947,9 +931,8 @@ impl Workload {
     }
 
     /// The same workload without blocks (patch, time and text embeddings and
-    /// head; token embedding, final norm and LM head), or a VAE's first
-    /// chunk alone ([`ModelConfig::rest_blocks`]), whose time is the `rest`
-    /// of an extrapolation.
+    /// head; token embedding, final norm and LM head; a VAE's first chunk),
+    /// whose time is the `rest` of an extrapolation.
     pub fn rest(&self) -> Result<Workload, ConfigError> {
         let preset = find_preset(&self.preset)?;
         let mut overrides: Overrides = self
@@ -962,7 +945,7 @@ impl Workload {
                     .map(|d| (d, v))
             })
             .collect();
-        overrides.insert(Dimension::Layers, preset.config.rest_blocks());
+        overrides.insert(Dimension::Layers, 0);
         Workload::new(&preset, &overrides)
     }
 
@@ -971,7 +954,7 @@ impl Workload {
     pub fn is_partial(&self) -> Result<bool, ConfigError> {
         let preset = find_preset(&self.preset)?;
         let blocks = self.config.blocks();
-        Ok(blocks > self.config.rest_blocks() && blocks < preset.config.blocks())
+        Ok(blocks > 0 && blocks < preset.config.blocks())
     }
 
     /// `preset` or `preset[frames=9,layers=2]`.

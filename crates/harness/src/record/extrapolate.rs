@@ -182,7 +182,7 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
         ModelConfig::Umt5(c) => {
             let prompts = f64::from(settings.cfg_passes);
             PerUnit {
-                unit: "video".into(),
+                unit: "video stage".into(),
                 forwards: prompts,
                 tokens: None,
                 basis: format!(
@@ -200,7 +200,7 @@ fn per_unit(case: &CaseResult, forward: Interval, settings: &ScaleSettings) -> P
             }
         }
         ModelConfig::WanVae(c) => PerUnit {
-            unit: "video".into(),
+            unit: "video stage".into(),
             forwards: 1.0,
             tokens: None,
             basis: format!(
