@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::pipeline::PipelineVideo;
 use super::{FullModelRow, GenerationSettings};
 use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
 use ditbench_core::model::case::{DeviceName, Dtype, Pass};
@@ -63,6 +64,9 @@ pub struct BuyerPlace {
     pub device_name: String,
     pub memory_gib: Option<f64>,
     pub clips: Vec<BuyerUnit>,
+    /// Whole videos of the pipelines whose every stage ran here (text
+    /// encoder, DiT, VAE decode; the fastest backend of each), fastest first.
+    pub videos: Vec<BuyerUnit>,
     pub images: Vec<BuyerUnit>,
     /// Per 1M LLM tokens.
     pub llm: Vec<BuyerUnit>,
@@ -158,12 +162,109 @@ pub fn fits(place: &PlaceMemory) -> Vec<Fit> {
     out
 }
 
+/// The pipelines whose every stage ran on `place`, as buyer units: the
+/// sum of the stages (each its fastest backend), priced at the DiT row's
+/// price where the run had one, else the report's.
+fn whole_videos(
+    videos: &[PipelineVideo],
+    place: &PlaceMemory,
+    here: &[&FullModelRow],
+    generation: &GenerationSettings,
+) -> Vec<BuyerUnit> {
+    let mut out: Vec<BuyerUnit> = videos
+        .iter()
+        .filter(|v| v.host == place.host && v.device == place.device)
+        .filter_map(|v| {
+            let (seconds, ci_s) = (v.seconds?, v.ci_s?);
+            let dit = v.stages.iter().find(|s| s.stage == "DiT")?;
+            let dit_row = here
+                .iter()
+                .find(|r| r.preset == dit.preset && r.dtype == v.dtype && r.usd_per_unit.is_some());
+            let (usd, price_source) = match (dit_row, generation.price_per_hour_usd) {
+                (Some(r), _) => (
+                    r.usd_per_unit.map(|u| seconds * u / r.per_unit_s),
+                    Some("run --price-per-hour".to_string()),
+                ),
+                (None, Some(price)) => (
+                    Some(seconds * price / 3600.0),
+                    Some("report --price-per-hour".to_string()),
+                ),
+                (None, None) => (None, None),
+            };
+            let stages: Vec<String> = v
+                .stages
+                .iter()
+                .filter_map(|s| {
+                    let m = s.measured.as_ref()?;
+                    Some(format!(
+                        "{} x{} ({}, {})",
+                        s.stage, s.runs, m.backend, m.basis
+                    ))
+                })
+                .collect();
+            Some(BuyerUnit {
+                preset: v.pipeline.clone(),
+                backend: "fastest per stage".into(),
+                dtype: v.dtype.clone(),
+                seconds,
+                ci_s,
+                usd,
+                price_source,
+                kwh: None,
+                basis: format!(
+                    "one whole video, {} steps: {}; the {} sets the memory ({:.1} GiB estimated)",
+                    v.steps,
+                    stages.join(" + "),
+                    v.memory_stage,
+                    v.memory_gib
+                ),
+                extrapolated: v.extrapolated,
+                mfu: None,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    out
+}
+
+/// Every pipeline whose largest stage fits `place`'s memory at a dtype it
+/// ran, in words, with the stage that decides.
+fn pipelines_that_fit(place: &PlaceMemory) -> Vec<String> {
+    let Some(bytes) = place.bytes else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for dtype in &place.dtypes {
+        for p in ditbench_core::model::pipeline::pipelines() {
+            let Some((stage, need)) =
+                super::pipeline::largest_stage(&p, *dtype, place.runtime_bytes)
+            else {
+                continue;
+            };
+            if need <= bytes {
+                out.push(format!(
+                    "{}{} (the {stage} sets {:.1} GiB)",
+                    p.name,
+                    if place.dtypes.len() > 1 {
+                        format!(" {dtype}")
+                    } else {
+                        String::new()
+                    },
+                    need as f64 / GIB
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// One entry per place, the fastest (time per real clip, else image, else
 /// per 1M LLM tokens) first; places with none of them last, by name.
 pub(super) fn buyer_view(
     full_models: &[FullModelRow],
     places: &[PlaceMemory],
     generation: &GenerationSettings,
+    videos: &[PipelineVideo],
 ) -> Vec<BuyerPlace> {
     let real = |r: &&FullModelRow| {
         ditbench_core::model::workload::find_preset(&r.preset)
@@ -197,6 +298,7 @@ pub(super) fn buyer_view(
                 generation,
             );
             let fits = fits(place);
+            let whole = whole_videos(videos, place, &here, generation);
             let names = |ok: fn(&Fit) -> bool| -> Vec<String> {
                 fits.iter()
                     .filter(|f| ok(f))
@@ -215,19 +317,24 @@ pub(super) fn buyer_view(
                 device_name: place.device_name.clone(),
                 memory_gib: place.bytes.map(|b| b as f64 / GIB),
                 best_mfu: here.iter().filter_map(|r| r.mfu).reduce(f64::max),
-                fits_forward: names(|f| f.forward),
+                fits_forward: names(|f| f.forward)
+                    .into_iter()
+                    .chain(pipelines_that_fit(place))
+                    .collect(),
                 fits_train: names(|f| f.train),
                 fits,
                 clips,
+                videos: whole,
                 images,
                 llm,
             }
         })
         .collect();
     let key = |p: &BuyerPlace| {
-        p.clips
+        p.videos
             .first()
             .map(|u| (0, u.seconds))
+            .or_else(|| p.clips.first().map(|u| (0, u.seconds)))
             .or_else(|| p.images.first().map(|u| (1, u.seconds)))
             .or_else(|| p.llm.first().map(|u| (2, u.seconds)))
             .unwrap_or((3, 0.0))
@@ -298,6 +405,7 @@ mod tests {
             &rows,
             &[place("slow", Some(24)), place("fast", Some(24))],
             &g,
+            &[],
         );
         assert_eq!(view[0].host, "fast");
         assert_eq!(view[0].clips.len(), 1);
@@ -334,6 +442,7 @@ mod tests {
             &rows,
             &[software, place("h", Some(24))],
             &GenerationSettings::default(),
+            &[],
         );
         assert_eq!(view.len(), 1);
         assert_eq!(view[0].device, "cpu");

@@ -679,6 +679,7 @@ pub(super) fn claims(
     full_models: &[FullModelRow],
     rows: &[Row],
     generation: &GenerationSettings,
+    videos: &[super::PipelineVideo],
 ) -> Vec<Claim> {
     let texts = texts();
     let pairs_claim = |id: &str, text: &ClaimText, pairs: &[(&str, &str)]| {
@@ -686,11 +687,21 @@ pub(super) fn claims(
             .iter()
             .filter_map(|(d, l)| pair(d, l, full_models, generation))
             .collect();
+        // A video's other stages: added where a pipeline ran, else named
+        // as not counted (images have no pipeline: one frame, no VAE clip).
+        let mut assumptions = assumptions(generation);
+        if id == "C1" {
+            assumptions.extend(
+                pairs
+                    .iter()
+                    .map(|p| super::pipeline::claim_note(videos, &p.dit)),
+            );
+        }
         Claim {
             id: id.into(),
             wording: text.wording.clone(),
             stand_ins: text.stand_ins.clone(),
-            assumptions: assumptions(generation),
+            assumptions,
             verdict: claim_verdict(&pairs),
             evidence: Evidence::Pairs { pairs },
         }
@@ -859,7 +870,7 @@ mod tests {
 
     #[test]
     fn the_3b_guess_is_cheaper_per_token_than_70b_but_far_dearer_per_video() {
-        let c = claims(&[], &[], &generation());
+        let c = claims(&[], &[], &generation(), &[]);
         assert_eq!(
             c.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
             ["C1", "C2", "C3"]
@@ -881,7 +892,7 @@ mod tests {
             llm_prompt_tokens: Some(1_000),
             ..generation()
         };
-        let c = claims(&[], &[], &generation);
+        let c = claims(&[], &[], &generation, &[]);
         for claim in &c {
             let texts = [&claim.wording, &claim.stand_ins]
                 .into_iter()

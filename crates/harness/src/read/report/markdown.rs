@@ -22,6 +22,7 @@ pub fn render_markdown(report: &Report) -> String {
     claims(report, &mut md);
     buyers(report, &mut md);
     machines(report, &mut md);
+    videos(report, &mut md);
     full_models(report, &mut md);
     served(report, &mut md);
     cases(report, &mut md);
@@ -46,6 +47,62 @@ fn machines(report: &Report, md: &mut String) {
             m.failed,
             m.parity_pass,
             m.parity_fail
+        ));
+    }
+}
+
+/// One whole video per pipeline, place and dtype: its stages.
+fn videos(report: &Report, md: &mut String) {
+    if report.videos.is_empty() {
+        return;
+    }
+    md.push_str("\n**One whole video** (each stage's fastest backend; seconds per video = one forward of the stage's whole model x its runs; memory: the cost model's estimate of the stage's peak)\n\n");
+    md.push_str("| machine · device | pipeline | dtype | stage | model x runs | backend | basis | seconds per video | share | FLOPs | estimated peak |\n");
+    md.push_str("|---|---|---|---|---|---|---|---:|---:|---:|---:|\n");
+    for v in &report.videos {
+        for s in &v.stages {
+            let (backend, basis, seconds) = match &s.measured {
+                Some(m) => (
+                    md_escape(&m.backend),
+                    md_escape(&m.basis),
+                    format_seconds(m.seconds),
+                ),
+                None => ("-".into(), "not run".into(), "-".into()),
+            };
+            md.push_str(&format!(
+                "| {} · {} | {} | {} | {} | {} x{} | {} | {} | {} | {} | {} | {:.1} GiB |\n",
+                md_escape(&v.host),
+                md_escape(&v.device),
+                md_escape(&v.pipeline),
+                v.dtype,
+                s.stage,
+                md_escape(&s.preset),
+                s.runs,
+                backend,
+                basis,
+                seconds,
+                s.share.map_or("-".into(), |x| format!("{:.1}%", x * 100.0)),
+                flops_text(s.flops),
+                s.estimated_gib
+            ));
+        }
+        md.push_str(&format!(
+            "| {} · {} | **{}** | {} | **whole video** | {} steps{} | | {} | **{}** | | {} | **{:.1} GiB ({})** |\n",
+            md_escape(&v.host),
+            md_escape(&v.device),
+            md_escape(&v.pipeline),
+            v.dtype,
+            v.steps,
+            if v.guidance { ", guidance" } else { "" },
+            if v.not_run.is_empty() {
+                if v.extrapolated { "extrapolated" } else { "measured" }.to_string()
+            } else {
+                format!("incomplete: the {} did not run", v.not_run.join(" and "))
+            },
+            v.seconds.map_or("-".into(), format_seconds),
+            flops_text(v.stages.iter().map(|s| s.flops).sum()),
+            v.memory_gib,
+            v.memory_stage
         ));
     }
 }
@@ -265,7 +322,7 @@ fn buyers(report: &Report, md: &mut String) {
     if report.buyers.is_empty() {
         return;
     }
-    md.push_str("## What a clip, an image and 1M LLM tokens cost on each machine\n\n| machine · device | one real clip | one image | 1M LLM tokens | best MFU | fits (forward) | fits (train) |\n|---|---|---|---|---:|---|---|\n");
+    md.push_str("## What a clip, an image and 1M LLM tokens cost on each machine\n\n| machine · device | one whole video | one real clip (DiT only) | one image | 1M LLM tokens | best MFU | fits (forward) | fits (train) |\n|---|---|---|---|---|---:|---|---|\n");
     let units = |units: &[super::BuyerUnit]| -> String {
         if units.is_empty() {
             return "not run".into();
@@ -296,10 +353,11 @@ fn buyers(report: &Report, md: &mut String) {
     };
     for b in &report.buyers {
         md.push_str(&format!(
-            "| {} · {} ({}) | {} | {} | {} | {} | {} | {} |\n",
+            "| {} · {} ({}) | {} | {} | {} | {} | {} | {} | {} |\n",
             md_escape(&b.host),
             md_escape(&b.device),
             md_escape(&b.device_name),
+            units(&b.videos),
             units(&b.clips),
             units(&b.images),
             units(&b.llm),

@@ -13,6 +13,7 @@ mod headlines;
 mod history;
 mod html;
 mod markdown;
+mod pipeline;
 mod scaling;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub use hardware::{Hardware, HardwareRow, UnknownBaseline};
 pub use history::{CaseHistory, ChangePoint, HistoryPoint};
 pub use html::{render_html, script_hash_source};
 pub use markdown::render_markdown;
+pub use pipeline::{PipelineVideo, StageFigure, StageTime};
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
 /// How the report counts a whole generation (denoising steps and forward
@@ -208,6 +210,9 @@ pub struct Report {
     pub claims: Vec<Claim>,
     /// Per machine and device: a clip, an image, 1M LLM tokens; best first.
     pub buyers: Vec<BuyerPlace>,
+    /// One whole video of each pipeline whose DiT ran, per place and dtype:
+    /// its stages' seconds, shares, FLOPs and memory, and what did not run.
+    pub videos: Vec<PipelineVideo>,
     pub generated_at: String,
     pub tool_version: String,
     pub files: Vec<String>,
@@ -568,8 +573,9 @@ impl Report {
         let hardware = hardware::hardware(runs, &rows, options.baseline.as_deref())?;
         let scaling = scaling::scaling(&rows)?;
         let scale = dit_vs_llm::scale_equivalents(generation);
-        let claims = claims::claims(&full_models, &rows, &generation);
-        let buyers = buyer::buyer_view(&full_models, &places, &generation);
+        let videos = pipeline::videos(&full_models, &places);
+        let claims = claims::claims(&full_models, &rows, &generation, &videos);
+        let buyers = buyer::buyer_view(&full_models, &places, &generation, &videos);
         let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);
         let first = opening_headlines(runs, options.history.then_some(&history[..]));
         headlines.splice(0..0, first);
@@ -584,6 +590,7 @@ impl Report {
             headlines,
             claims,
             buyers,
+            videos,
             generated_at: ditbench_core::util::units::to_the_second(generated_at),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             files: runs.iter().map(|r| r.path.display().to_string()).collect(),

@@ -1,0 +1,333 @@
+//! One whole video per place: the stages of each named pipeline
+//! ([`ditbench_core::model::pipeline`]) from the full-model rows of their
+//! presets, summed, with each stage's share, FLOPs and estimated peak memory,
+//! and the stages that did not run named as such.
+
+use serde::Serialize;
+
+use super::FullModelRow;
+use super::buyer::PlaceMemory;
+use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
+use ditbench_core::model::case::{Dtype, Pass};
+use ditbench_core::model::cost::{cost, estimate_memory};
+use ditbench_core::model::pipeline::{Stage, VideoPipeline, pipelines};
+use ditbench_core::model::workload::find_preset;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// One stage of one video.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageFigure {
+    pub stage: String,
+    pub preset: String,
+    /// Passes of the stage per video (prompts, steps x guidance, decodes).
+    pub runs: u32,
+    /// The fastest backend's figures; `None` where the stage did not run here.
+    pub measured: Option<StageTime>,
+    /// Share of the video's seconds (where every stage ran).
+    pub share: Option<f64>,
+    /// FLOPs of the stage per video (the cost model's).
+    pub flops: f64,
+    /// Estimated peak memory of one pass of the stage's whole model at the
+    /// dtype (forward, memory-bounded attention), the runtime included.
+    pub estimated_gib: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub backend: String,
+    /// Seconds per video: one full-model forward x `runs`, with its interval.
+    pub seconds: f64,
+    pub ci_s: [f64; 2],
+    /// `measured` or `extrapolated from k measured blocks of L`.
+    pub basis: String,
+    pub extrapolated: bool,
+    /// The measured case's peak resident memory (of the blocks that ran).
+    pub peak_rss_gib: Option<f64>,
+}
+
+/// One video of a pipeline on one place and dtype.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineVideo {
+    pub pipeline: String,
+    pub description: String,
+    pub source: String,
+    pub steps: u32,
+    pub guidance: bool,
+    pub host: String,
+    pub device: String,
+    pub dtype: String,
+    pub stages: Vec<StageFigure>,
+    /// Sum of the stages' seconds where every stage ran.
+    pub seconds: Option<f64>,
+    pub ci_s: Option<[f64; 2]>,
+    /// Any stage extrapolated.
+    pub extrapolated: bool,
+    /// The stages that did not run here, by name.
+    pub not_run: Vec<String>,
+    /// The stage whose estimated peak is largest: it decides what memory a
+    /// machine needs for the whole video.
+    pub memory_stage: String,
+    pub memory_gib: f64,
+}
+
+/// Every pipeline whose DiT has a full-model row, per place and dtype.
+pub(super) fn videos(full_models: &[FullModelRow], places: &[PlaceMemory]) -> Vec<PipelineVideo> {
+    let mut out = Vec::new();
+    for p in pipelines() {
+        let mut where_ran: Vec<(&str, &str, &str)> = full_models
+            .iter()
+            .filter(|r| r.preset == p.dit)
+            .map(|r| (r.host.as_str(), r.device.as_str(), r.dtype.as_str()))
+            .collect();
+        where_ran.sort();
+        where_ran.dedup();
+        for (host, device, dtype) in where_ran {
+            let runtime = places
+                .iter()
+                .find(|pl| pl.host == host && pl.device == device)
+                .map_or(0, |pl| pl.runtime_bytes);
+            let here: Vec<&FullModelRow> = full_models
+                .iter()
+                .filter(|r| r.host == host && r.device == device && r.dtype == dtype)
+                .collect();
+            if let Some(video) = video(&p, &here, [host, device, dtype], runtime) {
+                out.push(video);
+            }
+        }
+    }
+    out
+}
+
+/// The fastest row of `preset` among `rows` (one forward of its whole model).
+fn fastest<'a>(rows: &[&'a FullModelRow], preset: &str) -> Option<&'a FullModelRow> {
+    rows.iter()
+        .copied()
+        .filter(|r| r.preset == preset)
+        .min_by(|a, b| a.forward_s.total_cmp(&b.forward_s))
+}
+
+fn video(
+    p: &VideoPipeline,
+    rows: &[&FullModelRow],
+    [host, device, dtype]: [&str; 3],
+    runtime_bytes: u64,
+) -> Option<PipelineVideo> {
+    let bytes = dtype.parse::<Dtype>().ok()?.bytes();
+    let flops = p.flops().ok()?;
+    let mut stages = Vec::new();
+    for (i, stage) in Stage::ALL.into_iter().enumerate() {
+        let preset = p.preset(stage);
+        let config = find_preset(preset).ok()?.config;
+        let estimate = estimate_memory(
+            &config,
+            Pass::Forward,
+            bytes,
+            ScoreMemory::Tile,
+            TILE_SCORE_BYTES,
+            runtime_bytes,
+        );
+        let runs = p.runs(stage);
+        let measured = fastest(rows, preset).map(|r| StageTime {
+            backend: r.backend.clone(),
+            seconds: r.forward_s * f64::from(runs),
+            ci_s: r.forward_ci_s.map(|s| s * f64::from(runs)),
+            basis: r.basis.clone(),
+            extrapolated: r.extrapolated,
+            peak_rss_gib: r.peak_rss_mib.map(|m| m / 1024.0),
+        });
+        debug_assert!(cost(&config).forward_flops * f64::from(runs) == flops[i]);
+        stages.push(StageFigure {
+            stage: stage.name().into(),
+            preset: preset.into(),
+            runs,
+            measured,
+            share: None,
+            flops: flops[i],
+            estimated_gib: estimate.total_bytes as f64 / GIB,
+        });
+    }
+    let not_run: Vec<String> = stages
+        .iter()
+        .filter(|s| s.measured.is_none())
+        .map(|s| s.stage.clone())
+        .collect();
+    let times: Option<Vec<&StageTime>> = stages.iter().map(|s| s.measured.as_ref()).collect();
+    let (seconds, ci_s) = match &times {
+        Some(t) => (
+            Some(t.iter().map(|s| s.seconds).sum::<f64>()),
+            Some([0, 1].map(|k| t.iter().map(|s| s.ci_s[k]).sum::<f64>())),
+        ),
+        None => (None, None),
+    };
+    if let Some(total) = seconds {
+        for s in &mut stages {
+            s.share = s.measured.as_ref().map(|m| m.seconds / total);
+        }
+    }
+    let largest = stages
+        .iter()
+        .max_by(|a, b| a.estimated_gib.total_cmp(&b.estimated_gib))?;
+    Some(PipelineVideo {
+        pipeline: p.name.into(),
+        description: p.description.into(),
+        source: p.source.into(),
+        steps: p.steps,
+        guidance: p.guidance,
+        host: host.into(),
+        device: device.into(),
+        dtype: dtype.into(),
+        memory_stage: largest.stage.clone(),
+        memory_gib: largest.estimated_gib,
+        extrapolated: stages
+            .iter()
+            .any(|s| s.measured.as_ref().is_some_and(|m| m.extrapolated)),
+        stages,
+        seconds,
+        ci_s,
+        not_run,
+    })
+}
+
+/// The stage of `p` with the largest estimated forward peak at `dtype`
+/// (memory-bounded attention, `runtime_bytes` included), and its bytes.
+pub(super) fn largest_stage(
+    p: &VideoPipeline,
+    dtype: Dtype,
+    runtime_bytes: u64,
+) -> Option<(&'static str, u64)> {
+    Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let config = find_preset(p.preset(stage)).ok()?.config;
+            let e = estimate_memory(
+                &config,
+                Pass::Forward,
+                dtype.bytes(),
+                ScoreMemory::Tile,
+                TILE_SCORE_BYTES,
+                runtime_bytes,
+            );
+            Some((stage.name(), e.total_bytes))
+        })
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .max_by_key(|&(_, bytes)| bytes)
+}
+
+/// What the whole video adds to a claim's per-video DiT figure for `dit`,
+/// in words: the other stages' seconds where they ran, or that they did not.
+pub(super) fn claim_note(videos: &[PipelineVideo], dit: &str) -> String {
+    let of_dit: Vec<&PipelineVideo> = videos
+        .iter()
+        .filter(|v| {
+            v.stages
+                .iter()
+                .any(|s| s.stage == Stage::Dit.name() && s.preset == dit)
+        })
+        .collect();
+    let Some(v) = of_dit
+        .iter()
+        .find(|v| v.not_run.is_empty())
+        .or(of_dit.first())
+    else {
+        return format!(
+            "per video counts {dit}'s DiT forwards only: no pipeline with its text encoder and VAE decode ran (run one with `run --presets NAME`, see `ditbench list`)"
+        );
+    };
+    if !v.not_run.is_empty() {
+        return format!(
+            "per video counts {dit}'s DiT forwards only: in {} on {} {}, the {} did not run",
+            v.pipeline,
+            v.host,
+            v.device,
+            v.not_run.join(" and ")
+        );
+    }
+    let other: Vec<String> = v
+        .stages
+        .iter()
+        .filter(|s| s.stage != Stage::Dit.name())
+        .filter_map(|s| {
+            let m = s.measured.as_ref()?;
+            Some(format!(
+                "the {} adds {:.3} s{}",
+                s.stage,
+                m.seconds,
+                if m.extrapolated {
+                    " (extrapolated)"
+                } else {
+                    ""
+                }
+            ))
+        })
+        .collect();
+    format!(
+        "the whole video ({} on {} {}, {}): {} to the DiT's forwards; see \"One whole video\"",
+        v.pipeline,
+        v.host,
+        v.device,
+        v.dtype,
+        other.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(preset: &str, backend: &str, forward_s: f64) -> FullModelRow {
+        FullModelRow {
+            preset: preset.into(),
+            backend: backend.into(),
+            forward_s,
+            forward_ci_s: [forward_s * 0.9, forward_s * 1.1],
+            ..FullModelRow::for_test(preset, "video", forward_s * 100.0)
+        }
+    }
+
+    #[test]
+    fn a_video_sums_its_stages_fastest_backends_times_their_runs() {
+        let rows = vec![
+            row("umt5-xxl", "tch", 2.0),
+            row("umt5-xxl", "candle", 1.0),
+            row("wan2.1-1.3b-480p", "tch", 10.0),
+            row("wan2.1-vae-480p", "tch", 50.0),
+        ];
+        let v = videos(&rows, &[]);
+        let v = v
+            .iter()
+            .find(|v| v.pipeline == "wan2.1-1.3b-480p-video")
+            .unwrap();
+        // 2 prompts x 1 s (candle, the faster), 100 x 10 s, 1 x 50 s.
+        assert_eq!(v.seconds, Some(2.0 + 1000.0 + 50.0));
+        assert_eq!(v.stages[0].measured.as_ref().unwrap().backend, "candle");
+        assert!((v.stages[2].share.unwrap() - 50.0 / 1052.0).abs() < 1e-12);
+        assert!(v.not_run.is_empty());
+        let note = claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p");
+        assert!(note.contains("the VAE decode adds 50.000 s"), "{note}");
+    }
+
+    #[test]
+    fn a_stage_that_did_not_run_is_named_and_no_total_is_made_up() {
+        let rows = vec![row("wan2.1-1.3b-480p", "tch", 10.0)];
+        let v = &videos(&rows, &[])[0];
+        assert_eq!(v.seconds, None);
+        assert_eq!(v.not_run, ["text encoder", "VAE decode"]);
+        assert!(claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p").contains("did not run"));
+        assert!(claim_note(&[], "wan2.1-14b-720p").contains("no pipeline"));
+    }
+
+    #[test]
+    fn the_stage_with_the_largest_estimated_peak_sets_the_memory() {
+        let rows = vec![row("wan2.1-14b-720p", "tch", 10.0)];
+        let v = videos(&rows, &[]);
+        let v = v
+            .iter()
+            .find(|v| v.pipeline == "wan2.1-14b-720p-video")
+            .unwrap();
+        let largest = v.stages.iter().map(|s| s.estimated_gib).fold(0.0, f64::max);
+        assert_eq!(v.memory_gib, largest);
+        assert!(v.stages.iter().any(|s| s.stage == v.memory_stage));
+    }
+}
