@@ -115,7 +115,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Presets to list, comma-separated (default: all).
+    /// Presets or video pipelines to list, comma-separated (default: all).
     #[arg(long, short = 'p', value_delimiter = ',')]
     pub presets: Vec<String>,
     #[command(flatten)]
@@ -273,7 +273,7 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Presets to run, comma-separated (default: wan-tiny,wan-small,llama-tiny,llama-small). See `ditbench list`.
+    /// Presets to run, comma-separated (default: wan-tiny,wan-small,llama-tiny,llama-small); a video pipeline's name (wan2.1-1.3b-480p-video, mlperf-t2v, ...) runs its three stages. See `ditbench list`.
     #[arg(long, short = 'p', value_delimiter = ',')]
     pub presets: Vec<String>,
     /// A named set of cases: `real-scale` runs wan2.1-1.3b-480p, wan2.1-1.3b-image-1024,
@@ -445,10 +445,10 @@ pub struct TimingArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Overrides (a list sweeps, e.g. --frames 5,9,17)")]
 pub struct OverrideArgs {
-    /// Transformer blocks / decoder layers.
+    /// Transformer blocks / decoder layers; a VAE preset's latent frames after the first.
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<usize>,
-    /// Model width (Wan dim / Llama hidden_size).
+    /// Model width (Wan dim / Llama hidden_size / UMT5 dim / VAE base width).
     #[arg(long, value_delimiter = ',')]
     pub dim: Vec<usize>,
     /// Attention heads.
@@ -463,19 +463,19 @@ pub struct OverrideArgs {
     /// Wan video frames (4n+1).
     #[arg(long, value_delimiter = ',')]
     pub frames: Vec<usize>,
-    /// Wan video height in pixels (multiple of 16).
+    /// Wan or VAE video height in pixels (Wan: multiple of 16; VAE: of 8).
     #[arg(long, value_delimiter = ',')]
     pub height: Vec<usize>,
-    /// Wan video width in pixels (multiple of 16).
+    /// Wan or VAE video width in pixels (Wan: multiple of 16; VAE: of 8).
     #[arg(long, value_delimiter = ',')]
     pub width: Vec<usize>,
-    /// Wan text tokens.
+    /// Wan text tokens; UMT5 prompt tokens.
     #[arg(long, value_delimiter = ',')]
     pub text_len: Vec<usize>,
     /// Llama sequence length.
     #[arg(long, value_delimiter = ',')]
     pub seq_len: Vec<usize>,
-    /// Llama vocabulary size.
+    /// Llama or UMT5 vocabulary size.
     #[arg(long, value_delimiter = ',')]
     pub vocab: Vec<usize>,
     /// Samples per pass.

@@ -510,9 +510,16 @@ pub fn presets_text(rows: &[PresetRow], width: Option<usize>) -> String {
 }
 
 /// `ditbench list`'s pipelines: each named video configuration's stages,
-/// sampling, parameters and FLOPs per video, by stage.
+/// sampling, parameters and FLOPs per video, by stage; in a narrow
+/// terminal the FLOPs alone in a borderless table, the stages in words.
 pub fn pipelines_text(pipelines: &[VideoPipeline], width: Option<usize>) -> String {
-    let mut t = table(&[
+    let rows: Vec<(&VideoPipeline, [f64; 3])> = pipelines
+        .iter()
+        .filter_map(|p| Some((p, p.flops().ok()?)))
+        .collect();
+    let steps = |p: &VideoPipeline| format!("{}{}", p.steps, if p.guidance { " x2" } else { "" });
+    let runs = |p: &VideoPipeline, s: Stage| format!("{} x{}", p.preset(s), p.runs(s));
+    let mut wide = table(&[
         "pipeline",
         "text encoder",
         "DiT",
@@ -524,37 +531,57 @@ pub fn pipelines_text(pipelines: &[VideoPipeline], width: Option<usize>) -> Stri
         "VAE FLOPs",
         "per video",
     ]);
-    let mut notes = String::new();
-    for p in pipelines {
-        let Ok(flops_by_stage) = p.flops() else {
-            continue;
-        };
-        let runs = |s: Stage| format!("{} x{}", p.preset(s), p.runs(s));
+    let mut narrow = table(&["pipeline", "enc", "DiT", "VAE", "per video"]);
+    narrow.load_style(NOTHING);
+    for (p, by_stage) in &rows {
+        let total = right(flops(by_stage.iter().sum()));
         let mut row = vec![Cell::new(p.name)];
-        row.extend(Stage::ALL.map(|s| Cell::new(runs(s))));
-        row.push(right(format!(
-            "{}{}",
-            p.steps,
-            if p.guidance { " x2" } else { "" }
-        )));
+        row.extend(Stage::ALL.map(|s| Cell::new(runs(p, s))));
+        row.push(right(steps(p)));
         row.push(right(si(p.parameters().unwrap_or(0) as f64)));
-        row.extend(flops_by_stage.map(|f| right(flops(f))));
-        row.push(right(flops(flops_by_stage.iter().sum())));
-        t.add_row(row);
-        notes.push_str(&wrap_words(
-            &format!("{}: {} ({}).", p.name, p.description, p.source),
+        row.extend(by_stage.map(|f| right(flops(f))));
+        row.push(total.clone());
+        wide.add_row(row);
+        let mut row = vec![Cell::new(p.name)];
+        row.extend(by_stage.map(|f| right(flops(f))));
+        row.push(total);
+        narrow.add_row(row);
+    }
+    let wide_text = natural(&mut wide);
+    let fits = width.is_none_or(|w| rendered_width(&wide_text) <= w);
+    let mut out = if fits {
+        wide_text
+    } else {
+        fit(narrow, width.unwrap_or(80))
+    };
+    out.push('\n');
+    for (p, _) in &rows {
+        let stages = if fits {
+            String::new()
+        } else {
+            format!(
+                "{}, {}, {}; {} steps{}; {} parameters; ",
+                runs(p, Stage::TextEncoder),
+                runs(p, Stage::Dit),
+                runs(p, Stage::Vae),
+                p.steps,
+                if p.guidance { " with guidance" } else { "" },
+                si(p.parameters().unwrap_or(0) as f64)
+            )
+        };
+        out.push_str(&wrap_words(
+            &format!("{}: {stages}{} ({}).", p.name, p.description, p.source),
             width,
             4,
         ));
-        notes.push('\n');
+        out.push('\n');
     }
-    let table = match width {
-        Some(w) if rendered_width(&natural(&mut t.clone())) > w => fit(t, w),
-        _ => natural(&mut t),
-    };
-    format!(
-        "{table}\n{notes}x2: classifier-free guidance runs the DiT twice per step and encodes the prompt and the negative prompt; FLOPs per video = each stage's forward FLOPs x its runs."
-    )
+    out.push_str(&wrap_words(
+        "x2: classifier-free guidance runs the DiT twice per step and encodes the prompt and the negative prompt; FLOPs per video = each stage's forward FLOPs x its runs.",
+        width,
+        0,
+    ));
+    out
 }
 
 /// One workload of `ditbench list`: a preset, or a preset with overrides.

@@ -432,6 +432,23 @@ fn workloads(args: &RunArgs, extrapolate: bool) -> Result<Vec<Workload>, UsageEr
     Ok(out)
 }
 
+/// Training is the DiT's and the LLM's pass (the text encoder and the VAE
+/// decoder skip it; asked for by name, some workload must take it).
+fn check_train(passes: &[Pass], named: bool, workloads: &[Workload]) -> Result<(), UsageError> {
+    if !named || !passes.contains(&Pass::Train) {
+        return Ok(());
+    }
+    if workloads.iter().any(|w| Pass::Train.applies_to(&w.config)) {
+        return Ok(());
+    }
+    let names: Vec<String> = workloads.iter().map(|w| w.label()).collect();
+    Err(UsageError(format!(
+        "--passes train runs only for Wan and Llama presets (the text encoder and the VAE decoder run forward only), and {} {} neither",
+        names.join(", "),
+        if names.len() == 1 { "is" } else { "are" }
+    )))
+}
+
 /// Decode is an LLM's pass (Wan workloads skip it; asked for by name, some
 /// workload must be an LLM), and needs a context of a prompt and the
 /// decoded token.
@@ -525,6 +542,7 @@ pub fn plan(args: &RunArgs) -> Result<Plan> {
     let backends = backends_on(backends, &devices, !args.backends.is_empty())?;
     let passes = passes(args);
     check_decode(&passes, !args.passes.is_empty(), &workloads)?;
+    check_train(&passes, !args.passes.is_empty(), &workloads)?;
     check_request(&scale, workloads.iter().map(|w| (w.label(), &w.config)))?;
     writable_dir("--out", &args.out)?;
     let data = data_files(args, &workloads, &passes)?;

@@ -114,7 +114,7 @@ fn print_summary(summary: &Summary, width: Option<usize>) -> Result<()> {
         out::styled(&format!("{full}\n"))?;
         let scale = &summary.run.results.settings.scale;
         let definition = format!(
-            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps.",
+            "Extrapolated rows are labelled so: T(k) + (L - k) x (T(k) - T(j)) / (k - j) from k measured blocks and the deepest depth j < k that ran (j = 0: the workload without blocks; a VAE's first chunk); per unit = a video or image's {} steps x {} DiT forwards; an LLM prefill = a request's prompt at the prefill rate; an LLM request (decode rows) = that prefill plus its generated tokens' decode steps; a video stage = the text encoder's prompts (one with no guidance, two with) or one VAE decode (the report sums a pipeline's stages into one whole video).",
             scale.steps, scale.cfg_passes
         );
         out::line(format::wrap_words(&definition, width, 0))?;

@@ -25,13 +25,16 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "cost.tokens_per_sample",
-        "Wan: space-time patches of one clip (latent frames/pt x height/ph x width/pw); Llama: sequence length",
+        "Wan: space-time patches of one clip (latent frames/pt x height/ph x width/pw); Llama: sequence length; UMT5: prompt tokens; Wan VAE: latent positions decoded (latent frames x height x width)",
     ),
     (
         "cost.forward_flops",
-        "FLOPs of one forward pass over the whole batch: matmuls as 2*m*n*k, attention as 4*S_q*S_k*d per layer, elementwise ops excluded; causal attention counted as full",
+        "FLOPs of one forward pass over the whole batch: matmuls as 2*m*n*k, attention as 4*S_q*S_k*d per layer, elementwise ops excluded; causal attention counted as full; a VAE decode's convolutions as 2*C_in*C_out*taps per output element, chunk by chunk as the reference decodes, its middle attention as 4*(H*W)^2*C per latent frame",
     ),
-    ("cost.train_flops", "3 x forward_flops (forward + backward)"),
+    (
+        "cost.train_flops",
+        "3 x forward_flops (forward + backward); listed for the text encoder and the VAE decoder, which ditbench runs forward only",
+    ),
     (
         "cost.decode_flops",
         "Llama: FLOPs of one decode step over the batch: one token per sequence through every linear layer and the LM head (2*m*n*k), and attention over a context of seq_len positions as 4*seq_len*d per layer and query head (grouped-query kv heads shared); 0 for Wan",

@@ -133,6 +133,17 @@ pub fn pipelines() -> Vec<VideoPipeline> {
             source: "Wan2.2 wan/configs/wan_t2v_A14B.py (sample_steps 40, boundary 0.875, guide scales 3.0/4.0; Wan2.1's VAE)",
         },
         VideoPipeline {
+            name: "wan2.2-t2v-a14b-480p-video",
+            description: "one Wan2.2 T2V-A14B clip: 81 frames at 480x832, 40 steps, one 14B expert per step",
+            text_encoder: "umt5-xxl",
+            dit: "wan2.2-t2v-a14b-480p",
+            dit_experts: 2,
+            vae: "wan2.1-vae-480p",
+            steps: 40,
+            guidance: true,
+            source: "Wan2.2 wan/configs/wan_t2v_A14B.py (sample_steps 40, boundary 0.875, guide scales 3.0/4.0; Wan2.1's VAE)",
+        },
+        VideoPipeline {
             name: "mlperf-t2v",
             description: "MLPerf Inference v6.0 text-to-video: Wan2.2 T2V-A14B, 81 frames at 720x1280, 20 steps with classifier-free guidance",
             text_encoder: "umt5-xxl",

@@ -54,6 +54,9 @@ pub struct Fit {
     pub train_gib: f64,
     pub forward: bool,
     pub train: bool,
+    /// Whether the model has a training pass (the text encoder and the VAE
+    /// decoder do not: `train` is false and `train_gib` not an answer).
+    pub trainable: bool,
 }
 
 /// A machine and device, as a buyer sees it.
@@ -148,6 +151,7 @@ pub fn fits(place: &PlaceMemory) -> Vec<Fit> {
                 .total_bytes
             };
             let forward = e(Pass::Forward, ScoreMemory::Tile);
+            let trainable = Pass::Train.applies_to(&p.config);
             let train = e(Pass::Train, ScoreMemory::None);
             out.push(Fit {
                 preset: p.name.to_string(),
@@ -155,7 +159,8 @@ pub fn fits(place: &PlaceMemory) -> Vec<Fit> {
                 forward_gib: forward as f64 / GIB,
                 train_gib: train as f64 / GIB,
                 forward: forward <= bytes,
-                train: train <= bytes,
+                train: trainable && train <= bytes,
+                trainable,
             });
         }
     }

@@ -23,6 +23,7 @@ pub fn render_markdown(report: &Report) -> String {
     buyers(report, &mut md);
     machines(report, &mut md);
     videos(report, &mut md);
+    published(report, &mut md);
     full_models(report, &mut md);
     served(report, &mut md);
     cases(report, &mut md);
@@ -103,6 +104,61 @@ fn videos(report: &Report, md: &mut String) {
             flops_text(v.stages.iter().map(|s| s.flops).sum()),
             v.memory_gib,
             v.memory_stage
+        ));
+    }
+}
+
+/// Published figures for the same pipelines, labelled as such, with ours
+/// beside them where a pipeline ran.
+fn published(report: &Report, md: &mut String) {
+    if report.published.is_empty() {
+        return;
+    }
+    md.push_str("\n**Published figures, not measured here** (each as its source states it; ours beside it where the same pipeline ran)\n\n");
+    md.push_str("| card | model | resolution · frames · steps | what | published seconds | peak memory | source (read on) | ours |\n");
+    md.push_str("|---|---|---|---|---:|---:|---|---|\n");
+    let or_dash = |v: Option<u32>| v.map_or("-".to_string(), |n| n.to_string());
+    for row in &report.published {
+        let f = &row.figure;
+        let ours: Vec<String> = row
+            .ours
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} {}: {} {}{}",
+                    md_escape(&b.host),
+                    md_escape(&b.device),
+                    b.dtype,
+                    format_seconds(b.seconds),
+                    b.what,
+                    if b.extrapolated {
+                        " (extrapolated)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect();
+        md.push_str(&format!(
+            "| {} x{} | {} | {} · {} · {} | {} | {}{} | {} | [{}]({}) ({}) | {} |\n",
+            md_escape(&f.card),
+            f.gpus,
+            md_escape(&f.model),
+            md_escape(&f.resolution),
+            or_dash(f.frames),
+            or_dash(f.steps),
+            md_escape(&f.what),
+            if f.approximate { "about " } else { "" },
+            format_seconds(f.seconds),
+            f.peak_memory_gb.map_or("-".into(), |g| format!("{g} GB")),
+            md_escape(f.source_date.as_deref().unwrap_or("undated")),
+            f.source_url,
+            f.read_on,
+            if ours.is_empty() {
+                format!("not run: `run --presets {}`", f.pipeline)
+            } else {
+                ours.join("<br>")
+            }
         ));
     }
 }

@@ -14,6 +14,7 @@ mod history;
 mod html;
 mod markdown;
 mod pipeline;
+mod published;
 mod scaling;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub use history::{CaseHistory, ChangePoint, HistoryPoint};
 pub use html::{render_html, script_hash_source};
 pub use markdown::render_markdown;
 pub use pipeline::{PipelineVideo, StageFigure, StageTime};
+pub use published::{Beside, PublishedFigure, PublishedRow, published_figures};
 pub use scaling::{Scaling, ScalingPoint, ScalingSeries, log_log_slope};
 
 /// How the report counts a whole generation (denoising steps and forward
@@ -213,6 +215,9 @@ pub struct Report {
     /// One whole video of each pipeline whose DiT ran, per place and dtype:
     /// its stages' seconds, shares, FLOPs and memory, and what did not run.
     pub videos: Vec<PipelineVideo>,
+    /// Figures others published for the same pipelines (not measured
+    /// here), with ours beside them where a pipeline ran.
+    pub published: Vec<PublishedRow>,
     pub generated_at: String,
     pub tool_version: String,
     pub files: Vec<String>,
@@ -590,6 +595,7 @@ impl Report {
             headlines,
             claims,
             buyers,
+            published: published::published_rows(&videos),
             videos,
             generated_at: ditbench_core::util::units::to_the_second(generated_at),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -12,6 +12,7 @@ use ditbench_core::model::case::{Dtype, Pass};
 use ditbench_core::model::cost::{cost, estimate_memory};
 use ditbench_core::model::pipeline::{Stage, VideoPipeline, pipelines};
 use ditbench_core::model::workload::find_preset;
+use ditbench_core::util::units::{flops_text, format_seconds};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -216,29 +217,41 @@ pub(super) fn largest_stage(
 }
 
 /// What the whole video adds to a claim's per-video DiT figure for `dit`,
-/// in words: the other stages' seconds where they ran, or that they did not.
+/// in words: the other stages' FLOPs (the cost model's, for the first
+/// pipeline whose DiT it is) and their seconds where a run measured them,
+/// or that they did not run.
 pub(super) fn claim_note(videos: &[PipelineVideo], dit: &str) -> String {
-    let of_dit: Vec<&PipelineVideo> = videos
-        .iter()
-        .filter(|v| {
-            v.stages
-                .iter()
-                .any(|s| s.stage == Stage::Dit.name() && s.preset == dit)
-        })
-        .collect();
+    let Some(p) = pipelines().into_iter().find(|p| p.dit == dit) else {
+        return format!(
+            "per video counts {dit}'s DiT forwards only: no named pipeline has it as its DiT, so no text encoder or VAE decode is counted"
+        );
+    };
+    let Ok([encoder, dit_flops, vae]) = p.flops() else {
+        return format!("per video counts {dit}'s DiT forwards only");
+    };
+    let flops = format!(
+        "a whole video ({}, {} steps) adds the text encoder's {} and the VAE decode's {}, {:.1}% of its DiT forwards' {}",
+        p.name,
+        p.steps,
+        flops_text(encoder),
+        flops_text(vae),
+        (encoder + vae) / dit_flops * 100.0,
+        flops_text(dit_flops)
+    );
+    let of_dit: Vec<&PipelineVideo> = videos.iter().filter(|v| v.pipeline == p.name).collect();
     let Some(v) = of_dit
         .iter()
         .find(|v| v.not_run.is_empty())
         .or(of_dit.first())
     else {
         return format!(
-            "per video counts {dit}'s DiT forwards only: no pipeline with its text encoder and VAE decode ran (run one with `run --presets NAME`, see `ditbench list`)"
+            "{flops}; no run measured its other stages (`run --presets {}`)",
+            p.name
         );
     };
     if !v.not_run.is_empty() {
         return format!(
-            "per video counts {dit}'s DiT forwards only: in {} on {} {}, the {} did not run",
-            v.pipeline,
+            "{flops}; on {} {} the {} did not run",
             v.host,
             v.device,
             v.not_run.join(" and ")
@@ -251,9 +264,9 @@ pub(super) fn claim_note(videos: &[PipelineVideo], dit: &str) -> String {
         .filter_map(|s| {
             let m = s.measured.as_ref()?;
             Some(format!(
-                "the {} adds {:.3} s{}",
+                "the {} {}{}",
                 s.stage,
-                m.seconds,
+                format_seconds(m.seconds),
                 if m.extrapolated {
                     " (extrapolated)"
                 } else {
@@ -263,8 +276,7 @@ pub(super) fn claim_note(videos: &[PipelineVideo], dit: &str) -> String {
         })
         .collect();
     format!(
-        "the whole video ({} on {} {}, {}): {} to the DiT's forwards; see \"One whole video\"",
-        v.pipeline,
+        "{flops}; measured on {} {} ({}): {}, see \"One whole video\"",
         v.host,
         v.device,
         v.dtype,
@@ -305,7 +317,11 @@ mod tests {
         assert!((v.stages[2].share.unwrap() - 50.0 / 1052.0).abs() < 1e-12);
         assert!(v.not_run.is_empty());
         let note = claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p");
-        assert!(note.contains("the VAE decode adds 50.000 s"), "{note}");
+        assert!(note.contains("the VAE decode 50.000 s"), "{note}");
+        assert!(
+            note.contains("adds the text encoder's 9.69 TFLOP"),
+            "{note}"
+        );
     }
 
     #[test]
@@ -315,7 +331,8 @@ mod tests {
         assert_eq!(v.seconds, None);
         assert_eq!(v.not_run, ["text encoder", "VAE decode"]);
         assert!(claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p").contains("did not run"));
-        assert!(claim_note(&[], "wan2.1-14b-720p").contains("no pipeline"));
+        assert!(claim_note(&[], "wan2.1-14b-720p").contains("no run measured"));
+        assert!(claim_note(&[], "sora-3b-guess-720p").contains("no named pipeline"));
     }
 
     #[test]
