@@ -127,10 +127,11 @@ fn a_matmul_weight_is_stored_transposed_and_read_back_as_in_out_either_way() {
 fn the_chunked_vae_decode_equals_a_one_shot_decode() {
     let c = conformance::chunked_vae();
     let config = ditbench_core::ModelConfig::WanVae(c.clone());
-    for (name, device) in [
-        ("burn-flex", Device::flex()),
-        ("burn-ndarray", Device::ndarray()),
-    ] {
+    for backend in [&FLEX, &NDARRAY] {
+        let (name, device) = (
+            backend.name(),
+            backend.device(DeviceName::Cpu, Pass::Forward).unwrap(),
+        );
         let weights = Weights::load(
             &parameters(&config),
             &SeededWeights { seed: 0 },

@@ -595,7 +595,13 @@ impl Report {
             headlines,
             claims,
             buyers,
-            published: published::published_rows(&videos),
+            // Published whole-model figures beside whole models: shown
+            // where the report has any (a real-scale run), not in a CI report.
+            published: if full_models.is_empty() {
+                Vec::new()
+            } else {
+                published::published_rows(&videos)
+            },
             videos,
             generated_at: ditbench_core::util::units::to_the_second(generated_at),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -72,25 +72,29 @@ pub struct PipelineVideo {
     pub memory_gib: f64,
 }
 
-/// Every pipeline whose DiT has a full-model row, per place and dtype.
+/// Every pipeline whose DiT has a full-model row, per run (results file),
+/// place and dtype: a video's stages come from one run, so two machines
+/// that share a host name are never summed into one video.
 pub(super) fn videos(full_models: &[FullModelRow], places: &[PlaceMemory]) -> Vec<PipelineVideo> {
     let mut out = Vec::new();
     for p in pipelines() {
-        let mut where_ran: Vec<(&str, &str, &str)> = full_models
+        let mut where_ran: Vec<(usize, &str, &str, &str)> = full_models
             .iter()
             .filter(|r| r.preset == p.dit)
-            .map(|r| (r.host.as_str(), r.device.as_str(), r.dtype.as_str()))
+            .map(|r| (r.run, r.host.as_str(), r.device.as_str(), r.dtype.as_str()))
             .collect();
         where_ran.sort();
         where_ran.dedup();
-        for (host, device, dtype) in where_ran {
+        for (run, host, device, dtype) in where_ran {
             let runtime = places
                 .iter()
                 .find(|pl| pl.host == host && pl.device == device)
                 .map_or(0, |pl| pl.runtime_bytes);
             let here: Vec<&FullModelRow> = full_models
                 .iter()
-                .filter(|r| r.host == host && r.device == device && r.dtype == dtype)
+                .filter(|r| {
+                    r.run == run && r.host == host && r.device == device && r.dtype == dtype
+                })
                 .collect();
             if let Some(video) = video(&p, &here, [host, device, dtype], runtime) {
                 out.push(video);
@@ -333,6 +337,21 @@ mod tests {
         assert!(claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p").contains("did not run"));
         assert!(claim_note(&[], "wan2.1-14b-720p").contains("no run measured"));
         assert!(claim_note(&[], "sora-3b-guess-720p").contains("no named pipeline"));
+    }
+
+    #[test]
+    fn stages_of_another_results_file_are_not_summed_into_a_video() {
+        let other_run = |preset: &str| FullModelRow {
+            run: 1,
+            ..row(preset, "tch", 1.0)
+        };
+        let rows = vec![
+            row("wan2.1-1.3b-480p", "tch", 10.0),
+            other_run("umt5-xxl"),
+            other_run("wan2.1-vae-480p"),
+        ];
+        let v = &videos(&rows, &[])[0];
+        assert_eq!(v.not_run, ["text encoder", "VAE decode"]);
     }
 
     #[test]
