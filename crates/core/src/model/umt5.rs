@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::params::{Init, NORM_STD, ParamSpec};
-use crate::model::workload::{ConfigError, bail_config, within_ceilings};
+use crate::model::workload::{ConfigError, bail_config, positive_within_ceilings, within_ceilings};
 
 /// `T5Encoder` as `umt5_xxl(encoder_only=True)` builds it, plus the input
 /// geometry of one pass. Field names follow the reference constructor.
@@ -49,12 +49,7 @@ impl Umt5Config {
             ("text-len", self.text_len),
             ("batch", self.batch),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return bail_config(format!("{name} must be at least 1, got 0"));
-            }
-        }
-        within_ceilings(&positive)?;
+        positive_within_ceilings(&positive)?;
         within_ceilings(&[("layers", self.num_layers)])?;
         if !self.dim_attn.is_multiple_of(self.num_heads) {
             return bail_config(format!(

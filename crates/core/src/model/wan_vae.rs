@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Linear;
 use crate::model::params::{BIAS_STD, Init, NORM_STD, ParamSpec};
-use crate::model::workload::{ConfigError, bail_config, within_ceilings};
+use crate::model::workload::{ConfigError, bail_config, positive_within_ceilings};
 
 /// Frames of input a causal temporal convolution keeps from the chunk
 /// before (the reference's `CACHE_T`).
@@ -135,12 +135,7 @@ impl WanVaeConfig {
             ("width", self.width),
             ("batch", self.batch),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return bail_config(format!("{name} must be at least 1, got 0"));
-            }
-        }
-        within_ceilings(&positive)?;
+        positive_within_ceilings(&positive)?;
         if self.dim_mult.len() < 2 || self.dim_mult.contains(&0) || self.dim_mult.len() > 8 {
             return bail_config("dim_mult needs 2 to 8 positive multipliers");
         }

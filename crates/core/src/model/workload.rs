@@ -153,13 +153,7 @@ impl WanConfig {
             ("width", self.width),
             ("batch", self.batch),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return bail(format!("{name} must be at least 1, got 0"));
-            }
-        }
-        // Layers may be 0 (the model without blocks), never above its ceiling.
-        within_ceilings(&positive)?;
+        positive_within_ceilings(&positive)?;
         within_ceilings(&[("layers", self.num_layers)])?;
         if self.patch_size.contains(&0) || self.vae_stride.contains(&0) {
             return bail("patch size and VAE stride must be positive");
@@ -244,12 +238,7 @@ impl LlamaConfig {
             ("seq-len", self.seq_len),
             ("batch", self.batch),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return bail(format!("{name} must be at least 1, got 0"));
-            }
-        }
-        within_ceilings(&positive)?;
+        positive_within_ceilings(&positive)?;
         within_ceilings(&[("layers", self.num_hidden_layers)])?;
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bail(format!(
@@ -298,6 +287,15 @@ pub fn ceiling(name: &str) -> usize {
         // dim, ffn, text-len, the embedding widths
         _ => 1 << 20,
     }
+}
+
+/// Each of `dims` at least 1 and within its ceiling (layers, checked on
+/// their own, may be 0: the model without blocks).
+pub(crate) fn positive_within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
+    if let Some((name, _)) = dims.iter().find(|(_, value)| *value == 0) {
+        return bail(format!("{name} must be at least 1, got 0"));
+    }
+    within_ceilings(dims)
 }
 
 pub(crate) fn within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
