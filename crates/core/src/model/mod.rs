@@ -4,13 +4,15 @@
 //! constant tables ([`tables`]), each model's parameters as typed structs
 //! ([`layout`]), and which attention path a case runs with its memory ([`attention`]).
 //! The two families of a video's other stages keep their configuration,
-//! inventory, layout and counts in one module each ([`umt5`], [`wan_vae`]);
+//! layout and counts in one module each ([`umt5`], [`wan_vae`]), below
+//! [`workload`], and check their dimensions with [`limits`];
 //! [`pipeline`] names the stages of one whole video.
 
 pub mod attention;
 pub mod case;
 pub mod cost;
 pub mod layout;
+pub mod limits;
 pub mod params;
 pub mod pipeline;
 pub mod tables;

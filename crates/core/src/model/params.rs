@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::umt5::umt5_parameters;
-use crate::model::wan_vae::wan_vae_parameters;
+use crate::model::umt5::Umt5Config;
+use crate::model::wan_vae::WanVaeConfig;
 use crate::model::workload::{LlamaConfig, ModelConfig, WanConfig};
 
 /// How the seeded weight source fills a parameter. All draws are uniform
@@ -46,8 +46,8 @@ impl ParamSpec {
 
 // Small non-zero biases: the reference zero-initialises them, but then a
 // backend that dropped a bias would still agree with the others.
-pub(crate) const BIAS_STD: f64 = 0.02;
-pub(crate) const NORM_STD: f64 = 0.1;
+const BIAS_STD: f64 = 0.02;
+const NORM_STD: f64 = 0.1;
 
 fn linear(out: &mut Vec<ParamSpec>, prefix: &str, fan_in: usize, fan_out: usize, bias: bool) {
     out.push(ParamSpec::new(
@@ -192,6 +192,133 @@ pub fn llama_parameters(c: &LlamaConfig) -> Vec<ParamSpec> {
     if !c.tie_word_embeddings {
         p.push(ParamSpec::new("lm_head.weight", &[c.vocab_size, d], std));
     }
+    p
+}
+
+/// Parameters of `T5Encoder` (no biases anywhere), with the reference's
+/// `init_weights` standard deviations.
+pub fn umt5_parameters(c: &Umt5Config) -> Vec<ParamSpec> {
+    let (d, a, f) = (c.dim, c.dim_attn, c.dim_ffn);
+    let std = |x: usize| Init::Std((x as f64).powf(-0.5));
+    let mut p = vec![ParamSpec::new(
+        "token_embedding.weight",
+        &[c.vocab_size, d],
+        Init::Std(1.0),
+    )];
+    for i in 0..c.num_layers {
+        let b = format!("blocks.{i}");
+        let norm = |name: &str| {
+            ParamSpec::new(format!("{b}.{name}.weight"), &[d], Init::OnePlus(NORM_STD))
+        };
+        p.push(norm("norm1"));
+        for (name, shape, init) in [
+            ("attn.q", [a, d], std(d * a)),
+            ("attn.k", [a, d], std(d)),
+            ("attn.v", [a, d], std(d)),
+            ("attn.o", [d, a], std(c.num_heads * a)),
+        ] {
+            p.push(ParamSpec::new(format!("{b}.{name}.weight"), &shape, init));
+        }
+        p.push(norm("norm2"));
+        for (name, shape, init) in [
+            ("ffn.gate.0", [f, d], std(d)),
+            ("ffn.fc1", [f, d], std(d)),
+            ("ffn.fc2", [d, f], std(f)),
+        ] {
+            p.push(ParamSpec::new(format!("{b}.{name}.weight"), &shape, init));
+        }
+        p.push(ParamSpec::new(
+            format!("{b}.pos_embedding.embedding.weight"),
+            &[c.num_buckets, c.num_heads],
+            std(2 * c.num_buckets * c.num_heads),
+        ));
+    }
+    p.push(ParamSpec::new("norm.weight", &[d], Init::OnePlus(NORM_STD)));
+    p
+}
+
+/// A convolution's weight [out, in, k...] (xavier over the kernel's fan)
+/// and bias.
+fn conv(p: &mut Vec<ParamSpec>, name: &str, input: usize, out: usize, kernel: &[usize]) {
+    let taps: usize = kernel.iter().product();
+    let mut shape = vec![out, input];
+    shape.extend_from_slice(kernel);
+    p.push(ParamSpec::new(
+        format!("{name}.weight"),
+        &shape,
+        Init::Xavier {
+            fan_in: input * taps,
+            fan_out: out * taps,
+        },
+    ));
+    p.push(ParamSpec::new(
+        format!("{name}.bias"),
+        &[out],
+        Init::Std(BIAS_STD),
+    ));
+}
+
+/// An `RMS_norm` gamma [C, 1, 1, 1] (video) or [C, 1, 1] (images).
+fn gamma(p: &mut Vec<ParamSpec>, name: &str, channels: usize, video: bool) {
+    let shape: &[usize] = if video {
+        &[channels, 1, 1, 1]
+    } else {
+        &[channels, 1, 1]
+    };
+    p.push(ParamSpec::new(
+        format!("{name}.gamma"),
+        shape,
+        Init::OnePlus(NORM_STD),
+    ));
+}
+
+fn res_block(p: &mut Vec<ParamSpec>, name: &str, input: usize, out: usize) {
+    gamma(p, &format!("{name}.residual.0"), input, true);
+    conv(p, &format!("{name}.residual.2"), input, out, &[3, 3, 3]);
+    gamma(p, &format!("{name}.residual.3"), out, true);
+    conv(p, &format!("{name}.residual.6"), out, out, &[3, 3, 3]);
+    if input != out {
+        conv(p, &format!("{name}.shortcut"), input, out, &[1, 1, 1]);
+    }
+}
+
+/// Parameters of `WanVAE_.conv2` and `WanVAE_.decoder`.
+pub fn wan_vae_parameters(c: &WanVaeConfig) -> Vec<ParamSpec> {
+    let mut p = Vec::new();
+    conv(&mut p, "conv2", c.z_dim, c.z_dim, &[1, 1, 1]);
+    let top = c.decoder_dims()[0];
+    conv(&mut p, "decoder.conv1", c.z_dim, top, &[3, 3, 3]);
+    res_block(&mut p, "decoder.middle.0", top, top);
+    gamma(&mut p, "decoder.middle.1.norm", top, false);
+    conv(&mut p, "decoder.middle.1.to_qkv", top, 3 * top, &[1, 1]);
+    conv(&mut p, "decoder.middle.1.proj", top, top, &[1, 1]);
+    res_block(&mut p, "decoder.middle.2", top, top);
+    let mut index = 0;
+    let mut out = top;
+    for stage in c.decoder_stages() {
+        for (input, o) in stage.res_blocks {
+            res_block(&mut p, &format!("decoder.upsamples.{index}"), input, o);
+            index += 1;
+            out = o;
+        }
+        if let Some(up) = stage.upsample {
+            let name = format!("decoder.upsamples.{index}");
+            if up.temporal {
+                let ch = up.channels;
+                conv(&mut p, &format!("{name}.time_conv"), ch, 2 * ch, &[3, 1, 1]);
+            }
+            conv(
+                &mut p,
+                &format!("{name}.resample.1"),
+                up.channels,
+                up.channels / 2,
+                &[3, 3],
+            );
+            index += 1;
+        }
+    }
+    gamma(&mut p, "decoder.head.0", out, true);
+    conv(&mut p, "decoder.head.2", out, 3, &[3, 3, 3]);
     p
 }
 

@@ -1,12 +1,11 @@
 //! Wan2.1's text encoder: the encoder of `umt5_xxl` in `wan/modules/t5.py`
-//! (`T5Encoder` with `shared_pos=False`): its configuration, parameter
-//! inventory with the reference's state-dict names, typed layout, FLOPs and
-//! the relative-position buckets every backend gathers its attention bias from.
+//! (`T5Encoder` with `shared_pos=False`): its configuration, typed layout,
+//! FLOPs and the relative-position buckets every backend gathers its
+//! attention bias from (its inventory is in [`crate::model::params`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::params::{Init, NORM_STD, ParamSpec};
-use crate::model::workload::{ConfigError, bail_config, positive_within_ceilings, within_ceilings};
+use crate::model::limits::{ConfigError, bail, positive_within_ceilings, within_ceilings};
 
 /// `T5Encoder` as `umt5_xxl(encoder_only=True)` builds it, plus the input
 /// geometry of one pass. Field names follow the reference constructor.
@@ -52,23 +51,23 @@ impl Umt5Config {
         positive_within_ceilings(&positive)?;
         within_ceilings(&[("layers", self.num_layers)])?;
         if !self.dim_attn.is_multiple_of(self.num_heads) {
-            return bail_config(format!(
+            return bail(format!(
                 "heads ({}) must divide the attention width ({}) evenly",
                 self.num_heads, self.dim_attn
             ));
         }
         // Bidirectional buckets: half per direction, half of those exact.
         if self.num_buckets < 4 || !self.num_buckets.is_multiple_of(4) {
-            return bail_config(format!(
+            return bail(format!(
                 "num_buckets must be a multiple of 4 (two directions, exact and logarithmic), got {}",
                 self.num_buckets
             ));
         }
         if self.max_dist <= self.num_buckets / 4 {
-            return bail_config("max_dist must exceed the exact buckets (num_buckets / 4)");
+            return bail("max_dist must exceed the exact buckets (num_buckets / 4)");
         }
         if self.vocab_size > u32::MAX as usize {
-            return bail_config("vocab must fit in 32-bit token ids");
+            return bail("vocab must fit in 32-bit token ids");
         }
         Ok(())
     }
@@ -103,48 +102,6 @@ pub fn position_buckets(c: &Umt5Config) -> Vec<u32> {
         .flat_map(|q| (0..len).map(move |k| (q, k)))
         .map(|(q, k)| relative_position_bucket(k - q, c.num_buckets, c.max_dist))
         .collect()
-}
-
-/// Parameters of `T5Encoder` (no biases anywhere), with the reference's
-/// `init_weights` standard deviations.
-pub fn umt5_parameters(c: &Umt5Config) -> Vec<ParamSpec> {
-    let (d, a, f) = (c.dim, c.dim_attn, c.dim_ffn);
-    let std = |x: usize| Init::Std((x as f64).powf(-0.5));
-    let mut p = vec![ParamSpec::new(
-        "token_embedding.weight",
-        &[c.vocab_size, d],
-        Init::Std(1.0),
-    )];
-    for i in 0..c.num_layers {
-        let b = format!("blocks.{i}");
-        let norm = |name: &str| {
-            ParamSpec::new(format!("{b}.{name}.weight"), &[d], Init::OnePlus(NORM_STD))
-        };
-        p.push(norm("norm1"));
-        for (name, shape, init) in [
-            ("attn.q", [a, d], std(d * a)),
-            ("attn.k", [a, d], std(d)),
-            ("attn.v", [a, d], std(d)),
-            ("attn.o", [d, a], std(c.num_heads * a)),
-        ] {
-            p.push(ParamSpec::new(format!("{b}.{name}.weight"), &shape, init));
-        }
-        p.push(norm("norm2"));
-        for (name, shape, init) in [
-            ("ffn.gate.0", [f, d], std(d)),
-            ("ffn.fc1", [f, d], std(d)),
-            ("ffn.fc2", [d, f], std(f)),
-        ] {
-            p.push(ParamSpec::new(format!("{b}.{name}.weight"), &shape, init));
-        }
-        p.push(ParamSpec::new(
-            format!("{b}.pos_embedding.embedding.weight"),
-            &[c.num_buckets, c.num_heads],
-            std(2 * c.num_buckets * c.num_heads),
-        ));
-    }
-    p.push(ParamSpec::new("norm.weight", &[d], Init::OnePlus(NORM_STD)));
-    p
 }
 
 /// One `T5SelfAttention` block.

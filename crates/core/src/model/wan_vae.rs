@@ -1,7 +1,7 @@
 //! The decoder half of Wan2.1's video VAE (`_video_vae` in `wan/modules/vae.py`:
 //! `WanVAE_.conv2` and `Decoder3d`): configuration, parameter inventory with
-//! the reference's state-dict names, typed layout, and the chunk-by-chunk
-//! shapes its FLOPs and memory follow.
+//! the reference's state-dict names (in [`crate::model::params`]), typed
+//! layout, and the chunk-by-chunk shapes its FLOPs and memory follow.
 //!
 //! The reference decodes one latent frame at a time: each causal 3-D
 //! convolution keeps the last two frames of its input from the chunk before
@@ -12,8 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Linear;
-use crate::model::params::{BIAS_STD, Init, NORM_STD, ParamSpec};
-use crate::model::workload::{ConfigError, bail_config, positive_within_ceilings};
+use crate::model::limits::{ConfigError, bail, positive_within_ceilings};
 
 /// Frames of input a causal temporal convolution keeps from the chunk
 /// before (the reference's `CACHE_T`).
@@ -137,18 +136,18 @@ impl WanVaeConfig {
         ];
         positive_within_ceilings(&positive)?;
         if self.dim_mult.len() < 2 || self.dim_mult.contains(&0) || self.dim_mult.len() > 8 {
-            return bail_config("dim_mult needs 2 to 8 positive multipliers");
+            return bail("dim_mult needs 2 to 8 positive multipliers");
         }
         if self.temporal_upsample.len() + 1 != self.dim_mult.len() {
-            return bail_config("temporal_upsample needs one entry per upsampling stage");
+            return bail("temporal_upsample needs one entry per upsampling stage");
         }
         if self.decoder_dims().iter().skip(1).any(|d| d % 2 != 0) {
-            return bail_config("every decoder width must be even (upsamples halve them)");
+            return bail("every decoder width must be even (upsamples halve them)");
         }
         let t = self.temporal_stride();
         if !(self.frames - 1).is_multiple_of(t) {
             let n = (self.frames - 1) / t;
-            return bail_config(format!(
+            return bail(format!(
                 "frames = {}: Wan's video VAE decodes {t}n+1 frames (e.g. {} or {})",
                 self.frames,
                 n * t + 1,
@@ -158,98 +157,13 @@ impl WanVaeConfig {
         let s = self.spatial_stride();
         for (axis, pixels) in [("height", self.height), ("width", self.width)] {
             if !pixels.is_multiple_of(s) {
-                return bail_config(format!(
+                return bail(format!(
                     "{axis} = {pixels} must be a multiple of the VAE's spatial stride {s}"
                 ));
             }
         }
         Ok(())
     }
-}
-
-/// A convolution's weight [out, in, k...] (xavier over the kernel's fan)
-/// and bias.
-fn conv(p: &mut Vec<ParamSpec>, name: &str, input: usize, out: usize, kernel: &[usize]) {
-    let taps: usize = kernel.iter().product();
-    let mut shape = vec![out, input];
-    shape.extend_from_slice(kernel);
-    p.push(ParamSpec::new(
-        format!("{name}.weight"),
-        &shape,
-        Init::Xavier {
-            fan_in: input * taps,
-            fan_out: out * taps,
-        },
-    ));
-    p.push(ParamSpec::new(
-        format!("{name}.bias"),
-        &[out],
-        Init::Std(BIAS_STD),
-    ));
-}
-
-/// An `RMS_norm` gamma [C, 1, 1, 1] (video) or [C, 1, 1] (images).
-fn gamma(p: &mut Vec<ParamSpec>, name: &str, channels: usize, video: bool) {
-    let shape: &[usize] = if video {
-        &[channels, 1, 1, 1]
-    } else {
-        &[channels, 1, 1]
-    };
-    p.push(ParamSpec::new(
-        format!("{name}.gamma"),
-        shape,
-        Init::OnePlus(NORM_STD),
-    ));
-}
-
-fn res_block(p: &mut Vec<ParamSpec>, name: &str, input: usize, out: usize) {
-    gamma(p, &format!("{name}.residual.0"), input, true);
-    conv(p, &format!("{name}.residual.2"), input, out, &[3, 3, 3]);
-    gamma(p, &format!("{name}.residual.3"), out, true);
-    conv(p, &format!("{name}.residual.6"), out, out, &[3, 3, 3]);
-    if input != out {
-        conv(p, &format!("{name}.shortcut"), input, out, &[1, 1, 1]);
-    }
-}
-
-/// Parameters of `WanVAE_.conv2` and `WanVAE_.decoder`.
-pub fn wan_vae_parameters(c: &WanVaeConfig) -> Vec<ParamSpec> {
-    let mut p = Vec::new();
-    conv(&mut p, "conv2", c.z_dim, c.z_dim, &[1, 1, 1]);
-    let top = c.decoder_dims()[0];
-    conv(&mut p, "decoder.conv1", c.z_dim, top, &[3, 3, 3]);
-    res_block(&mut p, "decoder.middle.0", top, top);
-    gamma(&mut p, "decoder.middle.1.norm", top, false);
-    conv(&mut p, "decoder.middle.1.to_qkv", top, 3 * top, &[1, 1]);
-    conv(&mut p, "decoder.middle.1.proj", top, top, &[1, 1]);
-    res_block(&mut p, "decoder.middle.2", top, top);
-    let mut index = 0;
-    let mut out = top;
-    for stage in c.decoder_stages() {
-        for (input, o) in stage.res_blocks {
-            res_block(&mut p, &format!("decoder.upsamples.{index}"), input, o);
-            index += 1;
-            out = o;
-        }
-        if let Some(up) = stage.upsample {
-            let name = format!("decoder.upsamples.{index}");
-            if up.temporal {
-                let ch = up.channels;
-                conv(&mut p, &format!("{name}.time_conv"), ch, 2 * ch, &[3, 1, 1]);
-            }
-            conv(
-                &mut p,
-                &format!("{name}.resample.1"),
-                up.channels,
-                up.channels / 2,
-                &[3, 3],
-            );
-            index += 1;
-        }
-    }
-    gamma(&mut p, "decoder.head.0", out, true);
-    conv(&mut p, "decoder.head.2", out, 3, &[3, 3, 3]);
-    p
 }
 
 /// A `ResidualBlock`: RMS norm, SiLU, causal conv, RMS norm, SiLU, causal

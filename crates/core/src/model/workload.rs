@@ -8,24 +8,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
+
+pub use crate::model::limits::{ConfigError, ceiling};
+use crate::model::limits::{bail, positive_within_ceilings, within_ceilings};
 
 pub use crate::model::umt5::Umt5Config;
 pub use crate::model::wan_vae::WanVaeConfig;
-
-/// A configuration that cannot be built, with a message for the user.
-#[derive(Debug, Error, PartialEq)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-fn bail<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(msg.into()))
-}
-
-/// A [`ConfigError`] with `msg`, for the families' own validations.
-pub(crate) fn bail_config<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
-    bail(msg)
-}
 
 /// Wan2.1 `WanModel` (model_type `t2v`) plus the input geometry of one
 /// benchmark pass. Field names follow the reference constructor.
@@ -272,40 +260,6 @@ impl LlamaConfig {
         }
         Ok(())
     }
-}
-
-/// The largest value of each dimension: far above any published model,
-/// and low enough that every count the cost model and the tensors make
-/// from them (parameters, tokens, elements) fits in 64 bits.
-pub fn ceiling(name: &str) -> usize {
-    match name {
-        "layers" => 10_000,
-        "heads" | "kv-heads" => 1 << 14,
-        "frames" | "batch" => 1 << 16,
-        "height" | "width" => 1 << 17,
-        "seq-len" | "vocab" => 1 << 24,
-        // dim, ffn, text-len, the embedding widths
-        _ => 1 << 20,
-    }
-}
-
-/// Each of `dims` at least 1 and within its ceiling (layers, checked on
-/// their own, may be 0: the model without blocks).
-pub(crate) fn positive_within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
-    if let Some((name, _)) = dims.iter().find(|(_, value)| *value == 0) {
-        return bail(format!("{name} must be at least 1, got 0"));
-    }
-    within_ceilings(dims)
-}
-
-pub(crate) fn within_ceilings(dims: &[(&str, usize)]) -> Result<(), ConfigError> {
-    for &(name, value) in dims {
-        let max = ceiling(name);
-        if value > max {
-            return bail(format!("{name} must be at most {max}, got {value}"));
-        }
-    }
-    Ok(())
 }
 
 impl ModelConfig {

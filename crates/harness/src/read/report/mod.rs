@@ -578,7 +578,12 @@ impl Report {
         let hardware = hardware::hardware(runs, &rows, options.baseline.as_deref())?;
         let scaling = scaling::scaling(&rows)?;
         let scale = dit_vs_llm::scale_equivalents(generation);
-        let videos = pipeline::videos(&full_models, &places);
+        let videos = pipeline::videos(&full_models, |host, device| {
+            places
+                .iter()
+                .find(|p| p.host == host && p.device == device)
+                .map_or(0, |p| p.runtime_bytes)
+        });
         let claims = claims::claims(&full_models, &rows, &generation, &videos);
         let buyers = buyer::buyer_view(&full_models, &places, &generation, &videos);
         let mut headlines = headlines::headlines(&rows, &machines, hardware.as_ref(), &claims);

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use super::FullModelRow;
-use super::buyer::PlaceMemory;
 use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
 use ditbench_core::model::case::{Dtype, Pass};
 use ditbench_core::model::cost::{cost, estimate_memory};
@@ -75,7 +74,12 @@ pub struct PipelineVideo {
 /// Every pipeline whose DiT has a full-model row, per run (results file),
 /// place and dtype: a video's stages come from one run, so two machines
 /// that share a host name are never summed into one video.
-pub(super) fn videos(full_models: &[FullModelRow], places: &[PlaceMemory]) -> Vec<PipelineVideo> {
+/// `runtime_of(host, device)` is the worker's runtime bytes there (0 where
+/// unknown), which every stage's memory estimate includes.
+pub(super) fn videos(
+    full_models: &[FullModelRow],
+    runtime_of: impl Fn(&str, &str) -> u64,
+) -> Vec<PipelineVideo> {
     let mut out = Vec::new();
     for p in pipelines() {
         let mut where_ran: Vec<(usize, &str, &str, &str)> = full_models
@@ -86,10 +90,7 @@ pub(super) fn videos(full_models: &[FullModelRow], places: &[PlaceMemory]) -> Ve
         where_ran.sort();
         where_ran.dedup();
         for (run, host, device, dtype) in where_ran {
-            let runtime = places
-                .iter()
-                .find(|pl| pl.host == host && pl.device == device)
-                .map_or(0, |pl| pl.runtime_bytes);
+            let runtime = runtime_of(host, device);
             let here: Vec<&FullModelRow> = full_models
                 .iter()
                 .filter(|r| {
@@ -310,7 +311,7 @@ mod tests {
             row("wan2.1-1.3b-480p", "tch", 10.0),
             row("wan2.1-vae-480p", "tch", 50.0),
         ];
-        let v = videos(&rows, &[]);
+        let v = videos(&rows, |_, _| 0);
         let v = v
             .iter()
             .find(|v| v.pipeline == "wan2.1-1.3b-480p-video")
@@ -320,7 +321,7 @@ mod tests {
         assert_eq!(v.stages[0].measured.as_ref().unwrap().backend, "candle");
         assert!((v.stages[2].share.unwrap() - 50.0 / 1052.0).abs() < 1e-12);
         assert!(v.not_run.is_empty());
-        let note = claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p");
+        let note = claim_note(&videos(&rows, |_, _| 0), "wan2.1-1.3b-480p");
         assert!(note.contains("the VAE decode 50.000 s"), "{note}");
         assert!(
             note.contains("adds the text encoder's 9.69 TFLOP"),
@@ -331,10 +332,10 @@ mod tests {
     #[test]
     fn a_stage_that_did_not_run_is_named_and_no_total_is_made_up() {
         let rows = vec![row("wan2.1-1.3b-480p", "tch", 10.0)];
-        let v = &videos(&rows, &[])[0];
+        let v = &videos(&rows, |_, _| 0)[0];
         assert_eq!(v.seconds, None);
         assert_eq!(v.not_run, ["text encoder", "VAE decode"]);
-        assert!(claim_note(&videos(&rows, &[]), "wan2.1-1.3b-480p").contains("did not run"));
+        assert!(claim_note(&videos(&rows, |_, _| 0), "wan2.1-1.3b-480p").contains("did not run"));
         assert!(claim_note(&[], "wan2.1-14b-720p").contains("no run measured"));
         assert!(claim_note(&[], "sora-3b-guess-720p").contains("no named pipeline"));
     }
@@ -350,14 +351,14 @@ mod tests {
             other_run("umt5-xxl"),
             other_run("wan2.1-vae-480p"),
         ];
-        let v = &videos(&rows, &[])[0];
+        let v = &videos(&rows, |_, _| 0)[0];
         assert_eq!(v.not_run, ["text encoder", "VAE decode"]);
     }
 
     #[test]
     fn the_stage_with_the_largest_estimated_peak_sets_the_memory() {
         let rows = vec![row("wan2.1-14b-720p", "tch", 10.0)];
-        let v = videos(&rows, &[]);
+        let v = videos(&rows, |_, _| 0);
         let v = v
             .iter()
             .find(|v| v.pipeline == "wan2.1-14b-720p-video")
