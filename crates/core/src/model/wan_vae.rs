@@ -59,20 +59,23 @@ pub struct DecoderStage {
 impl WanVaeConfig {
     /// Spatial compression: each stage but the last doubles height and width.
     pub fn spatial_stride(&self) -> usize {
-        1 << self.dim_mult.len().saturating_sub(1)
+        // Saturating: a results file's configuration is read unvalidated.
+        let doublings = self.dim_mult.len().saturating_sub(1);
+        1usize.checked_shl(doublings as u32).unwrap_or(usize::MAX)
     }
 
     /// Temporal compression: each temporal upsample doubles frames.
     pub fn temporal_stride(&self) -> usize {
-        1 << self.temporal_upsample.iter().filter(|&&t| t).count()
+        let doublings = self.temporal_upsample.iter().filter(|&&t| t).count();
+        1usize.checked_shl(doublings as u32).unwrap_or(usize::MAX)
     }
 
     /// Latent shape (frames, height, width) the decoder takes.
     pub fn latent_shape(&self) -> [usize; 3] {
         [
-            (self.frames - 1) / self.temporal_stride() + 1,
-            self.height / self.spatial_stride(),
-            self.width / self.spatial_stride(),
+            self.frames.saturating_sub(1) / self.temporal_stride() + 1,
+            self.height / self.spatial_stride().max(1),
+            self.width / self.spatial_stride().max(1),
         ]
     }
 
@@ -86,7 +89,7 @@ impl WanVaeConfig {
         let last = *self.dim_mult.last().unwrap_or(&1);
         std::iter::once(last)
             .chain(self.dim_mult.iter().rev().copied())
-            .map(|m| self.dim * m)
+            .map(|m| self.dim.saturating_mul(m))
             .collect()
     }
 
@@ -95,7 +98,9 @@ impl WanVaeConfig {
     /// stage's upsample having halved them.
     pub fn decoder_stages(&self) -> Vec<DecoderStage> {
         let dims = self.decoder_dims();
-        let last = dims.len() - 2;
+        let Some(last) = dims.len().checked_sub(2) else {
+            return Vec::new();
+        };
         (0..=last)
             .map(|i| {
                 let (mut input, out) = (dims[i], dims[i + 1]);
@@ -107,7 +112,7 @@ impl WanVaeConfig {
                     .collect();
                 let upsample = (i != last).then(|| Upsample {
                     channels: out,
-                    temporal: self.temporal_upsample[i],
+                    temporal: self.temporal_upsample.get(i).copied().unwrap_or(false),
                 });
                 DecoderStage {
                     res_blocks,

@@ -295,7 +295,7 @@ impl ModelConfig {
             ModelConfig::Wan(c) => c.num_layers,
             ModelConfig::Llama(c) => c.num_hidden_layers,
             ModelConfig::Umt5(c) => c.num_layers,
-            ModelConfig::WanVae(c) => c.chunks() - 1,
+            ModelConfig::WanVae(c) => c.chunks().saturating_sub(1),
         }
     }
 
