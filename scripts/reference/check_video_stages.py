@@ -12,7 +12,9 @@ on the weights, inputs and output files ditbench writes.
         /tmp/stages/wan-vae-tiny/*inputs* /tmp/stages/out/wan-vae-tiny_tch_cpu_f32_forward.safetensors
 
 Needs torch, transformers and diffusers (scripts/reference/requirements.txt).
-Prints the relative L2 error of ours against theirs and exits 1 above 1e-5.
+Prints the relative L2 error of ours against theirs, and what PyTorch's FLOP
+counter counts for their forward (SDPA on its math path, which it counts; ditbench
+list --json gives ours), and exits 1 above 1e-5.
 """
 import re, sys, torch
 from safetensors.torch import load_file
@@ -39,8 +41,10 @@ def t5_name(n):
     return n
 kind, wpath, ipath, opath = sys.argv[1:5]
 w = load_file(wpath); inp = load_file(ipath); ours = load_file(opath)['output']
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 torch.manual_seed(0)
-with torch.no_grad():
+with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
     if kind == 'vae':
         from diffusers import AutoencoderKLWan
         z = inp['latents']
@@ -68,6 +72,7 @@ with torch.no_grad():
         sd['encoder.embed_tokens.weight'] = sd['shared.weight']
         missing, unexpected = m.load_state_dict(sd, strict=True), None
         theirs = m(input_ids=ids).last_hidden_state
+print(kind, 'torch FLOP counter', counter.get_total_flops())
 print(kind, 'shape', tuple(ours.shape), tuple(theirs.shape), 'max abs diff', (ours - theirs).abs().max().item(), 'max |theirs|', theirs.abs().max().item(), 'rel', ((ours - theirs).norm() / theirs.norm()).item())
 if ((ours - theirs).norm() / theirs.norm()).item() > 1e-5:
     sys.exit(1)
