@@ -261,17 +261,19 @@ fn wan_inputs(c: &WanConfig, seed: u64) -> Inputs {
     }
 }
 
+/// A token id drawn uniformly from `[0, vocab)` (the high bits of a 32-bit
+/// draw times `vocab`, the same on every platform).
+fn token_id(rng: &mut ChaCha8Rng, vocab: u64) -> u32 {
+    ((u64::from(rng.next_u32()) * vocab) >> 32) as u32
+}
+
 fn llama_inputs(c: &LlamaConfig, seed: u64) -> Inputs {
     let (b, s) = (c.batch, c.seq_len);
     let mut rng = stream(seed, "inputs.tokens");
     let vocab = c.vocab_size as u64;
     // One sequence of s+1 tokens per sample; ids are the first s, targets the last s.
     let all: Vec<Vec<u32>> = (0..b)
-        .map(|_| {
-            (0..=s)
-                .map(|_| ((u64::from(rng.next_u32()) * vocab) >> 32) as u32)
-                .collect()
-        })
+        .map(|_| (0..=s).map(|_| token_id(&mut rng, vocab)).collect())
         .collect();
     let tokens = all.iter().flat_map(|r| r[..s].iter().copied()).collect();
     let targets = all.iter().flat_map(|r| r[1..].iter().copied()).collect();
@@ -290,9 +292,7 @@ pub fn seeded_inputs(config: &ModelConfig, seed: u64) -> Inputs {
             let mut rng = stream(seed, "inputs.tokens");
             let vocab = c.vocab_size as u64;
             let n = c.batch * c.text_len;
-            let ids = (0..n)
-                .map(|_| ((u64::from(rng.next_u32()) * vocab) >> 32) as u32)
-                .collect();
+            let ids = (0..n).map(|_| token_id(&mut rng, vocab)).collect();
             Inputs::Umt5 {
                 tokens: HostTensor::u32(vec![c.batch, c.text_len], ids),
             }

@@ -378,15 +378,7 @@ fn wan_inputs(
     let path = file.path().display();
     let b = c.batch;
     let [f, h, w] = c.latent_shape();
-    let need = |input: &Accepted| -> Result<String> {
-        present(file, input)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "{path} has no '{}' (accepted names: {})",
-                input.names[0],
-                input.names.join(", ")
-            )
-        })
-    };
+    let need = |input: &Accepted| need(file, input);
     let latents_name = need(&WAN_LATENTS)?;
     let latents = samples(file, &latents_name, 4, b, &floats(file))?;
     let latents = stacked(file, &latents_name, latents, &[c.in_dim, f, h, w])?;
@@ -515,12 +507,7 @@ fn need(file: &SafetensorsFile, input: &Accepted) -> Result<String> {
 
 fn llama_inputs(file: &SafetensorsFile, c: &LlamaConfig) -> Result<InputFile> {
     let path = file.path().display();
-    let tokens_name = present(file, &LLAMA_TOKENS)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{path} has no 'tokens' (accepted names: {})",
-            LLAMA_TOKENS.names.join(", ")
-        )
-    })?;
+    let tokens_name = need(file, &LLAMA_TOKENS)?;
     let sequences = Sequences::from(c);
     let tokens = id_rows(file, &tokens_name, &sequences, false)?;
     // Padding would need a mask in attention; only all-ones masks are taken.

@@ -9,6 +9,7 @@ use super::{FullModelRow, GenerationSettings};
 use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
 use ditbench_core::model::case::{DeviceName, Dtype, Pass};
 use ditbench_core::model::cost::estimate_memory;
+use ditbench_core::model::pipeline::Stage;
 use ditbench_core::model::workload::{SizeClass, presets};
 
 /// Where a run's cases ran, with the memory that place has.
@@ -181,7 +182,7 @@ fn whole_videos(
         .filter(|v| v.host == place.host && v.device == place.device)
         .filter_map(|v| {
             let (seconds, ci_s) = (v.seconds?, v.ci_s?);
-            let dit = v.stages.iter().find(|s| s.stage == "DiT")?;
+            let dit = v.stages.iter().find(|s| s.stage == Stage::Dit.name())?;
             let dit_row = here
                 .iter()
                 .find(|r| r.preset == dit.preset && r.dtype == v.dtype && r.usd_per_unit.is_some());

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::FullModelRow;
 use ditbench_core::model::attention::{ScoreMemory, TILE_SCORE_BYTES};
 use ditbench_core::model::case::{Dtype, Pass};
-use ditbench_core::model::cost::{cost, estimate_memory};
+use ditbench_core::model::cost::estimate_memory;
 use ditbench_core::model::pipeline::{Stage, VideoPipeline, pipelines};
 use ditbench_core::model::workload::find_preset;
 use ditbench_core::util::units::{flops_text, format_seconds};
@@ -119,20 +119,11 @@ fn video(
     [host, device, dtype]: [&str; 3],
     runtime_bytes: u64,
 ) -> Option<PipelineVideo> {
-    let bytes = dtype.parse::<Dtype>().ok()?.bytes();
+    let peaks = stage_peaks(p, dtype.parse::<Dtype>().ok()?, runtime_bytes)?;
     let flops = p.flops().ok()?;
     let mut stages = Vec::new();
     for (i, stage) in Stage::ALL.into_iter().enumerate() {
         let preset = p.preset(stage);
-        let config = find_preset(preset).ok()?.config;
-        let estimate = estimate_memory(
-            &config,
-            Pass::Forward,
-            bytes,
-            ScoreMemory::Tile,
-            TILE_SCORE_BYTES,
-            runtime_bytes,
-        );
         let runs = p.runs(stage);
         let measured = fastest(rows, preset).map(|r| StageTime {
             backend: r.backend.clone(),
@@ -142,7 +133,6 @@ fn video(
             extrapolated: r.extrapolated,
             peak_rss_gib: r.peak_rss_mib.map(|m| m / 1024.0),
         });
-        debug_assert!(cost(&config).forward_flops * f64::from(runs) == flops[i]);
         stages.push(StageFigure {
             stage: stage.name().into(),
             preset: preset.into(),
@@ -150,7 +140,7 @@ fn video(
             measured,
             share: None,
             flops: flops[i],
-            estimated_gib: estimate.total_bytes as f64 / GIB,
+            estimated_gib: peaks[i] as f64 / GIB,
         });
     }
     let not_run: Vec<String> = stages
@@ -195,30 +185,39 @@ fn video(
     })
 }
 
+/// Each stage's estimated forward peak in bytes at `dtype`, in
+/// [`Stage::ALL`] order: memory-bounded attention (the tiled path, which
+/// every backend offers), `runtime_bytes` included.
+fn stage_peaks(p: &VideoPipeline, dtype: Dtype, runtime_bytes: u64) -> Option<[u64; 3]> {
+    let mut out = [0; 3];
+    for (peak, stage) in out.iter_mut().zip(Stage::ALL) {
+        let config = find_preset(p.preset(stage)).ok()?.config;
+        *peak = estimate_memory(
+            &config,
+            Pass::Forward,
+            dtype.bytes(),
+            ScoreMemory::Tile,
+            TILE_SCORE_BYTES,
+            runtime_bytes,
+        )
+        .total_bytes;
+    }
+    Some(out)
+}
+
 /// The stage of `p` with the largest estimated forward peak at `dtype`
-/// (memory-bounded attention, `runtime_bytes` included), and its bytes.
+/// ([`stage_peaks`]), and its bytes.
 pub(super) fn largest_stage(
     p: &VideoPipeline,
     dtype: Dtype,
     runtime_bytes: u64,
 ) -> Option<(&'static str, u64)> {
+    let peaks = stage_peaks(p, dtype, runtime_bytes)?;
     Stage::ALL
         .into_iter()
-        .map(|stage| {
-            let config = find_preset(p.preset(stage)).ok()?.config;
-            let e = estimate_memory(
-                &config,
-                Pass::Forward,
-                dtype.bytes(),
-                ScoreMemory::Tile,
-                TILE_SCORE_BYTES,
-                runtime_bytes,
-            );
-            Some((stage.name(), e.total_bytes))
-        })
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
+        .zip(peaks)
         .max_by_key(|&(_, bytes)| bytes)
+        .map(|(stage, bytes)| (stage.name(), bytes))
 }
 
 /// What the whole video adds to a claim's per-video DiT figure for `dit`,

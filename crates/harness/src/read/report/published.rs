@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::pipeline::PipelineVideo;
+use ditbench_core::model::pipeline::Stage;
 
 /// The table's schema version; a file of another version is refused.
 pub const PUBLISHED_SCHEMA: u32 = 1;
@@ -95,7 +96,7 @@ pub fn published_rows(videos: &[PipelineVideo]) -> Vec<PublishedRow> {
                 .filter(|v| v.pipeline == figure.pipeline)
                 .filter_map(|v| {
                     let (seconds, what) = if per_step {
-                        let dit = v.stages.iter().find(|s| s.stage == "DiT")?;
+                        let dit = v.stages.iter().find(|s| s.stage == Stage::Dit.name())?;
                         let m = dit.measured.as_ref()?;
                         let forwards = dit.runs / v.steps;
                         (
